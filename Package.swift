@@ -1,0 +1,46 @@
+// swift-tools-version: 6.1
+// LowBit: low-bit quantized CNN inference for ARM and x86 CPUs. Module map: docs/ARCHITECTURE.md.
+import PackageDescription
+
+/// C kernels: optimised, OpenMP-threaded; fp-contract off so every ISA rounds the same way.
+let kernelCSettings: [CSetting] = [
+    .unsafeFlags(["-fopenmp", "-idirafter", "/usr/lib/llvm-14/lib/clang/14.0.6/include",
+                  "-ffp-contract=off", "-O3"]),
+]
+
+let package = Package(
+    name: "LowBit",
+    platforms: [.macOS(.v13)],
+    products: [
+        .library(name: "LowBit", targets: ["QRuntime"]),
+        .executable(name: "qconvert", targets: ["qconvert"]),
+        .executable(name: "qinfer", targets: ["qinfer"]),
+        .executable(name: "qbench", targets: ["qbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "QKernels", cSettings: kernelCSettings, linkerSettings: [.linkedLibrary("omp5")]),
+        .target(name: "QCheckpoint"),
+        .target(name: "QFormat"),
+        .target(name: "QGraph", dependencies: ["QFormat"]),
+        .target(name: "QRuntime", dependencies: ["QGraph", "QFormat", "QKernels"]),
+        .target(name: "QConvert", dependencies: ["QCheckpoint", "QGraph", "QFormat", "QRuntime", "QKernels"]),
+        .target(name: "_QTestSupport", path: "Sources/_QTestSupport"),
+        .executableTarget(name: "qconvert", dependencies: [
+            "QConvert", "QCheckpoint", "QGraph", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "qinfer", dependencies: [
+            "QRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "qbench", dependencies: [
+            "QRuntime", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "QKernelsTests", dependencies: ["QKernels", "_QTestSupport"]),
+        .testTarget(name: "QCheckpointTests", dependencies: ["QCheckpoint", "_QTestSupport"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "QFormatTests", dependencies: ["QFormat", "_QTestSupport"]),
+        .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
+        .testTarget(name: "QConvertTests", dependencies: ["QConvert", "_QTestSupport"]),
+        .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "_QTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),
+    ]
+)
