@@ -1,0 +1,71 @@
+// Pass: give every activation value its run-time type and insert quantize/dequantize where types meet.
+import QGraph
+
+/// Quantized-weight layers read u8; float layers and standalone BatchNorm/activations read f32.
+/// With `ranges` (static mode) conv outputs are u8 with scales fitted to the calibrated range; without,
+/// conv outputs are f32 and a dynamic quantize precedes each quantized layer. Linear outputs are f32.
+/// Pools, flatten and the option-A shortcut keep their input's type; global average pooling gives f32.
+func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?) throws {
+    let old = graph
+    var new = Graph(input: old.value(old.input)!)
+    var converted: [String: String] = [:]   // "value->u8" / "value->f32" -> converted value name
+
+    func staticQuant(_ value: String) throws -> ActivationQuant {
+        guard let ranges else { return .dynamicUInt8 }
+        guard let r = ranges[value] else { throw ConvertError("no calibration range for '\(value)'") }
+        let (s, z) = ActivationQuant.fit(min: r.min, max: r.max)
+        return .uint8(scale: s, zeroPoint: z)
+    }
+    func asU8(_ value: String) throws -> String {
+        if new.value(value)!.quant.isUInt8 { return value }
+        if let done = converted["\(value)->u8"] { return done }
+        let name = try new.append("\(value).q", .quantize, inputs: [value], quant: staticQuant(value))
+        converted["\(value)->u8"] = name
+        return name
+    }
+    func asF32(_ value: String) throws -> String {
+        if !new.value(value)!.quant.isUInt8 { return value }
+        if let done = converted["\(value)->f32"] { return done }
+        let name = try new.append("\(value).dq", .dequantize, inputs: [value])
+        converted["\(value)->f32"] = name
+        return name
+    }
+    func append(_ node: Node, _ inputs: [String], _ quant: ActivationQuant) throws {
+        try new.append(node.output, node.op, inputs: inputs, quant: quant)
+        new.nodes[new.nodes.count - 1].name = node.name
+    }
+
+    for node in old.nodes {
+        switch node.op {
+        case .conv2d(let c):
+            let quantized = c.weight.scheme != .float32
+            let input = quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])
+            let outQuant: ActivationQuant = quantized && ranges != nil ? try staticQuant(node.output) : .float32
+            var inputs = [input]
+            if c.residual {
+                inputs.append(outQuant.isUInt8 ? try asU8(node.inputs[1]) : try asF32(node.inputs[1]))
+            }
+            try append(node, inputs, outQuant)
+        case .linear(let l):
+            let quantized = l.weight.scheme != .float32
+            try append(node, [quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])], .float32)
+        case .add:
+            let a = new.value(node.inputs[0])!.quant, b = new.value(node.inputs[1])!.quant
+            if ranges != nil, a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
+                try append(node, node.inputs, try staticQuant(node.output))
+            } else {
+                try append(node, [try asF32(node.inputs[0]), try asF32(node.inputs[1])], .float32)
+            }
+        case .maxPool, .avgPool, .flatten, .shortcutA:
+            try append(node, node.inputs, new.value(node.inputs[0])!.quant)
+        case .globalAvgPool:
+            try append(node, node.inputs, .float32)
+        case .batchNorm, .activation, .prelu, .dequantize:
+            try append(node, [try asF32(node.inputs[0])], .float32)
+        case .quantize:
+            try append(node, node.inputs, new.value(node.output)?.quant ?? old.value(node.output)!.quant)
+        }
+    }
+    new.output = try asF32(old.output)
+    graph = new
+}

@@ -1,0 +1,95 @@
+// The bytes behind an LBMFile: a read-only private mapping of the file, or a 64-aligned heap copy.
+// Owns the memory and releases it (munmap or deallocate) when the last reference goes.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Android)
+import Android
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Immutable bytes, valid until deinit. A mapped file must not be truncated by another process while
+/// mapped (that is SIGBUS on any platform); LowBit never modifies a file in place, it renames over it.
+final class MappedRegion: @unchecked Sendable {
+    private enum Owner {
+        case mapping
+        case heap
+    }
+
+    let bytes: UnsafeRawBufferPointer
+    /// True when the bytes are a memory mapping of the file (false after the read fallback or for a copy).
+    let isMapped: Bool
+    private let owner: Owner
+
+    private init(bytes: UnsafeRawBufferPointer, owner: Owner) {
+        self.bytes = bytes
+        self.owner = owner
+        self.isMapped = owner == .mapping
+    }
+
+    deinit {
+        switch owner {
+        case .mapping: _ = munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count)
+        case .heap: bytes.baseAddress!.deallocate()
+        }
+    }
+
+    /// A 64-byte-aligned copy of `source`.
+    convenience init(copying source: UnsafeRawBufferPointer) {
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(source.count, 1),
+                                                      alignment: LBMFormat.alignment)
+        if let from = source.baseAddress, source.count > 0 {
+            memory.copyMemory(from: from, byteCount: source.count)
+        }
+        self.init(bytes: UnsafeRawBufferPointer(start: memory, count: source.count), owner: .heap)
+    }
+
+    /// Maps the file read-only (PROT_READ, MAP_PRIVATE), or reads it into memory when mapping fails.
+    convenience init(contentsOf url: URL) throws {
+        let path = url.path
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 {
+            let code = errno
+            throw LBMError(file: path, message: "cannot open: \(AtomicFile.errnoText(code))")
+        }
+        defer { _ = close(fd) }
+        var info = stat()
+        if fstat(fd, &info) != 0 {
+            let code = errno
+            throw LBMError(file: path, message: "cannot stat: \(AtomicFile.errnoText(code))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw LBMError(file: path, message: "not a regular file")
+        }
+        guard let size = Int(exactly: info.st_size), size >= 0 else {
+            throw LBMError(file: path, message: "file size \(info.st_size) cannot be addressed")
+        }
+        if size > 0, let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
+           base != UnsafeMutableRawPointer(bitPattern: -1) {
+            self.init(bytes: UnsafeRawBufferPointer(start: base, count: size), owner: .mapping)
+            return
+        }
+        // Fallback (empty file, or a file system that cannot map): read everything.
+        let memory = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: LBMFormat.alignment)
+        var done = 0
+        while done < size {
+            let n = pread(fd, memory + done, size - done, off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 {
+                let code = errno
+                memory.deallocate()
+                throw LBMError(file: path, offset: done, message: n == 0
+                               ? "file shrank while being read" : "cannot read: \(AtomicFile.errnoText(code))")
+            }
+            done += n
+        }
+        self.init(bytes: UnsafeRawBufferPointer(start: memory, count: size), owner: .heap)
+    }
+}

@@ -1,0 +1,62 @@
+// Reading and writing a whole model (graph + info + tensors) as one .lbm file.
+import Foundation
+import QFormat
+
+/// A model read from an .lbm file: validated graph and info; tensors are views into the mapped file.
+public struct LoadedModel: Sendable {
+    public let graph: Graph
+    public let info: ModelInfo
+    public let file: LBMFile
+}
+
+/// The .lbm metadata keys this layer owns (docs/FORMAT.md, "The graph").
+public enum ModelArchive {
+    public static let graphKey = "lowbit.graph"
+    public static let infoKey = "lowbit.model"
+
+    /// Validates and writes atomically (the writer renames a finished temporary file into place).
+    public static func write(graph: Graph, info: ModelInfo, tensors: TensorStore, to url: URL) throws {
+        try info.preprocessing.validate()
+        try graph.validate(tensors: tensors)
+        var writer = LBMWriter()
+        writer.metadata[graphKey] = try encode(graph)
+        writer.metadata[infoKey] = try encode(info)
+        for name in tensors.names {
+            let t = tensors[name]!
+            try writer.addTensor(name, dtype: t.dtype, shape: t.shape, bytes: t.bytes)
+        }
+        try writer.write(to: url)
+    }
+
+    /// Maps, checks (container, checksum, graph, every tensor reference) and returns the model.
+    public static func read(contentsOf url: URL) throws -> LoadedModel {
+        try decode(LBMFile(contentsOf: url), name: url.path)
+    }
+
+    /// The same from an already opened file.
+    public static func decode(_ file: LBMFile, name: String) throws -> LoadedModel {
+        guard let graphText = file.metadata[graphKey], let infoText = file.metadata[infoKey] else {
+            throw GraphError("\(name): not a LowBit model (metadata '\(graphKey)' or '\(infoKey)' missing)")
+        }
+        let graph: Graph, info: ModelInfo
+        do {
+            graph = try JSONDecoder().decode(Graph.self, from: Data(graphText.utf8))
+            info = try JSONDecoder().decode(ModelInfo.self, from: Data(infoText.utf8))
+        } catch {
+            throw GraphError("\(name): model description is malformed: \(error)")
+        }
+        do {
+            try info.preprocessing.validate()
+            try graph.validate(tensors: file)
+        } catch let error as GraphError {
+            throw GraphError("\(name): \(error.description)")
+        }
+        return LoadedModel(graph: graph, info: info, file: file)
+    }
+
+    private static func encode<T: Encodable>(_ value: T) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}

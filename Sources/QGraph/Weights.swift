@@ -1,0 +1,50 @@
+// Weight descriptors: how a conv or linear layer's weights are stored in the model file.
+
+/// The numeric scheme of a layer's weights.
+public enum WeightScheme: String, Codable, Sendable, CaseIterable {
+    /// Full-precision float32 rows.
+    case float32
+    /// Symmetric per-output-channel uniform codes: value = code - 2^(b-1) + 1 .. (signed grid), real = scale[oc] * value.
+    case uniform
+    /// A per-layer codebook of 2^b levels (one exactly 0) with per-code indices.
+    case codebook
+}
+
+/// Where a layer's weights live in the tensor store and how to decode them.
+///
+/// Weight rows are the GEMM rows of the layer: one per output channel, K = kh*kw*(Cin/groups) values in
+/// (ky, kx, c) order. For `float32`, `values` names an F32 tensor [OC, K]. Otherwise `codes` names a U8
+/// tensor [OC, rowBytes] of packed b-bit codes (docs/KERNELS.md: rows padded to a multiple of 32 codes),
+/// `lut` maps each code to its int8 weight value, `scale` names an F32 tensor [OC] with the real value of
+/// one step, so real weight = scale[oc] * lut[code]. For codebooks `levels` keeps the exact float levels.
+public struct WeightDescriptor: Codable, Equatable, Sendable {
+    public var scheme: WeightScheme
+    public var bits: Int
+    public var values: String?
+    public var codes: String?
+    public var lut: [Int]?
+    public var scale: String?
+    public var levels: [Float]?
+
+    public init(scheme: WeightScheme, bits: Int, values: String? = nil, codes: String? = nil,
+                lut: [Int]? = nil, scale: String? = nil, levels: [Float]? = nil) {
+        self.scheme = scheme
+        self.bits = bits
+        self.values = values
+        self.codes = codes
+        self.lut = lut
+        self.scale = scale
+        self.levels = levels
+    }
+
+    /// A float32 descriptor for a tensor.
+    public static func float32(_ tensor: String) -> WeightDescriptor {
+        WeightDescriptor(scheme: .float32, bits: 32, values: tensor)
+    }
+
+    /// Short text for dumps and tables, e.g. "f32", "uniform4", "codebook2".
+    public var label: String { scheme == .float32 ? "f32" : "\(scheme.rawValue)\(bits)" }
+
+    /// Bit widths the packed code layout supports.
+    public static let packedBits: Set<Int> = [1, 2, 3, 4, 8]
+}

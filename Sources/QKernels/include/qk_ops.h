@@ -1,0 +1,68 @@
+/* qk_ops.h — the non-GEMM operators: pooling, elementwise add, the option-A shortcut,
+ * (de)quantization and min/max. NHWC, batch 1. Float math is float32 in the order written,
+ * without FMA; u8 results use the same rounding as the GEMM epilogue:
+ *   q = clamp((int)lrintf(y * inv_scale) + zero, 0, 255)   (round half to even) */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A pooling window over an NHWC tensor (floor mode: out = (in + pads - kernel) / stride + 1). */
+typedef struct qk_pool_geom {
+    int32_t in_h, in_w, channels;
+    int32_t kernel_h, kernel_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left, pad_bottom, pad_right;
+} qk_pool_geom;
+
+int32_t qk_pool_out_h(const qk_pool_geom* g);
+int32_t qk_pool_out_w(const qk_pool_geom* g);
+
+/** Max over the in-image part of each window (padding never wins, as PyTorch's -inf padding).
+ *  A window entirely in padding gives 0 (u8) / -INFINITY (f32). */
+void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out);
+void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out);
+
+/** Average with count_include_pad (PyTorch default): divisor = kernel_h*kernel_w, padding = real 0.
+ *  u8 (same scale and zero point in and out): s = sum over in-image taps of (q - zero);
+ *  out = clamp(lrintf((float)s / (float)(kernel_h*kernel_w)) + zero, 0, 255).
+ *  f32: (sum over in-image taps in (ky, kx) order) / (float)(kernel_h*kernel_w). */
+void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out);
+void qk_avgpool_f32(const qk_pool_geom* g, const float* in, float* out);
+
+/** Global average pool [hw][c] -> f32 [c].
+ *  u8: out[c] = ((float)(sum_p (q[p][c] - zero)) / (float)hw) * scale   (sum exact in int64)
+ *  f32: out[c] = (sum_p x[p][c], p in order) / (float)hw */
+void qk_global_avgpool_u8(const uint8_t* in, size_t hw, size_t c, float scale, int32_t zero,
+                          float* out);
+void qk_global_avgpool_f32(const float* in, size_t hw, size_t c, float* out);
+
+/** u8 add: y = a_scale*(float)(a - a_zero) + b_scale*(float)(b - b_zero);
+ *  y = fminf(fmaxf(y, clamp_lo), clamp_hi); out = clamp(lrintf(y*out_inv_scale) + out_zero, 0, 255). */
+void qk_add_u8(size_t n, const uint8_t* a, float a_scale, int32_t a_zero, const uint8_t* b,
+               float b_scale, int32_t b_zero, float clamp_lo, float clamp_hi, float out_inv_scale,
+               int32_t out_zero, uint8_t* out);
+/** f32 add: out = fminf(fmaxf(a + b, clamp_lo), clamp_hi). */
+void qk_add_f32(size_t n, const float* a, const float* b, float clamp_lo, float clamp_hi, float* out);
+
+/** Option-A shortcut (CIFAR ResNet): out [(in_h+1)/2][(in_w+1)/2][out_c],
+ *  out[y][x][c] = (pad <= c < pad + in_c) ? in[2y][2x][c - pad] : zero_value. */
+void qk_shortcut_a_u8(const uint8_t* in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t pad,
+                      int32_t out_c, uint8_t zero_value, uint8_t* out);
+void qk_shortcut_a_f32(const float* in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t pad,
+                       int32_t out_c, float zero_value, float* out);
+
+/** out = clamp(lrintf(x * inv_scale) + zero, 0, 255)  (as PyTorch quantize_per_tensor with
+ *  inv_scale = 1.0f / scale). NaN -> 0. */
+void qk_quantize_u8(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out);
+/** out = scale * (float)((int32_t)q - zero). */
+void qk_dequantize_u8(size_t n, const uint8_t* in, float scale, int32_t zero, float* out);
+/** Min and max of n floats (NaNs ignored); n == 0 gives +INFINITY / -INFINITY. */
+void qk_minmax_f32(size_t n, const float* in, float* out_min, float* out_max);
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,25 @@
+/* qk_decode.h — scalar decoding of one packed 32-code block (layout: qk_pack.h). Private. */
+#pragma once
+#include <stdint.h>
+
+/** Code i (0..31) of a packed block of `bits` bits. */
+static inline uint32_t qk_block_code(const uint8_t* blk, int bits, uint32_t i) {
+    switch (bits) {
+    case 8: return blk[i];
+    case 3: return ((uint32_t)(blk[i % 8] >> (2 * (i / 8))) & 3u)
+                 | (((uint32_t)(blk[8 + i % 4] >> (i / 4)) & 1u) << 2);
+    default: {
+        const uint32_t nbytes = 4u * (uint32_t)bits;  /* bytes per block for bits 1, 2, 4 */
+        return ((uint32_t)blk[i % nbytes] >> ((uint32_t)bits * (i / nbytes))) & ((1u << bits) - 1u);
+    }
+    }
+}
+
+/** Decodes a block into int8 weight values: lut[code] for bits 1..4, the byte itself for bits 8. */
+static inline void qk_block_decode(const uint8_t* blk, int bits, const int8_t* lut, int8_t w[32]) {
+    if (bits == 8) {
+        for (uint32_t i = 0; i < 32; i++) w[i] = (int8_t)blk[i];
+    } else {
+        for (uint32_t i = 0; i < 32; i++) w[i] = lut[qk_block_code(blk, bits, i)];
+    }
+}

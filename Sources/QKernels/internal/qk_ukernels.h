@@ -1,0 +1,20 @@
+/* qk_ukernels.h — prototypes of every micro-kernel member (one file each, file = symbol).
+ * Register a new member here and in qk_registry.c. Private. */
+#pragma once
+#include "qk_gemm.h"
+
+#define QK_DECLARE_QGEMM(name) \
+    void name(const qk_qgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr)
+#define QK_DECLARE_FGEMM(name) \
+    void name(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr)
+
+/* scalar (every architecture) */
+QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_4x4c32__scalar);
+QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_4x4c32__scalar);
+QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_4x4c32__scalar);
+QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_4x4c32__scalar);
+QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_4x4c32__scalar);
+QK_DECLARE_FGEMM(qk_fgemm_ukernel_4x4c1__scalar);
+
+/* x86-64 (issue #5): avx2, avx512vnni members go here, under #if defined(__x86_64__). */
+/* aarch64 (issue #5): neondot members go here, under #if defined(__aarch64__). */

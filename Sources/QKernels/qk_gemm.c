@@ -1,0 +1,40 @@
+/* qk_gemm.c — the GEMM drivers: split the output into the member's MR x NR tiles and run them,
+ * OpenMP-parallel over tiles (each tile is computed alone, so any team size gives the same bits). */
+#include <assert.h>
+#include "internal/qk_parallel.h"
+#include "qk_gemm.h"
+
+/* Runs fn(args, m0, n0, mr, nr) over every tile, m-major so a thread's tiles share A rows. */
+#define QK_FOR_EACH_TILE(args, MR, NR, fn)                                                       \
+    do {                                                                                         \
+        const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
+                     nt_ = (N_ + (NR) - 1) / (NR);                                              \
+        const long long tiles_ = (long long)(mt_ * nt_);                                        \
+        const int par_ = tiles_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;       \
+        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par_)")        \
+        for (long long t_ = 0; t_ < tiles_; t_++) {                                              \
+            const size_t m0_ = (size_t)t_ / nt_ * (MR), n0_ = (size_t)t_ % nt_ * (NR);          \
+            const size_t mr_ = M_ - m0_ < (MR) ? M_ - m0_ : (MR);                               \
+            const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                               \
+            fn((args), m0_, n0_, mr_, nr_);                                                      \
+        }                                                                                        \
+    } while (0)
+
+void qk_qgemm(const qk_qgemm_ukernel_desc* uk, const qk_qgemm_args* args) {
+    assert(uk != NULL && uk->bits == args->bits);
+    assert(args->K <= QK_MAX_K && args->lda >= args->K);
+    assert(args->a_zero == 0 || args->colsum != NULL);
+    if (args->M == 0 || args->N == 0) return;
+    const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
+    const qk_qgemm_ukernel_fn fn = uk->fn;
+    QK_FOR_EACH_TILE(args, mr, nr, fn);
+}
+
+void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
+    assert(uk != NULL && args->lda >= args->K && args->ldb >= args->K);
+    assert(args->epi.output_kind == QK_OUTPUT_F32 && args->epi.residual_kind != QK_RESIDUAL_U8);
+    if (args->M == 0 || args->N == 0) return;
+    const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
+    const qk_fgemm_ukernel_fn fn = uk->fn;
+    QK_FOR_EACH_TILE(args, mr, nr, fn);
+}

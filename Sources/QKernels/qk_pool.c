@@ -1,0 +1,98 @@
+/* qk_pool.c — NHWC max / average pooling (floor mode; average with count_include_pad) and global
+ * average pooling, u8 and f32. Parallel over output rows. */
+#include <math.h>
+#include "internal/qk_epilogue.h"
+#include "internal/qk_parallel.h"
+#include "qk_ops.h"
+
+int32_t qk_pool_out_h(const qk_pool_geom* g) {
+    const int32_t p = g->in_h + g->pad_top + g->pad_bottom;
+    return p < g->kernel_h ? 0 : (p - g->kernel_h) / g->stride_h + 1;
+}
+
+int32_t qk_pool_out_w(const qk_pool_geom* g) {
+    const int32_t p = g->in_w + g->pad_left + g->pad_right;
+    return p < g->kernel_w ? 0 : (p - g->kernel_w) / g->stride_w + 1;
+}
+
+/* Loops over output pixels (oy, ox) and channels c; BODY sees the clipped window
+ * [y0, y1) x [x0, x1), `in`, `out` and the output index o. */
+#define QK_POOL_LOOP(BODY)                                                                    \
+    do {                                                                                      \
+        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                          \
+        const size_t C = (size_t)g->channels;                                                 \
+        const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)    \
+                        >= QK_PARALLEL_MIN_WORK;                                             \
+        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")      \
+        for (int32_t oy = 0; oy < oh; oy++) {                                                 \
+            const int32_t ys = oy * g->stride_h - g->pad_top;                                 \
+            const int32_t y0 = ys < 0 ? 0 : ys;                                               \
+            const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;       \
+            for (int32_t ox = 0; ox < ow; ox++) {                                             \
+                const int32_t xs = ox * g->stride_w - g->pad_left;                            \
+                const int32_t x0 = xs < 0 ? 0 : xs;                                           \
+                const int32_t x1 = xs + g->kernel_w > g->in_w ? g->in_w : xs + g->kernel_w;   \
+                for (size_t c = 0; c < C; c++) {                                              \
+                    const size_t o = ((size_t)oy * (size_t)ow + (size_t)ox) * C + c;         \
+                    BODY                                                                      \
+                }                                                                             \
+            }                                                                                 \
+        }                                                                                     \
+    } while (0)
+
+#define QK_AT(y, x) in[((size_t)(y) * (size_t)g->in_w + (size_t)(x)) * C + c]
+
+void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out) {
+    QK_POOL_LOOP({
+        uint8_t m = 0;
+        for (int32_t y = y0; y < y1; y++)
+            for (int32_t x = x0; x < x1; x++) m = QK_AT(y, x) > m ? QK_AT(y, x) : m;
+        out[o] = m;
+    });
+}
+
+void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out) {
+    QK_POOL_LOOP({
+        float m = -INFINITY;
+        for (int32_t y = y0; y < y1; y++)
+            for (int32_t x = x0; x < x1; x++) m = fmaxf(m, QK_AT(y, x));
+        out[o] = m;
+    });
+}
+
+void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {
+    const float div = (float)(g->kernel_h * g->kernel_w);
+    QK_POOL_LOOP({
+        int32_t s = 0; /* padding taps are real 0 = q - zero = 0: they add nothing */
+        for (int32_t y = y0; y < y1; y++)
+            for (int32_t x = x0; x < x1; x++) s += (int32_t)QK_AT(y, x) - zero;
+        out[o] = qk_requant_u8((float)s / div, 1.0f, zero);
+    });
+}
+
+void qk_avgpool_f32(const qk_pool_geom* g, const float* in, float* out) {
+    const float div = (float)(g->kernel_h * g->kernel_w);
+    QK_POOL_LOOP({
+        float s = 0.0f;
+        for (int32_t y = y0; y < y1; y++)
+            for (int32_t x = x0; x < x1; x++) s = s + QK_AT(y, x);
+        out[o] = s / div;
+    });
+}
+
+void qk_global_avgpool_u8(const uint8_t* in, size_t hw, size_t c, float scale, int32_t zero,
+                          float* out) {
+    for (size_t ch = 0; ch < c; ch++) {
+        int64_t s = 0;
+        for (size_t p = 0; p < hw; p++) s += (int64_t)in[p * c + ch] - zero;
+        out[ch] = ((float)s / (float)hw) * scale;
+    }
+}
+
+void qk_global_avgpool_f32(const float* in, size_t hw, size_t c, float* out) {
+    for (size_t ch = 0; ch < c; ch++) {
+        float s = 0.0f;
+        for (size_t p = 0; p < hw; p++) s = s + in[p * c + ch];
+        out[ch] = s / (float)hw;
+    }
+}

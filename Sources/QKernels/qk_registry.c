@@ -1,0 +1,50 @@
+/* qk_registry.c — the registries of micro-kernel members (the single source of truth for dispatch,
+ * tests and benchmarks) and dispatch over them. */
+#include "internal/qk_isa_internal.h"
+#include "internal/qk_ukernels.h"
+#include "qk_gemm.h"
+
+#define QK_MEMBER(sym, MR, NR, KR, ISA, BITS) {#sym, sym, MR, NR, KR, ISA, BITS}
+
+const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
+    QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 1),
+    QK_MEMBER(qk_lgemm_w2_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 2),
+    QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 3),
+    QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
+    QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 8),
+    /* issue #5: x86 members under #if defined(__x86_64__), aarch64 ones under #if defined(__aarch64__) */
+};
+const size_t qk_qgemm_ukernel_count = sizeof(qk_qgemm_ukernels) / sizeof(qk_qgemm_ukernels[0]);
+
+const qk_fgemm_ukernel_desc qk_fgemm_ukernels[] = {
+    QK_MEMBER(qk_fgemm_ukernel_4x4c1__scalar, 4, 4, 1, QK_ISA_SCALAR, 32),
+};
+const size_t qk_fgemm_ukernel_count = sizeof(qk_fgemm_ukernels) / sizeof(qk_fgemm_ukernels[0]);
+
+const qk_qgemm_ukernel_desc* qk_qgemm_ukernel_at(size_t i) {
+    return i < qk_qgemm_ukernel_count ? &qk_qgemm_ukernels[i] : NULL;
+}
+
+const qk_fgemm_ukernel_desc* qk_fgemm_ukernel_at(size_t i) {
+    return i < qk_fgemm_ukernel_count ? &qk_fgemm_ukernels[i] : NULL;
+}
+
+const qk_qgemm_ukernel_desc* qk_qgemm_select(int bits, qk_isa isa) {
+    const qk_qgemm_ukernel_desc* best = NULL;
+    for (size_t i = 0; i < qk_qgemm_ukernel_count; i++) {
+        const qk_qgemm_ukernel_desc* d = &qk_qgemm_ukernels[i];
+        if (d->bits != bits || !qk_isa_within(d->isa, isa)) continue;
+        if (best == NULL || qk_isa_rank(d->isa) > qk_isa_rank(best->isa)) best = d;
+    }
+    return best;
+}
+
+const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa) {
+    const qk_fgemm_ukernel_desc* best = NULL;
+    for (size_t i = 0; i < qk_fgemm_ukernel_count; i++) {
+        const qk_fgemm_ukernel_desc* d = &qk_fgemm_ukernels[i];
+        if (!qk_isa_within(d->isa, isa)) continue;
+        if (best == NULL || qk_isa_rank(d->isa) > qk_isa_rank(best->isa)) best = d;
+    }
+    return best;
+}

@@ -1,0 +1,175 @@
+// The executor: a loop of kernel calls over a session's arena. It never allocates, throws or validates;
+// the planner has already checked everything (DESIGN.md, "the Plan is the watershed").
+import QGraph
+import QKernels
+
+/// A session's mutable memory: the arena, run-time quantization parameters and per-run scale scratch.
+final class ExecutionState {
+    let arena: UnsafeMutableRawPointer
+    let dynamicScales: UnsafeMutablePointer<Float>
+    let dynamicZeros: UnsafeMutablePointer<Int32>
+    let epilogueScratch: UnsafeMutablePointer<Float>
+    let inputOffset: Int
+    private let counts: (Int, Int)
+
+    init(plan: Plan) {
+        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, 64))
+        counts = (max(plan.dynamicSlots, 1), max(plan.maxDynamicChannels, 1))
+        dynamicScales = .allocate(capacity: counts.0)
+        dynamicScales.initialize(repeating: 1, count: counts.0)
+        dynamicZeros = .allocate(capacity: counts.0)
+        dynamicZeros.initialize(repeating: 0, count: counts.0)
+        epilogueScratch = .allocate(capacity: counts.1)
+        epilogueScratch.initialize(repeating: 0, count: counts.1)
+        inputOffset = plan.inputOffset
+    }
+
+    /// The arena slot of the network input, for writing a preprocessed image in place.
+    func inputBuffer(count: Int) -> UnsafeMutableBufferPointer<Float> {
+        UnsafeMutableBufferPointer(start: (arena + inputOffset).assumingMemoryBound(to: Float.self), count: count)
+    }
+
+    @inline(__always) func resolve(_ q: QuantRef) -> (scale: Float, zero: Int32) {
+        switch q {
+        case .fixed(let s, let z): return (s, z)
+        case .dynamic(let slot): return (dynamicScales[slot], dynamicZeros[slot])
+        }
+    }
+
+    deinit {
+        arena.deallocate()
+        dynamicScales.deallocate()
+        dynamicZeros.deallocate()
+        epilogueScratch.deallocate()
+    }
+}
+
+enum Executor {
+    /// Runs every step; returns a view of the f32 output in the arena (valid until the next run).
+    static func run(_ plan: Plan, state: ExecutionState, input: UnsafeBufferPointer<Float>, threads: Int,
+                    observer: ((String, UnsafeBufferPointer<Float>) -> Void)?) -> UnsafeBufferPointer<Float> {
+        let base = state.arena
+        let inputSlot = state.inputBuffer(count: input.count)
+        if input.baseAddress != UnsafePointer(inputSlot.baseAddress) {
+            _ = inputSlot.initialize(from: input)
+        }
+        qk_set_num_threads(Int32(threads))
+        func f32(_ offset: Int) -> UnsafeMutablePointer<Float> { (base + offset).assumingMemoryBound(to: Float.self) }
+        func u8(_ offset: Int) -> UnsafeMutablePointer<UInt8> { (base + offset).assumingMemoryBound(to: UInt8.self) }
+
+        for (index, step) in plan.steps.enumerated() {
+            switch step {
+            case .quantize(let src, let dst, let count, let quant):
+                var q = state.resolve(quant)
+                if case .dynamic(let slot) = quant {
+                    var lo: Float = 0, hi: Float = 0
+                    qk_minmax_f32(count, f32(src), &lo, &hi)
+                    let fit = ActivationQuant.fit(min: lo, max: hi)
+                    q = (fit.scale, Int32(fit.zeroPoint))
+                    state.dynamicScales[slot] = q.scale
+                    state.dynamicZeros[slot] = q.zero
+                }
+                qk_quantize_u8(count, f32(src), 1 / q.scale, q.zero, u8(dst))
+            case .dequantize(let src, let dst, let count, let quant):
+                let q = state.resolve(quant)
+                qk_dequantize_u8(count, u8(src), q.scale, q.zero, f32(dst))
+            case .conv(let c):
+                runConv(c, state: state, base: base)
+            case .maxPool(let src, let dst, let shape, _, let pool, let isU8):
+                var g = poolGeometry(shape, pool)
+                if isU8 { qk_maxpool_u8(&g, u8(src), u8(dst)) } else { qk_maxpool_f32(&g, f32(src), f32(dst)) }
+            case .avgPool(let src, let dst, let shape, _, let pool, let quant):
+                var g = poolGeometry(shape, pool)
+                if let quant { qk_avgpool_u8(&g, u8(src), state.resolve(quant).zero, u8(dst)) } else { qk_avgpool_f32(&g, f32(src), f32(dst)) }
+            case .globalAvgPool(let src, let dst, let hw, let c, let quant):
+                if let quant {
+                    let q = state.resolve(quant)
+                    qk_global_avgpool_u8(u8(src), hw, c, q.scale, q.zero, f32(dst))
+                } else {
+                    qk_global_avgpool_f32(f32(src), hw, c, f32(dst))
+                }
+            case .add(let a, let b, let dst, let count, let quants, let clamp):
+                if let (qa, qb, qo) = quants {
+                    let (x, y, o) = (state.resolve(qa), state.resolve(qb), state.resolve(qo))
+                    qk_add_u8(count, u8(a), x.scale, x.zero, u8(b), y.scale, y.zero, clamp.0, clamp.1, 1 / o.scale, o.zero, u8(dst))
+                } else {
+                    qk_add_f32(count, f32(a), f32(b), clamp.0, clamp.1, f32(dst))
+                }
+            case .shortcutA(let src, let dst, let shape, let pad, let quant):
+                let outC = Int32(shape.2 + 2 * pad)
+                if let quant {
+                    qk_shortcut_a_u8(u8(src), Int32(shape.0), Int32(shape.1), Int32(shape.2), Int32(pad), outC,
+                                     UInt8(state.resolve(quant).zero), u8(dst))
+                } else {
+                    qk_shortcut_a_f32(f32(src), Int32(shape.0), Int32(shape.1), Int32(shape.2), Int32(pad), outC, 0, f32(dst))
+                }
+            case .flatten(let src, let dst, let shape, let isU8):
+                // [H, W, C] -> PyTorch's (C, H, W) order.
+                let (h, w, c) = shape
+                for y in 0..<h {
+                    for x in 0..<w {
+                        for ch in 0..<c {
+                            let from = (y * w + x) * c + ch, to = (ch * h + y) * w + x
+                            if isU8 { u8(dst)[to] = u8(src)[from] } else { f32(dst)[to] = f32(src)[from] }
+                        }
+                    }
+                }
+            case .affine(let src, let dst, let count, let channels, let scale, let shift):
+                let x = f32(src), y = f32(dst)
+                for i in 0..<count { let ch = i % channels; y[i] = x[i] * scale[ch] + shift[ch] }
+            case .clamp(let src, let dst, let count, let lo, let hi):
+                let x = f32(src), y = f32(dst)
+                for i in 0..<count { y[i] = min(max(x[i], lo), hi) }
+            case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
+                let x = f32(src), y = f32(dst)
+                for i in 0..<count {
+                    let a = shared ? slopes[0] : slopes[i % channels]
+                    y[i] = x[i] >= 0 ? x[i] : a * x[i]
+                }
+            }
+            if let observer, let o = plan.observed[index] {
+                observer(o.name, UnsafeBufferPointer(start: f32(o.offset), count: o.count))
+            }
+        }
+        return UnsafeBufferPointer(start: f32(plan.outputOffset), count: plan.outputCount)
+    }
+
+    private static func poolGeometry(_ shape: (Int, Int, Int), _ p: Pool) -> qk_pool_geom {
+        qk_pool_geom(in_h: Int32(shape.0), in_w: Int32(shape.1), channels: Int32(shape.2),
+                     kernel_h: Int32(p.kernel[0]), kernel_w: Int32(p.kernel[1]),
+                     stride_h: Int32(p.stride[0]), stride_w: Int32(p.stride[1]),
+                     pad_top: Int32(p.padding[0]), pad_left: Int32(p.padding[1]),
+                     pad_bottom: Int32(p.padding[2]), pad_right: Int32(p.padding[3]))
+    }
+
+    private static func runConv(_ c: ConvStep, state: ExecutionState, base: UnsafeMutableRawPointer) {
+        var geometry = c.geometry
+        if let (template, kernel) = c.quantized {
+            var args = template
+            let (scale, zero) = state.resolve(c.inputQuant!)
+            args.a_zero = zero
+            if let weightScales = c.weightScales {
+                for n in 0..<Int(geometry.out_c) { state.epilogueScratch[n] = scale * weightScales[n] }
+                args.epi.scale = UnsafePointer(state.epilogueScratch)
+            }
+            if let residual = c.residual {
+                args.epi.residual = UnsafeRawPointer(base + residual)
+                if let rq = c.residualQuant {
+                    let r = state.resolve(rq)
+                    args.epi.rscale = r.scale
+                    args.epi.rzero = r.zero
+                }
+            }
+            args.epi.out = base + c.output
+            qk_conv2d_u8(kernel, &geometry, (base + c.input).assumingMemoryBound(to: UInt8.self), &args,
+                         (base + c.workspace).assumingMemoryBound(to: UInt8.self))
+        } else if let (template, kernel) = c.float {
+            var args = template
+            if let residual = c.residual { args.epi.residual = UnsafeRawPointer(base + residual) }
+            args.epi.out = base + c.output
+            qk_conv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &args,
+                          (base + c.workspace).assumingMemoryBound(to: Float.self))
+        }
+    }
+}

@@ -1,0 +1,89 @@
+// Planning one conv/linear layer: geometry, kernel choice, weight views, column sums and epilogue constants.
+import QFormat
+import QGraph
+import QKernels
+
+/// The C geometry of a conv on an [H, W, C] input.
+func convGeometry(_ c: Conv2D, inShape: [Int]) -> qk_conv_geom {
+    qk_conv_geom(in_h: Int32(inShape[0]), in_w: Int32(inShape[1]), in_c: Int32(inShape[2]),
+                 out_c: Int32(c.outChannels), kernel_h: Int32(c.kernel[0]), kernel_w: Int32(c.kernel[1]),
+                 stride_h: Int32(c.stride[0]), stride_w: Int32(c.stride[1]),
+                 pad_top: Int32(c.padding[0]), pad_left: Int32(c.padding[1]),
+                 pad_bottom: Int32(c.padding[2]), pad_right: Int32(c.padding[3]),
+                 dilation_h: Int32(c.dilation[0]), dilation_w: Int32(c.dilation[1]), groups: Int32(c.groups))
+}
+
+/// An epilogue with no residual and f32 output; the caller fills the rest.
+private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) -> qk_epilogue {
+    let r = activation.clampRange
+    return qk_epilogue(scale: nil, bias: bias, clamp_lo: r.lo, clamp_hi: r.hi, residual_kind: QK_RESIDUAL_NONE,
+                       residual: nil, ldr: 0, rscale: 0, rzero: 0, output_kind: QK_OUTPUT_F32, out: nil, ldc: 0,
+                       out_inv_scale: 0, out_zero: 0)
+}
+
+/// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input).
+func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
+               inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
+               file: LBMFile, memory: OwnedMemory) throws -> ConvStep {
+    let geometry = convGeometry(c, inShape: inShape)
+    let k = c.reductionSize
+    let oc = c.outChannels
+    guard k <= Int(QK_MAX_K) else {
+        throw RuntimeError("layer with K = \(k) exceeds the int32-exact limit \(QK_MAX_K)")
+    }
+    let bias: UnsafePointer<Float> = c.bias.map {
+        UnsafePointer(file.tensor($0)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self))
+    } ?? memory.floats([Float](repeating: 0, count: oc))
+    var epilogue = baseEpilogue(bias: bias, activation: c.activation)
+    epilogue.ldc = oc
+    if let residual {
+        _ = residual
+        epilogue.residual_kind = residualQuant == nil ? QK_RESIDUAL_F32 : QK_RESIDUAL_U8
+        epilogue.ldr = oc
+    }
+    var step = ConvStep(input: input, output: output, residual: residual, workspace: workspace, geometry: geometry,
+                        quantized: nil, float: nil, inputQuant: inputQuant, residualQuant: residualQuant,
+                        outputQuant: outputQuant, weightScales: nil)
+    if c.weight.scheme == .float32 {
+        let weights = file.tensor(c.weight.values!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+        let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
+        step.float = (args, qk_fgemm_select(qk_isa_active()))
+        return step
+    }
+    let bits = c.weight.bits
+    guard let kernel = qk_qgemm_select(Int32(bits), qk_isa_active()) else {
+        throw RuntimeError("no kernel for \(bits)-bit weights")
+    }
+    let codes = file.tensor(c.weight.codes!)!
+    let packed = codes.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let rowBytes = codes.shape[1]
+    var lut: UnsafePointer<Int8>?
+    if let table = c.weight.lut {
+        let p = memory.allocate(16).bindMemory(to: Int8.self, capacity: 16)
+        for (i, v) in table.enumerated() { p[i] = Int8(v) }
+        lut = UnsafePointer(p)
+    }
+    let colsums = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
+    qk_weight_colsums(packed, oc, k, Int32(bits), lut, colsums)
+    let weightScales = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    switch inputQuant {
+    case .fixed(let scale, _)?:
+        epilogue.scale = memory.floats((0..<oc).map { scale * weightScales[$0] })
+    default:
+        step.weightScales = weightScales   // scale = input scale * weight scale, made per run
+    }
+    switch outputQuant {
+    case .fixed(let scale, let zero)?:
+        epilogue.output_kind = QK_OUTPUT_U8
+        epilogue.out_inv_scale = 1 / scale
+        epilogue.out_zero = zero
+    case .dynamic?:
+        throw RuntimeError("a conv cannot write a dynamically quantized output")
+    case nil:
+        epilogue.output_kind = QK_OUTPUT_F32
+    }
+    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_stride: rowBytes,
+                             bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
+    step.quantized = (args, kernel)
+    return step
+}

@@ -1,0 +1,210 @@
+// The planner: turns a validated graph into a flat list of kernel steps over one preallocated arena.
+// Everything that can fail happens here; the executor after it only calls kernels (DESIGN.md, "Data flow").
+import QFormat
+import QGraph
+import QKernels
+
+/// The quantization parameters of a u8 value: fixed in the file, or measured at run time into a slot.
+enum QuantRef {
+    case fixed(scale: Float, zeroPoint: Int32)
+    case dynamic(slot: Int)
+}
+
+/// A conv or linear layer, ready to run: the C geometry and GEMM arguments with every weight-side field
+/// filled (views into the mapped file or plan-owned memory); the executor adds the arena pointers.
+struct ConvStep {
+    var input: Int, output: Int
+    var residual: Int?
+    /// Arena offset of the im2col workspace (unused when the conv reads its input directly).
+    var workspace: Int
+    var geometry: qk_conv_geom
+    /// Quantized layers: the u8 GEMM arguments and member; nil for f32 layers.
+    var quantized: (args: qk_qgemm_args, kernel: UnsafePointer<qk_qgemm_ukernel_desc>)?
+    /// f32 layers: the f32 GEMM arguments and member.
+    var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
+    var inputQuant: QuantRef?
+    var residualQuant: QuantRef?
+    var outputQuant: QuantRef?
+    /// Per-channel weight scales, for layers whose input scale is only known at run time.
+    var weightScales: UnsafePointer<Float>?
+}
+
+/// One executor step.
+enum Step {
+    case quantize(src: Int, dst: Int, count: Int, quant: QuantRef)
+    case dequantize(src: Int, dst: Int, count: Int, quant: QuantRef)
+    case conv(ConvStep)
+    case maxPool(src: Int, dst: Int, shape: (Int, Int, Int), out: (Int, Int), pool: Pool, u8: Bool)
+    case avgPool(src: Int, dst: Int, shape: (Int, Int, Int), out: (Int, Int), pool: Pool, quant: QuantRef?)
+    case globalAvgPool(src: Int, dst: Int, hw: Int, c: Int, quant: QuantRef?)
+    case add(a: Int, b: Int, dst: Int, count: Int, quants: (QuantRef, QuantRef, QuantRef)?, clamp: (Float, Float))
+    case shortcutA(src: Int, dst: Int, shape: (Int, Int, Int), pad: Int, quant: QuantRef?)
+    case flatten(src: Int, dst: Int, shape: (Int, Int, Int), u8: Bool)
+    /// y = x * scale[c] + shift[c] (inference BatchNorm).
+    case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
+    case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
+    case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
+}
+
+/// Memory the plan owns (colsums, precomputed scales, zero biases), 64-byte aligned, freed with the plan.
+final class OwnedMemory {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    func floats(_ values: [Float]) -> UnsafePointer<Float> {
+        let p = allocate(max(1, values.count) * 4).bindMemory(to: Float.self, capacity: max(1, values.count))
+        for (i, v) in values.enumerated() { p[i] = v }
+        return UnsafePointer(p)
+    }
+
+    func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+        let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+        p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
+        blocks.append(p)
+        return p
+    }
+
+    deinit { for p in blocks { p.deallocate() } }
+}
+
+/// The immutable execution plan of a model.
+final class Plan: @unchecked Sendable {
+    let steps: [Step]
+    /// Value names reported to a calibration observer after each step (nil for u8 outputs).
+    let observed: [(name: String, offset: Int, count: Int)?]
+    let arenaBytes: Int
+    let inputOffset: Int
+    let outputOffset: Int
+    let outputCount: Int
+    let dynamicSlots: Int
+    /// Largest OC of a layer reading a dynamically quantized input (size of the per-run scale scratch).
+    let maxDynamicChannels: Int
+    let memory: OwnedMemory
+
+    init(graph: Graph, file: LBMFile) throws {
+        let memory = OwnedMemory()
+        let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
+
+        // Lifetimes: value i lives from its producing step to its last reading step (input: from -1).
+        var first = [Int](repeating: -1, count: graph.values.count)
+        var last = [Int](repeating: -1, count: graph.values.count)
+        for (s, node) in graph.nodes.enumerated() {
+            first[values[node.output]!.0] = s
+            for name in node.inputs { last[values[name]!.0] = max(last[values[name]!.0], s) }
+        }
+        last[values[graph.output]!.0] = graph.nodes.count
+        var requests = graph.values.enumerated().map { i, v in
+            BufferRequest(bytes: v.elementCount * (v.quant.isUInt8 ? 1 : 4) + extraBytes, first: first[i], last: max(last[i], first[i]))
+        }
+        // im2col workspaces, one per conv that needs one, alive only during its step.
+        var scratchRequest: [Int: Int] = [:]
+        for (s, node) in graph.nodes.enumerated() {
+            guard case .conv2d(let c) = node.op else { continue }
+            let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
+            var geometryCopy = geometry
+            let bytes = qk_conv_workspace_bytes(&geometryCopy, c.weight.scheme == .float32 ? 4 : 1)
+            if bytes > 0 {
+                scratchRequest[s] = requests.count
+                requests.append(BufferRequest(bytes: bytes, first: s, last: s))
+            }
+        }
+        let (offsets, size) = planArena(requests)
+        func offset(_ name: String) -> Int { offsets[values[name]!.0] }
+
+        // Dynamic quantization slots.
+        var slots: [String: Int] = [:]
+        for v in graph.values where v.quant == .dynamicUInt8 { slots[v.name] = slots.count }
+        func quant(_ name: String) -> QuantRef? {
+            switch values[name]!.1.quant {
+            case .float32: return nil
+            case .uint8(let s, let z): return .fixed(scale: s, zeroPoint: Int32(z))
+            case .dynamicUInt8: return .dynamic(slot: slots[name]!)
+            }
+        }
+        func floats(_ tensor: String) -> [Float] {
+            let view = file.tensor(tensor)!
+            return Array(view.bytes.bindMemory(to: Float.self))
+        }
+        func pointer(_ tensor: String) -> UnsafeRawPointer { file.tensor(tensor)!.bytes.baseAddress! }
+
+        var steps: [Step] = []
+        var observed: [(String, Int, Int)?] = []
+        var maxDynamic = 0
+        for (s, node) in graph.nodes.enumerated() {
+            let out = values[node.output]!.1
+            let x = values[node.inputs[0]]!.1
+            let src = offset(node.inputs[0]), dst = offset(node.output)
+            func hwc(_ v: Value) -> (Int, Int, Int) { (v.shape[0], v.shape[1], v.shape[2]) }
+            switch node.op {
+            case .conv2d(let c):
+                let step = try layerStep(
+                    conv: c, input: src, output: dst, inShape: x.shape, outShape: out.shape,
+                    workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
+                    residual: c.residual ? offset(node.inputs[1]) : nil,
+                    residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
+                    file: file, memory: memory)
+                if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }
+                steps.append(.conv(step))
+            case .linear(let l):
+                let c = Conv2D(inChannels: l.inFeatures, outChannels: l.outFeatures, kernel: [1, 1],
+                               weight: l.weight, bias: l.bias, activation: l.activation)
+                let step = try layerStep(
+                    conv: c, input: src, output: dst, inShape: [1, 1, l.inFeatures], outShape: [1, 1, l.outFeatures],
+                    workspace: 0, inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil,
+                    outputQuant: quant(node.output), file: file, memory: memory)
+                if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, l.outFeatures) }
+                steps.append(.conv(step))
+            case .batchNorm(let b):
+                let gamma = floats(b.gamma), beta = floats(b.beta), mean = floats(b.mean), variance = floats(b.variance)
+                var scale = [Float](repeating: 0, count: b.channels), shift = scale
+                for c in 0..<b.channels {
+                    scale[c] = gamma[c] / (variance[c] + b.eps).squareRoot()
+                    shift[c] = beta[c] - mean[c] * scale[c]
+                }
+                steps.append(.affine(src: src, dst: dst, count: out.elementCount, channels: b.channels,
+                                     scale: memory.floats(scale), shift: memory.floats(shift)))
+            case .activation(let a):
+                let r = a.clampRange
+                steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
+            case .prelu(let slopes):
+                let values = floats(slopes)
+                steps.append(.prelu(src: src, dst: dst, count: out.elementCount, channels: out.shape.last!,
+                                    slopes: memory.floats(values), shared: values.count == 1))
+            case .add(let a):
+                let r = a.clampRange
+                let qs = quant(node.inputs[0]).map { ($0, quant(node.inputs[1])!, quant(node.output)!) }
+                steps.append(.add(a: src, b: offset(node.inputs[1]), dst: dst, count: out.elementCount, quants: qs, clamp: (r.lo, r.hi)))
+            case .maxPool(let p):
+                steps.append(.maxPool(src: src, dst: dst, shape: hwc(x), out: (out.shape[0], out.shape[1]), pool: p, u8: x.quant.isUInt8))
+            case .avgPool(let p):
+                steps.append(.avgPool(src: src, dst: dst, shape: hwc(x), out: (out.shape[0], out.shape[1]), pool: p, quant: quant(node.inputs[0])))
+            case .globalAvgPool:
+                steps.append(.globalAvgPool(src: src, dst: dst, hw: x.shape[0] * x.shape[1], c: x.shape[2], quant: quant(node.inputs[0])))
+            case .flatten:
+                if x.shape.count == 3 {
+                    steps.append(.flatten(src: src, dst: dst, shape: hwc(x), u8: x.quant.isUInt8))
+                } else {
+                    steps.append(.flatten(src: src, dst: dst, shape: (1, 1, x.elementCount), u8: x.quant.isUInt8))
+                }
+            case .shortcutA(let pad):
+                steps.append(.shortcutA(src: src, dst: dst, shape: hwc(x), pad: pad, quant: quant(node.inputs[0])))
+            case .quantize:
+                steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.output)!))
+            case .dequantize:
+                steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
+            }
+            observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount))
+        }
+        self.steps = steps
+        self.observed = observed
+        self.arenaBytes = size
+        self.inputOffset = offset(graph.input)
+        self.outputOffset = offset(graph.output)
+        self.outputCount = values[graph.output]!.1.elementCount
+        self.dynamicSlots = slots.count
+        self.maxDynamicChannels = maxDynamic
+        self.memory = memory
+    }
+}
+
+/// Bytes every arena buffer may be read past its end by a kernel (QK_EXTRA_BYTES).
+let extraBytes = 64

@@ -1,0 +1,105 @@
+// qbench: latency benchmark of a LowBit model, in the conventions of TFLite's benchmark_model.
+import ArgumentParser
+import Foundation
+import QRuntime
+
+@main
+struct QBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qbench",
+        abstract: "Measure a LowBit model's inference latency.",
+        discussion: """
+            Loads the model (init time), runs one first inference, WARMUP warm-up runs, then RUNS timed runs on a
+            fixed pseudo-random input, and prints min / median / mean / p90 / p99 / max / std in milliseconds.
+
+            Examples:
+              qbench                                  # the bundled default model
+              qbench --model resnet20-w4.lbm --threads 2 --runs 200
+              qbench --model resnet20-w4.lbm --json
+            """)
+
+    @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
+    var model: String?
+
+    @Option(help: "Threads for the network.")
+    var threads: Int = 1
+
+    @Option(help: "Untimed runs after the first inference.")
+    var warmup: Int = 5
+
+    @Option(help: "Timed runs.")
+    var runs: Int = 50
+
+    @Flag(help: "Print the result as one JSON object.")
+    var json = false
+
+    func validate() throws {
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
+        guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard (1...1_000_000).contains(runs) else { throw ValidationError("--runs must be in 1...1000000") }
+    }
+
+    func run() throws {
+        do {
+            try benchmark()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("qbench: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
+
+    private func benchmark() throws {
+        let url = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
+        let t0 = now()
+        let loaded = try Model(contentsOf: url)
+        let session = Session(model: loaded, threads: threads)
+        let initMs = now() - t0
+        var rng: UInt64 = 0x5eed
+        let input: [Float] = (0..<loaded.inputElementCount).map { _ in
+            rng = rng &* 6364136223846793005 &+ 1442695040888963407
+            return Float(Int64(bitPattern: rng >> 11) % 2001 - 1000) / 1000
+        }
+        var t = now()
+        _ = session.run(input)
+        let firstMs = now() - t
+        for _ in 0..<warmup { _ = session.run(input) }
+        var samples: [Double] = []
+        samples.reserveCapacity(runs)
+        for _ in 0..<runs {
+            t = now()
+            _ = session.run(input)
+            samples.append(now() - t)
+        }
+        let stats = LatencyStats(samples)
+        let result = BenchResult(model: url.path, arch: loaded.info.arch, precision: loaded.info.precision,
+                                 threads: threads, warmup: warmup, runs: runs, initMs: initMs,
+                                 firstInferenceMs: firstMs, latencyMs: stats)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+        } else {
+            print("model: \(url.path) (\(loaded.info.arch), \(loaded.info.precision))")
+            print("threads: \(threads)  warm-up runs: \(warmup)  timed runs: \(runs)")
+            print(String(format: "init: %.3f ms  first inference: %.3f ms", initMs, firstMs))
+            print(String(format: "latency ms: min %.3f  median %.3f  mean %.3f  p90 %.3f  p99 %.3f  max %.3f  std %.3f",
+                         stats.min, stats.median, stats.mean, stats.p90, stats.p99, stats.max, stats.std))
+        }
+    }
+}
+
+private struct BenchResult: Encodable {
+    var model: String
+    var arch: String
+    var precision: String
+    var threads: Int
+    var warmup: Int
+    var runs: Int
+    var initMs: Double
+    var firstInferenceMs: Double
+    var latencyMs: LatencyStats
+}

@@ -1,0 +1,197 @@
+// qconvert: PyTorch/safetensors checkpoints -> LowBit .lbm model files. `--inspect` lists a checkpoint.
+// The logic lives in QCheckpoint and QConvert where tests reach it; this file parses flags and prints.
+import ArgumentParser
+import Foundation
+import QCheckpoint
+import QConvert
+import QGraph
+
+@main
+struct QConvertCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qconvert",
+        abstract: "Convert a PyTorch checkpoint (.ckpt/.pt/.pth/.th/.pth.tar, zip or legacy) or .safetensors to LowBit's .lbm.",
+        discussion: """
+            Checkpoints are read with a restricted unpickler that never executes code from the file. The
+            architecture is recognised from key names and shapes (--arch overrides); BatchNorm is folded into the
+            convs, ReLU and residual adds are fused, and weights are quantized per output channel (plain recipe).
+            Activations are u8: static scales from --calibrate images, or measured at run time without it.
+
+            Examples:
+              qconvert resnet20.th --bits 4 --calibrate cifar10-test/labels.csv -o resnet20-w4.lbm
+              qconvert resnet20.th --bits 2 --scheme codebook
+              qconvert model.pt --bits 32                # float model file
+              qconvert model.pt --inspect                # list tensors, metadata, skipped classes
+            """)
+
+    @Argument(help: "The checkpoint file.")
+    var checkpoint: String
+
+    @Flag(help: "List the format, wrapper, tensors, metadata and stubbed classes, then exit.")
+    var inspect = false
+
+    @Flag(help: "Report the time taken to read the checkpoint (with --inspect) or to convert.")
+    var time = false
+
+    @Option(name: .shortAndLong, help: "Output .lbm file (default: next to the input, extension .lbm).")
+    var output: String?
+
+    @Option(help: "Weight bits of the body layers: 2, 3, 4, 8 or 32 (float).")
+    var bits: Int = 4
+
+    @Option(help: "Weight scheme: uniform (per-channel symmetric) or codebook (per-layer k-means, one level 0).")
+    var scheme: String = "uniform"
+
+    @Option(help: "Bits of the first conv and the last linear: 8 or 32.")
+    var firstLastBits: Int = 8
+
+    @Option(help: "Per-channel clipping: max (default), mse, or auto (per layer, lower output error on calibration patches).")
+    var clip: String?
+
+    @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
+    var arch: String = "auto"
+
+    @Option(help: "Conversion recipe: plain (post-training quantization) or auto.")
+    var recipe: String = "auto"
+
+    @Option(help: "Calibration images: a folder of PPM/PGM files or a labels.csv (path,label).")
+    var calibrate: String?
+
+    @Option(help: "How many calibration images, taken evenly across the set.")
+    var calibrationCount: Int = 256
+
+    @Option(help: "Network input size: N or H,W.")
+    var inputSize: String?
+
+    @Option(help: "Per-channel mean after pixel/255, comma-separated.")
+    var mean: String?
+
+    @Option(help: "Per-channel std after pixel/255, comma-separated.")
+    var std: String?
+
+    @Option(help: "Resize the shorter side to N before the center crop (0: resize straight to the input size).")
+    var resize: Int?
+
+    @Option(help: "Labels file, one class name per line.")
+    var labels: String?
+
+    @Flag(help: "Print the summary as JSON instead of a table.")
+    var json = false
+
+    @Flag(help: "Also print the converted graph (the stable text dump).")
+    var dump = false
+
+    func validate() throws {
+        guard [2, 3, 4, 8, 32].contains(bits) else { throw ValidationError("--bits must be 2, 3, 4, 8 or 32") }
+        guard WeightScheme(rawValue: scheme) != nil, scheme != "float32" else {
+            throw ValidationError("--scheme must be uniform or codebook")
+        }
+        guard [8, 32].contains(firstLastBits) else { throw ValidationError("--first-last-bits must be 8 or 32") }
+        if let clip, ClipMode(rawValue: clip) == nil { throw ValidationError("--clip must be max, mse or auto") }
+        guard ["plain", "auto"].contains(recipe) else { throw ValidationError("--recipe must be plain or auto (the method recipes come with issue 6)") }
+        guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
+        _ = try parsedInputSize()
+        _ = try floats(mean, "--mean")
+        _ = try floats(std, "--std")
+    }
+
+    func run() throws {
+        do {
+            if inspect { try runInspect() } else { try runConvert() }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("qconvert: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func runInspect() throws {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let loaded = try Checkpoint.load(contentsOf: URL(fileURLWithPath: checkpoint))
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+        print(loaded.inspectionReport())
+        if time { print(String(format: "read time: %.2f ms", elapsed)) }
+    }
+
+    private func runConvert() throws {
+        let input = URL(fileURLWithPath: checkpoint)
+        var options = ConversionOptions()
+        options.plain.bits = bits
+        options.plain.scheme = WeightScheme(rawValue: scheme)!
+        options.plain.firstLastBits = bits == 32 ? 32 : firstLastBits
+        options.plain.clip = clip.flatMap(ClipMode.init(rawValue:))
+        options.arch = arch
+        options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
+        options.calibrationCount = calibrationCount
+        options.inputSize = try parsedInputSize()
+        options.mean = try floats(mean, "--mean")
+        options.std = try floats(std, "--std")
+        options.resize = resize
+        options.labels = labels.map { URL(fileURLWithPath: $0) }
+        let destination = output.map { URL(fileURLWithPath: $0) } ?? Self.defaultOutput(for: input)
+        let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)
+        let report = try Converter.convert(checkpoint: input, to: destination, options: options) { stage, fraction in
+            bar.update(stage, fraction)
+        }
+        bar.finish()
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
+        } else {
+            print(SummaryTable.render(report))
+            if time { print(String(format: "conversion time: %.3f s", report.seconds)) }
+        }
+        if dump { print(try ModelArchive.read(contentsOf: destination).graph.textDump(), terminator: "") }
+    }
+
+    /// `model.th` -> `model.lbm`; `model.pth.tar` -> `model.lbm`.
+    static func defaultOutput(for input: URL) -> URL {
+        var base = input.deletingPathExtension()
+        if base.pathExtension == "pth" { base = base.deletingPathExtension() }
+        return base.appendingPathExtension("lbm")
+    }
+
+    private func parsedInputSize() throws -> [Int]? {
+        guard let inputSize else { return nil }
+        let parts = inputSize.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.count <= 2, parts.allSatisfy({ $0 != nil && $0! > 0 }) else {
+            throw ValidationError("--input-size must be N or H,W with positive integers")
+        }
+        return parts.count == 1 ? [parts[0]!, parts[0]!] : parts.map { $0! }
+    }
+
+    private func floats(_ text: String?, _ flag: String) throws -> [Float]? {
+        guard let text else { return nil }
+        let values = text.split(separator: ",").map { Float($0.trimmingCharacters(in: .whitespaces)) }
+        guard !values.isEmpty, values.allSatisfy({ $0?.isFinite == true }) else {
+            throw ValidationError("\(flag) must be comma-separated numbers")
+        }
+        return values.map { $0! }
+    }
+}
+
+/// A one-line progress bar on standard error, drawn only on a terminal.
+final class ProgressBar {
+    private let enabled: Bool
+    private var last = ""
+
+    init(enabled: Bool) { self.enabled = enabled }
+
+    func update(_ stage: String, _ fraction: Double) {
+        guard enabled else { return }
+        let width = 30
+        let filled = Int((fraction * Double(width)).rounded())
+        let line = "\r[" + String(repeating: "#", count: filled) + String(repeating: " ", count: width - filled)
+            + "] " + String(format: "%3d%% ", Int(fraction * 100)) + stage.padding(toLength: 20, withPad: " ", startingAt: 0)
+        guard line != last else { return }
+        last = line
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() {
+        guard enabled, !last.isEmpty else { return }
+        FileHandle.standardError.write(Data(("\r" + String(repeating: " ", count: last.count) + "\r").utf8))
+    }
+}

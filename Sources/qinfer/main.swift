@@ -1,0 +1,140 @@
+// qinfer: classify images with a LowBit model (top-k labels, probabilities, latency), or evaluate a labelled set.
+import ArgumentParser
+import Foundation
+import QRuntime
+
+@main
+struct QInfer: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qinfer",
+        abstract: "Classify images with a LowBit model.",
+        discussion: """
+            IMAGE may be a PPM/PGM file (P2, P3, P5, P6), a folder, or a labels.csv (path,label). A folder with a
+            labels.csv, or with class subfolders named like the model's labels, and a labels.csv are evaluated:
+            top-1, top-5, images/s and mean latency. With no IMAGE, the bundled default model classifies its
+            first bundled sample image.
+
+            Examples:
+              qinfer                                   # bundled model, bundled sample
+              qinfer cat.ppm --model resnet20-w4.lbm --top 3
+              qinfer ../shared/data/cifar10-test/labels.csv --model resnet20-w8.lbm
+              qinfer a.pgm b.pgm --json
+            """)
+
+    @Argument(help: "Images, folders or labels.csv files.")
+    var images: [String] = []
+
+    @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
+    var model: String?
+
+    @Option(help: "How many classes to print per image.")
+    var top: Int = 5
+
+    @Option(help: "Threads for the network.")
+    var threads: Int = 1
+
+    @Flag(help: "One JSON object per image (and one summary object when evaluating).")
+    var json = false
+
+    @Flag(name: .shortAndLong, help: "Say which preprocessing was applied to each image.")
+    var verbose = false
+
+    func validate() throws {
+        guard top >= 1 else { throw ValidationError("--top must be at least 1") }
+        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
+    }
+
+    func run() throws {
+        do {
+            try classify()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            FileHandle.standardError.write(Data("qinfer: error: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+
+    private func classify() throws {
+        let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
+        let loaded = try Model(contentsOf: modelURL)
+        let session = Session(model: loaded, threads: threads)
+        let labels = loaded.info.labels
+        var items: [LabelledImage] = []
+        if images.isEmpty {
+            guard let first = try DefaultModel.sampleImages().first else {
+                throw RuntimeError("no IMAGE given and no bundled sample images found")
+            }
+            items = [LabelledImage(url: first, label: nil)]
+        } else {
+            for argument in images { items += try Dataset.images(from: argument, labels: labels) }
+        }
+        let evaluating = items.contains { $0.label != nil }
+        let quiet = evaluating && items.count > 20 && !json
+        var top1 = 0, top5 = 0, labelled = 0
+        var totalMs = 0.0
+        let start = Date()
+        for item in items {
+            let image = try ImageReader.read(contentsOf: item.url)
+            if verbose { FileHandle.standardError.write(Data("\(item.url.path): \(Preprocessor.describe(loaded.info.preprocessing, image: image))\n".utf8)) }
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let logits = try session.classify(image)
+            let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+            totalMs += ms
+            let ranked = Classification.top(max(top, 5), logits: logits, labels: labels)
+            if let label = item.label {
+                labelled += 1
+                if ranked.first?.index == label { top1 += 1 }
+                if ranked.prefix(5).contains(where: { $0.index == label }) { top5 += 1 }
+            }
+            if json {
+                let object = ImageResult(image: item.url.path, top: Array(ranked.prefix(top)), logits: logits, ms: ms)
+                print(try encodeJSON(object))
+            } else if !quiet {
+                print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms)")
+                for r in ranked.prefix(top) {
+                    print(String(format: "  %6.2f%%  %3d  %@", r.prob * 100, r.index, r.label))
+                }
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        if evaluating {
+            let summary = EvaluationSummary(images: items.count, labelled: labelled,
+                                            top1: labelled > 0 ? Double(top1) / Double(labelled) * 100 : 0,
+                                            top5: labelled > 0 ? Double(top5) / Double(labelled) * 100 : 0,
+                                            imagesPerSecond: Double(items.count) / seconds,
+                                            meanMs: totalMs / Double(items.count), threads: threads, model: modelURL.path)
+            if json {
+                print(try encodeJSON(summary))
+            } else {
+                print(String(format: "%d images (%d labelled): top-1 %.2f%%  top-5 %.2f%%  %.1f images/s  mean latency %.3f ms (%d thread%@)",
+                             summary.images, labelled, summary.top1, summary.top5, summary.imagesPerSecond,
+                             summary.meanMs, threads, threads == 1 ? "" : "s"))
+            }
+        }
+    }
+}
+
+private struct ImageResult: Encodable {
+    var image: String
+    var top: [RankedClass]
+    var logits: [Float]
+    var ms: Double
+}
+
+private struct EvaluationSummary: Encodable {
+    var images: Int
+    var labelled: Int
+    var top1: Double
+    var top5: Double
+    var imagesPerSecond: Double
+    var meanMs: Double
+    var threads: Int
+    var model: String
+}
+
+private func encodeJSON<T: Encodable>(_ value: T) throws -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+    return String(decoding: try encoder.encode(value), as: UTF8.self)
+}

@@ -1,0 +1,76 @@
+@testable import QConvert
+import QGraph
+import _QTestSupport
+import XCTest
+
+final class QuantizerTests: XCTestCase {
+    private func randomRows(_ rows: Int, _ k: Int, seed: UInt64) -> [Float] {
+        var rng = SeededGenerator(seed: seed)
+        return (0..<(rows * k)).map { _ in Float.random(in: -1...1, using: &rng) * Float.random(in: 0...1, using: &rng) }
+    }
+
+    func testUniformCodesUseTheFullSymmetricGrid() {
+        for bits in [2, 3, 4, 8] {
+            let w = randomRows(5, 37, seed: UInt64(bits))
+            let q = quantizeUniform(rows: w, rows: 5, k: 37, bits: bits, clip: .max)
+            let qmax = (1 << (bits - 1)) - 1, qmin = -(1 << (bits - 1))
+            let deq = q.dequantized()
+            for r in 0..<5 {
+                let row = w[(r * 37)..<(r * 37 + 37)]
+                let m = row.map(abs).max()!
+                XCTAssertEqual(q.scales[r], m / (Float(qmax) + 0.5), accuracy: 1e-7)
+                for j in 0..<37 {
+                    let v = q.value(q.codes[r * 37 + j])
+                    XCTAssertTrue((qmin...qmax).contains(v))
+                    // Round to nearest: error at most half a step.
+                    XCTAssertLessThanOrEqual(abs(deq[r * 37 + j] - w[r * 37 + j]), q.scales[r] / 2 * 1.0001)
+                }
+            }
+        }
+    }
+
+    func testMSEClippingNeverIncreasesWeightError() {
+        let w = randomRows(8, 64, seed: 7)
+        for bits in [2, 3, 4] {
+            let byMax = quantizeUniform(rows: w, rows: 8, k: 64, bits: bits, clip: .max)
+            let byMSE = quantizeUniform(rows: w, rows: 8, k: 64, bits: bits, clip: .mse)
+            XCTAssertGreaterThanOrEqual(sqnr(w, byMSE.dequantized()), sqnr(w, byMax.dequantized()) - 1e-9)
+        }
+    }
+
+    func testZeroRowsQuantizeToZero() {
+        let q = quantizeUniform(rows: [0, 0, 0, 0], rows: 1, k: 4, bits: 4, clip: .max)
+        XCTAssertEqual(q.dequantized(), [0, 0, 0, 0])
+    }
+
+    func testCodebookHasAnExactZeroAndFewLevels() {
+        let w = randomRows(4, 100, seed: 3)
+        for bits in [2, 3, 4] {
+            let q = quantizeCodebook(rows: w, rows: 4, k: 100, bits: bits)
+            XCTAssertEqual(q.levels?.count, 1 << bits)
+            XCTAssertEqual(q.levels?[0], 0)
+            XCTAssertEqual(q.lut?[0], 0)
+            XCTAssertLessThanOrEqual(Set(q.codes).count, 1 << bits)
+            XCTAssertGreaterThan(sqnr(w, q.dequantized()), Double(bits) * 3)
+        }
+    }
+
+    func testPackingMatchesTheDocumentedLayout() {
+        // 4-bit: code i of a 32-block at byte i % 16, nibble i / 16.
+        let codes = (0..<32).map { UInt8($0 % 16) }
+        let packed = packCodes(codes, rows: 1, k: 32, bits: 4)
+        XCTAssertEqual(packed.count, 16)
+        for i in 0..<16 { XCTAssertEqual(packed[i], UInt8(i % 16) | UInt8((i + 16) % 16) << 4) }
+        XCTAssertEqual(packCodes([1, 2, 3], rows: 1, k: 3, bits: 2).count, 8)
+    }
+
+    func testSHA256KnownAnswers() {
+        func hex(_ s: String) -> String {
+            Array(s.utf8).withUnsafeBytes { SHA256.hash($0) }.map { String(format: "%02x", $0) }.joined()
+        }
+        XCTAssertEqual(hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(hex(String(repeating: "a", count: 1000)),
+                       "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3")
+    }
+}

@@ -1,0 +1,119 @@
+// Every registered fgemm member against a naive f32 reference (k-order sums, no FMA): exact for
+// the scalar member, close for SIMD members (which may reorder the sum); guards, threads.
+import QKernels
+import XCTest
+
+struct FGemmCase: CustomStringConvertible {
+    var M = 1, N = 1, K = 1, lda = 1, ldb = 1, ldc = 1, ldr = 1
+    var a: [Float] = [], b: [Float] = []
+    var bias: [Float]? = nil
+    var residual: [Float]? = nil
+    var clampLo = -Float.infinity, clampHi = Float.infinity
+
+    var description: String {
+        "M=\(M) N=\(N) K=\(K) lda=\(lda) ldb=\(ldb) ldc=\(ldc) bias=\(bias != nil) "
+            + "residual=\(residual != nil) clamp=[\(clampLo),\(clampHi)]"
+    }
+
+    static func random(M: Int, N: Int, K: Int, rng: inout SeededGenerator) -> FGemmCase {
+        var c = FGemmCase()
+        c.M = M; c.N = N; c.K = K
+        c.lda = K + [0, 1, 5].randomElement(using: &rng)!
+        c.ldb = K + [0, 3].randomElement(using: &rng)!
+        c.ldc = N + [0, 2].randomElement(using: &rng)!
+        c.ldr = N + [0, 1].randomElement(using: &rng)!
+        c.a = (0..<(M * c.lda)).map { _ in Float.random(in: -1...1, using: &rng) }
+        c.b = (0..<(N * c.ldb)).map { _ in Float.random(in: -1...1, using: &rng) }
+        if Bool.random(using: &rng) { c.bias = (0..<N).map { _ in Float.random(in: -1...1, using: &rng) } }
+        if Bool.random(using: &rng) {
+            c.residual = (0..<(M * c.ldr)).map { _ in Float.random(in: -1...1, using: &rng) }
+        }
+        (c.clampLo, c.clampHi) = [(-Float.infinity, Float.infinity), (0, Float.infinity), (0, 6),
+                                  (-0.3, 0.4)].randomElement(using: &rng)!
+        return c
+    }
+
+    func reference() -> [Double] {
+        var out = [Double](repeating: 0, count: M * N)
+        for m in 0..<M {
+            for n in 0..<N {
+                var acc: Float = 0
+                for k in 0..<K { acc = acc + a[m * lda + k] * b[n * ldb + k] }
+                var y = acc
+                if let bias { y = y + bias[n] }
+                if let residual { y = y + residual[m * ldr + n] }
+                out[m * N + n] = Double(refClamp(y, clampLo, clampHi))
+            }
+        }
+        return out
+    }
+
+    func run(_ uk: qk_fgemm_ukernel_desc) -> (values: [Double], untouched: Bool) {
+        let aBuf = Guarded<Float>(a), bBuf = Guarded<Float>(b)
+        let biasBuf = bias.map { Guarded<Float>($0) }, rBuf = residual.map { Guarded<Float>($0) }
+        let out = Guarded<Float>(count: M * ldc)
+        var args = qk_fgemm_args()
+        args.M = M; args.N = N; args.K = K
+        args.a = UnsafePointer(aBuf.ptr); args.lda = lda
+        args.b = UnsafePointer(bBuf.ptr); args.ldb = ldb
+        args.epi.bias = biasBuf.map { UnsafePointer($0.ptr) }
+        args.epi.residual_kind = rBuf == nil ? QK_RESIDUAL_NONE : QK_RESIDUAL_F32
+        args.epi.residual = rBuf.map { UnsafeRawPointer($0.ptr) }
+        args.epi.ldr = ldr
+        args.epi.clamp_lo = clampLo; args.epi.clamp_hi = clampHi
+        args.epi.output_kind = QK_OUTPUT_F32
+        args.epi.out = UnsafeMutableRawPointer(out.ptr); args.epi.ldc = ldc
+        var member = uk
+        qk_fgemm(&member, &args)
+        var values = [Double](repeating: 0, count: M * N)
+        for m in 0..<M { for n in 0..<N { values[m * N + n] = Double(out[m * ldc + n]) } }
+        return (values, out.unchangedOutside { $0 % ldc < N })
+    }
+}
+
+final class FGemmTests: XCTestCase {
+    func testEveryMemberOnTailCases() {
+        let seed = testSeed(0xF32)
+        XCTAssertGreaterThanOrEqual(fgemmMembers.count, 1)
+        for (mi, uk) in fgemmMembers.enumerated() {
+            var rng = SeededGenerator(seed: seed &+ UInt64(mi))
+            var index = 0
+            for M in tailSizes(tile: Int(uk.mr)) {
+                for N in tailSizes(tile: Int(uk.nr)) {
+                    for K in tailKs {
+                        let c = FGemmCase.random(M: M, N: N, K: K, rng: &rng)
+                        let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
+                        index += 1
+                        let got = c.run(uk)
+                        XCTAssertTrue(got.untouched, "\(ctx): wrote outside its output")
+                        let want = c.reference()
+                        if uk.isa == QK_ISA_SCALAR {
+                            if let msg = firstMismatch(got.values, want, N: N, context: ctx) {
+                                XCTFail(msg); return
+                            }
+                        } else if let i = got.values.indices.first(where: {
+                            abs(got.values[$0] - want[$0]) > 1e-5 * Double(K) + 1e-6
+                        }) {
+                            XCTFail("\(ctx): first bad index \(i) got \(got.values[i]) want \(want[i])")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    func testThreadCountInvariance() {
+        let seed = testSeed(3)
+        var rng = SeededGenerator(seed: seed)
+        for uk in fgemmMembers {
+            let c = FGemmCase.random(M: 70, N: 33, K: 150, rng: &rng)
+            let one = withThreads(1) { c.run(uk) }, two = withThreads(2) { c.run(uk) }
+            XCTAssertTrue(one.untouched && two.untouched)
+            if let msg = firstMismatch(two.values, one.values, N: c.N,
+                                       context: "seed \(seed) \(uk.nameString) 2 vs 1 threads") {
+                XCTFail(msg)
+            }
+        }
+    }
+}

@@ -1,0 +1,96 @@
+// Shared helpers of the QKernels tests: a seeded generator, guarded buffers, reference rounding.
+import Foundation
+import QKernels
+import XCTest
+@_exported import _QTestSupport   // SeededGenerator
+
+/// The seed of a test: QK_TEST_SEED from the environment, or the test's fixed default.
+func testSeed(_ fallback: UInt64) -> UInt64 {
+    if let s = ProcessInfo.processInfo.environment["QK_TEST_SEED"], let v = UInt64(s) { return v }
+    return fallback
+}
+
+/// A heap buffer of `count` elements of T between guard zones of `guardBytes` bytes. The guard
+/// after the payload is at least QK_EXTRA_BYTES, so kernels may read there (memory contract).
+/// Everything starts filled with `fill`; `unchangedOutside` checks what a kernel must not write.
+final class Guarded<T> {
+    static var guardBytes: Int { max(64, Int(QK_EXTRA_BYTES)) }
+    let count: Int
+    let raw: UnsafeMutableRawPointer
+    let fill: UInt8
+    var ptr: UnsafeMutablePointer<T> {
+        (raw + Guarded.guardBytes).assumingMemoryBound(to: T.self)
+    }
+    var bytes: Int { count * MemoryLayout<T>.stride }
+
+    init(count: Int, fill: UInt8 = 0xA5) {
+        self.count = count
+        self.fill = fill
+        let total = count * MemoryLayout<T>.stride + 2 * Guarded.guardBytes
+        raw = UnsafeMutableRawPointer.allocate(byteCount: total, alignment: 64)
+        raw.initializeMemory(as: UInt8.self, repeating: fill, count: total)
+        _ = (raw + Guarded.guardBytes).bindMemory(to: T.self, capacity: max(count, 1))
+    }
+
+    convenience init(_ values: [T], fill: UInt8 = 0xA5) {
+        self.init(count: values.count, fill: fill)
+        for (i, v) in values.enumerated() { ptr[i] = v }
+    }
+
+    deinit { raw.deallocate() }
+
+    subscript(i: Int) -> T { ptr[i] }
+    var array: [T] { Array(UnsafeBufferPointer(start: ptr, count: count)) }
+
+    /// True if the guard zones and every element for which `written(i)` is false still hold `fill`.
+    func unchangedOutside(_ written: (Int) -> Bool) -> Bool {
+        let b = raw.assumingMemoryBound(to: UInt8.self)
+        let g = Guarded.guardBytes
+        for i in 0..<g where b[i] != fill || b[g + bytes + i] != fill { return false }
+        let s = MemoryLayout<T>.stride
+        for e in 0..<count where !written(e) {
+            for j in 0..<s where b[g + e * s + j] != fill { return false }
+        }
+        return true
+    }
+}
+
+/// The reference u8 requantization: clamp(Int(t.rounded(.toNearestOrEven)) + zero, 0, 255).
+func refRequant(_ y: Float, _ invScale: Float, _ zero: Int32) -> UInt8 {
+    let t = y * invScale
+    let q = Int(t.rounded(.toNearestOrEven)) + Int(zero)
+    return UInt8(min(max(q, 0), 255))
+}
+
+/// Float clamp in the kernels' order: fminf(fmaxf(y, lo), hi).
+func refClamp(_ y: Float, _ lo: Float, _ hi: Float) -> Float { min(max(y, lo), hi) }
+
+/// The registries as Swift arrays.
+var qgemmMembers: [qk_qgemm_ukernel_desc] {
+    (0..<qk_qgemm_ukernel_count).map { qk_qgemm_ukernel_at($0)!.pointee }
+}
+var fgemmMembers: [qk_fgemm_ukernel_desc] {
+    (0..<qk_fgemm_ukernel_count).map { qk_fgemm_ukernel_at($0)!.pointee }
+}
+
+extension qk_qgemm_ukernel_desc {
+    var nameString: String { String(cString: name) }
+}
+extension qk_fgemm_ukernel_desc {
+    var nameString: String { String(cString: name) }
+}
+
+/// Tail cases for a tile: 1...tile, tile+1, and two primes beyond.
+func tailSizes(tile: Int) -> [Int] {
+    Array(Set(Array(1...tile) + [tile + 1, 7, 13])).sorted()
+}
+
+/// K cases: below, at and above the 32-code block, primes.
+let tailKs: [Int] = [1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 131]
+
+/// Runs body with the team size set to n, then restores the OpenMP default.
+func withThreads<R>(_ n: Int32, _ body: () throws -> R) rethrows -> R {
+    qk_set_num_threads(n)
+    defer { qk_set_num_threads(0) }
+    return try body()
+}
