@@ -49,10 +49,11 @@ final class EndToEndTests: XCTestCase {
         }
     }
 
-    /// On every 10th test image: 8-bit within 0.5 points of float, 4-bit at most 3.5 points below
-    /// (ResNet-20, activations calibrated on 256 images spread over the set). On 1,000 images one image is
-    /// 0.1 points, so the 8-bit bound is looser than the 0.3 the full 10,000-image figure meets
-    /// (toolchain/README.md has the full-set command).
+    /// On every 10th test image: 8-bit within 1 point of float and agreeing with float's top-1 on at least
+    /// 97 % of images; 4-bit at most 3.5 points below (ResNet-20, activations calibrated on 256 images
+    /// spread over the set). On 1,000 images one image is 0.1 points and the subset's sampling noise is
+    /// several tenths, so the 8-bit bound is looser than the 0.3 the full 10,000-image figure meets
+    /// (toolchain/README.md has the full-set command; docs/ACCURACY.md the figures).
     func testQuantizedAccuracyStaysNearFloat() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -60,21 +61,25 @@ final class EndToEndTests: XCTestCase {
         let items = try Dataset.images(from: csv.path, labels: [])
         let subset = stride(from: 0, to: items.count, by: 10).map { items[$0] }
         let images = try subset.map { try ImageReader.read(contentsOf: $0.url) }
-        func accuracy(_ model: Model) throws -> Double {
+        func predictions(_ model: Model) throws -> [Int] {
             let session = Session(model: model)
-            var correct = 0
-            for (item, image) in zip(subset, images) {
+            return try images.map { image in
                 let logits = try session.classify(image)
-                if logits.firstIndex(of: logits.max()!) == item.label { correct += 1 }
+                return logits.firstIndex(of: logits.max()!)!
             }
-            return Double(correct) / Double(subset.count) * 100
+        }
+        func accuracy(_ predicted: [Int]) -> Double {
+            Double(zip(predicted, subset).filter { $0 == $1.label }.count) / Double(subset.count) * 100
         }
         let file = "resnet20-12fca82f.th"
-        let float = try accuracy(try convert(file, bits: 32, calibrate: false, dir: dir))
-        let w8 = try accuracy(try convert(file, bits: 8, calibrate: true, dir: dir))
-        let w4 = try accuracy(try convert(file, bits: 4, calibrate: true, dir: dir))
-        print("resnet20 on \(subset.count) images: float \(float)%, w8 \(w8)%, w4 \(w4)%")
-        XCTAssertLessThanOrEqual(abs(w8 - float), 0.5 + 1e-9, "8-bit \(w8)% vs float \(float)%")
+        let floatTop1 = try predictions(try convert(file, bits: 32, calibrate: false, dir: dir))
+        let w8Top1 = try predictions(try convert(file, bits: 8, calibrate: true, dir: dir))
+        let (float, w8) = (accuracy(floatTop1), accuracy(w8Top1))
+        let w4 = accuracy(try predictions(try convert(file, bits: 4, calibrate: true, dir: dir)))
+        let agreement = Double(zip(floatTop1, w8Top1).filter { $0 == $1 }.count) / Double(subset.count) * 100
+        print("resnet20 on \(subset.count) images: float \(float)%, w8 \(w8)% (top-1 agrees with float on \(agreement)%), w4 \(w4)%")
+        XCTAssertLessThanOrEqual(abs(w8 - float), 1.0 + 1e-9, "8-bit \(w8)% vs float \(float)%")
+        XCTAssertGreaterThanOrEqual(agreement, 97, "8-bit top-1 agrees with float on only \(agreement)% of images")
         XCTAssertGreaterThanOrEqual(w4, float - 3.5 - 1e-9, "4-bit \(w4)% vs float \(float)%")
     }
 }
