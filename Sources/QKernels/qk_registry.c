@@ -12,12 +12,36 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 8),
-    /* issue #5: x86 members under #if defined(__x86_64__), aarch64 ones under #if defined(__aarch64__) */
+#if defined(__x86_64__)
+    QK_MEMBER(qk_lgemm_w1_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 1),
+    QK_MEMBER(qk_lgemm_w2_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 2),
+    QK_MEMBER(qk_lgemm_w3_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 3),
+    QK_MEMBER(qk_lgemm_w4_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 4),
+    QK_MEMBER(qk_qgemm_w8_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 8),
+    QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 1),
+    QK_MEMBER(qk_lgemm_w2_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 2),
+    QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 3),
+    QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 4),
+    QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 8),
+#endif
+#if defined(__aarch64__)
+    QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 1),
+    QK_MEMBER(qk_lgemm_w2_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 2),
+    QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 3),
+    QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 4),
+    QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 8),
+#endif
 };
 const size_t qk_qgemm_ukernel_count = sizeof(qk_qgemm_ukernels) / sizeof(qk_qgemm_ukernels[0]);
 
 const qk_fgemm_ukernel_desc qk_fgemm_ukernels[] = {
     QK_MEMBER(qk_fgemm_ukernel_4x4c1__scalar, 4, 4, 1, QK_ISA_SCALAR, 32),
+#if defined(__x86_64__)
+    QK_MEMBER(qk_fgemm_ukernel_2x4c8__avx2, 2, 4, 8, QK_ISA_AVX2, 32),
+#endif
+#if defined(__aarch64__)
+    QK_MEMBER(qk_fgemm_ukernel_4x4c4__neon, 4, 4, 4, QK_ISA_NEONDOT, 32),
+#endif
 };
 const size_t qk_fgemm_ukernel_count = sizeof(qk_fgemm_ukernels) / sizeof(qk_fgemm_ukernels[0]);
 

@@ -68,7 +68,7 @@ public final class Session {
     public func run(input: [Float], observer: (String, UnsafeBufferPointer<Float>) throws -> Void) throws {
         precondition(input.count == model.inputElementCount)
         var failure: Error?
-        try withoutActuallyEscaping(observer) { observer in
+        withoutActuallyEscaping(observer) { observer in
             input.withUnsafeBufferPointer { buffer in
                 _ = execute(input: buffer) { name, values in
                     if failure == nil { do { try observer(name, values) } catch { failure = error } }
