@@ -23,7 +23,7 @@
 void qk_qgemm(const qk_qgemm_ukernel_desc* uk, const qk_qgemm_args* args) {
     assert(uk != NULL && uk->bits == args->bits);
     assert(args->K <= QK_MAX_K && args->lda >= args->K);
-    assert(args->a_zero == 0 || args->colsum != NULL);
+    assert(args->colsum != NULL);
     if (args->M == 0 || args->N == 0) return;
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_qgemm_ukernel_fn fn = uk->fn;

@@ -85,7 +85,9 @@ typedef struct qk_qgemm_args {
     size_t w_stride;             /**< bytes between rows, >= qk_packed_row_bytes(K, bits) */
     int32_t bits;                /**< 1, 2, 3, 4 or 8; must equal the member's bits */
     const int8_t* lut;           /**< [16] code -> int8 value (bits 1..4), NULL for bits 8 */
-    const int32_t* colsum;       /**< [N] from qk_weight_colsums; may be NULL when a_zero == 0 */
+    const int32_t* colsum;       /**< [N] from qk_weight_colsums; always required (NEON members,
+                                      which have s8 x s8 dot products only, compute with a - 128
+                                      and add 128 * colsum back) */
     qk_epilogue epi;
 } qk_qgemm_args;
 

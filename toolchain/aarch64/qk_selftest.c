@@ -1,0 +1,263 @@
+/* qk_selftest.c — the QKernels GEMM checks as a standalone C program, for architectures Swift
+ * cannot run here (aarch64 under qemu-user). Every registered member whose ISA this CPU supports
+ * runs the generated tail cases of Tests/QKernelsTests (M, N in 1..tile+1, 7, 13; K around the
+ * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
+ * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
+ * without writing outside its output. Also checks that dispatch falls back to scalar members when
+ * the CPU lacks the dot product. Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "qkernels.h"
+
+static uint64_t rng_state;
+static uint32_t rnd(void) {  /* splitmix64 */
+    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (uint32_t)((z ^ (z >> 31)) >> 16);
+}
+static float rndf(float lo, float hi) { return lo + (hi - lo) * (float)(rnd() % 100000) / 100000.0f; }
+
+#define GUARD 64
+#define GUARD_BYTE 0xA5
+static int failures = 0, cases = 0;
+
+/* A buffer with GUARD bytes of known value before and after. */
+static uint8_t* guarded(size_t bytes) {
+    uint8_t* p = malloc(bytes + 2 * GUARD);
+    memset(p, GUARD_BYTE, bytes + 2 * GUARD);
+    return p + GUARD;
+}
+static int guards_ok(const uint8_t* p, size_t bytes) {
+    for (size_t i = 0; i < GUARD; i++)
+        if (p[-1 - (long)i] != GUARD_BYTE || p[bytes + i] != GUARD_BYTE) return 0;
+    return 1;
+}
+static void release(uint8_t* p) { free(p - GUARD); }
+
+static float clampf(float y, float lo, float hi) { return fminf(fmaxf(y, lo), hi); }
+static uint8_t requant(float y, float inv, int32_t zero) {
+    float t = fminf(fmaxf(y * inv, -1024.0f), 1024.0f);
+    long q = lrintf(t) + zero;
+    return (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+}
+
+typedef struct {
+    size_t M, N, K, lda, ldc, ldr;
+    int bits, za, residual, output, bias;
+    float lo, hi, rscale, inv;
+    int32_t rzero, ozero;
+    uint8_t *a, *codes, *packed;
+    int8_t lut[16];
+    int32_t* colsum;
+    float *scale, *biasv;
+    uint8_t* res;  /* u8 or f32 residual */
+} qcase;
+
+static int8_t weight(const qcase* c, size_t n, size_t k) {
+    const uint8_t code = c->codes[n * c->K + k];
+    return c->bits == 8 ? (int8_t)code : c->lut[code];
+}
+
+static qcase qcase_make(size_t M, size_t N, size_t K, int bits) {
+    qcase c;
+    memset(&c, 0, sizeof c);
+    c.M = M; c.N = N; c.K = K; c.bits = bits;
+    c.lda = K + rnd() % 3 * 7;
+    c.ldc = N + rnd() % 2 * 3;
+    c.ldr = N + rnd() % 2 * 5;
+    const int zs[4] = {0, 128, 255, (int)(rnd() % 256)};
+    c.za = zs[rnd() % 4];
+    c.a = guarded(M * c.lda + QK_EXTRA_BYTES);
+    for (size_t i = 0; i < M * c.lda + QK_EXTRA_BYTES; i++) c.a[i] = (uint8_t)rnd();  /* garbage past K too */
+    c.codes = malloc(N * K);
+    for (size_t i = 0; i < N * K; i++) c.codes[i] = (uint8_t)(rnd() & (bits == 8 ? 0xFF : (1u << bits) - 1));
+    for (int i = 0; i < 16; i++) c.lut[i] = (int8_t)rnd();
+    c.lut[0] = -128; c.lut[(1 << (bits == 8 ? 4 : bits)) - 1] = 127;
+    const size_t rb = qk_packed_row_bytes(K, bits);
+    c.packed = guarded(N * rb);
+    qk_pack_codes(c.codes, N, K, bits, c.packed);
+    c.colsum = malloc(N * sizeof(int32_t));
+    qk_weight_colsums(c.packed, N, K, bits, bits == 8 ? NULL : c.lut, c.colsum);
+    c.scale = malloc(N * sizeof(float));
+    c.biasv = malloc(N * sizeof(float));
+    for (size_t n = 0; n < N; n++) { c.scale[n] = rndf(1e-4f, 2e-3f); c.biasv[n] = rndf(-2, 2); }
+    c.bias = rnd() % 2;
+    c.residual = (int)(rnd() % 3);
+    c.output = (int)(rnd() % 3);
+    c.rscale = rndf(0.005f, 0.05f); c.rzero = (int32_t)(rnd() % 256);
+    c.inv = rndf(5, 40); c.ozero = (int32_t)(rnd() % 256);
+    const float clamps[4][2] = {{-INFINITY, INFINITY}, {0, INFINITY}, {0, 6}, {-0.5f, 0.7f}};
+    const int ci = (int)(rnd() % 4);
+    c.lo = clamps[ci][0]; c.hi = clamps[ci][1];
+    const size_t rbytes = (M * c.ldr) * (c.residual == QK_RESIDUAL_F32 ? 4 : 1) + QK_EXTRA_BYTES;
+    c.res = guarded(rbytes);
+    for (size_t i = 0; i < M * c.ldr; i++) {
+        if (c.residual == QK_RESIDUAL_F32) ((float*)c.res)[i] = rndf(-3, 3);
+        else c.res[i] = (uint8_t)rnd();
+    }
+    return c;
+}
+
+static void qcase_free(qcase* c) {
+    release(c->a); free(c->codes); release(c->packed); free(c->colsum); free(c->scale); free(c->biasv);
+    release(c->res);
+}
+
+static size_t out_elem(const qcase* c) { return c->output == QK_OUTPUT_U8 ? 1 : 4; }
+
+/* The naive reference, output laid out like the kernel's (ldc), gap bytes left at GUARD_BYTE. */
+static void qcase_reference(const qcase* c, uint8_t* out) {
+    for (size_t m = 0; m < c->M; m++) {
+        for (size_t n = 0; n < c->N; n++) {
+            int64_t acc = 0;
+            for (size_t k = 0; k < c->K; k++) acc += (int64_t)(c->a[m * c->lda + k] - c->za) * weight(c, n, k);
+            const size_t at = (m * c->ldc + n) * out_elem(c);
+            if (c->output == QK_OUTPUT_I32) { int32_t v = (int32_t)acc; memcpy(out + at, &v, 4); continue; }
+            float y = (float)(int32_t)acc * c->scale[n];
+            if (c->bias) y = y + c->biasv[n];
+            if (c->residual == QK_RESIDUAL_U8) y = y + c->rscale * (float)((int32_t)c->res[m * c->ldr + n] - c->rzero);
+            if (c->residual == QK_RESIDUAL_F32) y = y + ((const float*)c->res)[m * c->ldr + n];
+            y = clampf(y, c->lo, c->hi);
+            if (c->output == QK_OUTPUT_F32) memcpy(out + at, &y, 4);
+            else out[at] = requant(y, c->inv, c->ozero);
+        }
+    }
+}
+
+static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* out) {
+    qk_qgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = c->M; g.N = c->N; g.K = c->K; g.a = c->a; g.lda = c->lda; g.a_zero = c->za;
+    g.w = c->packed; g.w_stride = qk_packed_row_bytes(c->K, c->bits); g.bits = c->bits;
+    g.lut = c->bits == 8 ? NULL : c->lut; g.colsum = c->colsum;
+    g.epi.scale = c->scale; g.epi.bias = c->bias ? c->biasv : NULL;
+    g.epi.clamp_lo = c->lo; g.epi.clamp_hi = c->hi;
+    g.epi.residual_kind = (qk_residual_kind)c->residual; g.epi.residual = c->res; g.epi.ldr = c->ldr;
+    g.epi.rscale = c->rscale; g.epi.rzero = c->rzero;
+    g.epi.output_kind = (qk_output_kind)c->output; g.epi.out = out; g.epi.ldc = c->ldc;
+    g.epi.out_inv_scale = c->inv; g.epi.out_zero = c->ozero;
+    qk_qgemm(uk, &g);
+}
+
+static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
+    const qk_qgemm_ukernel_desc* twin = qk_qgemm_select(uk->bits, QK_ISA_SCALAR);
+    const size_t Ks[] = {1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 131};
+    size_t sizes[2][32];
+    size_t counts[2] = {0, 0};
+    for (int d = 0; d < 2; d++) {
+        const size_t tile = (size_t)(d == 0 ? uk->mr : uk->nr);
+        for (size_t s = 1; s <= tile + 1; s++) sizes[d][counts[d]++] = s;
+        if (tile + 1 < 7) sizes[d][counts[d]++] = 7;
+        sizes[d][counts[d]++] = 13;
+    }
+    for (size_t mi = 0; mi < counts[0]; mi++) {
+        for (size_t ni = 0; ni < counts[1]; ni++) {
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+                qcase c = qcase_make(sizes[0][mi], sizes[1][ni], Ks[ki], uk->bits);
+                const size_t bytes = c.M * c.ldc * out_elem(&c);
+                uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+                qcase_reference(&c, want);
+                qcase_run(&c, uk, got);
+                qcase_run(&c, twin, scalar);
+                cases++;
+                const char* what = !guards_ok(got, bytes) ? "wrote outside its output"
+                                 : memcmp(got, want, bytes) != 0 ? "differs from the reference"
+                                 : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+                if (what != NULL) {
+                    size_t at = 0;
+                    while (at < bytes && got[at] == want[at]) at++;
+                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu za=%d residual=%d output=%d: %s (first byte %zu)\n",
+                            uk->name, c.M, c.N, c.K, c.za, c.residual, c.output, what, at);
+                    failures++;
+                }
+                release(want); release(got); release(scalar);
+                qcase_free(&c);
+            }
+        }
+    }
+}
+
+static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
+    const size_t Ks[] = {1, 3, 4, 5, 8, 9, 31, 33, 64, 131};
+    for (size_t M = 1; M <= 9; M += 2) {
+        for (size_t N = 1; N <= 9; N += 2) {
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
+                const size_t K = Ks[ki], lda = K + 1, ldb = K + 2, ldc = N + 1;
+                float* a = (float*)guarded((M * lda + 16) * 4);
+                float* b = (float*)guarded((N * ldb + 16) * 4);
+                for (size_t i = 0; i < M * lda + 16; i++) a[i] = i % lda < K ? rndf(-1, 1) : NAN;
+                for (size_t i = 0; i < N * ldb + 16; i++) b[i] = i % ldb < K ? rndf(-1, 1) : NAN;
+                float* out = (float*)guarded(M * ldc * 4);
+                qk_fgemm_args g;
+                memset(&g, 0, sizeof g);
+                g.M = M; g.N = N; g.K = K; g.a = a; g.lda = lda; g.b = b; g.ldb = ldb;
+                g.epi.clamp_lo = -INFINITY; g.epi.clamp_hi = INFINITY;
+                g.epi.output_kind = QK_OUTPUT_F32; g.epi.out = out; g.epi.ldc = ldc;
+                qk_fgemm(uk, &g);
+                cases++;
+                int bad = !guards_ok((uint8_t*)out, M * ldc * 4);
+                for (size_t m = 0; m < M; m++) {
+                    for (size_t n = 0; n < N; n++) {
+                        double want = 0, mag = 0;
+                        for (size_t k = 0; k < K; k++) {
+                            want += (double)a[m * lda + k] * b[n * ldb + k];
+                            mag += fabs((double)a[m * lda + k] * b[n * ldb + k]);
+                        }
+                        if (!(fabs(out[m * ldc + n] - want) <= 1e-5 * (mag + 1))) bad = 1;
+                    }
+                }
+                if (bad) {
+                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu\n", uk->name, M, N, K);
+                    failures++;
+                }
+                release((uint8_t*)a); release((uint8_t*)b); release((uint8_t*)out);
+            }
+        }
+    }
+}
+
+int main(int argc, char** argv) {
+    const char* expect = NULL;
+    rng_state = 20261123;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--expect-isa") == 0 && i + 1 < argc) expect = argv[++i];
+        else rng_state = strtoull(argv[i], NULL, 0);
+    }
+    const qk_isa active = qk_isa_active();
+    printf("detected ISA: %s, seed %llu\n", qk_isa_name(active), (unsigned long long)rng_state);
+    if (expect != NULL && strcmp(expect, qk_isa_name(active)) != 0) {
+        fprintf(stderr, "FAIL expected ISA %s, detected %s\n", expect, qk_isa_name(active));
+        failures++;
+    }
+    int ran = 0, skipped = 0;
+    for (size_t i = 0; i < qk_qgemm_ukernel_count; i++) {
+        const qk_qgemm_ukernel_desc* uk = qk_qgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_qgemm_member(uk);
+        ran++;
+    }
+    for (size_t i = 0; i < qk_fgemm_ukernel_count; i++) {
+        const qk_fgemm_ukernel_desc* uk = qk_fgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_fgemm_member(uk);
+        ran++;
+    }
+    /* Dispatch: whatever it picks must be supported and the best available. */
+    for (int bits = 1; bits <= 8; bits++) {
+        if (bits > 4 && bits < 8) continue;
+        const qk_qgemm_ukernel_desc* d = qk_qgemm_select(bits, active);
+        if (d == NULL || !qk_isa_supported(d->isa) || d->isa != active) {
+            fprintf(stderr, "FAIL dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
+                    qk_isa_name(active));
+            failures++;
+        } else {
+            printf("dispatch %d bits -> %s\n", bits, d->name);
+        }
+    }
+    printf("%d members run, %d skipped, %d cases, %d failures\n", ran, skipped, cases, failures);
+    return failures == 0 ? 0 : 1;
+}
