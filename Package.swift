@@ -1,5 +1,6 @@
 // swift-tools-version: 6.1
 // LowBit: low-bit quantized CNN inference for ARM and x86 CPUs. Module map: docs/ARCHITECTURE.md.
+import Foundation
 import PackageDescription
 
 /// C kernels: optimised, OpenMP-threaded; fp-contract off so every ISA rounds the same way.
@@ -45,3 +46,16 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),
     ]
 )
+
+// Benchmarks/ (ordo-one/benchmark) join the package only when LOWBIT_BENCHMARKS is set, so library
+// users and `swift test` never fetch or build the benchmark tooling:
+//   LOWBIT_BENCHMARKS=1 swift package benchmark          (Benchmarks/README.md)
+if ProcessInfo.processInfo.environment["LOWBIT_BENCHMARKS"] != nil {
+    package.dependencies.append(
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
+    package.targets.append(.executableTarget(
+        name: "KernelBenchmarks",
+        dependencies: ["QKernels", .product(name: "Benchmark", package: "benchmark")],
+        path: "Benchmarks/KernelBenchmarks",
+        plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
+}

@@ -4,6 +4,7 @@
 #pragma once
 #include "qk_isa.h"
 #include "qk_threads.h"
+#include "qk_peak.h"
 #include "qk_pack.h"
 #include "qk_gemm.h"
 #include "qk_conv.h"
