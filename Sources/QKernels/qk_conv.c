@@ -35,27 +35,48 @@ size_t qk_conv_workspace_bytes(const qk_conv_geom* g, size_t elem_size) {
 }
 
 /* One im2col body for both element types: for each output pixel (row m) and tap (ky, kx), copy
- * the c_count channels of the input pixel, or the pad value when the tap falls outside. */
+ * the c_count channels of the input pixel, or the pad value when the tap falls outside. When the
+ * taps of one kernel row are adjacent in memory (all channels, no horizontal dilation) the
+ * in-image run of a kernel row is one copy of (taps x channels) elements. */
 #define QK_IM2COL_BODY(T, pad_value)                                                              \
     do {                                                                                          \
-        const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);                              \
+        const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), kw = g->kernel_w;            \
         const size_t cc = (size_t)c_count;                                                        \
+        const int rows_contiguous = g->dilation_w == 1 && c_begin == 0 && c_count == g->in_c;    \
         const int par = (size_t)oh * (size_t)ow * qk_conv_gemm_k(g) >= QK_PARALLEL_MIN_WORK;     \
         _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")          \
         for (int32_t oy = 0; oy < oh; oy++) {                                                     \
             for (int32_t ox = 0; ox < ow; ox++) {                                                 \
                 T* row = out + ((size_t)oy * (size_t)ow + (size_t)ox) * ld_out;                  \
+                const int32_t ix0 = ox * g->stride_w - g->pad_left;                               \
                 for (int32_t ky = 0; ky < g->kernel_h; ky++) {                                    \
                     const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;        \
-                    for (int32_t kx = 0; kx < g->kernel_w; kx++) {                                \
-                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;   \
-                        T* dst = row + ((size_t)ky * (size_t)g->kernel_w + (size_t)kx) * cc;      \
-                        if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {                 \
-                            for (size_t c = 0; c < cc; c++) dst[c] = (pad_value);                 \
-                        } else {                                                                  \
-                            const T* src = in + ((size_t)iy * (size_t)g->in_w + (size_t)ix)       \
-                                                * (size_t)g->in_c + (size_t)c_begin;             \
-                            memcpy(dst, src, cc * sizeof(T));                                     \
+                    T* dst = row + (size_t)ky * (size_t)kw * cc;                                  \
+                    if (iy < 0 || iy >= g->in_h) {                                                \
+                        for (size_t i = 0; i < (size_t)kw * cc; i++) dst[i] = (pad_value);        \
+                        continue;                                                                 \
+                    }                                                                             \
+                    const T* src_row = in + (size_t)iy * (size_t)g->in_w * (size_t)g->in_c       \
+                                       + (size_t)c_begin;                                         \
+                    if (rows_contiguous) {                                                        \
+                        const int32_t lo = ix0 < 0 ? -ix0 : 0;                                    \
+                        const int32_t hi = ix0 + kw > g->in_w ? g->in_w - ix0 : kw;               \
+                        for (size_t i = 0; i < (size_t)lo * cc; i++) dst[i] = (pad_value);        \
+                        if (hi > lo) {                                                            \
+                            memcpy(dst + (size_t)lo * cc, src_row + (size_t)(ix0 + lo) * cc,      \
+                                   (size_t)(hi - lo) * cc * sizeof(T));                           \
+                        }                                                                         \
+                        for (size_t i = (size_t)(hi > lo ? hi : lo) * cc; i < (size_t)kw * cc; i++) \
+                            dst[i] = (pad_value);                                                 \
+                    } else {                                                                      \
+                        for (int32_t kx = 0; kx < kw; kx++, dst += cc) {                          \
+                            const int32_t ix = ix0 + kx * g->dilation_w;                          \
+                            if (ix < 0 || ix >= g->in_w) {                                        \
+                                for (size_t c = 0; c < cc; c++) dst[c] = (pad_value);             \
+                            } else {                                                              \
+                                memcpy(dst, src_row + (size_t)ix * (size_t)g->in_c,               \
+                                       cc * sizeof(T));                                           \
+                            }                                                                     \
                         }                                                                         \
                     }                                                                             \
                 }                                                                                 \

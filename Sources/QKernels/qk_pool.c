@@ -42,22 +42,45 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
 
 #define QK_AT(y, x) in[((size_t)(y) * (size_t)g->in_w + (size_t)(x)) * C + c]
 
+/* Max pooling loops over taps outside and channels inside, so the channel loop vectorises: the
+ * output row starts as the window's first tap and every other tap is max-ed in. Padding never
+ * wins (only in-image taps are visited); an empty window (impossible with PyTorch's padding
+ * limit) gives 0 / -inf. */
+#define QK_MAXPOOL_BODY(T, EMPTY, MAX)                                                           \
+    do {                                                                                          \
+        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                              \
+        const size_t C = (size_t)g->channels;                                                     \
+        const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)        \
+                        >= QK_PARALLEL_MIN_WORK;                                                 \
+        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")          \
+        for (int32_t oy = 0; oy < oh; oy++) {                                                     \
+            const int32_t ys = oy * g->stride_h - g->pad_top;                                     \
+            const int32_t y0 = ys < 0 ? 0 : ys;                                                   \
+            const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;           \
+            for (int32_t ox = 0; ox < ow; ox++) {                                                 \
+                const int32_t xs = ox * g->stride_w - g->pad_left;                                \
+                const int32_t x0 = xs < 0 ? 0 : xs;                                               \
+                const int32_t x1 = xs + g->kernel_w > g->in_w ? g->in_w : xs + g->kernel_w;       \
+                T* restrict o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C;                \
+                for (size_t c = 0; c < C; c++) o[c] = (EMPTY);                                    \
+                for (int32_t y = y0; y < y1; y++) {                                               \
+                    for (int32_t x = x0; x < x1; x++) {                                           \
+                        const T* restrict p = in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C; \
+                        for (size_t c = 0; c < C; c++) o[c] = MAX(o[c], p[c]);                    \
+                    }                                                                             \
+                }                                                                                 \
+            }                                                                                     \
+        }                                                                                         \
+    } while (0)
+
+#define QK_MAX_U8(a, b) ((b) > (a) ? (b) : (a))
+
 void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out) {
-    QK_POOL_LOOP({
-        uint8_t m = 0;
-        for (int32_t y = y0; y < y1; y++)
-            for (int32_t x = x0; x < x1; x++) m = QK_AT(y, x) > m ? QK_AT(y, x) : m;
-        out[o] = m;
-    });
+    QK_MAXPOOL_BODY(uint8_t, 0, QK_MAX_U8);
 }
 
 void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out) {
-    QK_POOL_LOOP({
-        float m = -INFINITY;
-        for (int32_t y = y0; y < y1; y++)
-            for (int32_t x = x0; x < x1; x++) m = fmaxf(m, QK_AT(y, x));
-        out[o] = m;
-    });
+    QK_MAXPOOL_BODY(float, -INFINITY, fmaxf);
 }
 
 void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {

@@ -18,11 +18,11 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 8),
-    QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 1),
-    QK_MEMBER(qk_lgemm_w2_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 2),
-    QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 3),
-    QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 4),
-    QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 8),
+    QK_MEMBER(qk_lgemm_w1_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 1),
+    QK_MEMBER(qk_lgemm_w2_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 2),
+    QK_MEMBER(qk_lgemm_w3_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 3),
+    QK_MEMBER(qk_lgemm_w4_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 4),
+    QK_MEMBER(qk_qgemm_w8_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 8),
 #endif
 #if defined(__aarch64__)
     QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 1),

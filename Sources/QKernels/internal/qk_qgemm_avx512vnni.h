@@ -10,7 +10,8 @@
 #include "qk_x86.h"
 
 #define QK_VNNI_MR 4
-#define QK_VNNI_NR 4
+#define QK_VNNI_NR 4        /* columns per accumulator block */
+#define QK_VNNI_NR_CALL 16  /* columns per call: blocks of 4 share the decoder set-up */
 #define QK_VNNI_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
 #define QK_VNNI_INLINE static inline __attribute__((always_inline, target(QK_VNNI_TARGET)))
 
@@ -33,6 +34,8 @@
 #define QK_SHIFT1(i) ((i) % 32 / 4)
 #define QK_BYTE3LO(i) ((i) / 32 * 12 + (i) % 8)
 #define QK_BYTE3HI(i) ((i) / 32 * 12 + 8 + (i) % 4)
+#define QK_IOTA(i) (i)
+static const uint8_t qk_vnni_iota[64] = {QK_I64(QK_IOTA)};
 static const uint8_t qk_vnni_byte4[64] = {QK_I64(QK_BYTE4)};
 static const uint16_t qk_vnni_shift4[32] = {QK_I32(QK_SHIFT4)};
 static const uint8_t qk_vnni_byte2[64] = {QK_I64(QK_BYTE2)};
@@ -42,40 +45,44 @@ static const uint16_t qk_vnni_shift1[32] = {QK_I32(QK_SHIFT1)};
 static const uint8_t qk_vnni_byte3lo[64] = {QK_I64(QK_BYTE3LO)};
 static const uint8_t qk_vnni_byte3hi[64] = {QK_I64(QK_BYTE3HI)};
 
-/* The per-bits decoding constants, loaded once per tile. */
+/* The per-bits decoding constants, loaded once per tile. `table` holds the code -> int8 table
+ * repeated over 64 bytes (period 2^bits), so vpermb can look codes up without masking: it reads
+ * index bits 0-5 only, and bits above the code repeat the same entries. */
 typedef struct {
-    __m512i lut, byte, shift, mask, byte_hi, shift_hi;
+    __m512i table, lut, byte, shift, byte_hi, shift_hi;
 } qk_vnni_decoder;
 
 QK_VNNI_INLINE qk_vnni_decoder qk_vnni_decoder_make(int bits, const int8_t* lut) {
     qk_vnni_decoder d;
     d.lut = lut == NULL ? _mm512_setzero_si512()
                         : _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)lut));
+    const __m512i period = _mm512_set1_epi8((char)((1 << (bits > 4 ? 4 : bits)) - 1));
+    d.table = _mm512_shuffle_epi8(d.lut, _mm512_and_si512(_mm512_loadu_si512(qk_vnni_iota), period));
     const uint8_t* byte = bits == 4 ? qk_vnni_byte4 : bits == 2 ? qk_vnni_byte2
                         : bits == 1 ? qk_vnni_byte1 : qk_vnni_byte3lo;
     const uint16_t* shift = bits == 4 ? qk_vnni_shift4 : bits == 1 ? qk_vnni_shift1 : qk_vnni_shift2;
     d.byte = _mm512_loadu_si512(byte);
     d.shift = _mm512_loadu_si512(shift);
-    d.mask = _mm512_set1_epi8((char)((1 << (bits == 3 ? 2 : bits)) - 1));
     d.byte_hi = _mm512_loadu_si512(qk_vnni_byte3hi);
     d.shift_hi = _mm512_loadu_si512(qk_vnni_shift1);
     return d;
 }
 
 /* The 64 int8 weights of two packed blocks at p (8*bits bytes, or 4*bits when only one block is
- * left: `live` masks the load so nothing past the row is touched). */
+ * left: `live` masks the load so nothing past the row is touched). Bits 1, 2, 4: gather each
+ * code's byte (vpermb), shift it down (vpsrlvw; the bits above the code are don't-care), look it
+ * up (vpermb in the repeated table). Bits 3: both planes, masked and combined, then vpshufb. */
 QK_VNNI_INLINE __m512i qk_vnni_decode(const uint8_t* p, __mmask64 live, int bits,
                                       const qk_vnni_decoder* d) {
     const __m512i x = _mm512_maskz_loadu_epi8(live, p);
     if (bits == 8) return x;
-    __m512i codes = _mm512_and_si512(_mm512_srlv_epi16(_mm512_permutexvar_epi8(d->byte, x), d->shift),
-                                     d->mask);
-    if (bits == 3) {
-        const __m512i hi = _mm512_and_si512(
-            _mm512_srlv_epi16(_mm512_permutexvar_epi8(d->byte_hi, x), d->shift_hi), _mm512_set1_epi8(1));
-        codes = _mm512_or_si512(codes, _mm512_slli_epi16(hi, 2));
-    }
-    return _mm512_shuffle_epi8(d->lut, codes);
+    const __m512i codes = _mm512_srlv_epi16(_mm512_permutexvar_epi8(d->byte, x), d->shift);
+    if (bits != 3) return _mm512_permutexvar_epi8(codes, d->table);
+    const __m512i hi = _mm512_and_si512(
+        _mm512_srlv_epi16(_mm512_permutexvar_epi8(d->byte_hi, x), d->shift_hi), _mm512_set1_epi8(1));
+    const __m512i code3 = _mm512_or_si512(_mm512_and_si512(codes, _mm512_set1_epi8(3)),
+                                          _mm512_slli_epi16(hi, 2));
+    return _mm512_shuffle_epi8(d->lut, code3);
 }
 
 /* One step of up to 64 codes: acc[i][j] += a_i . w_j (4 products per int32 lane). */
@@ -165,12 +172,12 @@ QK_VNNI_INLINE void qk_vnni_epilogue16(const qk_qgemm_args* g, size_t m0, size_t
     for (int i = 0; i < 4; i++) memcpy(o + (size_t)i * e->ldc, &bytes[i], 4);
 }
 
-/* Rows past mr / columns past nr repeat the last valid one (results discarded), so the loop has
- * no branches; A past K is masked to 0, which cancels whatever the padding codes decode to. */
-QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                             size_t nr, int bits) {
-    assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR);
-    const qk_vnni_decoder d = qk_vnni_decoder_make(bits, g->lut);
+/* One 4x4 block. Rows past mr / columns past nr repeat the last valid one (results discarded), so
+ * the loop has no branches; A past K is masked to 0, which cancels whatever the padding codes
+ * decode to. */
+QK_VNNI_INLINE void qk_vnni_block(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr,
+                                  int bits, const qk_vnni_decoder* dp) {
+    const qk_vnni_decoder d = *dp;
     const uint8_t* a[QK_VNNI_MR];
     const uint8_t* w[QK_VNNI_NR];
     for (size_t i = 0; i < QK_VNNI_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
@@ -207,6 +214,16 @@ QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, 
         default: row = _mm512_extracti32x4_epi32(sums, 3); break;
         }
         qk_x86_qgemm_epilogue4(g, m0 + i, n0, nr, row);
+    }
+}
+
+/* The member body: up to 4 rows x 16 columns, in blocks of 4 columns. */
+QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                             size_t nr, int bits) {
+    assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR_CALL);
+    const qk_vnni_decoder d = qk_vnni_decoder_make(bits, g->lut);
+    for (size_t j = 0; j < nr; j += QK_VNNI_NR) {
+        qk_vnni_block(g, m0, n0 + j, mr, nr - j < QK_VNNI_NR ? nr - j : QK_VNNI_NR, bits, &d);
     }
 }
 
