@@ -46,7 +46,7 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
  * output row starts as the window's first tap and every other tap is max-ed in. Padding never
  * wins (only in-image taps are visited); an empty window (impossible with PyTorch's padding
  * limit) gives 0 / -inf. */
-#define QK_MAXPOOL_BODY(T, EMPTY, MAX)                                                           \
+#define QK_MAXPOOL_BODY(T, EMPTY, MAX_ROW)                                                           \
     do {                                                                                          \
         const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                              \
         const size_t C = (size_t)g->channels;                                                     \
@@ -61,26 +61,32 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
                 const int32_t xs = ox * g->stride_w - g->pad_left;                                \
                 const int32_t x0 = xs < 0 ? 0 : xs;                                               \
                 const int32_t x1 = xs + g->kernel_w > g->in_w ? g->in_w : xs + g->kernel_w;       \
-                T* restrict o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C;                \
+                T* o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C;                         \
                 for (size_t c = 0; c < C; c++) o[c] = (EMPTY);                                    \
                 for (int32_t y = y0; y < y1; y++) {                                               \
                     for (int32_t x = x0; x < x1; x++) {                                           \
-                        const T* restrict p = in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C; \
-                        for (size_t c = 0; c < C; c++) o[c] = MAX(o[c], p[c]);                    \
+                        MAX_ROW(o, in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C, C);            \
                     }                                                                             \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \
     } while (0)
 
-#define QK_MAX_U8(a, b) ((b) > (a) ? (b) : (a))
+/* o[c] = max(o[c], p[c]) over a row of channels (vectorised by the compiler). */
+static void qk_max_row_u8(uint8_t* restrict o, const uint8_t* restrict p, size_t n) {
+    for (size_t c = 0; c < n; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
+}
+
+static void qk_max_row_f32(float* restrict o, const float* restrict p, size_t n) {
+    for (size_t c = 0; c < n; c++) o[c] = fmaxf(o[c], p[c]);
+}
 
 void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out) {
-    QK_MAXPOOL_BODY(uint8_t, 0, QK_MAX_U8);
+    QK_MAXPOOL_BODY(uint8_t, 0, qk_max_row_u8);
 }
 
 void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out) {
-    QK_MAXPOOL_BODY(float, -INFINITY, fmaxf);
+    QK_MAXPOOL_BODY(float, -INFINITY, qk_max_row_f32);
 }
 
 void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {
