@@ -5,6 +5,9 @@ extension WeightDescriptor {
     /// Bytes of one packed row of K codes at `bits` bits: rows are padded to a multiple of 32 codes and
     /// each group of 32 codes takes bits * 4 bytes (docs/KERNELS.md, "Packed codes").
     public static func packedRowBytes(k: Int, bits: Int) -> Int { (k + 31) / 32 * bits * 4 }
+    /// Rows of a packed codes tensor: each conv group's rows rounded up to a row group of 4
+    /// (qk_pack.h; docs/FORMAT.md).
+    public static func packedRows(rows: Int, groups: Int = 1) -> Int { groups * ((rows / groups + 3) / 4 * 4) }
 }
 
 extension Graph {
@@ -96,7 +99,7 @@ extension Graph {
                 throw GraphError("node '\(node.name)': \(role) tensor '\(name)' is \(info.dtype.rawValue)\(info.shape), expected \(dtype.rawValue)\(shape)")
             }
         }
-        func weights(_ w: WeightDescriptor, rows: Int, k: Int) throws {
+        func weights(_ w: WeightDescriptor, rows: Int, k: Int, groups: Int = 1) throws {
             switch w.scheme {
             case .float32:
                 try require(w.values, .f32, [rows, k], "weight")
@@ -104,7 +107,8 @@ extension Graph {
                 guard WeightDescriptor.packedBits.contains(w.bits) else {
                     throw GraphError("node '\(node.name)': unsupported weight bits \(w.bits)")
                 }
-                try require(w.codes, .u8, [rows, WeightDescriptor.packedRowBytes(k: k, bits: w.bits)], "codes")
+                try require(w.codes, .u8, [WeightDescriptor.packedRows(rows: rows, groups: groups),
+                                           WeightDescriptor.packedRowBytes(k: k, bits: w.bits)], "codes")
                 try require(w.scale, .f32, [rows], "weight scale")
                 if w.bits < 8 {
                     guard let lut = w.lut, lut.count == 1 << w.bits, lut.allSatisfy({ (-128...127).contains($0) }) else {
@@ -118,7 +122,7 @@ extension Graph {
         }
         switch node.op {
         case .conv2d(let c):
-            try weights(c.weight, rows: c.outChannels, k: c.reductionSize)
+            try weights(c.weight, rows: c.outChannels, k: c.reductionSize, groups: c.groups)
             if let b = c.bias { try require(b, .f32, [c.outChannels], "bias") }
         case .linear(let l):
             try weights(l.weight, rows: l.outFeatures, k: l.inFeatures)

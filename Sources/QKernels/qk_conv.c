@@ -4,6 +4,7 @@
 #include <string.h>
 #include "internal/qk_parallel.h"
 #include "qk_conv.h"
+#include "qk_pack.h"
 
 static int32_t qk_conv_out_dim(int32_t in, int32_t pad0, int32_t pad1, int32_t k, int32_t dil,
                                int32_t stride) {
@@ -128,7 +129,7 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
             a.a = workspace;
             a.lda = K;
         }
-        a.w = layer->w + n0 * layer->w_stride;
+        a.w = layer->w + (size_t)gi * (qk_packed_rows(ocg) / QK_ROW_GROUP) * layer->w_group_stride;
         if (a.colsum) a.colsum += n0;
         a.epi = qk_epilogue_from(&layer->epi, n0);
         qk_qgemm(uk, &a);

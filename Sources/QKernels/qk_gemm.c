@@ -4,16 +4,28 @@
 #include "internal/qk_parallel.h"
 #include "qk_gemm.h"
 
-/* Runs fn(args, m0, n0, mr, nr) over every tile, m-major so a thread's tiles share A rows. */
+/* Activation rows per panel: tiles are visited panel by panel (QK_PANEL_BYTES of A, which stays in
+ * L1) and, inside a panel, column tile by column tile, so each weight tile is read from L2 once
+ * per panel and reused from L1 by every row tile of the panel. */
+#define QK_PANEL_BYTES ((size_t)16384)
+
+/* Runs fn(args, m0, n0, mr, nr) over every tile. Tile t = (panel, column tile, row tile in the
+ * panel); OpenMP splits t statically, so a thread's tiles are whole panels where possible. */
 #define QK_FOR_EACH_TILE(args, MR, NR, fn)                                                       \
     do {                                                                                         \
         const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
                      nt_ = (N_ + (NR) - 1) / (NR);                                              \
+        size_t mb_ = QK_PANEL_BYTES / ((MR) * ((args)->K + 1));                                 \
+        mb_ = mb_ < 1 ? 1 : mb_ > mt_ ? mt_ : mb_;                                              \
         const long long tiles_ = (long long)(mt_ * nt_);                                        \
         const int par_ = tiles_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;       \
         _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par_)")        \
         for (long long t_ = 0; t_ < tiles_; t_++) {                                              \
-            const size_t m0_ = (size_t)t_ / nt_ * (MR), n0_ = (size_t)t_ % nt_ * (NR);          \
+            const size_t panel_ = (size_t)t_ / (mb_ * nt_), r_ = (size_t)t_ % (mb_ * nt_);      \
+            const size_t rows_ = mt_ - panel_ * mb_ < mb_ ? mt_ - panel_ * mb_ : mb_;           \
+            const size_t rt_ = panel_ * mb_ + r_ % rows_;                                       \
+            const size_t ct_ = r_ / rows_;                                                      \
+            const size_t m0_ = rt_ * (MR), n0_ = ct_ * (NR);                                    \
             const size_t mr_ = M_ - m0_ < (MR) ? M_ - m0_ : (MR);                               \
             const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                               \
             fn((args), m0_, n0_, mr_, nr_);                                                      \

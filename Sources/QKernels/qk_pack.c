@@ -13,6 +13,12 @@ size_t qk_packed_row_bytes(size_t K, int bits) {
     return (K + 31) / 32 * 4 * (size_t)bits;
 }
 
+size_t qk_packed_rows(size_t rows) { return (rows + QK_ROW_GROUP - 1) / QK_ROW_GROUP * QK_ROW_GROUP; }
+
+size_t qk_packed_bytes(size_t rows, size_t K, int bits) {
+    return qk_packed_rows(rows) * qk_packed_row_bytes(K, bits);
+}
+
 /* Puts code c at position i of a block with the bits=1/2/4/8 layout: byte i % (4*b), shift b*(i/(4*b)). */
 static void qk_put_code(uint8_t* blk, int bits, uint32_t i, uint32_t c) {
     const uint32_t nbytes = 4u * (uint32_t)bits;
@@ -22,12 +28,12 @@ static void qk_put_code(uint8_t* blk, int bits, uint32_t i, uint32_t c) {
 void qk_pack_codes(const uint8_t* codes, size_t rows, size_t K, int bits, uint8_t* out) {
     const size_t row_bytes = qk_packed_row_bytes(K, bits);
     if (row_bytes == 0) return;
-    memset(out, 0, rows * row_bytes);
+    memset(out, 0, qk_packed_bytes(rows, K, bits));
     const uint32_t mask = bits == 8 ? 0xFFu : (1u << bits) - 1u;
+    const size_t group_stride = QK_ROW_GROUP * row_bytes;
     for (size_t r = 0; r < rows; r++) {
-        uint8_t* row = out + r * row_bytes;
         for (size_t k = 0; k < K; k++) {
-            uint8_t* blk = row + (k / 32) * 4 * (size_t)bits;
+            uint8_t* blk = qk_packed_block(out, group_stride, r, k / 32, bits);
             const uint32_t i = (uint32_t)(k % 32), c = codes[r * K + k] & mask;
             if (bits == 3) {
                 qk_put_code(blk, 2, i, c & 3u);     /* low-2-bit plane: 8 bytes */
@@ -42,11 +48,11 @@ void qk_pack_codes(const uint8_t* codes, size_t rows, size_t K, int bits, uint8_
 void qk_unpack_codes(const uint8_t* packed, size_t rows, size_t K, int bits, uint8_t* codes) {
     const size_t row_bytes = qk_packed_row_bytes(K, bits);
     if (row_bytes == 0) return;
+    const size_t group_stride = QK_ROW_GROUP * row_bytes;
     for (size_t r = 0; r < rows; r++) {
-        const uint8_t* row = packed + r * row_bytes;
         for (size_t k = 0; k < K; k++) {
-            codes[r * K + k] =
-                (uint8_t)qk_block_code(row + (k / 32) * 4 * (size_t)bits, bits, (uint32_t)(k % 32));
+            const uint8_t* blk = qk_packed_block(packed, group_stride, r, k / 32, bits);
+            codes[r * K + k] = (uint8_t)qk_block_code(blk, bits, (uint32_t)(k % 32));
         }
     }
 }
@@ -55,11 +61,12 @@ void qk_weight_colsums(const uint8_t* packed, size_t rows, size_t K, int bits, c
                        int32_t* colsum) {
     const size_t row_bytes = qk_packed_row_bytes(K, bits);
     if (row_bytes == 0) return;
+    const size_t group_stride = QK_ROW_GROUP * row_bytes;
     for (size_t r = 0; r < rows; r++) {
-        const uint8_t* row = packed + r * row_bytes;
         int32_t s = 0; /* |s| <= 128*K: fits for any K < 2^24 */
         for (size_t k = 0; k < K; k++) {
-            const uint32_t c = qk_block_code(row + (k / 32) * 4 * (size_t)bits, bits, (uint32_t)(k % 32));
+            const uint8_t* blk = qk_packed_block(packed, group_stride, r, k / 32, bits);
+            const uint32_t c = qk_block_code(blk, bits, (uint32_t)(k % 32));
             s += bits == 8 ? (int32_t)(int8_t)c : (int32_t)lut[c];
         }
         colsum[r] = s;

@@ -63,8 +63,12 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         for (i, v) in table.enumerated() { p[i] = Int8(v) }
         lut = UnsafePointer(p)
     }
+    // Each conv group's rows are their own packed matrix (qk_pack.h): column sums per group.
     let colsums = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
-    qk_weight_colsums(packed, oc, k, Int32(bits), lut, colsums)
+    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
+    for g in 0..<c.groups {
+        qk_weight_colsums(packed + g * groupBytes, perGroup, k, Int32(bits), lut, colsums + g * perGroup)
+    }
     let weightScales = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
     switch inputQuant {
     case .fixed(let scale, _)?:
@@ -82,7 +86,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     case nil:
         epilogue.output_kind = QK_OUTPUT_F32
     }
-    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_stride: rowBytes,
+    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: Int(QK_ROW_GROUP) * rowBytes,
                              bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
     step.quantized = (args, kernel)
     return step

@@ -121,10 +121,16 @@ final class ConvTests: XCTestCase {
         let outInv: Float = 40, outZero = Int32.random(in: 0...60, using: &rng)
 
         let rowBytes = qk_packed_row_bytes(K, Int32(bits))
-        let packed = Guarded<UInt8>(count: oc * rowBytes)
-        qk_pack_codes(codes, oc, K, Int32(bits), packed.ptr)
+        // each conv group's rows are packed as their own matrix, one after the other (qk_pack.h)
+        let groupBytes = qk_packed_bytes(ocg, K, Int32(bits))
+        let packed = Guarded<UInt8>(count: Int(s.groups) * groupBytes)
         let colsum = Guarded<Int32>(count: oc)
-        qk_weight_colsums(packed.ptr, oc, K, Int32(bits), lut, colsum.ptr)
+        for gi in 0..<Int(s.groups) {
+            codes.withUnsafeBufferPointer { c in
+                qk_pack_codes(c.baseAddress! + gi * ocg * K, ocg, K, Int32(bits), packed.ptr + gi * groupBytes)
+            }
+            qk_weight_colsums(packed.ptr + gi * groupBytes, ocg, K, Int32(bits), lut, colsum.ptr + gi * ocg)
+        }
         let lutBuf = Guarded<Int8>(lut), scaleBuf = Guarded<Float>(scale), biasBuf = Guarded<Float>(bias)
         let rBuf = Guarded<UInt8>(residual)
         let out = Guarded<UInt8>(count: M * ldc)
@@ -132,7 +138,7 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual(qk_conv_is_direct(&g) == 1, ws.count == 0)
         var layer = qk_qgemm_args()
         layer.a_zero = za
-        layer.w = UnsafePointer(packed.ptr); layer.w_stride = rowBytes; layer.bits = Int32(bits)
+        layer.w = UnsafePointer(packed.ptr); layer.w_group_stride = Int(QK_ROW_GROUP) * rowBytes; layer.bits = Int32(bits)
         layer.lut = UnsafePointer(lutBuf.ptr); layer.colsum = UnsafePointer(colsum.ptr)
         layer.epi.scale = UnsafePointer(scaleBuf.ptr); layer.epi.bias = UnsafePointer(biasBuf.ptr)
         layer.epi.clamp_lo = 0; layer.epi.clamp_hi = 6

@@ -119,7 +119,7 @@ struct QGemmCase: CustomStringConvertible {
     /// whether everything outside them (guards, the ldc gap) is untouched.
     func run(_ uk: qk_qgemm_ukernel_desc) -> (values: [Double], untouched: Bool) {
         let rowBytes = qk_packed_row_bytes(K, Int32(bits))
-        let packed = Guarded<UInt8>(count: N * rowBytes)
+        let packed = Guarded<UInt8>(count: qk_packed_bytes(N, K, Int32(bits)))
         let codeBuf = Guarded<UInt8>(codes)
         qk_pack_codes(codeBuf.ptr, N, K, Int32(bits), packed.ptr)
         let lutBuf = Guarded<Int8>(lut)
@@ -135,7 +135,7 @@ struct QGemmCase: CustomStringConvertible {
         var args = qk_qgemm_args()
         args.M = M; args.N = N; args.K = K
         args.a = UnsafePointer(aBuf.ptr); args.lda = lda; args.a_zero = za
-        args.w = UnsafePointer(packed.ptr); args.w_stride = rowBytes; args.bits = Int32(bits)
+        args.w = UnsafePointer(packed.ptr); args.w_group_stride = Int(QK_ROW_GROUP) * rowBytes; args.bits = Int32(bits)
         args.lut = UnsafePointer(lutBuf.ptr); args.colsum = UnsafePointer(colsum.ptr)
         args.epi.scale = UnsafePointer(scaleBuf.ptr)
         args.epi.bias = biasBuf.map { UnsafePointer($0.ptr) }

@@ -77,8 +77,8 @@ static qcase qcase_make(size_t M, size_t N, size_t K, int bits) {
     for (size_t i = 0; i < N * K; i++) c.codes[i] = (uint8_t)(rnd() & (bits == 8 ? 0xFF : (1u << bits) - 1));
     for (int i = 0; i < 16; i++) c.lut[i] = (int8_t)rnd();
     c.lut[0] = -128; c.lut[(1 << (bits == 8 ? 4 : bits)) - 1] = 127;
-    const size_t rb = qk_packed_row_bytes(K, bits);
-    c.packed = guarded(N * rb);
+
+    c.packed = guarded(qk_packed_bytes(N, K, bits));
     qk_pack_codes(c.codes, N, K, bits, c.packed);
     c.colsum = malloc(N * sizeof(int32_t));
     qk_weight_colsums(c.packed, N, K, bits, bits == 8 ? NULL : c.lut, c.colsum);
@@ -132,7 +132,7 @@ static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* 
     qk_qgemm_args g;
     memset(&g, 0, sizeof g);
     g.M = c->M; g.N = c->N; g.K = c->K; g.a = c->a; g.lda = c->lda; g.a_zero = c->za;
-    g.w = c->packed; g.w_stride = qk_packed_row_bytes(c->K, c->bits); g.bits = c->bits;
+    g.w = c->packed; g.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(c->K, c->bits); g.bits = c->bits;
     g.lut = c->bits == 8 ? NULL : c->lut; g.colsum = c->colsum;
     g.epi.scale = c->scale; g.epi.bias = c->bias ? c->biasv : NULL;
     g.epi.clamp_lo = c->lo; g.epi.clamp_hi = c->hi;

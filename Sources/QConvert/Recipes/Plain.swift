@@ -59,9 +59,12 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
             let (q, clipUsed) = quantizeLayer(floats, rows: rows, k: k, bits: bits, scheme: scheme,
                                               clip: options.clip, patches: calibration?.patches[node.name])
             let name = node.name
-            let packed = packCodes(q.codes, rows: rows, k: k, bits: bits)
+            var groups = 1
+            if case .conv2d(let c) = node.op { groups = c.groups }
+            let packed = packCodes(q.codes, rows: rows, k: k, bits: bits, groups: groups)
+            let packedRows = WeightDescriptor.packedRows(rows: rows, groups: groups)
             model.tensors.remove(descriptor.values!)
-            model.tensors.set("\(name).codes", StoredTensor(dtype: .u8, shape: [rows, packed.count / rows], bytes: packed))
+            model.tensors.set("\(name).codes", StoredTensor(dtype: .u8, shape: [packedRows, packed.count / packedRows], bytes: packed))
             model.tensors.set("\(name).scale", StoredTensor(floats: q.scales, shape: [rows]))
             descriptor = WeightDescriptor(scheme: q.scheme, bits: bits, codes: "\(name).codes", lut: q.lut,
                                           scale: "\(name).scale", levels: q.levels)

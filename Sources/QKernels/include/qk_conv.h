@@ -49,7 +49,8 @@ void qk_im2col_f32(const qk_conv_geom* g, const float* in, int32_t c_begin, int3
                    float* out, size_t ld_out);
 
 /** Quantized conv = (im2col +) qk_qgemm per group.
- *  `layer` describes the whole layer: w (out_c packed rows of K = qk_conv_gemm_k codes), w_stride,
+ *  `layer` describes the whole layer: w (per conv group, a packed matrix of out_c/groups rows of K = qk_conv_gemm_k codes, the groups
+ *  one after the other), w_group_stride,
  *  bits, lut, colsum[out_c], a_zero (= the input's zero point, also the im2col pad value) and epi
  *  with arrays over out_c and out/residual [out_h*out_w][ldc >= out_c]. Its M, N, K, a, lda are
  *  ignored: the driver sets them per group. workspace: qk_conv_workspace_bytes(g, 1) bytes. */

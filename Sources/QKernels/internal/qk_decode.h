@@ -1,6 +1,14 @@
 /* qk_decode.h — scalar decoding of one packed 32-code block (layout: qk_pack.h). Private. */
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
+#include "qk_pack.h"
+
+/** Block b of row r in a packed matrix whose row groups are group_stride bytes apart (qk_pack.h). */
+static inline uint8_t* qk_packed_block(const uint8_t* w, size_t group_stride, size_t r, size_t b, int bits) {
+    const size_t block_bytes = 4 * (size_t)bits;
+    return (uint8_t*)w + r / QK_ROW_GROUP * group_stride + (b * QK_ROW_GROUP + r % QK_ROW_GROUP) * block_bytes;
+}
 
 /** Code i (0..31) of a packed block of `bits` bits. */
 static inline uint32_t qk_block_code(const uint8_t* blk, int bits, uint32_t i) {

@@ -5,6 +5,7 @@
 #pragma once
 #if defined(__x86_64__)
 #include <assert.h>
+#include "qk_decode.h"
 #include "qk_x86.h"
 
 #define QK_AVX2_MR 2
@@ -15,7 +16,7 @@ QK_X86_INLINE void qk_avx2_step(__m256i acc[QK_AVX2_MR][QK_AVX2_NR], const __m25
                                 const __m256i ahi[QK_AVX2_MR], const uint8_t* const w[QK_AVX2_NR],
                                 size_t block, int bits, __m256i lut) {
     for (int j = 0; j < QK_AVX2_NR; j++) {
-        const __m256i wv = qk_x86_decode_block(w[j] + block * 4 * (size_t)bits, bits, lut);
+        const __m256i wv = qk_x86_decode_block(w[j] + block * QK_ROW_GROUP * 4 * (size_t)bits, bits, lut);
         const __m256i wlo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(wv));
         const __m256i whi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(wv, 1));
         for (int i = 0; i < QK_AVX2_MR; i++) {
@@ -42,7 +43,7 @@ QK_X86_INLINE void qk_qgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
     const uint8_t* a[QK_AVX2_MR];
     const uint8_t* w[QK_AVX2_NR];
     for (size_t i = 0; i < QK_AVX2_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
-    for (size_t j = 0; j < QK_AVX2_NR; j++) w[j] = g->w + (n0 + (j < nr ? j : nr - 1)) * g->w_stride;
+    for (size_t j = 0; j < QK_AVX2_NR; j++) w[j] = qk_packed_block(g->w, g->w_group_stride, n0 + (j < nr ? j : nr - 1), 0, bits);
     __m256i acc[QK_AVX2_MR][QK_AVX2_NR];
     for (int i = 0; i < QK_AVX2_MR; i++)
         for (int j = 0; j < QK_AVX2_NR; j++) acc[i][j] = _mm256_setzero_si256();

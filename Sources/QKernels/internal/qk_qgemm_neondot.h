@@ -14,6 +14,7 @@
 #include <arm_neon.h>
 #include <assert.h>
 #include <string.h>
+#include "qk_decode.h"
 #include "qk_epilogue.h"
 
 #define QK_NEONDOT_MR 4
@@ -82,7 +83,7 @@ QK_NEON_INLINE void qk_neon_step(int32x4_t acc[QK_NEONDOT_MR][QK_NEONDOT_NR],
                                  int8x16_t lut) {
     for (int j = 0; j < QK_NEONDOT_NR; j++) {
         int8x16_t w0, w1;
-        qk_neon_decode_block(w[j] + block * 4 * (size_t)bits, bits, lut, &w0, &w1);
+        qk_neon_decode_block(w[j] + block * QK_ROW_GROUP * 4 * (size_t)bits, bits, lut, &w0, &w1);
         for (int i = 0; i < QK_NEONDOT_MR; i++) {
             acc[i][j] = vdotq_s32(acc[i][j], a0[i], w0);
             acc[i][j] = vdotq_s32(acc[i][j], a1[i], w1);
@@ -132,7 +133,7 @@ QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
     const uint8_t* a[QK_NEONDOT_MR];
     const uint8_t* w[QK_NEONDOT_NR];
     for (size_t i = 0; i < QK_NEONDOT_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
-    for (size_t j = 0; j < QK_NEONDOT_NR; j++) w[j] = g->w + (n0 + (j < nr ? j : nr - 1)) * g->w_stride;
+    for (size_t j = 0; j < QK_NEONDOT_NR; j++) w[j] = qk_packed_block(g->w, g->w_group_stride, n0 + (j < nr ? j : nr - 1), 0, bits);
     int32x4_t acc[QK_NEONDOT_MR][QK_NEONDOT_NR];
     for (int i = 0; i < QK_NEONDOT_MR; i++)
         for (int j = 0; j < QK_NEONDOT_NR; j++) acc[i][j] = vdupq_n_s32(0);

@@ -17,12 +17,10 @@ static inline void qk_qgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_
     assert(mr >= 1 && mr <= QK_QGEMM_SCALAR_MR && nr >= 1 && nr <= QK_QGEMM_SCALAR_NR);
     int32_t acc[QK_QGEMM_SCALAR_MR][QK_QGEMM_SCALAR_NR] = {{0}};
     const size_t K = g->K;
-    const size_t block_bytes = 4 * (size_t)bits;
     for (size_t j = 0; j < nr; j++) {
-        const uint8_t* wrow = g->w + (n0 + j) * g->w_stride;
         for (size_t kb = 0; kb < K; kb += 32) {
             int8_t w[32];
-            qk_block_decode(wrow + (kb / 32) * block_bytes, bits, g->lut, w);
+            qk_block_decode(qk_packed_block(g->w, g->w_group_stride, n0 + j, kb / 32, bits), bits, g->lut, w);
             const size_t kc = K - kb < 32 ? K - kb : 32;
             for (size_t i = 0; i < mr; i++) {
                 const uint8_t* a = g->a + (m0 + i) * g->lda + kb;
