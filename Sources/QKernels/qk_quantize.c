@@ -4,7 +4,8 @@
 #include "internal/qk_epilogue.h"
 #include "qk_ops.h"
 
-void qk_quantize_u8(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out) {
+void qk_quantize_u8(size_t n, const float* restrict in, float inv_scale, int32_t zero,
+                    uint8_t* restrict out) {
     for (size_t i = 0; i < n; i++) out[i] = qk_requant_u8(in[i], inv_scale, zero);
 }
 

@@ -11,11 +11,16 @@
  *  and NaN (-> lower end), and lets SIMD members convert with cvtps2dq / fcvtns safely. */
 #define QK_REQUANT_TMAX 1024.0f
 
+/** 1.5 * 2^23: for |t| <= 2^22, (t + QK_RINT_MAGIC) - QK_RINT_MAGIC is t rounded to an integer
+ *  under the default rounding mode (half to even), exactly as lrintf: the sum lands in
+ *  [2^23, 2^24), where floats are the integers. Plain adds, so loops of it vectorise. */
+#define QK_RINT_MAGIC 12582912.0f
+
 /** q = clamp((int)lrintf(y * inv_scale) + zero, 0, 255), round half to even. */
 static inline uint8_t qk_requant_u8(float y, float inv_scale, int32_t zero) {
     float t = y * inv_scale;
     t = fminf(fmaxf(t, -QK_REQUANT_TMAX), QK_REQUANT_TMAX);
-    int32_t q = (int32_t)lrintf(t) + zero;
+    int32_t q = (int32_t)((t + QK_RINT_MAGIC) - QK_RINT_MAGIC) + zero;
     return (uint8_t)(q < 0 ? 0 : (q > 255 ? 255 : q));
 }
 

@@ -209,8 +209,9 @@ QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, 
     const size_t K = g->K, K_full = K / 32 * 32;
     uint8_t tail[QK_VNNI_MR][32];
     if (K_full < K) {
-        memset(tail, 0, sizeof tail);
-        for (int i = 0; i < QK_VNNI_MR; i++) memcpy(tail[i], a[i] + K_full, K - K_full);
+        const __mmask32 live = (__mmask32)((1ull << (K - K_full)) - 1);
+        for (int i = 0; i < QK_VNNI_MR; i++)
+            _mm256_storeu_si256((__m256i*)tail[i], _mm256_maskz_loadu_epi8(live, a[i] + K_full));
     }
     for (size_t kb = 0; kb < K; kb += 32) {
         __m512i a0[QK_VNNI_MR], a1[QK_VNNI_MR];
