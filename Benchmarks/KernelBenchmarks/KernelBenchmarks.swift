@@ -61,7 +61,8 @@ final class QGemmProblem {
         defer { codes.deallocate() }
         fillRandom(codes, s.N * s.K, seed: 2)
         let rowBytes = qk_packed_row_bytes(s.K, Int32(bits))
-        let w = alloc(s.N * rowBytes).bindMemory(to: UInt8.self, capacity: s.N * rowBytes)
+        let packedBytes = qk_packed_bytes(s.N, s.K, Int32(bits))
+        let w = alloc(packedBytes).bindMemory(to: UInt8.self, capacity: packedBytes)
         qk_pack_codes(codes, s.N, s.K, Int32(bits), w)
         let lut = alloc(16).bindMemory(to: Int8.self, capacity: 16)
         for i in 0..<16 { lut[i] = Int8(i * 9 - 70) }
@@ -73,7 +74,7 @@ final class QGemmProblem {
         let out = alloc(s.M * s.N)
         args.M = s.M; args.N = s.N; args.K = s.K
         args.a = UnsafePointer(a); args.lda = s.K; args.a_zero = 3
-        args.w = UnsafePointer(w); args.w_stride = rowBytes; args.bits = Int32(bits)
+        args.w = UnsafePointer(w); args.w_group_stride = Int(QK_ROW_GROUP) * rowBytes; args.bits = Int32(bits)
         args.lut = bits == 8 ? nil : UnsafePointer(lut); args.colsum = UnsafePointer(colsum)
         args.epi.scale = UnsafePointer(scale); args.epi.bias = UnsafePointer(bias)
         args.epi.clamp_lo = 0; args.epi.clamp_hi = .infinity

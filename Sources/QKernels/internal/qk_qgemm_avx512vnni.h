@@ -173,59 +173,64 @@ QK_VNNI_INLINE void qk_vnni_epilogue_block(const qk_qgemm_args* g, size_t m0, si
 }
 
 /* One block step: every row's 32 activations (broadcast as a0 = k 0-15, a1 = k 16-31) against
- * every group's decoded block. */
-QK_VNNI_INLINE void qk_vnni_step(__m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS], const __m512i a0[QK_VNNI_MR],
-                                 const __m512i a1[QK_VNNI_MR], const uint8_t* const w[QK_VNNI_GROUPS],
-                                 size_t offset, int bits, const qk_vnni_decoder* d) {
+ * every group's decoded block. With 1 or 2 rows the k 16-31 half goes to a second set of
+ * accumulators (acc2), so there are enough independent vpdpbusd chains to hide its latency. */
+QK_VNNI_INLINE void qk_vnni_step(__m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS], __m512i acc2[QK_VNNI_MR][QK_VNNI_GROUPS],
+                                 const __m512i a0[QK_VNNI_MR], const __m512i a1[QK_VNNI_MR],
+                                 const uint8_t* const w[QK_VNNI_GROUPS], size_t offset, int bits, int rows,
+                                 const qk_vnni_decoder* d) {
     for (int j = 0; j < QK_VNNI_GROUPS; j++) {
         __m512i wlo, whi;
         qk_vnni_decode(w[j] + offset, bits, d, &wlo, &whi);
-        for (int i = 0; i < QK_VNNI_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], a0[i], wlo);
-            acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], a1[i], whi);
+            if (rows <= 2) acc2[i][j] = _mm512_dpbusd_epi32(acc2[i][j], a1[i], whi);
+            else acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], a1[i], whi);
         }
     }
 }
 
-/* The member body: rows [m0, m0+mr), columns [n0, n0+nr), mr <= 4, nr <= 16, n0 a multiple of 4.
- * Rows past mr repeat the last valid row and groups past nr the last valid group (results
- * discarded); columns of a partial group are padding rows of the packed matrix, computed and
- * dropped. A past K is masked to 0 (whatever the padding codes decode to is cancelled). */
-QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                             size_t nr, int bits) {
-    assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR && n0 % QK_ROW_GROUP == 0);
+/* The body for exactly `rows` (a constant, 1..4) rows [m0, m0+rows) and columns [n0, n0+nr),
+ * nr <= 16, n0 a multiple of 4. Groups past nr repeat the last valid group (results discarded);
+ * columns of a partial group are padding rows of the packed matrix, computed and dropped. A past K
+ * is zero (the last partial block of each row is copied into a zeroed buffer, so every step uses
+ * the same plain broadcast loads): whatever the padding codes decode to is cancelled. */
+QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t nr, int bits,
+                                      int rows) {
     const qk_vnni_decoder d = qk_vnni_decoder_make(bits, g->lut);
     const size_t groups = (nr + QK_ROW_GROUP - 1) / QK_ROW_GROUP, block_step = QK_ROW_GROUP * 4 * (size_t)bits;
     const uint8_t* a[QK_VNNI_MR];
     const uint8_t* w[QK_VNNI_GROUPS];
-    for (size_t i = 0; i < QK_VNNI_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (int i = 0; i < rows; i++) a[i] = g->a + (m0 + (size_t)i) * g->lda;
     for (size_t j = 0; j < QK_VNNI_GROUPS; j++)
         w[j] = g->w + (n0 / QK_ROW_GROUP + (j < groups ? j : groups - 1)) * g->w_group_stride;
-    __m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS];
+    __m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS], acc2[QK_VNNI_MR][QK_VNNI_GROUPS];
     for (int i = 0; i < QK_VNNI_MR; i++)
-        for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = _mm512_setzero_si512();
-    /* A past K must be 0: the last partial block of each row is copied into a zeroed buffer, so
-     * every step uses the same plain broadcast loads. */
+        for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
     const size_t K = g->K, K_full = K / 32 * 32;
     uint8_t tail[QK_VNNI_MR][32];
     if (K_full < K) {
         const __mmask32 live = (__mmask32)((1ull << (K - K_full)) - 1);
-        for (int i = 0; i < QK_VNNI_MR; i++)
+        for (int i = 0; i < rows; i++)
             _mm256_storeu_si256((__m256i*)tail[i], _mm256_maskz_loadu_epi8(live, a[i] + K_full));
     }
     for (size_t kb = 0; kb < K; kb += 32) {
         __m512i a0[QK_VNNI_MR], a1[QK_VNNI_MR];
-        for (int i = 0; i < QK_VNNI_MR; i++) {
+        for (int i = 0; i < rows; i++) {
             const uint8_t* p = kb < K_full ? a[i] + kb : tail[i];
             a0[i] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)p));
             a1[i] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)(p + 16)));
         }
-        qk_vnni_step(acc, a0, a1, w, kb / 32 * block_step, bits, &d);
+        qk_vnni_step(acc, acc2, a0, a1, w, kb / 32 * block_step, bits, rows, &d);
+    }
+    if (rows <= 2) {
+        for (int i = 0; i < rows; i++)
+            for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = _mm512_add_epi32(acc[i][j], acc2[i][j]);
     }
     for (size_t j = 0; j < groups; j++) {
         const __m512i s = qk_vnni_fold(acc[0][j], acc[1][j], acc[2][j], acc[3][j]);
         const size_t n = n0 + j * QK_ROW_GROUP, cols = nr - j * QK_ROW_GROUP < 4 ? nr - j * QK_ROW_GROUP : 4;
-        if (mr == 4 && cols == 4) {
+        if (rows == 4 && cols == 4) {
             qk_vnni_epilogue_block(g, m0, n, s);
             continue;
         }
@@ -233,8 +238,21 @@ QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, 
         _mm512_storeu_si512(v, s);
         for (size_t r = 0; r < cols; r++) {
             const int32_t zc = g->a_zero * g->colsum[n + r];
-            for (size_t i = 0; i < mr; i++) qk_qgemm_epilogue(&g->epi, m0 + i, n + r, v[r * 4 + i] - zc);
+            for (int i = 0; i < rows; i++) qk_qgemm_epilogue(&g->epi, m0 + (size_t)i, n + r, v[r * 4 + i] - zc);
         }
+    }
+}
+
+/* The member body: rows [m0, m0+mr), mr <= 4, each row count compiled on its own so that short
+ * tiles (a linear layer's single row, the last rows of a conv) do no wasted work. */
+QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                             size_t nr, int bits) {
+    assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR && n0 % QK_ROW_GROUP == 0);
+    switch (mr) {
+    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1); break;
+    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2); break;
+    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3); break;
+    default: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4); break;
     }
 }
 
