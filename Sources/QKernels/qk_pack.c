@@ -35,7 +35,9 @@ void qk_pack_codes(const uint8_t* codes, size_t rows, size_t K, int bits, uint8_
         for (size_t k = 0; k < K; k++) {
             uint8_t* blk = qk_packed_block(out, group_stride, r, k / 32, bits);
             const uint32_t i = (uint32_t)(k % 32), c = codes[r * K + k] & mask;
-            if (bits == 3) {
+            if (bits == 8) {
+                blk[i < 16 ? i : QK_HALF8_OFFSET + i - 16] = (uint8_t)c;  /* halves of the group */
+            } else if (bits == 3) {
                 qk_put_code(blk, 2, i, c & 3u);     /* low-2-bit plane: 8 bytes */
                 qk_put_code(blk + 8, 1, i, c >> 2); /* bit-2 plane: 4 bytes */
             } else {

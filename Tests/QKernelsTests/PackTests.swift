@@ -5,7 +5,8 @@ import XCTest
 
 /// Packs codes exactly as the layout spec words it (independent of the C code).
 /// Rows in groups of 4 (padded with zero rows); group g, block b, row r at
-/// g * 4 * rowBytes + (b * 4 + r) * blockBytes.
+/// g * 4 * rowBytes + (b * 4 + r) * blockBytes; at 8 bits the group's block goes by halves
+/// (row r's codes 0-15 at r * 16, codes 16-31 at 64 + r * 16).
 func specPack(_ codes: [UInt8], rows: Int, K: Int, bits: Int) -> [UInt8] {
     let rowBytes = (K + 31) / 32 * 4 * bits, blockBytes = 4 * bits
     var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * 4 * rowBytes)
@@ -14,7 +15,7 @@ func specPack(_ codes: [UInt8], rows: Int, K: Int, bits: Int) -> [UInt8] {
             let code = codes[r * K + k] & UInt8(bits == 8 ? 0xFF : (1 << bits) - 1)
             let blk = r / 4 * 4 * rowBytes + (k / 32 * 4 + r % 4) * blockBytes, i = k % 32
             switch bits {
-            case 8: out[blk + i] = code
+            case 8: out[r / 4 * 4 * rowBytes + k / 32 * 4 * blockBytes + (i < 16 ? r % 4 * 16 + i : 64 + r % 4 * 16 + i - 16)] = code
             case 4: out[blk + i % 16] |= code << (4 * (i / 16))
             case 2: out[blk + i % 8] |= code << (2 * (i / 8))
             case 1: out[blk + i % 4] |= code << (i / 4)

@@ -12,8 +12,11 @@
  * Rows are stored in groups of QK_ROW_GROUP = 4 (N padded with all-zero-code rows to a multiple of
  * 4), and within a group block-interleaved: group g, block b, row r (0..3) of the group at byte
  *     g * 4 * row_bytes + b * 4 * block_bytes + r * block_bytes,    row_bytes = (Kp/32) * block_bytes.
+ * At 8 bits the group's block is stored by halves: codes 0-15 of rows 0..3 (16 bytes each), then
+ * codes 16-31 of rows 0..3, i.e. row r's codes 0-15 at r * 16 and codes 16-31 at 64 + r * 16.
  * So one block step of four output channels is one contiguous run of 4 * block_bytes (64 bytes at
- * 4 bits): what a 512-bit register of four 128-bit lanes, or four NEON registers, consume.
+ * 4 bits) whose 16-byte pieces are per channel: what a 512-bit register of four 128-bit lanes, or
+ * four NEON registers, consume.
  * For bits 1..4 a per-layer table int8_t lut[16] maps code -> int8 weight (entries >= 2^bits unused).
  * Real weight = wscale[n] * value. Kernels never read past the last (padded) group.
  * Grouped convolutions pack each conv group's rows as its own matrix, one after the other.
@@ -30,6 +33,8 @@ extern "C" {
 #define QK_PACK_BLOCK 32
 /** Rows per interleaved row group. */
 #define QK_ROW_GROUP 4
+/** At 8 bits: bytes from a row's codes 0-15 to its codes 16-31 within a group's block. */
+#define QK_HALF8_OFFSET 64
 
 /** 1 if bits is a supported packed width (1, 2, 3, 4, 8). */
 int qk_bits_supported(int bits);

@@ -54,9 +54,6 @@ static const uint16_t qk_vnni_shl1[32] = {QK_I32(QK_SHL1)};
 static const uint16_t qk_vnni_shh1[32] = {QK_I32(QK_SHH1)};
 static const uint16_t qk_vnni_shl2[32] = {QK_I32(QK_SHL2)};
 static const uint16_t qk_vnni_shh2[32] = {QK_I32(QK_SHH2)};
-/* int8 rows: qwords of two 64-byte loads (rows 0-1, rows 2-3) holding k 0-15 / k 16-31 of each row. */
-static const uint64_t qk_vnni_q8lo[8] = {0, 1, 4, 5, 8, 9, 12, 13};
-static const uint64_t qk_vnni_q8hi[8] = {2, 3, 6, 7, 10, 11, 14, 15};
 /* 4x4 int32 transpose inside 16 bytes: byte r*4 + i <- byte i*4 + r. */
 static const uint8_t qk_vnni_t4x4[16] = {0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15};
 /* Spreads 4 per-column values over the 4 elements of each column's lane. */
@@ -84,12 +81,10 @@ QK_VNNI_INLINE qk_vnni_decoder qk_vnni_decoder_make(int bits, const int8_t* lut)
 QK_VNNI_INLINE void qk_vnni_decode(const uint8_t* p, int bits, const qk_vnni_decoder* d, __m512i* lo,
                                    __m512i* hi) {
     switch (bits) {
-    case 8: {
-        const __m512i r01 = _mm512_loadu_si512(p), r23 = _mm512_loadu_si512(p + 64);
-        *lo = _mm512_permutex2var_epi64(r01, _mm512_loadu_si512(qk_vnni_q8lo), r23);
-        *hi = _mm512_permutex2var_epi64(r01, _mm512_loadu_si512(qk_vnni_q8hi), r23);
+    case 8:  /* stored by halves (qk_pack.h): the lanes are the rows already */
+        *lo = _mm512_loadu_si512(p);
+        *hi = _mm512_loadu_si512(p + QK_HALF8_OFFSET);
         return;
-    }
     case 4: {
         const __m512i x = _mm512_loadu_si512(p);  /* lane r = row r's 16 bytes */
         *lo = _mm512_permutexvar_epi8(x, d->table);

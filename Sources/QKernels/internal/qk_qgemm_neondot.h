@@ -53,7 +53,7 @@ QK_NEON_INLINE void qk_neon_decode_block(const uint8_t* blk, int bits, int8x16_t
     switch (bits) {
     case 8:
         *w0 = vld1q_s8((const int8_t*)blk);
-        *w1 = vld1q_s8((const int8_t*)blk + 16);
+        *w1 = vld1q_s8((const int8_t*)blk + QK_HALF8_OFFSET);
         return;
     case 4: {
         const uint8x16_t x = vld1q_u8(blk);

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "qk_epilogue.h"
+#include "qk_pack.h"
 
 #define QK_X86_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
 
@@ -39,7 +40,8 @@ QK_X86_INLINE __m256i qk_x86_twobit(const uint8_t* p) {
  *  at every call site, so the switch folds away. */
 QK_X86_INLINE __m256i qk_x86_decode_block(const uint8_t* blk, int bits, __m256i lut) {
     switch (bits) {
-    case 8: return _mm256_loadu_si256((const __m256i*)blk);
+    case 8: return _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(blk + QK_HALF8_OFFSET)),
+                                    _mm_loadu_si128((const __m128i*)blk));
     case 4: {
         const __m128i x = _mm_loadu_si128((const __m128i*)blk);
         const __m128i m = _mm_set1_epi8(0x0F);
