@@ -9,26 +9,26 @@
  * per panel and reused from L1 by every row tile of the panel. */
 #define QK_PANEL_BYTES ((size_t)16384)
 
-/* Runs fn(args, m0, n0, mr, nr) over every tile. Tile t = (panel, column tile, row tile in the
- * panel); OpenMP splits t statically, so a thread's tiles are whole panels where possible. */
+/* Runs fn(args, m0, n0, mr, nr) over every tile. OpenMP splits (panel, column tile) pairs
+ * statically; each pair runs the panel's row tiles in order. */
 #define QK_FOR_EACH_TILE(args, MR, NR, fn)                                                       \
     do {                                                                                         \
         const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
                      nt_ = (N_ + (NR) - 1) / (NR);                                              \
         size_t mb_ = QK_PANEL_BYTES / ((MR) * ((args)->K + 1));                                 \
         mb_ = mb_ < 1 ? 1 : mb_ > mt_ ? mt_ : mb_;                                              \
-        const long long tiles_ = (long long)(mt_ * nt_);                                        \
-        const int par_ = tiles_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;       \
+        const size_t panels_ = (mt_ + mb_ - 1) / mb_;                                            \
+        const long long jobs_ = (long long)(panels_ * nt_);                                     \
+        const int par_ = mt_ * nt_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;    \
         _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par_)")        \
-        for (long long t_ = 0; t_ < tiles_; t_++) {                                              \
-            const size_t panel_ = (size_t)t_ / (mb_ * nt_), r_ = (size_t)t_ % (mb_ * nt_);      \
-            const size_t rows_ = mt_ - panel_ * mb_ < mb_ ? mt_ - panel_ * mb_ : mb_;           \
-            const size_t rt_ = panel_ * mb_ + r_ % rows_;                                       \
-            const size_t ct_ = r_ / rows_;                                                      \
-            const size_t m0_ = rt_ * (MR), n0_ = ct_ * (NR);                                    \
-            const size_t mr_ = M_ - m0_ < (MR) ? M_ - m0_ : (MR);                               \
+        for (long long j_ = 0; j_ < jobs_; j_++) {                                               \
+            const size_t n0_ = (size_t)j_ % nt_ * (NR);                                          \
             const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                               \
-            fn((args), m0_, n0_, mr_, nr_);                                                      \
+            const size_t m_begin_ = (size_t)j_ / nt_ * mb_ * (MR);                              \
+            const size_t m_end_ = m_begin_ + mb_ * (MR) < M_ ? m_begin_ + mb_ * (MR) : M_;      \
+            for (size_t m0_ = m_begin_; m0_ < m_end_; m0_ += (MR)) {                             \
+                fn((args), m0_, n0_, m_end_ - m0_ < (MR) ? m_end_ - m0_ : (MR), nr_);            \
+            }                                                                                    \
         }                                                                                        \
     } while (0)
 
