@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
         .testTarget(name: "QConvertTests", dependencies: ["QConvert", "_QTestSupport"],
                     exclude: ["Golden"]),  // read from the source tree by path
-        .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "_QTestSupport"]),
+        .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "QGraph", "_QTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),
     ]
 )

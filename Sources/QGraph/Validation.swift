@@ -103,7 +103,7 @@ extension Graph {
             switch w.scheme {
             case .float32:
                 try require(w.values, .f32, [rows, k], "weight")
-            case .uniform, .codebook:
+            case .uniform, .codebook, .shift:
                 guard WeightDescriptor.packedBits.contains(w.bits) else {
                     throw GraphError("node '\(node.name)': unsupported weight bits \(w.bits)")
                 }
@@ -113,6 +113,12 @@ extension Graph {
                 if w.bits < 8 {
                     guard let lut = w.lut, lut.count == 1 << w.bits, lut.allSatisfy({ (-128...127).contains($0) }) else {
                         throw GraphError("node '\(node.name)': lookup table must have \(1 << w.bits) int8 entries")
+                    }
+                }
+                if w.scheme == .shift {
+                    guard w.bits <= 4, let lut = w.lut,
+                          lut.allSatisfy({ $0 == 0 || $0 == -128 || (abs($0) <= 64 && abs($0) & (abs($0) - 1) == 0) }) else {
+                        throw GraphError("node '\(node.name)': shift weights need a table of 0 and +-2^e entries (at most 4 bits)")
                     }
                 }
                 if let levels = w.levels, levels.count != 1 << w.bits {

@@ -8,6 +8,9 @@ public enum WeightScheme: String, Codable, Sendable, CaseIterable {
     case uniform
     /// A per-layer codebook of 2^b levels (one exactly 0) with per-code indices.
     case codebook
+    /// Power-of-two ("shift") weights: every table entry is 0 or +-2^e, so a layer can run on the
+    /// multiplication-free shift-add kernels as well as the table-lookup ones.
+    case shift
 }
 
 /// Where a layer's weights live in the tensor store and how to decode them.

@@ -4,7 +4,9 @@
 #include "internal/qk_ukernels.h"
 #include "qk_gemm.h"
 
-#define QK_MEMBER(sym, MR, NR, KR, ISA, BITS) {#sym, sym, MR, NR, KR, ISA, BITS}
+#define QK_MEMBER(sym, MR, NR, KR, ISA, BITS) {#sym, sym, MR, NR, KR, ISA, BITS, QK_KIND_LUT}
+#define QK_SHIFT_MEMBER(sym, MR, NR, KR, ISA, BITS) {#sym, sym, MR, NR, KR, ISA, BITS, QK_KIND_SHIFT}
+#define QK_FGEMM_MEMBER(sym, MR, NR, KR, ISA) {#sym, sym, MR, NR, KR, ISA, 32}
 
 const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 1),
@@ -12,6 +14,7 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 8),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
 #if defined(__x86_64__)
     QK_MEMBER(qk_lgemm_w1_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 1),
     QK_MEMBER(qk_lgemm_w2_ukernel_2x4c32__avx2, 2, 4, 32, QK_ISA_AVX2, 2),
@@ -23,6 +26,7 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 8),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x4c32__avx512vnni, 4, 4, 32, QK_ISA_AVX512VNNI, 4),
 #endif
 #if defined(__aarch64__)
     QK_MEMBER(qk_lgemm_w1_ukernel_4x4c32__neondot, 4, 4, 32, QK_ISA_NEONDOT, 1),
@@ -35,12 +39,12 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
 const size_t qk_qgemm_ukernel_count = sizeof(qk_qgemm_ukernels) / sizeof(qk_qgemm_ukernels[0]);
 
 const qk_fgemm_ukernel_desc qk_fgemm_ukernels[] = {
-    QK_MEMBER(qk_fgemm_ukernel_4x4c1__scalar, 4, 4, 1, QK_ISA_SCALAR, 32),
+    QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c1__scalar, 4, 4, 1, QK_ISA_SCALAR),
 #if defined(__x86_64__)
-    QK_MEMBER(qk_fgemm_ukernel_2x4c8__avx2, 2, 4, 8, QK_ISA_AVX2, 32),
+    QK_FGEMM_MEMBER(qk_fgemm_ukernel_2x4c8__avx2, 2, 4, 8, QK_ISA_AVX2),
 #endif
 #if defined(__aarch64__)
-    QK_MEMBER(qk_fgemm_ukernel_4x4c4__neon, 4, 4, 4, QK_ISA_NEONDOT, 32),
+    QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c4__neon, 4, 4, 4, QK_ISA_NEONDOT),
 #endif
 };
 const size_t qk_fgemm_ukernel_count = sizeof(qk_fgemm_ukernels) / sizeof(qk_fgemm_ukernels[0]);
@@ -54,10 +58,14 @@ const qk_fgemm_ukernel_desc* qk_fgemm_ukernel_at(size_t i) {
 }
 
 const qk_qgemm_ukernel_desc* qk_qgemm_select(int bits, qk_isa isa) {
+    return qk_qgemm_select_kind(bits, isa, QK_KIND_LUT);
+}
+
+const qk_qgemm_ukernel_desc* qk_qgemm_select_kind(int bits, qk_isa isa, qk_qgemm_kind kind) {
     const qk_qgemm_ukernel_desc* best = NULL;
     for (size_t i = 0; i < qk_qgemm_ukernel_count; i++) {
         const qk_qgemm_ukernel_desc* d = &qk_qgemm_ukernels[i];
-        if (d->bits != bits || !qk_isa_within(d->isa, isa)) continue;
+        if (d->bits != bits || d->kind != kind || !qk_isa_within(d->isa, isa)) continue;
         if (best == NULL || qk_isa_rank(d->isa) > qk_isa_rank(best->isa)) best = d;
     }
     return best;
@@ -71,4 +79,13 @@ const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa) {
         if (best == NULL || qk_isa_rank(d->isa) > qk_isa_rank(best->isa)) best = d;
     }
     return best;
+}
+
+int qk_lut_is_shift(const int8_t* lut, int bits) {
+    if (lut == NULL || bits < 1 || bits > 4) return 0;
+    for (int c = 0; c < (1 << bits); c++) {
+        const int v = lut[c], m = v < 0 ? -v : v;
+        if (v != 0 && (m & (m - 1)) != 0) return 0;  /* 0, +-1, +-2, ..., +-64, -128 */
+    }
+    return 1;
 }

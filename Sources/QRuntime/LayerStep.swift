@@ -24,7 +24,7 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
 /// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input).
 func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
                inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
-               file: LBMFile, memory: OwnedMemory) throws -> ConvStep {
+               choice: KernelChoice = .auto, file: LBMFile, memory: OwnedMemory) throws -> ConvStep {
     let geometry = convGeometry(c, inShape: inShape)
     let k = c.reductionSize
     let oc = c.outChannels
@@ -51,9 +51,13 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         return step
     }
     let bits = c.weight.bits
-    guard let kernel = qk_qgemm_select(Int32(bits), qk_isa_active()) else {
+    // Shift-add only where asked for and the table allows it (KernelChoice).
+    let shiftTable = c.weight.lut.map { table in table.allSatisfy { $0 == 0 || $0 == -128 || (abs($0) <= 64 && abs($0) & (abs($0) - 1) == 0) } } ?? false
+    let kind = choice == .shift && bits == 4 && shiftTable ? QK_KIND_SHIFT : QK_KIND_LUT
+    guard let kernel = qk_qgemm_select_kind(Int32(bits), qk_isa_active(), kind) else {
         throw RuntimeError("no kernel for \(bits)-bit weights")
     }
+    step.kernelName = String(cString: kernel.pointee.name)
     let codes = file.tensor(c.weight.codes!)!
     let packed = codes.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
     let rowBytes = codes.shape[1]

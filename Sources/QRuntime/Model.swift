@@ -3,6 +3,18 @@ import Foundation
 import QFormat
 import QGraph
 
+/// Which quantized GEMM family runs the layers whose weights allow a choice (`qinfer --kernel`).
+public enum KernelChoice: String, CaseIterable, Sendable {
+    /// The planner's pick. Table lookup + integer dot products everywhere: on every CPU measured so far
+    /// it beats shift-add on the same weights (docs/PERFORMANCE.md), so auto == lut.
+    case auto
+    /// Table lookup + dot products (every quantized layer can run this way).
+    case lut
+    /// Shift-add, no multiplications, for 4-bit shift-coded layers; other layers use table lookup. A
+    /// model without such layers is refused.
+    case shift
+}
+
 /// A loaded LowBit model: the validated graph, its info, and the execution plan. Immutable after init and
 /// safe to share between threads; each thread runs it through its own `Session`.
 public final class Model: @unchecked Sendable {
@@ -14,18 +26,21 @@ public final class Model: @unchecked Sendable {
     let plan: Plan
 
     /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here.
-    public convenience init(contentsOf url: URL) throws {
-        try self.init(loaded: ModelArchive.read(contentsOf: url))
+    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto) throws {
+        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel)
     }
 
     /// Plans an already decoded model.
-    public init(loaded: LoadedModel) throws {
+    public init(loaded: LoadedModel, kernel: KernelChoice = .auto) throws {
         graph = loaded.graph
         info = loaded.info
         file = loaded.file
         fileSize = loaded.file.fileSize
-        plan = try Plan(graph: loaded.graph, file: loaded.file)
+        plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel)
     }
+
+    /// The GEMM member each quantized layer runs with, in execution order (layer name, member).
+    public var layerKernels: [(layer: String, kernel: String)] { plan.layerKernels }
 
     /// Elements of the network input ([H, W, C]).
     public var inputShape: [Int] { graph.value(graph.input)!.shape }

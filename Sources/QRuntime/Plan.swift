@@ -25,6 +25,8 @@ struct ConvStep {
     var inputQuant: QuantRef?
     var residualQuant: QuantRef?
     var outputQuant: QuantRef?
+    /// The GEMM member's name (quantized layers), for reports.
+    var kernelName: String? = nil
     /// Per-channel weight scales, for layers whose input scale is only known at run time.
     var weightScales: UnsafePointer<Float>?
 }
@@ -80,7 +82,10 @@ final class Plan: @unchecked Sendable {
     let maxDynamicChannels: Int
     let memory: OwnedMemory
 
-    init(graph: Graph, file: LBMFile) throws {
+    /// (layer, member name) of every quantized layer, in execution order.
+    let layerKernels: [(layer: String, kernel: String)]
+
+    init(graph: Graph, file: LBMFile, kernel choice: KernelChoice = .auto) throws {
         let memory = OwnedMemory()
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
@@ -128,6 +133,7 @@ final class Plan: @unchecked Sendable {
 
         var steps: [Step] = []
         var observed: [(String, Int, Int)?] = []
+        var kernels: [(layer: String, kernel: String)] = []
         var maxDynamic = 0
         for (s, node) in graph.nodes.enumerated() {
             let out = values[node.output]!.1
@@ -141,7 +147,8 @@ final class Plan: @unchecked Sendable {
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
-                    file: file, memory: memory)
+                    choice: choice, file: file, memory: memory)
+                if let name = step.kernelName { kernels.append((node.name, name)) }
                 if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }
                 steps.append(.conv(step))
             case .linear(let l):
@@ -150,7 +157,8 @@ final class Plan: @unchecked Sendable {
                 let step = try layerStep(
                     conv: c, input: src, output: dst, inShape: [1, 1, l.inFeatures], outShape: [1, 1, l.outFeatures],
                     workspace: 0, inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil,
-                    outputQuant: quant(node.output), file: file, memory: memory)
+                    outputQuant: quant(node.output), choice: choice, file: file, memory: memory)
+                if let name = step.kernelName { kernels.append((node.name, name)) }
                 if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, l.outFeatures) }
                 steps.append(.conv(step))
             case .batchNorm(let b):
@@ -203,6 +211,10 @@ final class Plan: @unchecked Sendable {
         self.dynamicSlots = slots.count
         self.maxDynamicChannels = maxDynamic
         self.memory = memory
+        self.layerKernels = kernels
+        if choice == .shift && !kernels.contains(where: { $0.kernel.hasPrefix("qk_sgemm_") }) {
+            throw RuntimeError("--kernel shift: the model has no 4-bit shift-coded layers (convert with --scheme shift --bits 4)")
+        }
     }
 }
 

@@ -21,6 +21,9 @@ struct QBench: ParsableCommand {
     @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
     var model: String?
 
+    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 4-bit shift-coded layers).")
+    var kernel: String = "auto"
+
     @Option(help: "Threads for the network.")
     var threads: Int = 1
 
@@ -35,6 +38,7 @@ struct QBench: ParsableCommand {
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
+        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut or shift") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard (1...1_000_000).contains(runs) else { throw ValidationError("--runs must be in 1...1000000") }
     }
@@ -55,7 +59,7 @@ struct QBench: ParsableCommand {
     private func benchmark() throws {
         let url = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
         let t0 = now()
-        let loaded = try Model(contentsOf: url)
+        let loaded = try Model(contentsOf: url, kernel: KernelChoice(rawValue: kernel)!)
         let session = Session(model: loaded, threads: threads)
         let initMs = now() - t0
         var rng: UInt64 = 0x5eed
@@ -76,6 +80,7 @@ struct QBench: ParsableCommand {
         }
         let stats = LatencyStats(samples)
         let result = BenchResult(model: url.path, arch: loaded.info.arch, precision: loaded.info.precision,
+                                 kernels: Dictionary(loaded.layerKernels.map { ($0.kernel, 1) }, uniquingKeysWith: +),
                                  threads: threads, warmup: warmup, runs: runs, initMs: initMs,
                                  firstInferenceMs: firstMs, latencyMs: stats)
         if json {
@@ -85,6 +90,8 @@ struct QBench: ParsableCommand {
         } else {
             print("model: \(url.path) (\(loaded.info.arch), \(loaded.info.precision))")
             print("threads: \(threads)  warm-up runs: \(warmup)  timed runs: \(runs)")
+            let counts = Dictionary(loaded.layerKernels.map { ($0.kernel, 1) }, uniquingKeysWith: +)
+            print("kernels: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
             print(String(format: "init: %.3f ms  first inference: %.3f ms", initMs, firstMs))
             print(String(format: "latency ms: min %.3f  median %.3f  mean %.3f  p90 %.3f  p99 %.3f  max %.3f  std %.3f",
                          stats.min, stats.median, stats.mean, stats.p90, stats.p99, stats.max, stats.std))
@@ -96,6 +103,8 @@ private struct BenchResult: Encodable {
     var model: String
     var arch: String
     var precision: String
+    /// GEMM member -> number of layers it runs.
+    var kernels: [String: Int]
     var threads: Int
     var warmup: Int
     var runs: Int

@@ -39,7 +39,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Weight bits of the body layers: 2, 3, 4, 8 or 32 (float).")
     var bits: Int = 4
 
-    @Option(help: "Weight scheme: uniform (per-channel symmetric) or codebook (per-layer k-means, one level 0).")
+    @Option(help: "Weight scheme: uniform (per-channel symmetric), codebook (per-layer k-means, one level 0) or shift (per-channel powers of two: 0, +-1 ... +-64 steps at 4 bits; 2-4 bits).")
     var scheme: String = "uniform"
 
     @Option(help: "Bits of the first conv and the last linear: 8 or 32.")
@@ -84,7 +84,10 @@ struct QConvertCommand: ParsableCommand {
     func validate() throws {
         guard [2, 3, 4, 8, 32].contains(bits) else { throw ValidationError("--bits must be 2, 3, 4, 8 or 32") }
         guard WeightScheme(rawValue: scheme) != nil, scheme != "float32" else {
-            throw ValidationError("--scheme must be uniform or codebook")
+            throw ValidationError("--scheme must be uniform, codebook or shift")
+        }
+        if scheme == "shift" && !(2...4).contains(bits) {
+            throw ValidationError("--scheme shift needs --bits 2, 3 or 4")
         }
         guard [8, 32].contains(firstLastBits) else { throw ValidationError("--first-last-bits must be 8 or 32") }
         if let clip, ClipMode(rawValue: clip) == nil { throw ValidationError("--clip must be max, mse or auto") }

@@ -30,6 +30,9 @@ struct QInfer: ParsableCommand {
     @Option(help: "How many classes to print per image.")
     var top: Int = 5
 
+    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 4-bit shift-coded layers).")
+    var kernel: String = "auto"
+
     @Option(help: "Threads for the network.")
     var threads: Int = 1
 
@@ -42,6 +45,7 @@ struct QInfer: ParsableCommand {
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
+        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut or shift") }
     }
 
     func run() throws {
@@ -57,7 +61,7 @@ struct QInfer: ParsableCommand {
 
     private func classify() throws {
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
-        let loaded = try Model(contentsOf: modelURL)
+        let loaded = try Model(contentsOf: modelURL, kernel: KernelChoice(rawValue: kernel)!)
         let session = Session(model: loaded, threads: threads)
         let labels = loaded.info.labels
         var items: [LabelledImage] = []

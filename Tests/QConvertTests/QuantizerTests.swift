@@ -43,6 +43,24 @@ final class QuantizerTests: XCTestCase {
         XCTAssertEqual(q.dequantized(), [0, 0, 0, 0])
     }
 
+    /// Shift weights: the table is 0 / +-2^e, the row peak maps to 2^E, every weight takes the nearest
+    /// level, and signs survive.
+    func testShiftWeightsArePowersOfTwo() {
+        let row: [Float] = [6.4, -6.4, 3.3, -0.04, 0.06, 0.1, -1.4, 0]   // scale 0.1 at 4 bits (E = 6)
+        let q = quantizeShift(rows: row, rows: 1, k: row.count, bits: 4)
+        XCTAssertEqual(q.scheme, .shift)
+        XCTAssertEqual(q.lut!, [0, 1, 2, 4, 8, 16, 32, 64, 0, -1, -2, -4, -8, -16, -32, -64])
+        XCTAssertEqual(q.scales[0], 0.1, accuracy: 1e-7)
+        XCTAssertEqual(q.dequantized().map { ($0 * 10).rounded() / 10 }, [6.4, -6.4, 3.2, 0, 0.1, 0.1, -1.6, 0])
+        for bits in 2...4 {
+            let t = quantizeShift(rows: row, rows: 1, k: row.count, bits: bits)
+            XCTAssertTrue(t.lut!.allSatisfy { $0 == 0 || abs($0) & (abs($0) - 1) == 0 }, "bits \(bits)")
+            XCTAssertEqual(t.lut!.max(), 1 << ((1 << (bits - 1)) - 2))
+        }
+        let zero = quantizeShift(rows: [0, 0, 0], rows: 1, k: 3, bits: 3)
+        XCTAssertEqual(zero.codes, [0, 0, 0]); XCTAssertEqual(zero.scales, [0])
+    }
+
     func testCodebookHasAnExactZeroAndFewLevels() {
         let w = randomRows(4, 100, seed: 3)
         for bits in [2, 3, 4] {

@@ -37,7 +37,8 @@ final class AArch64Tests: XCTestCase {
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("detected ISA: neondot"), result.output)
         XCTAssertTrue(result.output.contains("detected ISA: scalar"), result.output)
-        XCTAssertTrue(result.output.contains("12 members run, 0 skipped"), result.output)
+        XCTAssertTrue(result.output.range(of: #"\d+ members run, 0 skipped, \d+ cases, 0 failures"#,
+                                          options: .regularExpression) != nil, result.output)
     }
 
     /// `swift build --triple aarch64-unknown-linux-gnu --target QKernels` compiles.

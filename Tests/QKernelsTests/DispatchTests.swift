@@ -8,7 +8,7 @@ final class DispatchTests: XCTestCase {
     /// qk_<family>[_<variant>]_ukernel_<MR>x<NR>c<KR>__<isa>, matching the descriptor's fields.
     func testNamesFollowTheGrammar() throws {
         let regex = try NSRegularExpression(
-            pattern: "^qk_(lgemm|qgemm|fgemm)(_w[0-9]+)?_ukernel_([0-9]+)x([0-9]+)c([0-9]+)__([a-z0-9]+)$")
+            pattern: "^qk_(lgemm|qgemm|sgemm|fgemm)(_w[0-9]+)?_ukernel_([0-9]+)x([0-9]+)c([0-9]+)__([a-z0-9]+)$")
         var seen = Set<String>()
         let rows: [(String, Int32, Int32, Int32, qk_isa, Int32)] =
             qgemmMembers.map { ($0.nameString, $0.mr, $0.nr, $0.kr, $0.isa, $0.bits) }
@@ -30,6 +30,25 @@ final class DispatchTests: XCTestCase {
                 XCTAssertEqual(kr % Int32(QK_PACK_BLOCK), 0, "\(name): KR must be whole packing blocks")
             }
         }
+    }
+
+    /// sgemm members are exactly the QK_KIND_SHIFT ones; plain dispatch never picks them, and the
+    /// shift-table check accepts 0 / +-2^e / -128 only.
+    func testShiftMembersAndTables() {
+        for uk in qgemmMembers {
+            XCTAssertEqual(uk.nameString.hasPrefix("qk_sgemm_"), uk.kind == QK_KIND_SHIFT, uk.nameString)
+        }
+        for isa in [QK_ISA_SCALAR, qk_isa_active()] {
+            XCTAssertEqual(qk_qgemm_select(4, isa)?.pointee.kind, QK_KIND_LUT)
+            XCTAssertEqual(qk_qgemm_select_kind(4, isa, QK_KIND_SHIFT)?.pointee.kind, QK_KIND_SHIFT)
+            XCTAssertNil(qk_qgemm_select_kind(8, isa, QK_KIND_SHIFT))
+        }
+        var shift: [Int8] = [0, 1, -1, 2, -2, 4, -4, 8, -8, 16, -16, 32, -32, 64, -64, -128]
+        XCTAssertEqual(qk_lut_is_shift(shift, 4), 1)
+        shift[3] = 3
+        XCTAssertEqual(qk_lut_is_shift(shift, 4), 0)
+        XCTAssertEqual(qk_lut_is_shift([0, 127], 1), 0)
+        XCTAssertEqual(qk_lut_is_shift(nil, 4), 0)
     }
 
     func testSelectFindsAMemberForEveryWidth() {

@@ -68,7 +68,9 @@ struct QGemmCase: CustomStringConvertible {
 
     /// A random problem: extreme zero points, LUTs with -128/127, strided A/C/residual, all
     /// epilogue options; scales adapted to the data so u8 outputs are mostly not saturated.
-    static func random(M: Int, N: Int, K: Int, bits: Int, rng: inout SeededGenerator) -> QGemmCase {
+    /// `shift`: a shift-coded table (every entry 0, +-2^e or -128) for QK_KIND_SHIFT members.
+    static func random(M: Int, N: Int, K: Int, bits: Int, shift: Bool = false,
+                       rng: inout SeededGenerator) -> QGemmCase {
         var c = QGemmCase()
         c.M = M; c.N = N; c.K = K; c.bits = bits
         c.lda = K + [0, 0, 1, 3, 7].randomElement(using: &rng)!
@@ -79,6 +81,11 @@ struct QGemmCase: CustomStringConvertible {
         if bits <= 4 && Bool.random(using: &rng) {
             c.lut[0] = -128
             c.lut[(1 << bits) - 1] = 127
+        }
+        if shift {
+            let values: [Int8] = [0, -128] + (0...6).flatMap { [Int8(1 << $0), -Int8(1 << $0)] }
+            c.lut = (0..<16).map { _ in values.randomElement(using: &rng)! }
+            c.lut[0] = -128
         }
         let maxCode = bits == 8 ? 255 : (1 << bits) - 1
         c.codes = (0..<(N * K)).map { _ in

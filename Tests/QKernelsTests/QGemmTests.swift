@@ -10,12 +10,13 @@ final class QGemmTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(qgemmMembers.count, 5)
         for (mi, uk) in qgemmMembers.enumerated() {
             var rng = SeededGenerator(seed: seed &+ UInt64(mi))
-            let twin = qk_qgemm_select(uk.bits, QK_ISA_SCALAR)!.pointee
+            let twin = qk_qgemm_select_kind(uk.bits, QK_ISA_SCALAR, uk.kind)!.pointee
             var index = 0
             for M in tailSizes(tile: Int(uk.mr)) {
                 for N in tailSizes(tile: Int(uk.nr)) {
                     for K in tailKs {
-                        let c = QGemmCase.random(M: M, N: N, K: K, bits: Int(uk.bits), rng: &rng)
+                        let c = QGemmCase.random(M: M, N: N, K: K, bits: Int(uk.bits),
+                                                 shift: uk.kind == QK_KIND_SHIFT, rng: &rng)
                         let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
                         index += 1
                         let got = c.run(uk)
@@ -74,7 +75,7 @@ final class QGemmTests: XCTestCase {
                     c.scale = [Float](repeating: 1, count: c.N)
                     let lo = c.bits == 8 ? UInt8(0x80) : 0
                     let hi = c.bits == 8 ? UInt8(0x7F) : UInt8((1 << c.bits) - 1)
-                    if c.bits <= 4 { c.lut[0] = -128; c.lut[Int(hi)] = 127 }
+                    if c.bits <= 4 { c.lut[0] = -128; c.lut[Int(hi)] = uk.kind == QK_KIND_SHIFT ? 64 : 127 }
                     switch pattern {
                     case 0:  // all a = 255, w = -128 / 127: |acc| at its maximum, za = 0
                         c.a = [UInt8](repeating: 255, count: c.M * K)
@@ -106,7 +107,8 @@ final class QGemmTests: XCTestCase {
         let seed = testSeed(2)
         var rng = SeededGenerator(seed: seed)
         for uk in qgemmMembers {
-            let c = QGemmCase.random(M: 67, N: 45, K: 200, bits: Int(uk.bits), rng: &rng)
+            let c = QGemmCase.random(M: 67, N: 45, K: 200, bits: Int(uk.bits), shift: uk.kind == QK_KIND_SHIFT,
+                                     rng: &rng)
             let one = withThreads(1) { c.run(uk) }
             let two = withThreads(2) { c.run(uk) }
             XCTAssertEqual(withThreads(2) { qk_get_max_threads() }, 2)

@@ -62,7 +62,16 @@ static int8_t weight(const qcase* c, size_t n, size_t k) {
     return c->bits == 8 ? (int8_t)code : c->lut[code];
 }
 
-static qcase qcase_make(size_t M, size_t N, size_t K, int bits) {
+/* A shift-coded table entry: 0, +-2^e (e <= 6) or -128. */
+static int8_t shift_value(void) {
+    const uint32_t r = rnd() % 16;
+    if (r == 0) return 0;
+    if (r == 1) return -128;
+    const int8_t v = (int8_t)(1 << (rnd() % 7));
+    return r % 2 ? v : (int8_t)-v;
+}
+
+static qcase qcase_make(size_t M, size_t N, size_t K, int bits, int shift) {
     qcase c;
     memset(&c, 0, sizeof c);
     c.M = M; c.N = N; c.K = K; c.bits = bits;
@@ -76,7 +85,8 @@ static qcase qcase_make(size_t M, size_t N, size_t K, int bits) {
     c.codes = malloc(N * K);
     for (size_t i = 0; i < N * K; i++) c.codes[i] = (uint8_t)(rnd() & (bits == 8 ? 0xFF : (1u << bits) - 1));
     for (int i = 0; i < 16; i++) c.lut[i] = (int8_t)rnd();
-    c.lut[0] = -128; c.lut[(1 << (bits == 8 ? 4 : bits)) - 1] = 127;
+    c.lut[0] = -128; c.lut[(1 << (bits == 8 ? 4 : bits)) - 1] = shift ? 64 : 127;
+    if (shift) for (int i = 1; i < (1 << bits) - 1; i++) c.lut[i] = shift_value();
 
     c.packed = guarded(qk_packed_bytes(N, K, bits));
     qk_pack_codes(c.codes, N, K, bits, c.packed);
@@ -144,7 +154,7 @@ static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* 
 }
 
 static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
-    const qk_qgemm_ukernel_desc* twin = qk_qgemm_select(uk->bits, QK_ISA_SCALAR);
+    const qk_qgemm_ukernel_desc* twin = qk_qgemm_select_kind(uk->bits, QK_ISA_SCALAR, uk->kind);
     const size_t Ks[] = {1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 131};
     size_t sizes[2][32];
     size_t counts[2] = {0, 0};
@@ -157,7 +167,7 @@ static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
     for (size_t mi = 0; mi < counts[0]; mi++) {
         for (size_t ni = 0; ni < counts[1]; ni++) {
             for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
-                qcase c = qcase_make(sizes[0][mi], sizes[1][ni], Ks[ki], uk->bits);
+                qcase c = qcase_make(sizes[0][mi], sizes[1][ni], Ks[ki], uk->bits, uk->kind == QK_KIND_SHIFT);
                 const size_t bytes = c.M * c.ldc * out_elem(&c);
                 uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
                 qcase_reference(&c, want);

@@ -98,6 +98,7 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
 private func quantizeLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme, clip: ClipMode?,
                            patches: [[Float]]?) -> (QuantizedWeights, String?) {
     if scheme == .codebook { return (quantizeCodebook(rows: w, rows: rows, k: k, bits: bits), nil) }
+    if scheme == .shift { return (quantizeShift(rows: w, rows: rows, k: k, bits: bits), nil) }
     let mode = clip ?? .max
     guard mode == .auto else { return (quantizeUniform(rows: w, rows: rows, k: k, bits: bits, clip: mode), mode.rawValue) }
     let byMax = quantizeUniform(rows: w, rows: rows, k: k, bits: bits, clip: .max)

@@ -111,6 +111,13 @@ typedef void (*qk_qgemm_ukernel_fn)(const qk_qgemm_args* args, size_t m0, size_t
 typedef void (*qk_fgemm_ukernel_fn)(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr,
                                     size_t nr);
 
+/** How a qgemm member multiplies. */
+typedef enum qk_qgemm_kind {
+    QK_KIND_LUT = 0,    /**< codes -> int8 through the table, then integer dot products (any table) */
+    QK_KIND_SHIFT = 1,  /**< shift-add: no multiplications; the table must be shift-coded
+                             (every entry 0 or +-2^e, qk_lut_is_shift) */
+} qk_qgemm_kind;
+
 /** A registered qgemm member. */
 typedef struct qk_qgemm_ukernel_desc {
     const char* name;            /**< the symbol, e.g. "qk_lgemm_w4_ukernel_4x4c32__scalar" */
@@ -118,6 +125,7 @@ typedef struct qk_qgemm_ukernel_desc {
     int32_t mr, nr, kr;          /**< tile rows, tile columns, K grouping (32 = packing block) */
     qk_isa isa;
     int32_t bits;                /**< weight bits it accepts */
+    qk_qgemm_kind kind;          /**< LUT + dot product, or shift-add */
 } qk_qgemm_ukernel_desc;
 
 /** A registered fgemm member (bits = 32). */
@@ -139,10 +147,16 @@ extern const size_t qk_fgemm_ukernel_count;
 const qk_qgemm_ukernel_desc* qk_qgemm_ukernel_at(size_t i);
 const qk_fgemm_ukernel_desc* qk_fgemm_ukernel_at(size_t i);
 
-/** Dispatch: the best registered member for `bits` whose ISA this CPU supports and that is not
- *  above `isa` (pass qk_isa_active()); the highest-ranked ISA wins, ties go to the first
- *  registered. NULL if bits is unsupported. */
+/** Dispatch: the best registered QK_KIND_LUT member for `bits` whose ISA this CPU supports and
+ *  that is not above `isa` (pass qk_isa_active()); the highest-ranked ISA wins, ties go to the
+ *  first registered. NULL if bits is unsupported. */
 const qk_qgemm_ukernel_desc* qk_qgemm_select(int bits, qk_isa isa);
+/** Dispatch among the members of one kind (NULL if none serves `bits`). */
+const qk_qgemm_ukernel_desc* qk_qgemm_select_kind(int bits, qk_isa isa, qk_qgemm_kind kind);
+
+/** 1 if every one of the 2^bits table entries is 0 or +-2^e (0 <= e <= 6, or -128 = -2^7): weights
+ *  a QK_KIND_SHIFT member can run. */
+int qk_lut_is_shift(const int8_t* lut, int bits);
 /** Dispatch for fgemm (see qk_qgemm_select). Never NULL (the scalar member always qualifies). */
 const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa);
 
