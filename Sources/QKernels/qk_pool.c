@@ -15,9 +15,9 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
     return p < g->kernel_w ? 0 : (p - g->kernel_w) / g->stride_w + 1;
 }
 
-/* Loops over output pixels (oy, ox) and channels c; BODY sees the clipped window
- * [y0, y1) x [x0, x1), `in`, `out` and the output index o. */
-#define QK_POOL_LOOP(BODY)                                                                    \
+/* Loops over output pixels (oy, ox); BODY sees the clipped window [y0, y1) x [x0, x1), `in`,
+ * `out`, C and the pixel's first output index p = (oy * ow + ox) * C. */
+#define QK_POOL_PIXELS(BODY)                                                                  \
     do {                                                                                      \
         const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                          \
         const size_t C = (size_t)g->channels;                                                 \
@@ -32,45 +32,28 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
                 const int32_t xs = ox * g->stride_w - g->pad_left;                            \
                 const int32_t x0 = xs < 0 ? 0 : xs;                                           \
                 const int32_t x1 = xs + g->kernel_w > g->in_w ? g->in_w : xs + g->kernel_w;   \
-                for (size_t c = 0; c < C; c++) {                                              \
-                    const size_t o = ((size_t)oy * (size_t)ow + (size_t)ox) * C + c;         \
-                    BODY                                                                      \
-                }                                                                             \
+                const size_t p = ((size_t)oy * (size_t)ow + (size_t)ox) * C;                 \
+                BODY                                                                          \
             }                                                                                 \
         }                                                                                     \
     } while (0)
 
+/* QK_POOL_PIXELS with an inner loop over channels c; BODY also sees the output index o. */
+#define QK_POOL_LOOP(BODY) QK_POOL_PIXELS(for (size_t c = 0; c < C; c++) { const size_t o = p + c; BODY })
+
 #define QK_AT(y, x) in[((size_t)(y) * (size_t)g->in_w + (size_t)(x)) * C + c]
 
 /* Max pooling loops over taps outside and channels inside, so the channel loop vectorises: the
- * output row starts as the window's first tap and every other tap is max-ed in. Padding never
- * wins (only in-image taps are visited); an empty window (impossible with PyTorch's padding
- * limit) gives 0 / -inf. */
-#define QK_MAXPOOL_BODY(T, EMPTY, MAX_ROW)                                                           \
-    do {                                                                                          \
-        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                              \
-        const size_t C = (size_t)g->channels;                                                     \
-        const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)        \
-                        >= QK_PARALLEL_MIN_WORK;                                                 \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")          \
-        for (int32_t oy = 0; oy < oh; oy++) {                                                     \
-            const int32_t ys = oy * g->stride_h - g->pad_top;                                     \
-            const int32_t y0 = ys < 0 ? 0 : ys;                                                   \
-            const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;           \
-            for (int32_t ox = 0; ox < ow; ox++) {                                                 \
-                const int32_t xs = ox * g->stride_w - g->pad_left;                                \
-                const int32_t x0 = xs < 0 ? 0 : xs;                                               \
-                const int32_t x1 = xs + g->kernel_w > g->in_w ? g->in_w : xs + g->kernel_w;       \
-                T* o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C;                         \
-                for (size_t c = 0; c < C; c++) o[c] = (EMPTY);                                    \
-                for (int32_t y = y0; y < y1; y++) {                                               \
-                    for (int32_t x = x0; x < x1; x++) {                                           \
-                        MAX_ROW(o, in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C, C);            \
-                    }                                                                             \
-                }                                                                                 \
-            }                                                                                     \
-        }                                                                                         \
-    } while (0)
+ * output row starts at 0 / -inf and every in-image tap is max-ed in (padding never wins; an empty
+ * window, impossible with PyTorch's padding limit, gives 0 / -inf). */
+#define QK_MAXPOOL_BODY(T, EMPTY, MAX_ROW)                                                    \
+    QK_POOL_PIXELS({                                                                          \
+        T* o = out + p;                                                                       \
+        for (size_t c = 0; c < C; c++) o[c] = (EMPTY);                                        \
+        for (int32_t y = y0; y < y1; y++)                                                     \
+            for (int32_t x = x0; x < x1; x++)                                                 \
+                MAX_ROW(o, in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C, C);           \
+    })
 
 /* o[c] = max(o[c], p[c]) over a row of channels (vectorised by the compiler). */
 static void qk_max_row_u8(uint8_t* restrict o, const uint8_t* restrict p, size_t n) {
