@@ -161,10 +161,12 @@ QK_VNNI_INLINE void qk_vnni_epilogue_block(const qk_qgemm_args* g, size_t m0, si
     t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-QK_REQUANT_TMAX)), _mm512_set1_ps(QK_REQUANT_TMAX));
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->out_zero));
     const __m128i rows = _mm_shuffle_epi8(_mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512())), t4x4);
-    int32_t bytes[4];
-    _mm_storeu_si128((__m128i*)bytes, rows);
     uint8_t* o = (uint8_t*)e->out + m0 * e->ldc + n;
-    for (int i = 0; i < 4; i++) memcpy(o + (size_t)i * e->ldc, &bytes[i], 4);
+    const size_t ldc = e->ldc;
+    _mm_storeu_si32(o, rows);
+    _mm_storeu_si32(o + ldc, _mm_bsrli_si128(rows, 4));
+    _mm_storeu_si32(o + 2 * ldc, _mm_bsrli_si128(rows, 8));
+    _mm_storeu_si32(o + 3 * ldc, _mm_bsrli_si128(rows, 12));
 }
 
 /* One block step: every row's 32 activations (broadcast as a0 = k 0-15, a1 = k 16-31) against
