@@ -40,7 +40,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "QFormatTests", dependencies: ["QFormat", "_QTestSupport"]),
         .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
-        .testTarget(name: "QConvertTests", dependencies: ["QConvert", "_QTestSupport"],
+        .testTarget(name: "QConvertTests", dependencies: ["QConvert", "QGraph", "QKernels", "_QTestSupport"],
                     exclude: ["Golden"]),  // read from the source tree by path
         .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "QGraph", "_QTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),

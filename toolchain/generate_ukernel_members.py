@@ -8,10 +8,10 @@ from pathlib import Path
 # isa -> (tile, body header, body function, guard, target attribute)
 ISAS = {
     "scalar": ("4x4", "qk_qgemm_scalar.h", "qk_qgemm_scalar_tile", None, None),
-    "avx2": ("2x4", "qk_qgemm_avx2.h", "qk_qgemm_tile_avx2", "__x86_64__", '"avx2,fma"'),
-    "avx512vnni": ("4x16", "qk_qgemm_avx512vnni.h", "qk_qgemm_tile_avx512vnni", "__x86_64__",
+    "avx2": ("2x16", "qk_qgemm_avx2.h", "qk_qgemm_tile_avx2", "__x86_64__", '"avx2,fma"'),
+    "avx512vnni": ("8x32", "qk_qgemm_avx512vnni.h", "qk_qgemm_tile_avx512vnni", "__x86_64__",
                    "QK_VNNI_TARGET"),
-    "neondot": ("4x4", "qk_qgemm_neondot.h", "qk_qgemm_tile_neondot", "__aarch64__",
+    "neondot": ("4x16", "qk_qgemm_neondot.h", "qk_qgemm_tile_neondot", "__aarch64__",
                 "QK_NEONDOT_TARGET"),
 }
 WHAT = {1: "1-bit codes through the per-layer LUT", 2: "2-bit codes through the per-layer LUT",

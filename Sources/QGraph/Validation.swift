@@ -5,9 +5,9 @@ extension WeightDescriptor {
     /// Bytes of one packed row of K codes at `bits` bits: rows are padded to a multiple of 32 codes and
     /// each group of 32 codes takes bits * 4 bytes (docs/KERNELS.md, "Packed codes").
     public static func packedRowBytes(k: Int, bits: Int) -> Int { (k + 31) / 32 * bits * 4 }
-    /// Rows of a packed codes tensor: each conv group's rows rounded up to a row group of 4
+    /// Rows of a packed codes tensor: each conv group's rows rounded up to a row group of 16
     /// (qk_pack.h; docs/FORMAT.md).
-    public static func packedRows(rows: Int, groups: Int = 1) -> Int { groups * ((rows / groups + 3) / 4 * 4) }
+    public static func packedRows(rows: Int, groups: Int = 1) -> Int { groups * ((rows / groups + 15) / 16 * 16) }
 }
 
 extension Graph {

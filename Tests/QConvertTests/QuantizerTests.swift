@@ -1,5 +1,6 @@
 @testable import QConvert
 import QGraph
+import QKernels
 import _QTestSupport
 import XCTest
 
@@ -74,20 +75,22 @@ final class QuantizerTests: XCTestCase {
     }
 
     func testPackingMatchesTheDocumentedLayout() {
-        // 4-bit: code i of a 32-block at byte i % 16, nibble i / 16.
+        // The converter packs with QKernels (layout: qk_pack.h, tested in PackTests): size and round trip.
         let codes = (0..<32).map { UInt8($0 % 16) }
         let packed = packCodes(codes, rows: 1, k: 32, bits: 4)
-        XCTAssertEqual(packed.count, 64)  // one row, padded to a row group of 4
-        for i in 0..<16 { XCTAssertEqual(packed[i], UInt8(i % 16) | UInt8((i + 16) % 16) << 4) }
-        XCTAssertTrue(packed[16...].allSatisfy { $0 == 0 })
-        XCTAssertEqual(packCodes([1, 2, 3], rows: 1, k: 3, bits: 2).count, 32)
+        XCTAssertEqual(packed.count, 256)  // one row, padded to a row group of 16
+        XCTAssertEqual(WeightDescriptor.packedRows(rows: 1) * WeightDescriptor.packedRowBytes(k: 32, bits: 4), 256)
+        var back = [UInt8](repeating: 0, count: 32)
+        qk_unpack_codes(packed, 1, 32, 4, &back)
+        XCTAssertEqual(back, codes)
+        XCTAssertEqual(packCodes([1, 2, 3], rows: 1, k: 3, bits: 2).count, 16 * 8)
         // grouped: 2 conv groups of 2 rows -> two matrices of one row group each
         let grouped = packCodes([UInt8](repeating: 1, count: 4 * 32), rows: 4, k: 32, bits: 4, groups: 2)
-        XCTAssertEqual(grouped.count, 2 * 64)
-        XCTAssertEqual(grouped[0], 0x11); XCTAssertEqual(grouped[16], 0x11); XCTAssertEqual(grouped[32], 0)
-        XCTAssertEqual(grouped[64], 0x11); XCTAssertEqual(grouped[80], 0x11); XCTAssertEqual(grouped[96], 0)
-        XCTAssertEqual(WeightDescriptor.packedRows(rows: 10), 12)
-        XCTAssertEqual(WeightDescriptor.packedRows(rows: 32, groups: 32), 128)
+        XCTAssertEqual(grouped.count, 2 * 256)
+        XCTAssertEqual(grouped[0], 0x11); XCTAssertEqual(grouped[7], 0x11); XCTAssertEqual(grouped[8], 0)
+        XCTAssertEqual(grouped[256], 0x11); XCTAssertEqual(grouped[263], 0x11); XCTAssertEqual(grouped[264], 0)
+        XCTAssertEqual(WeightDescriptor.packedRows(rows: 10), 16)
+        XCTAssertEqual(WeightDescriptor.packedRows(rows: 32, groups: 32), 512)
     }
 
     func testSHA256KnownAnswers() {

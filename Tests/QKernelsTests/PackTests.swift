@@ -3,25 +3,27 @@
 import QKernels
 import XCTest
 
-/// Packs codes exactly as the layout spec words it (independent of the C code).
-/// Rows in groups of 4 (padded with zero rows); group g, block b, row r at
-/// g * 4 * rowBytes + (b * 4 + r) * blockBytes; at 8 bits the group's block goes by halves
-/// (row r's codes 0-15 at r * 16, codes 16-31 at 64 + r * 16).
+/// Packs codes exactly as the layout spec words it (independent of the C code): rows in groups of
+/// 16 (padded with zero rows), each group block by block (64 * bits bytes per 32 k), a block as 8
+/// sub-steps of 4 k with position j = (row in group) * 4 + k % 4, bits in 64-byte chunks: 8 bits:
+/// chunk s; 4/2/1 bits: chunk s / (8/bits) at bit bits * (s % (8/bits)); 3 bits: low two bits as 2
+/// bits in chunks 0-1, bit 2 as 1 bit in chunk 2.
 func specPack(_ codes: [UInt8], rows: Int, K: Int, bits: Int) -> [UInt8] {
-    let rowBytes = (K + 31) / 32 * 4 * bits, blockBytes = 4 * bits
-    var out = [UInt8](repeating: 0, count: (rows + 3) / 4 * 4 * rowBytes)
+    let rowBytes = (K + 31) / 32 * 4 * bits, groupStride = 16 * rowBytes
+    var out = [UInt8](repeating: 0, count: (rows + 15) / 16 * groupStride)
     for r in 0..<rows {
         for k in 0..<K {
             let code = codes[r * K + k] & UInt8(bits == 8 ? 0xFF : (1 << bits) - 1)
-            let blk = r / 4 * 4 * rowBytes + (k / 32 * 4 + r % 4) * blockBytes, i = k % 32
+            let base = r / 16 * groupStride + k / 32 * 64 * bits
+            let s = k % 32 / 4, j = r % 16 * 4 + k % 4
             switch bits {
-            case 8: out[r / 4 * 4 * rowBytes + k / 32 * 4 * blockBytes + (i < 16 ? r % 4 * 16 + i : 64 + r % 4 * 16 + i - 16)] = code
-            case 4: out[blk + i % 16] |= code << (4 * (i / 16))
-            case 2: out[blk + i % 8] |= code << (2 * (i / 8))
-            case 1: out[blk + i % 4] |= code << (i / 4)
-            default:  // 3: low-2-bit plane (8 bytes) then bit-2 plane (4 bytes)
-                out[blk + i % 8] |= (code & 3) << (2 * (i / 8))
-                out[blk + 8 + i % 4] |= (code >> 2) << (i / 4)
+            case 8: out[base + s * 64 + j] = code
+            case 3:
+                out[base + s / 4 * 64 + j] |= (code & 3) << (2 * (s % 4))
+                out[base + 128 + j] |= (code >> 2) << s
+            default:
+                let per = 8 / bits
+                out[base + s / per * 64 + j] |= code << (bits * (s % per))
             }
         }
     }
@@ -40,10 +42,10 @@ final class PackTests: XCTestCase {
             XCTAssertEqual(qk_packed_row_bytes(576, Int32(bits)), 18 * 4 * bits)
         }
         XCTAssertEqual(qk_packed_row_bytes(32, 5), 0)
-        XCTAssertEqual(qk_packed_rows(1), 4)
-        XCTAssertEqual(qk_packed_rows(4), 4)
-        XCTAssertEqual(qk_packed_rows(10), 12)
-        XCTAssertEqual(qk_packed_bytes(10, 33, 4), 12 * 32)
+        XCTAssertEqual(qk_packed_rows(1), 16)
+        XCTAssertEqual(qk_packed_rows(16), 16)
+        XCTAssertEqual(qk_packed_rows(17), 32)
+        XCTAssertEqual(qk_packed_bytes(10, 33, 4), 16 * 32)
         XCTAssertEqual(qk_bits_supported(5), 0)
     }
 
@@ -57,7 +59,7 @@ final class PackTests: XCTestCase {
                 let codes = (0..<(rows * K)).map { _ in UInt8.random(in: 0...255, using: &rng) }
                 let masked = codes.map { $0 & UInt8(bits == 8 ? 0xFF : (1 << bits) - 1) }
                 let rowBytes = qk_packed_row_bytes(K, Int32(bits))
-                XCTAssertEqual(qk_packed_bytes(rows, K, Int32(bits)), (rows + 3) / 4 * 4 * rowBytes)
+                XCTAssertEqual(qk_packed_bytes(rows, K, Int32(bits)), (rows + 15) / 16 * 16 * rowBytes)
                 var packed = [UInt8](repeating: 0xEE, count: qk_packed_bytes(rows, K, Int32(bits)))
                 qk_pack_codes(codes, rows, K, Int32(bits), &packed)
                 XCTAssertEqual(packed, specPack(codes, rows: rows, K: K, bits: bits),
@@ -69,38 +71,39 @@ final class PackTests: XCTestCase {
         }
     }
 
-    /// Hand-checked bytes: the nibble / crumb / bit positions of code i.
+    /// Hand-checked bytes: where (row, k) lands at every width.
     func testKnownBytes() {
+        // one row, K = 32, 4 bits: sub-step s = k / 4 at chunk s / 2, nibble s % 2, byte k % 4
         var codes = [UInt8](repeating: 0, count: 32)
-        codes[0] = 0x3; codes[16] = 0xA; codes[15] = 0x1; codes[31] = 0xF
-        var p4 = [UInt8](repeating: 0, count: 64)
+        codes[0] = 0x3; codes[4] = 0xA; codes[9] = 0x1; codes[31] = 0xF
+        var p4 = [UInt8](repeating: 0xEE, count: 16 * 16)
         qk_pack_codes(codes, 1, 32, 4, &p4)
-        XCTAssertEqual(p4[0], 0xA3)   // code 0 low nibble, code 16 high nibble
-        XCTAssertEqual(p4[15], 0xF1)  // code 15 low, code 31 high
+        XCTAssertEqual(p4[0], 0xA3)        // k 0 (s 0, low nibble), k 4 (s 1, high nibble) at byte 0
+        XCTAssertEqual(p4[64 + 1], 0x01)   // k 9: s 2 -> chunk 1, low nibble, byte 1
+        XCTAssertEqual(p4[192 + 3], 0xF0)  // k 31: s 7 -> chunk 3, high nibble, byte 3
+        XCTAssertEqual(p4.filter { $0 != 0 }.count, 3)
+        // row 5 of a group, k 2, 8 bits: chunk 0, byte 5 * 4 + 2
+        var c8 = [UInt8](repeating: 0, count: 6 * 32)
+        c8[5 * 32 + 2] = 0x7F
+        var p8 = [UInt8](repeating: 0xEE, count: 16 * 32)
+        qk_pack_codes(c8, 6, 32, 8, &p8)
+        XCTAssertEqual(p8[22], 0x7F)
+        XCTAssertEqual(p8.filter { $0 != 0 }.count, 1)
+        // 3 bits, row 0: k 13 (s 3) code 7 -> low bits 3 at chunk 0 bits 6-7 of byte 1, bit 2 at chunk 2 bit 3
         var c3 = [UInt8](repeating: 0, count: 32)
-        c3[0] = 7; c3[9] = 5; c3[31] = 6
-        var p3 = [UInt8](repeating: 0, count: 48)
+        c3[13] = 7
+        var p3 = [UInt8](repeating: 0xEE, count: 16 * 12)
         qk_pack_codes(c3, 1, 32, 3, &p3)
-        XCTAssertEqual(p3[0], 0b11)                 // lo2(code0)=3 at byte 0 bits 0-1
-        XCTAssertEqual(p3[1], 0b01 << 2)            // lo2(code9)=1 at byte 1 bits 2-3
-        XCTAssertEqual(p3[7], 0b10 << 6)            // lo2(code31)=2 at byte 7 bits 6-7
-        XCTAssertEqual(p3[8], 0b1)                  // hi(code0)=1 at byte 8 bit 0
-        XCTAssertEqual(p3[9], 0b1 << 2)             // hi(code9)=1 at byte 9 bit 2
-        XCTAssertEqual(p3[11], 0b1 << 7)            // hi(code31)=1 at byte 11 bit 7
-        var c1 = [UInt8](repeating: 0, count: 32)
-        c1[5] = 1
-        var p1 = [UInt8](repeating: 0xEE, count: 16)
-        qk_pack_codes(c1, 1, 32, 1, &p1)
-        XCTAssertEqual(p1, [0, 0b10, 0, 0] + [UInt8](repeating: 0, count: 12))  // code 5: byte 1, bit 1; 3 zero rows
-        // Row groups interleave blocks: rows 0-3, K = 64, 4 bits: block 0 of rows 0..3, then block 1.
-        var c4 = [UInt8](repeating: 0, count: 4 * 64)
-        c4[1 * 64 + 0] = 0x5     // row 1, k 0  -> group 0, block 0, row 1: byte 16
-        c4[2 * 64 + 32] = 0x7    // row 2, k 32 -> block 1, row 2: byte (1 * 4 + 2) * 16 = 96
-        var g4 = [UInt8](repeating: 0xEE, count: 128)
-        qk_pack_codes(c4, 4, 64, 4, &g4)
-        XCTAssertEqual(g4[16], 0x5)
-        XCTAssertEqual(g4[96], 0x7)
-        XCTAssertEqual(g4.filter { $0 != 0 }.count, 2)
+        XCTAssertEqual(p3[1], 0b11 << 6)
+        XCTAssertEqual(p3[128 + 1], 1 << 3)
+        XCTAssertEqual(p3.filter { $0 != 0 }.count, 2)
+        // 1 bit: k 5 (s 1) of row 1 -> chunk 0, byte 1 * 4 + 1, bit 1
+        var c1 = [UInt8](repeating: 0, count: 2 * 32)
+        c1[32 + 5] = 1
+        var p1 = [UInt8](repeating: 0xEE, count: 16 * 4)
+        qk_pack_codes(c1, 2, 32, 1, &p1)
+        XCTAssertEqual(p1[5], 0b10)
+        XCTAssertEqual(p1.filter { $0 != 0 }.count, 1)
     }
 
     func testColumnSums() {

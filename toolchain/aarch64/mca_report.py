@@ -2,8 +2,8 @@
 """Static cycle estimates of the NEON inner loops with llvm-mca (Debian llvm-22).
 
 For each neondot qgemm member: compile it for aarch64 (clang --target=aarch64-linux-gnu
--mcpu=cortex-a76 -O3), cut out the innermost loop (the 32-code step: 16 outputs x 32 k = 512
-multiply-adds), and ask llvm-mca for its steady-state cycles per iteration on cortex-x1,
+-mcpu=cortex-a76 -O3), cut out the innermost loop that holds the sdot instructions (16 k of a
+4-row x 16-channel tile: 64 sdot of 16 multiply-adds each), and ask llvm-mca for its steady-state cycles per iteration on cortex-x1,
 neoverse-n1 (the Cortex-A78 stand-in: same Neoverse/A7x pipeline family) and cortex-a55. Prints a
 Markdown table with MACs per cycle and the share of each core's int8 sdot peak (X1: 4 sdot/cycle =
 64 MAC/cycle, A78: 2 = 32, A55: about 0.5 = 8). Run from the repository root:
@@ -20,23 +20,32 @@ ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "Sources/QKernels"
 CPUS = [("cortex-x1", "Cortex-X1", 64), ("neoverse-n1", "Cortex-A78 (neoverse-n1)", 32),
         ("cortex-a55", "Cortex-A55", 8)]
-MACS_PER_ITERATION = 4 * 4 * 32
+MACS_PER_SDOT = 16  # 4 lanes x 4 k
 
 
 def inner_loop(asm: str) -> str:
-    """The instructions of the first loop marked 'Inner Loop Header' up to its backward branch."""
+    """The loop around the first sdot: from the nearest label before it, every instruction up to
+    the first branch back to a label passed on the way (loops may be rotated, with their header
+    block at the bottom)."""
     lines = asm.splitlines()
-    start = next(i for i, l in enumerate(lines) if "Inner Loop Header" in l)
-    label = lines[start].split(":")[0]
-    body = []
-    for line in lines[start + 1:]:
+    first = next((i for i, l in enumerate(lines) if l.strip().startswith("sdot")), None)
+    if first is None:
+        raise SystemExit("no sdot found")
+    start = next(i for i in range(first, -1, -1) if re.match(r"^\.LBB\w+:", lines[i]))
+    seen, body = set(), []
+    for line in lines[start:]:
+        label = re.match(r"^(\.LBB\w+):", line)
+        if label:
+            seen.add(label.group(1))
+            continue
         text = line.split("//")[0].strip()
         if not text or text.startswith("."):
             continue
         body.append(text)
-        if re.match(r"^(b\.\w+|b|cbnz|cbz|tbnz|tbz)\b.*" + re.escape(label) + r"$", text):
-            break
-    return "\n".join(body) + "\n"
+        target = re.match(r"^(?:b\.\w+|b|cbnz|cbz|tbnz|tbz)\b.*?(\.LBB\w+)$", text)
+        if target and target.group(1) in seen:
+            return "\n".join(body) + "\n"
+    raise SystemExit("no loop around sdot found")
 
 
 def main() -> int:
@@ -56,10 +65,10 @@ def main() -> int:
                 out = subprocess.run(["llvm-mca-22", "--mtriple=aarch64", f"-mcpu={cpu}", "-iterations=200",
                                       str(loop_path)], check=True, capture_output=True, text=True).stdout
                 cycles = int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / 200
-                macs = MACS_PER_ITERATION / cycles
+                macs = sdots * MACS_PER_SDOT / cycles
                 cells.append(f"{cycles:.1f} cyc, {macs:.1f} MAC/cyc ({100 * macs / peak:.0f} %)")
             rows.append((member.stem, len(loop.splitlines()), sdots, cells))
-    print("| member | instructions / sdot per 32-code step | " + " | ".join(name for _, name, _ in CPUS) + " |")
+    print("| member | instructions / sdot per loop iteration | " + " | ".join(name for _, name, _ in CPUS) + " |")
     print("|---|---|" + "---|" * len(CPUS))
     for name, n, sdots, cells in rows:
         print(f"| `{name}` | {n} / {sdots} | " + " | ".join(cells) + " |")

@@ -1,22 +1,19 @@
 /* qk_pack.h — the packed k-bit weight layout: pack, unpack, sizes, column sums.
  *
  * A GEMM weight matrix has N rows (one per output channel) of K codes, ordered (ky, kx, c) for a
- * conv so that it matches NHWC im2col. Each row is padded with code 0 to Kp = roundup(K, 32) and
- * cut into Kp/32 blocks of 32 codes; a block takes 4*bits bytes:
- *   bits=8: 32 bytes, byte i = code i (the int8 weight itself, two's complement; no table)
- *   bits=4: 16 bytes, code i at byte (i % 16), bits [4*(i/16), +4)   (0-15 low nibbles, 16-31 high)
- *   bits=2:  8 bytes, code i at byte (i % 8),  bits [2*(i/8), +2)
- *   bits=1:  4 bytes, code i at byte (i % 4),  bit  (i/4)
- *   bits=3: 12 bytes: the low-2-bit plane (8 bytes, as bits=2) then the bit-2 plane (4 bytes, as
- *           bits=1); code = lo2 | (hi1 << 2)
- * Rows are stored in groups of QK_ROW_GROUP = 4 (N padded with all-zero-code rows to a multiple of
- * 4), and within a group block-interleaved: group g, block b, row r (0..3) of the group at byte
- *     g * 4 * row_bytes + b * 4 * block_bytes + r * block_bytes,    row_bytes = (Kp/32) * block_bytes.
- * At 8 bits the group's block is stored by halves: codes 0-15 of rows 0..3 (16 bytes each), then
- * codes 16-31 of rows 0..3, i.e. row r's codes 0-15 at r * 16 and codes 16-31 at 64 + r * 16.
- * So one block step of four output channels is one contiguous run of 4 * block_bytes (64 bytes at
- * 4 bits) whose 16-byte pieces are per channel: what a 512-bit register of four 128-bit lanes, or
- * four NEON registers, consume.
+ * conv so that it matches NHWC im2col. Each row is padded with code 0 to Kp = roundup(K, 32). Codes
+ * are unsigned, 0..2^bits-1; bits is 1, 2, 3, 4 or 8 (8: the code byte is the int8 weight).
+ *
+ * Rows are stored in groups of QK_ROW_GROUP = 16 (N padded with all-zero-code rows to a multiple
+ * of 16). A group's codes go block by block (32 k, 64 * bits bytes each; group stride =
+ * (Kp/32) * 64 * bits = 16 * qk_packed_row_bytes); a block is 8 sub-steps of 4 k, and sub-step s
+ * holds 64 codes in the order j = r * 4 + (k % 4), r = row in the group: 16 output channels x 4 k,
+ * what one 512-bit vpdpbusd (16 int32 lanes, 4 k each) or four NEON sdot-by-lane registers consume.
+ * Bits are laid out in 64-byte chunks, byte j of a chunk serving position j of several sub-steps:
+ *   bits=8: chunk s = sub-step s.
+ *   bits=4, 2, 1: chunk s / (8/bits) holds sub-steps with code bits at [bits * (s % (8/bits)), +bits)
+ *           (4 bits: sub-step 2c in the low nibbles of chunk c, 2c+1 in the high nibbles).
+ *   bits=3: the low two bits as bits=2 in chunks 0-1, bit 2 as bits=1 in chunk 2.
  * For bits 1..4 a per-layer table int8_t lut[16] maps code -> int8 weight (entries >= 2^bits unused).
  * Real weight = wscale[n] * value. Kernels never read past the last (padded) group.
  * Grouped convolutions pack each conv group's rows as its own matrix, one after the other.
@@ -32,9 +29,13 @@ extern "C" {
 /** Codes per packing block (the KR of every qgemm member). */
 #define QK_PACK_BLOCK 32
 /** Rows per interleaved row group. */
-#define QK_ROW_GROUP 4
-/** At 8 bits: bytes from a row's codes 0-15 to its codes 16-31 within a group's block. */
-#define QK_HALF8_OFFSET 64
+#define QK_ROW_GROUP 16
+/** Codes of one row per sub-step (the int32 lane width of vpdpbusd / sdot). */
+#define QK_SUBSTEP_K 4
+/** Bytes of one chunk (64 codes at 8 bits). */
+#define QK_CHUNK_BYTES 64
+/** Bytes of one row group's block of 32 k. */
+#define QK_GROUP_BLOCK_BYTES(bits) ((size_t)64 * (size_t)(bits))
 
 /** 1 if bits is a supported packed width (1, 2, 3, 4, 8). */
 int qk_bits_supported(int bits);

@@ -1,5 +1,7 @@
 /* qk_qgemm_neondot.h — the body of the NEON dot-product qgemm members (aarch64 + FEAT_DotProd, e.g.
- * Cortex-A76/A78/X1/A55): 4x4 output tile, 32 codes (one packed block) per step, lanes along K.
+ * Cortex-A76/A78/X1/A55): 4 rows x 16 columns (one row group) per call. A packed sub-step (16
+ * channels x 4 k, qk_pack.h) is four registers of 4 channels x 4 k, and `sdot` by lane multiplies
+ * each with 4 activations picked from a register holding 16 k of the row.
  * sdot multiplies s8 x s8 only, so activations enter as a - 128 (an eor with 0x80) and the
  * epilogue adds 128 * colsum[n] back: acc' = sum (a - 128) w + (128 - za) colsum[n], exact in
  * int32. Codes are expanded with tbl (vqtbl1q_s8) from the per-layer table. The epilogue uses
@@ -18,7 +20,7 @@
 #include "qk_epilogue.h"
 
 #define QK_NEONDOT_MR 4
-#define QK_NEONDOT_NR 4
+#define QK_NEONDOT_NR QK_ROW_GROUP
 #if defined(__clang__)
 #define QK_NEONDOT_TARGET "dotprod"
 #else
@@ -26,78 +28,37 @@
 #endif
 #define QK_NEON_INLINE static inline __attribute__((always_inline, target(QK_NEONDOT_TARGET)))
 
-/* Codes 0..31 of a 1-bit plane (4 bytes; code i = bit i/4 of byte i%4) as bytes 0/1. */
-QK_NEON_INLINE void qk_neon_bitplane(const uint8_t* p, uint8x16_t* c0, uint8x16_t* c1) {
-    uint32_t word;
-    memcpy(&word, p, 4);
-    const uint8x16_t x = vreinterpretq_u8_u32(vdupq_n_u32(word));
-    static const uint8_t bit_lo[16] = {1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8};
-    static const uint8_t bit_hi[16] = {16, 16, 16, 16, 32, 32, 32, 32, 64, 64, 64, 64, 128, 128, 128, 128};
-    const uint8x16_t one = vdupq_n_u8(1);
-    *c0 = vandq_u8(vtstq_u8(x, vld1q_u8(bit_lo)), one);
-    *c1 = vandq_u8(vtstq_u8(x, vld1q_u8(bit_hi)), one);
-}
-
-/* Codes 0..31 of a 2-bit plane (8 bytes; code i = bits 2*(i/8) of byte i%8). */
-QK_NEON_INLINE void qk_neon_twobit(const uint8_t* p, uint8x16_t* c0, uint8x16_t* c1) {
-    const uint8x8_t x = vld1_u8(p);
-    const uint8x16_t three = vdupq_n_u8(3);
-    *c0 = vandq_u8(vcombine_u8(x, vshr_n_u8(x, 2)), three);
-    *c1 = vandq_u8(vcombine_u8(vshr_n_u8(x, 4), vshr_n_u8(x, 6)), three);
-}
-
-/* The 32 int8 weights of one packed block: w0 = k 0..15, w1 = k 16..31. */
-QK_NEON_INLINE void qk_neon_decode_block(const uint8_t* blk, int bits, int8x16_t lut, int8x16_t* w0,
-                                         int8x16_t* w1) {
-    uint8x16_t c0, c1;
+/* Register q (channels 4q..4q+3 x 4 k) of sub-step s of a row group's block, as int8 weights. */
+QK_NEON_INLINE int8x16_t qk_neon_substep(const uint8_t* blk, int s, int q, int bits, int8x16_t lut) {
     switch (bits) {
-    case 8:
-        *w0 = vld1q_s8((const int8_t*)blk);
-        *w1 = vld1q_s8((const int8_t*)blk + QK_HALF8_OFFSET);
-        return;
-    case 4: {
-        const uint8x16_t x = vld1q_u8(blk);
-        c0 = vandq_u8(x, vdupq_n_u8(0x0F));
-        c1 = vshrq_n_u8(x, 4);
-        break;
-    }
+    case 8: return vld1q_s8((const int8_t*)blk + s * QK_CHUNK_BYTES + 16 * q);
     case 3: {
-        uint8x16_t h0, h1;
-        qk_neon_twobit(blk, &c0, &c1);
-        qk_neon_bitplane(blk + 8, &h0, &h1);
-        c0 = vorrq_u8(c0, vshlq_n_u8(h0, 2));
-        c1 = vorrq_u8(c1, vshlq_n_u8(h1, 2));
-        break;
+        const uint8x16_t lo = vld1q_u8(blk + s / 4 * QK_CHUNK_BYTES + 16 * q);
+        const uint8x16_t hi = vld1q_u8(blk + 2 * QK_CHUNK_BYTES + 16 * q);
+        const uint8x16_t code = vorrq_u8(vandq_u8(vshlq_u8(lo, vdupq_n_s8((int8_t)(-2 * (s % 4)))), vdupq_n_u8(3)),
+                                         vshlq_n_u8(vandq_u8(vshlq_u8(hi, vdupq_n_s8((int8_t)-s)), vdupq_n_u8(1)), 2));
+        return vqtbl1q_s8(lut, code);
     }
-    case 2: qk_neon_twobit(blk, &c0, &c1); break;
-    default: qk_neon_bitplane(blk, &c0, &c1); break;
+    default: {
+        const int per = 8 / bits;
+        const uint8x16_t x = vld1q_u8(blk + s / per * QK_CHUNK_BYTES + 16 * q);
+        const uint8x16_t code = vandq_u8(vshlq_u8(x, vdupq_n_s8((int8_t)(-bits * (s % per)))),
+                                         vdupq_n_u8((uint8_t)((1 << bits) - 1)));
+        return vqtbl1q_s8(lut, code);
     }
-    *w0 = vqtbl1q_s8(lut, c0);
-    *w1 = vqtbl1q_s8(lut, c1);
-}
-
-/* One 32-code step over activations already offset to s8. */
-QK_NEON_INLINE void qk_neon_step(int32x4_t acc[QK_NEONDOT_MR][QK_NEONDOT_NR],
-                                 const int8x16_t a0[QK_NEONDOT_MR], const int8x16_t a1[QK_NEONDOT_MR],
-                                 const uint8_t* const w[QK_NEONDOT_NR], size_t block, int bits,
-                                 int8x16_t lut) {
-    for (int j = 0; j < QK_NEONDOT_NR; j++) {
-        int8x16_t w0, w1;
-        qk_neon_decode_block(w[j] + block * QK_ROW_GROUP * 4 * (size_t)bits, bits, lut, &w0, &w1);
-        for (int i = 0; i < QK_NEONDOT_MR; i++) {
-            acc[i][j] = vdotq_s32(acc[i][j], a0[i], w0);
-            acc[i][j] = vdotq_s32(acc[i][j], a1[i], w1);
-        }
     }
 }
 
-/* Loads 32 activations as a - 128 (s8), zeroed from k = kc on through `live`. */
-QK_NEON_INLINE void qk_neon_load_a(const uint8_t* p, uint8x16_t live0, uint8x16_t live1,
-                                   int8x16_t* a0, int8x16_t* a1) {
-    const uint8x16_t bias = vdupq_n_u8(0x80);
-    *a0 = vreinterpretq_s8_u8(vandq_u8(veorq_u8(vld1q_u8(p), bias), live0));
-    *a1 = vreinterpretq_s8_u8(vandq_u8(veorq_u8(vld1q_u8(p + 16), bias), live1));
-}
+/* acc += w . (the 4 activations of lane `lane` of a): sdot by lane needs a constant lane. */
+#define QK_NEON_DOT_LANE(acc, w, a, lane)                                   \
+    do {                                                                    \
+        switch (lane) {                                                     \
+        case 0: (acc) = vdotq_laneq_s32((acc), (w), (a), 0); break;         \
+        case 1: (acc) = vdotq_laneq_s32((acc), (w), (a), 1); break;         \
+        case 2: (acc) = vdotq_laneq_s32((acc), (w), (a), 2); break;         \
+        default: (acc) = vdotq_laneq_s32((acc), (w), (a), 3); break;        \
+        }                                                                   \
+    } while (0)
 
 /* The epilogue of row m, columns n..n+3 (nr == 4), on one vector of corrected sums. */
 QK_NEON_INLINE void qk_neon_epilogue4(const qk_epilogue* e, size_t m, size_t n, int32x4_t accp) {
@@ -125,49 +86,69 @@ QK_NEON_INLINE void qk_neon_epilogue4(const qk_epilogue* e, size_t m, size_t n, 
     memcpy((uint8_t*)e->out + m * e->ldc + n, &bytes, 4);
 }
 
-/* Rows past mr / columns past nr repeat the last valid one (results discarded). */
+/* Sub-steps 4*half .. 4*half+3 of a block: 16 k of each row (as a - 128) against 4 sub-steps of
+ * weights. `half` is a constant at both call sites, so everything unrolls into registers. */
+QK_NEON_INLINE void qk_neon_half(int32x4_t acc[QK_NEONDOT_MR][4], const uint8_t* const p[QK_NEONDOT_MR],
+                                 const uint8_t* blk, int half, int bits, int8x16_t lut) {
+    const uint8x16_t bias = vdupq_n_u8(0x80);
+    int8x16_t av[QK_NEONDOT_MR];
+    for (int i = 0; i < QK_NEONDOT_MR; i++) av[i] = vreinterpretq_s8_u8(veorq_u8(vld1q_u8(p[i] + 16 * half), bias));
+    for (int t = 0; t < 4; t++) {
+        for (int q = 0; q < 4; q++) {
+            const int8x16_t wq = qk_neon_substep(blk, 4 * half + t, q, bits, lut);
+            for (int i = 0; i < QK_NEONDOT_MR; i++) QK_NEON_DOT_LANE(acc[i][q], wq, av[i], t);
+        }
+    }
+}
+
+/* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
+ * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. Activations enter as a - 128 (s8); past K
+ * they must contribute 0, so the last partial block of each row is copied into a buffer of 128s. */
 QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
                                           size_t nr, int bits) {
-    assert(mr >= 1 && mr <= QK_NEONDOT_MR && nr >= 1 && nr <= QK_NEONDOT_NR);
+    assert(mr >= 1 && mr <= QK_NEONDOT_MR && nr >= 1 && nr <= QK_NEONDOT_NR && n0 % QK_ROW_GROUP == 0);
     const int8x16_t lut = g->lut == NULL ? vdupq_n_s8(0) : vld1q_s8(g->lut);
     const uint8_t* a[QK_NEONDOT_MR];
-    const uint8_t* w[QK_NEONDOT_NR];
     for (size_t i = 0; i < QK_NEONDOT_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
-    for (size_t j = 0; j < QK_NEONDOT_NR; j++) w[j] = qk_packed_block(g->w, g->w_group_stride, n0 + (j < nr ? j : nr - 1), 0, bits);
-    int32x4_t acc[QK_NEONDOT_MR][QK_NEONDOT_NR];
+    const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
+    int32x4_t acc[QK_NEONDOT_MR][4];
     for (int i = 0; i < QK_NEONDOT_MR; i++)
-        for (int j = 0; j < QK_NEONDOT_NR; j++) acc[i][j] = vdupq_n_s32(0);
-    const size_t K = g->K;
-    const uint8x16_t all = vdupq_n_u8(0xFF);
-    int8x16_t a0[QK_NEONDOT_MR], a1[QK_NEONDOT_MR];
-    size_t kb = 0;
-    for (; kb + 32 <= K; kb += 32) {
-        for (int i = 0; i < QK_NEONDOT_MR; i++) qk_neon_load_a(a[i] + kb, all, all, &a0[i], &a1[i]);
-        qk_neon_step(acc, a0, a1, w, kb / 32, bits, lut);
+        for (int q = 0; q < 4; q++) acc[i][q] = vdupq_n_s32(0);
+    const size_t K = g->K, K_full = K / 32 * 32;
+    uint8_t tail[QK_NEONDOT_MR][32];
+    if (K_full < K) {
+        for (int i = 0; i < QK_NEONDOT_MR; i++) {
+            memset(tail[i], 0x80, 32);
+            memcpy(tail[i], a[i] + K_full, K - K_full);
+        }
     }
-    if (kb < K) {
-        static const uint8_t index[32] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                          17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
-        const uint8x16_t kc = vdupq_n_u8((uint8_t)(K - kb));
-        const uint8x16_t live0 = vcltq_u8(vld1q_u8(index), kc), live1 = vcltq_u8(vld1q_u8(index + 16), kc);
-        for (int i = 0; i < QK_NEONDOT_MR; i++) qk_neon_load_a(a[i] + kb, live0, live1, &a0[i], &a1[i]);
-        qk_neon_step(acc, a0, a1, w, kb / 32, bits, lut);
+    for (size_t kb = 0; kb < K; kb += 32) {
+        const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
+        const uint8_t* p[QK_NEONDOT_MR];
+        for (int i = 0; i < QK_NEONDOT_MR; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
+        qk_neon_half(acc, p, blk, 0, bits, lut);
+        qk_neon_half(acc, p, blk, 1, bits, lut);
     }
-    /* acc' = S + (128 - za) * colsum */
-    int32_t fix[QK_NEONDOT_NR];
-    for (size_t j = 0; j < QK_NEONDOT_NR; j++) {
-        fix[j] = (int32_t)((uint32_t)(128 - g->a_zero) * (uint32_t)g->colsum[n0 + (j < nr ? j : nr - 1)]);
-    }
-    const int32x4_t fixv = vld1q_s32(fix);
-    for (size_t i = 0; i < mr; i++) {
-        const int32x4_t s = vaddq_s32(vpaddq_s32(vpaddq_s32(acc[i][0], acc[i][1]),
-                                                 vpaddq_s32(acc[i][2], acc[i][3])), fixv);
-        if (nr == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
-            qk_neon_epilogue4(&g->epi, m0 + i, n0, s);
-        } else {
-            int32_t v[4];
-            vst1q_s32(v, s);
-            for (size_t j = 0; j < nr; j++) qk_qgemm_epilogue(&g->epi, m0 + i, n0 + j, v[j]);
+    /* Spill the sums once with constant indices: the epilogue below indexes them at run time, and an
+     * accumulator array indexed that way would live in memory for the whole loop. */
+    int32_t sums[QK_NEONDOT_MR][16];
+    for (int i = 0; i < QK_NEONDOT_MR; i++)
+        for (int q = 0; q < 4; q++) vst1q_s32(&sums[i][4 * q], acc[i][q]);
+    for (size_t q = 0; q < 4 && 4 * q < nr; q++) {
+        const size_t n = n0 + 4 * q, cols = nr - 4 * q < 4 ? nr - 4 * q : 4;
+        /* acc' = S + (128 - za) * colsum */
+        int32_t fix[4] = {0, 0, 0, 0};
+        for (size_t j = 0; j < cols; j++) fix[j] = (int32_t)((uint32_t)(128 - g->a_zero) * (uint32_t)g->colsum[n + j]);
+        const int32x4_t fixv = vld1q_s32(fix);
+        for (size_t i = 0; i < mr; i++) {
+            const int32x4_t s = vaddq_s32(vld1q_s32(&sums[i][4 * q]), fixv);
+            if (cols == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
+                qk_neon_epilogue4(&g->epi, m0 + i, n, s);
+            } else {
+                int32_t v[4];
+                vst1q_s32(v, s);
+                for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(&g->epi, m0 + i, n + j, v[j]);
+            }
         }
     }
 }

@@ -9,7 +9,7 @@
 #define QK_QGEMM_SCALAR_NR 4
 
 /* acc[m][n] = sum_{k<K} a[m][k] * w[n][k]: per weight row, each 32-code block is decoded once and
- * used for all mr activation rows. Products fit in int32 (|a*w| <= 32640) and so do the sums for
+ * used for all mr activation rows (codes read one by one: this is the portable reference). Products fit in int32 (|a*w| <= 32640) and so do the sums for
  * K <= QK_MAX_K. Then acc' = acc - za*colsum[n] (exact: both terms and the result are bounded by
  * K*32640) and the epilogue. */
 static inline void qk_qgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
@@ -19,9 +19,10 @@ static inline void qk_qgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_
     const size_t K = g->K;
     for (size_t j = 0; j < nr; j++) {
         for (size_t kb = 0; kb < K; kb += 32) {
-            int8_t w[32];
-            qk_block_decode(qk_packed_block(g->w, g->w_group_stride, n0 + j, kb / 32, bits), bits, g->lut, w);
             const size_t kc = K - kb < 32 ? K - kb : 32;
+            int8_t w[32];
+            for (size_t k = 0; k < kc; k++)
+                w[k] = qk_code_weight(qk_packed_code(g->w, g->w_group_stride, n0 + j, kb + k, bits), bits, g->lut);
             for (size_t i = 0; i < mr; i++) {
                 const uint8_t* a = g->a + (m0 + i) * g->lda + kb;
                 int32_t s = 0;

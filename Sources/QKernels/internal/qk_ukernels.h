@@ -18,25 +18,25 @@ QK_DECLARE_FGEMM(qk_fgemm_ukernel_4x4c1__scalar);
 QK_DECLARE_QGEMM(qk_sgemm_w4_ukernel_4x4c32__scalar);
 
 #if defined(__x86_64__)
-QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_2x4c32__avx2);
-QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_2x4c32__avx2);
-QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_2x4c32__avx2);
-QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_2x4c32__avx2);
-QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_2x4c32__avx2);
-QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_4x16c32__avx512vnni);
-QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_4x16c32__avx512vnni);
-QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_4x16c32__avx512vnni);
-QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_4x16c32__avx512vnni);
-QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_4x16c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_2x16c32__avx2);
+QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_2x16c32__avx2);
+QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_2x16c32__avx2);
+QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_2x16c32__avx2);
+QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_2x16c32__avx2);
+QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_8x32c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_8x32c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_8x32c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_8x32c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_8x32c32__avx512vnni);
 QK_DECLARE_FGEMM(qk_fgemm_ukernel_2x4c8__avx2);
-QK_DECLARE_QGEMM(qk_sgemm_w4_ukernel_4x4c32__avx512vnni);
+QK_DECLARE_QGEMM(qk_sgemm_w4_ukernel_4x16c32__avx512vnni);
 #endif
 
 #if defined(__aarch64__)
-QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_4x4c32__neondot);
-QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_4x4c32__neondot);
-QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_4x4c32__neondot);
-QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_4x4c32__neondot);
-QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_4x4c32__neondot);
+QK_DECLARE_QGEMM(qk_lgemm_w1_ukernel_4x16c32__neondot);
+QK_DECLARE_QGEMM(qk_lgemm_w2_ukernel_4x16c32__neondot);
+QK_DECLARE_QGEMM(qk_lgemm_w3_ukernel_4x16c32__neondot);
+QK_DECLARE_QGEMM(qk_lgemm_w4_ukernel_4x16c32__neondot);
+QK_DECLARE_QGEMM(qk_qgemm_w8_ukernel_4x16c32__neondot);
 QK_DECLARE_FGEMM(qk_fgemm_ukernel_4x4c4__neon);
 #endif

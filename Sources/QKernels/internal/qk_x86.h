@@ -1,6 +1,5 @@
-/* qk_x86.h — x86-64 helpers shared by the AVX2 and AVX-512 VNNI members: packed-block decoding to
- * 32 int8 weights in one ymm, the K-tail mask, horizontal sums and the 4-column SSE epilogue that
- * reproduces qk_epilogue.h bit for bit. Every function is always_inline with target("avx2"), so a
+/* qk_x86.h — x86-64 helpers shared by the AVX2 and AVX-512 members: the table register, horizontal
+ * sums and the 4-column SSE epilogue that reproduces qk_epilogue.h bit for bit. Every function is always_inline with target("avx2"), so a
  * caller compiled for a superset (avx512vnni members) inlines it. Private. */
 #pragma once
 #if defined(__x86_64__)
@@ -15,60 +14,6 @@
 QK_X86_INLINE __m256i qk_x86_lut(const int8_t* lut) {
     if (lut == NULL) return _mm256_setzero_si256();
     return _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i*)lut));
-}
-
-/** Codes 0..31 of a 1-bit plane (4 bytes, code i = bit i/4 of byte i%4) as bytes 0/1. */
-QK_X86_INLINE __m256i qk_x86_bitplane(const uint8_t* p) {
-    uint32_t word;
-    memcpy(&word, p, 4);
-    const __m256i bytes = _mm256_set1_epi32((int)word);  /* byte i holds source byte i % 4 */
-    const __m256i bit = _mm256_setr_epi8(1, 1, 1, 1, 2, 2, 2, 2, 4, 4, 4, 4, 8, 8, 8, 8,
-                                         16, 16, 16, 16, 32, 32, 32, 32, 64, 64, 64, 64,
-                                         -128, -128, -128, -128);
-    return _mm256_min_epu8(_mm256_and_si256(bytes, bit), _mm256_set1_epi8(1));
-}
-
-/** Codes 0..31 of a 2-bit plane (8 bytes, code i = bits 2*(i/8) of byte i%8). */
-QK_X86_INLINE __m256i qk_x86_twobit(const uint8_t* p) {
-    const __m128i x = _mm_loadl_epi64((const __m128i*)p);
-    const __m128i lo = _mm_unpacklo_epi64(x, _mm_srli_epi16(x, 2));
-    const __m128i hi = _mm_unpacklo_epi64(_mm_srli_epi16(x, 4), _mm_srli_epi16(x, 6));
-    return _mm256_and_si256(_mm256_set_m128i(hi, lo), _mm256_set1_epi8(3));
-}
-
-/** The 32 int8 weights of one packed block (layout qk_pack.h), in k order. `bits` is a constant
- *  at every call site, so the switch folds away. */
-QK_X86_INLINE __m256i qk_x86_decode_block(const uint8_t* blk, int bits, __m256i lut) {
-    switch (bits) {
-    case 8: return _mm256_set_m128i(_mm_loadu_si128((const __m128i*)(blk + QK_HALF8_OFFSET)),
-                                    _mm_loadu_si128((const __m128i*)blk));
-    case 4: {
-        const __m128i x = _mm_loadu_si128((const __m128i*)blk);
-        const __m128i m = _mm_set1_epi8(0x0F);
-        const __m256i codes = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m),
-                                               _mm_and_si128(x, m));
-        return _mm256_shuffle_epi8(lut, codes);
-    }
-    case 3: {
-        const __m256i hi = _mm256_slli_epi16(qk_x86_bitplane(blk + 8), 2);
-        return _mm256_shuffle_epi8(lut, _mm256_or_si256(qk_x86_twobit(blk), hi));
-    }
-    case 2: return _mm256_shuffle_epi8(lut, qk_x86_twobit(blk));
-    default: return _mm256_shuffle_epi8(lut, qk_x86_bitplane(blk));
-    }
-}
-
-/** 0xFF in bytes [0, kc), 0 elsewhere (kc <= 32). */
-QK_X86_INLINE __m256i qk_x86_kmask(size_t kc) {
-    const __m256i idx = _mm256_setr_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16,
-                                         17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31);
-    return _mm256_cmpgt_epi8(_mm256_set1_epi8((char)kc), idx);
-}
-
-/** [sum(a), sum(b), sum(c), sum(d)] of four vectors of 8 int32 (wrapping adds). */
-QK_X86_INLINE __m128i qk_x86_hsum4_epi32(__m256i a, __m256i b, __m256i c, __m256i d) {
-    const __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(a, b), _mm256_hadd_epi32(c, d));
-    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 }
 
 /** [sum(a), sum(b), sum(c), sum(d)] of four vectors of 8 floats. */

@@ -14,10 +14,9 @@ void qk_sgemm_w4_ukernel_4x4c32__scalar(const qk_qgemm_args* g, size_t m0, size_
     const size_t K = g->K;
     for (size_t j = 0; j < nr; j++) {
         for (size_t kb = 0; kb < K; kb += 32) {
-            const uint8_t* blk = qk_packed_block(g->w, g->w_group_stride, n0 + j, kb / 32, 4);
             const size_t kc = K - kb < 32 ? K - kb : 32;
             for (size_t k = 0; k < kc; k++) {
-                const uint32_t c = qk_block_code(blk, 4, (uint32_t)k);
+                const uint32_t c = qk_packed_code(g->w, g->w_group_stride, n0 + j, kb + k, 4);
                 if (!t.nonzero[c]) continue;
                 for (size_t i = 0; i < mr; i++) {
                     const int32_t v = (int32_t)g->a[(m0 + i) * g->lda + kb + k] << t.exponent[c];
