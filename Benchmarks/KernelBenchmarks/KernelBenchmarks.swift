@@ -27,7 +27,9 @@ let layerShapes: [Shape] = [
     Shape(name: "square512", M: 512, N: 512, K: 512),
     Shape(name: "square1024", M: 1024, N: 1024, K: 1024),
 ]
+/// 4096x4096 int8 weights (16 MB) fit a large L3; 8192x8192 (64 MB) stream from DRAM.
 let memoryBoundShapes: [Shape] = [1, 4].map { Shape(name: "gemv\($0)x4096x4096", M: $0, N: 4096, K: 4096) }
+    + [Shape(name: "gemv1x8192x8192", M: 1, N: 8192, K: 8192)]
 
 let gops = BenchmarkMetric.custom("GOP/s", polarity: .prefersLarger, useScalingFactor: false)
 let ofPeak = BenchmarkMetric.custom("% of peak", polarity: .prefersLarger, useScalingFactor: false)
