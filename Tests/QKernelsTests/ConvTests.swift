@@ -30,6 +30,12 @@ let convShapes: [ConvShape] = [
     ConvShape(h: 8, w: 8, c: 3, oc: 5, kh: 1, kw: 1, sh: 2, sw: 2, pads: (0, 0, 0, 0), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 4, w: 5, c: 2, oc: 3, kh: 5, kw: 3, sh: 2, sw: 1, pads: (2, 1, 2, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 3, w: 3, c: 5, oc: 33, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    // kw * C a multiple of 32: implicit GEMM through an indirection table where the member supports it
+    ConvShape(h: 7, w: 9, c: 32, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    ConvShape(h: 8, w: 6, c: 32, oc: 33, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 2), dh: 2, dw: 1, groups: 1),
+    ConvShape(h: 5, w: 7, c: 64, oc: 17, kh: 1, kw: 2, sh: 1, sw: 1, pads: (0, 1, 0, 0), dh: 1, dw: 1, groups: 1),
+    // every kernel row cut by a border: the table would not fit the workspace, im2col instead
+    ConvShape(h: 2, w: 2, c: 32, oc: 16, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
 ]
 
 final class ConvTests: XCTestCase {
