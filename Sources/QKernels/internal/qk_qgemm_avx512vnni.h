@@ -57,37 +57,59 @@ QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, __m5
     }
 }
 
+/* The per-channel and per-layer epilogue operands of channels [n, n + cols), loaded once and shared
+ * by every row of a tile. */
+typedef struct {
+    __mmask16 live;
+    __m512i zc;                  /* a_zero * colsum */
+    __m512 scale, bias, lo, hi, inv, rscale;
+    __m512i rzero, ozero;
+} qk_vnni_epi;
+
+QK_VNNI_INLINE qk_vnni_epi qk_vnni_epi_make(const qk_qgemm_args* g, size_t n, size_t cols) {
+    const qk_epilogue* e = &g->epi;
+    qk_vnni_epi c;
+    c.live = (__mmask16)((1u << cols) - 1);
+    c.zc = _mm512_mullo_epi32(_mm512_set1_epi32(g->a_zero), _mm512_maskz_loadu_epi32(c.live, g->colsum + n));
+    c.scale = e->output_kind == QK_OUTPUT_I32 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(c.live, e->scale + n);
+    c.bias = e->bias != NULL ? _mm512_maskz_loadu_ps(c.live, e->bias + n) : _mm512_setzero_ps();
+    c.lo = _mm512_set1_ps(e->clamp_lo);
+    c.hi = _mm512_set1_ps(e->clamp_hi);
+    c.inv = _mm512_set1_ps(e->out_inv_scale);
+    c.rscale = _mm512_set1_ps(e->rscale);
+    c.rzero = _mm512_set1_epi32(e->rzero);
+    c.ozero = _mm512_set1_epi32(e->out_zero);
+    return c;
+}
+
 /* The epilogue of row m, channels [n, n + cols) (cols <= 16) from one accumulator: the same float
  * operations in the same order as qk_epilogue.h, 16 lanes at a time, masked loads and stores. */
-QK_VNNI_INLINE void qk_vnni_epilogue_row(const qk_qgemm_args* g, size_t m, size_t n, size_t cols, __m512i acc) {
+QK_VNNI_INLINE void qk_vnni_epilogue_row(const qk_qgemm_args* g, const qk_vnni_epi* c, size_t m, size_t n,
+                                         __m512i acc) {
     const qk_epilogue* e = &g->epi;
-    const __mmask16 live = (__mmask16)((1u << cols) - 1);
-    if (g->a_zero != 0) {
-        acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(_mm512_set1_epi32(g->a_zero),
-                                                       _mm512_maskz_loadu_epi32(live, g->colsum + n)));
-    }
+    if (g->a_zero != 0) acc = _mm512_sub_epi32(acc, c->zc);
     if (e->output_kind == QK_OUTPUT_I32) {
-        _mm512_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, live, acc);
+        _mm512_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, c->live, acc);
         return;
     }
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(live, e->scale + n));
-    if (e->bias != NULL) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(live, e->bias + n));
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), c->scale);
+    if (e->bias != NULL) y = _mm512_add_ps(y, c->bias);
     if (e->residual_kind == QK_RESIDUAL_U8) {
-        const __m128i r8 = _mm_maskz_loadu_epi8(live, (const uint8_t*)e->residual + m * e->ldr + n);
-        const __m512i r = _mm512_sub_epi32(_mm512_cvtepu8_epi32(r8), _mm512_set1_epi32(e->rzero));
-        y = _mm512_add_ps(y, _mm512_mul_ps(_mm512_set1_ps(e->rscale), _mm512_cvtepi32_ps(r)));
+        const __m128i r8 = _mm_maskz_loadu_epi8(c->live, (const uint8_t*)e->residual + m * e->ldr + n);
+        const __m512i r = _mm512_sub_epi32(_mm512_cvtepu8_epi32(r8), c->rzero);
+        y = _mm512_add_ps(y, _mm512_mul_ps(c->rscale, _mm512_cvtepi32_ps(r)));
     } else if (e->residual_kind == QK_RESIDUAL_F32) {
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(live, (const float*)e->residual + m * e->ldr + n));
+        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(c->live, (const float*)e->residual + m * e->ldr + n));
     }
-    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(e->clamp_lo)), _mm512_set1_ps(e->clamp_hi));
+    y = _mm512_min_ps(_mm512_max_ps(y, c->lo), c->hi);
     if (e->output_kind == QK_OUTPUT_F32) {
-        _mm512_mask_storeu_ps((float*)e->out + m * e->ldc + n, live, y);
+        _mm512_mask_storeu_ps((float*)e->out + m * e->ldc + n, c->live, y);
         return;
     }
-    __m512 t = _mm512_mul_ps(y, _mm512_set1_ps(e->out_inv_scale));
+    __m512 t = _mm512_mul_ps(y, c->inv);
     t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-QK_REQUANT_TMAX)), _mm512_set1_ps(QK_REQUANT_TMAX));
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(e->out_zero));
-    _mm_mask_storeu_epi8((uint8_t*)e->out + m * e->ldc + n, live,
+    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), c->ozero);
+    _mm_mask_storeu_epi8((uint8_t*)e->out + m * e->ldc + n, c->live,
                          _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512())));
 }
 
@@ -143,9 +165,11 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     }
     /* the group index is known only at run time: epilogues with constant indices keep acc in registers */
     const size_t cols0 = nr < 16 ? nr : 16;
-    for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, m0 + (size_t)i, n0, cols0, acc[i][0]);
+    const qk_vnni_epi c0 = qk_vnni_epi_make(g, n0, cols0);
+    for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, &c0, m0 + (size_t)i, n0, acc[i][0]);
     if (groups > 1) {
-        for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, m0 + (size_t)i, n0 + 16, nr - 16, acc[i][1]);
+        const qk_vnni_epi c1 = qk_vnni_epi_make(g, n0 + 16, nr - 16);
+        for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, &c1, m0 + (size_t)i, n0 + 16, acc[i][1]);
     }
 }
 
