@@ -16,7 +16,9 @@ final class CLITests: XCTestCase {
 
     func testBadFlagsExitNonZeroWithUsage() throws {
         for (tool, args) in [("qinfer", ["--top", "0"]), ("qinfer", ["--threads", "-1"]), ("qbench", ["--runs", "0"]),
-                             ("qconvert", ["x.pt", "--bits", "5"]), ("qconvert", ["x.pt", "--clip", "bogus"])] {
+                             ("qconvert", ["x.pt", "--bits", "5"]), ("qconvert", ["x.pt", "--clip", "bogus"]),
+                             ("qconvert", ["x.pt", "--scheme", "shift", "--bits", "8"]),
+                             ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"])] {
             let r = try ProcessRunner.runProduct(tool, args)
             XCTAssertNotEqual(r.status, 0, "\(tool) \(args)")
             XCTAssertTrue(r.stderr.contains("Error") || r.stderr.contains("error"), "\(tool) \(args): \(r.stderr)")
@@ -41,6 +43,15 @@ final class CLITests: XCTestCase {
         let missing = try ProcessRunner.runProduct("qinfer", ["--model", tmp.appendingPathComponent("nope.lbm").path])
         XCTAssertEqual(missing.status, 1)
         XCTAssertTrue(missing.stderr.contains("nope.lbm"), missing.stderr)
+    }
+
+    /// --kernel shift on a model without shift-coded layers (the bundled uniform one) is refused clearly.
+    func testShiftKernelWithoutShiftLayersIsRefused() throws {
+        for tool in ["qinfer", "qbench"] {
+            let r = try ProcessRunner.runProduct(tool, ["--kernel", "shift"])
+            XCTAssertEqual(r.status, 1, "\(tool): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("no 4-bit shift-coded layers"), "\(tool): \(r.stderr)")
+        }
     }
 
     func testQinferWithNoArgumentsClassifiesABundledSample() throws {

@@ -52,6 +52,27 @@ final class GraphTests: XCTestCase {
         XCTAssertThrowsError(try order.validate(tensors: store))
     }
 
+    /// Shift weights must have a table of 0 / +-2^e entries; packed codes are [roundup(OC, 16), rowBytes].
+    func testShiftWeightsAndPackedShapesAreChecked() throws {
+        var g = Graph(input: Value(name: "input", shape: [4, 4, 2]))
+        try g.append("q", .quantize, inputs: ["input"])
+        g.values[1].quant = .uint8(scale: 0.1, zeroPoint: 3)
+        let table = [0, 1, 2, 4, 8, 16, 32, 64, 0, -1, -2, -4, -8, -16, -32, -64]
+        try g.append("conv", convOp(2, 3, weight: WeightDescriptor(scheme: .shift, bits: 4, codes: "c", lut: table, scale: "s")),
+                     inputs: ["q"])
+        var store = TensorStore()
+        store.set("s", StoredTensor(floats: [1, 1, 1], shape: [3]))
+        store.set("c", StoredTensor(dtype: .u8, shape: [3, 16], bytes: [UInt8](repeating: 0, count: 48)))
+        XCTAssertThrowsError(try g.validate(tensors: store)) { XCTAssertTrue("\($0)".contains("expected U8[16, 16]"), "\($0)") }
+        store.set("c", StoredTensor(dtype: .u8, shape: [16, 16], bytes: [UInt8](repeating: 0, count: 256)))
+        XCTAssertNoThrow(try g.validate(tensors: store))
+        var bad = g
+        var badTable = table
+        badTable[3] = 3
+        bad.nodes[1].op = convOp(2, 3, weight: WeightDescriptor(scheme: .shift, bits: 4, codes: "c", lut: badTable, scale: "s"))
+        XCTAssertThrowsError(try bad.validate(tensors: store)) { XCTAssertTrue("\($0)".contains("0 and +-2^e"), "\($0)") }
+    }
+
     func testPackedRowBytes() {
         XCTAssertEqual(WeightDescriptor.packedRowBytes(k: 27, bits: 4), 16)
         XCTAssertEqual(WeightDescriptor.packedRowBytes(k: 32, bits: 3), 12)

@@ -82,7 +82,7 @@ typedef struct qk_qgemm_args {
     const uint8_t* a;            /**< [M][lda] u8 activations */
     size_t lda;                  /**< >= K */
     int32_t a_zero;              /**< za, in [0, 255] */
-    const uint8_t* w;            /**< packed weights, row groups of 4 (qk_pack.h) */
+    const uint8_t* w;            /**< packed weights, row groups of 16 (qk_pack.h) */
     size_t w_group_stride;       /**< bytes between row groups, >= 4 * qk_packed_row_bytes(K, bits) */
     int32_t bits;                /**< 1, 2, 3, 4 or 8; must equal the member's bits */
     const int8_t* lut;           /**< [16] code -> int8 value (bits 1..4), NULL for bits 8 */
