@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cifar_resnet import load_checkpoint  # noqa: E402
+from netpbm import read_netpbm  # noqa: E402
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
@@ -33,23 +34,7 @@ BATCH = 500
 
 
 def read_ppm(path):
-    """Binary PPM (P6) reader: whitespace-separated header tokens, '#' comments, maxval 255."""
-    data = open(path, "rb").read()
-    tokens, pos = [], 0
-    while len(tokens) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos) + 1
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        tokens.append(data[pos:end]); pos = end
-    pos += 1
-    assert tokens[0] == b"P6" and int(tokens[3]) == 255, path
-    w, h = int(tokens[1]), int(tokens[2])
-    return np.frombuffer(data, dtype=np.uint8, offset=pos, count=w * h * 3).reshape(h, w, 3)
+    return read_netpbm(path, b"P6")
 
 
 def f32_hex(values):

@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from netpbm import read_netpbm
+
 DATA = "/usr/share/datasets/fashion-mnist"
 LABELS = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 MEAN, STD = 0.2860, 0.3530   # train set: pixel/255 mean 0.28604, std 0.35302 (population), rounded
@@ -79,23 +81,7 @@ def write_pgm(path, img):
 
 
 def read_pgm(path):
-    """Binary PGM (P5) reader: header tokens separated by whitespace, '#' comments, maxval 255."""
-    data = open(path, "rb").read()
-    tokens, pos = [], 0
-    while len(tokens) < 4:
-        while data[pos:pos + 1].isspace():
-            pos += 1
-        if data[pos:pos + 1] == b"#":
-            pos = data.index(b"\n", pos) + 1
-            continue
-        end = pos
-        while not data[end:end + 1].isspace():
-            end += 1
-        tokens.append(data[pos:end]); pos = end
-    pos += 1   # the single whitespace byte after maxval
-    assert tokens[0] == b"P5" and int(tokens[3]) == 255, path
-    w, h = int(tokens[1]), int(tokens[2])
-    return np.frombuffer(data, dtype=np.uint8, offset=pos, count=w * h).reshape(h, w)
+    return read_netpbm(path, b"P5")
 
 
 def evaluate(model, x, y):
