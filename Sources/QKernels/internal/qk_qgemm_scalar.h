@@ -8,8 +8,9 @@
 #define QK_QGEMM_SCALAR_MR 4
 #define QK_QGEMM_SCALAR_NR 4
 
-/* acc[m][n] = sum_{k<K} a[m][k] * w[n][k]: per weight row, each 32-code block is decoded once and
- * used for all mr activation rows (codes read one by one: this is the portable reference). Products fit in int32 (|a*w| <= 32640) and so do the sums for
+/* acc[m][n] = sum_{k<K} a[m][k] * w[n][k]: per weight row, each 32-code block is decoded once (code
+ * by code, qk_packed_code: the portable reference) and used for all mr activation rows. Products fit
+ * in int32 (|a*w| <= 32640) and so do the sums for
  * K <= QK_MAX_K. Then acc' = acc - za*colsum[n] (exact: both terms and the result are bounded by
  * K*32640) and the epilogue. */
 static inline void qk_qgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
