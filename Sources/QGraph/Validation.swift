@@ -116,8 +116,7 @@ extension Graph {
                     }
                 }
                 if w.scheme == .shift {
-                    guard w.bits <= 4, let lut = w.lut,
-                          lut.allSatisfy({ $0 == 0 || $0 == -128 || (abs($0) <= 64 && abs($0) & (abs($0) - 1) == 0) }) else {
+                    guard w.bits <= 4, let lut = w.lut, WeightDescriptor.isShiftTable(lut) else {
                         throw GraphError("node '\(node.name)': shift weights need a table of 0 and +-2^e entries (at most 4 bits)")
                     }
                 }

@@ -48,6 +48,12 @@ public struct WeightDescriptor: Codable, Equatable, Sendable {
     /// Short text for dumps and tables, e.g. "f32", "uniform4", "codebook2".
     public var label: String { scheme == .float32 ? "f32" : "\(scheme.rawValue)\(bits)" }
 
+    /// True if every table entry is 0 or +-2^e (e <= 6) or -128: weights the shift-add kernels can run
+    /// (the same rule as QKernels' qk_lut_is_shift).
+    public static func isShiftTable(_ lut: [Int]) -> Bool {
+        lut.allSatisfy { $0 == 0 || $0 == -128 || (abs($0) <= 64 && abs($0) & (abs($0) - 1) == 0) }
+    }
+
     /// Bit widths the packed code layout supports.
     public static let packedBits: Set<Int> = [1, 2, 3, 4, 8]
 }
