@@ -2,6 +2,7 @@
  * one GEMM per group over the im2col rows (or over the input itself for 1x1 stride-1 convs). */
 #include <assert.h>
 #include <string.h>
+#include "internal/qk_omp.h"
 #include "internal/qk_parallel.h"
 #include "qk_conv.h"
 #include "qk_pack.h"
@@ -35,48 +36,76 @@ size_t qk_conv_workspace_bytes(const qk_conv_geom* g, size_t elem_size) {
          + QK_EXTRA_BYTES;
 }
 
-/* One im2col body for both element types: for each output pixel (row m) and tap (ky, kx), copy
- * the c_count channels of the input pixel, or the pad value when the tap falls outside. When the
- * taps of one kernel row are adjacent in memory (all channels, no horizontal dilation) the
- * in-image run of a kernel row is one copy of (taps x channels) elements. */
-#define QK_IM2COL_BODY(T, pad_value)                                                              \
+/* Copies n bytes with at most two fixed-size overlapping moves when n <= 64 (no libc call): im2col
+ * of a stem conv (3 channels, 7x7) copies ~90,000 runs of 21 bytes, where memcpy's call and size
+ * dispatch cost as much as the copy. */
+static inline void qk_copy_u8(uint8_t* d, const uint8_t* s, size_t n) {
+    if (n >= 32 && n <= 64) {
+        memcpy(d, s, 32);
+        memcpy(d + n - 32, s + n - 32, 32);
+    } else if (n >= 16 && n < 32) {
+        memcpy(d, s, 16);
+        memcpy(d + n - 16, s + n - 16, 16);
+    } else if (n >= 8 && n < 16) {
+        memcpy(d, s, 8);
+        memcpy(d + n - 8, s + n - 8, 8);
+    } else if (n < 8) {
+        for (size_t i = 0; i < n; i++) d[i] = s[i];
+    } else {
+        memcpy(d, s, n);
+    }
+}
+
+static inline void qk_copy_f32(float* d, const float* s, size_t n) { memcpy(d, s, n * sizeof(float)); }
+
+/* One im2col body for both element types: for each output row oy, kernel row ky and output pixel
+ * ox (in that order, so the per-(oy, ky) work is hoisted and the rows written, ow * ld_out
+ * elements, stay in L1), copy the c_count channels of each tap, or the pad value outside the
+ * image. When the taps of one kernel row are adjacent in memory (all channels, no horizontal
+ * dilation) the in-image run of a kernel row is one copy of (taps x channels) elements. */
+#define QK_IM2COL_BODY(T, pad_value, copy)                                                        \
     do {                                                                                          \
         const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), kw = g->kernel_w;            \
-        const size_t cc = (size_t)c_count;                                                        \
+        const size_t cc = (size_t)c_count, run = (size_t)kw * cc;                                 \
         const int rows_contiguous = g->dilation_w == 1 && c_begin == 0 && c_count == g->in_c;    \
         const int par = (size_t)oh * (size_t)ow * qk_conv_gemm_k(g) >= QK_PARALLEL_MIN_WORK;     \
         _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")          \
         for (int32_t oy = 0; oy < oh; oy++) {                                                     \
-            for (int32_t ox = 0; ox < ow; ox++) {                                                 \
-                T* row = out + ((size_t)oy * (size_t)ow + (size_t)ox) * ld_out;                  \
-                const int32_t ix0 = ox * g->stride_w - g->pad_left;                               \
-                for (int32_t ky = 0; ky < g->kernel_h; ky++) {                                    \
-                    const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;        \
-                    T* dst = row + (size_t)ky * (size_t)kw * cc;                                  \
-                    if (iy < 0 || iy >= g->in_h) {                                                \
-                        for (size_t i = 0; i < (size_t)kw * cc; i++) dst[i] = (pad_value);        \
-                        continue;                                                                 \
-                    }                                                                             \
-                    const T* src_row = in + (size_t)iy * (size_t)g->in_w * (size_t)g->in_c       \
-                                       + (size_t)c_begin;                                         \
+            T* const rows = out + (size_t)oy * (size_t)ow * ld_out;                               \
+            for (int32_t ky = 0; ky < g->kernel_h; ky++) {                                        \
+                const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;            \
+                T* dst = rows + (size_t)ky * run;                                                 \
+                if (iy < 0 || iy >= g->in_h) {                                                    \
+                    for (int32_t ox = 0; ox < ow; ox++, dst += ld_out)                            \
+                        for (size_t i = 0; i < run; i++) dst[i] = (pad_value);                    \
+                    continue;                                                                     \
+                }                                                                                 \
+                const T* src_row = in + (size_t)iy * (size_t)g->in_w * (size_t)g->in_c           \
+                                   + (size_t)c_begin;                                             \
+                for (int32_t ox = 0; ox < ow; ox++, dst += ld_out) {                              \
+                    const int32_t ix0 = ox * g->stride_w - g->pad_left;                           \
                     if (rows_contiguous) {                                                        \
+                        if (ix0 >= 0 && ix0 + kw <= g->in_w) {                                    \
+                            copy(dst, src_row + (size_t)ix0 * cc, run);                           \
+                            continue;                                                             \
+                        }                                                                         \
                         const int32_t lo = ix0 < 0 ? -ix0 : 0;                                    \
                         const int32_t hi = ix0 + kw > g->in_w ? g->in_w - ix0 : kw;               \
                         for (size_t i = 0; i < (size_t)lo * cc; i++) dst[i] = (pad_value);        \
                         if (hi > lo) {                                                            \
-                            memcpy(dst + (size_t)lo * cc, src_row + (size_t)(ix0 + lo) * cc,      \
-                                   (size_t)(hi - lo) * cc * sizeof(T));                           \
+                            copy(dst + (size_t)lo * cc, src_row + (size_t)(ix0 + lo) * cc,        \
+                                 (size_t)(hi - lo) * cc);                                         \
                         }                                                                         \
-                        for (size_t i = (size_t)(hi > lo ? hi : lo) * cc; i < (size_t)kw * cc; i++) \
+                        for (size_t i = (size_t)(hi > lo ? hi : lo) * cc; i < run; i++)          \
                             dst[i] = (pad_value);                                                 \
                     } else {                                                                      \
-                        for (int32_t kx = 0; kx < kw; kx++, dst += cc) {                          \
+                        T* d = dst;                                                               \
+                        for (int32_t kx = 0; kx < kw; kx++, d += cc) {                            \
                             const int32_t ix = ix0 + kx * g->dilation_w;                          \
                             if (ix < 0 || ix >= g->in_w) {                                        \
-                                for (size_t c = 0; c < cc; c++) dst[c] = (pad_value);             \
+                                for (size_t c = 0; c < cc; c++) d[c] = (pad_value);               \
                             } else {                                                              \
-                                memcpy(dst, src_row + (size_t)ix * (size_t)g->in_c,               \
-                                       cc * sizeof(T));                                           \
+                                copy(d, src_row + (size_t)ix * (size_t)g->in_c, cc);              \
                             }                                                                     \
                         }                                                                         \
                     }                                                                             \
@@ -87,12 +116,49 @@ size_t qk_conv_workspace_bytes(const qk_conv_geom* g, size_t elem_size) {
 
 void qk_im2col_u8(const qk_conv_geom* g, const uint8_t* in, int32_t c_begin, int32_t c_count,
                   uint8_t pad_value, uint8_t* out, size_t ld_out) {
-    QK_IM2COL_BODY(uint8_t, pad_value);
+    QK_IM2COL_BODY(uint8_t, pad_value, qk_copy_u8);
 }
 
 void qk_im2col_f32(const qk_conv_geom* g, const float* in, int32_t c_begin, int32_t c_count,
                    float* out, size_t ld_out) {
-    QK_IM2COL_BODY(float, 0.0f);
+    QK_IM2COL_BODY(float, 0.0f, qk_copy_f32);
+}
+
+/* im2col of rows [m_begin, m_end) only (row m_begin written at out): the per-panel form the fused
+ * conv driver uses. Same values as the matching rows of qk_im2col_u8. */
+static void qk_im2col_rows_u8(const qk_conv_geom* g, const uint8_t* in, int32_t c_begin, int32_t c_count,
+                              uint8_t pad_value, size_t m_begin, size_t m_end, uint8_t* out, size_t ld_out) {
+    const int32_t ow = qk_conv_out_w(g), kw = g->kernel_w;
+    const size_t cc = (size_t)c_count, run = (size_t)kw * cc;
+    const int rows_contiguous = g->dilation_w == 1 && c_begin == 0 && c_count == g->in_c;
+    for (size_t m = m_begin; m < m_end;) {
+        const int32_t oy = (int32_t)(m / (size_t)ow), ox_begin = (int32_t)(m % (size_t)ow);
+        const int32_t ox_end = (size_t)ow - (size_t)ox_begin < m_end - m ? ow : ox_begin + (int32_t)(m_end - m);
+        uint8_t* const rows = out + (m - m_begin) * ld_out;
+        for (int32_t ky = 0; ky < g->kernel_h; ky++) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+            uint8_t* dst = rows + (size_t)ky * run;
+            if (iy < 0 || iy >= g->in_h) {
+                for (int32_t ox = ox_begin; ox < ox_end; ox++, dst += ld_out) memset(dst, pad_value, run);
+                continue;
+            }
+            const uint8_t* src_row = in + (size_t)iy * (size_t)g->in_w * (size_t)g->in_c + (size_t)c_begin;
+            for (int32_t ox = ox_begin; ox < ox_end; ox++, dst += ld_out) {
+                const int32_t ix0 = ox * g->stride_w - g->pad_left;
+                if (rows_contiguous && ix0 >= 0 && ix0 + kw <= g->in_w) {
+                    qk_copy_u8(dst, src_row + (size_t)ix0 * cc, run);
+                    continue;
+                }
+                uint8_t* d = dst;
+                for (int32_t kx = 0; kx < kw; kx++, d += cc) {
+                    const int32_t ix = ix0 + kx * g->dilation_w;
+                    if (ix < 0 || ix >= g->in_w) memset(d, pad_value, cc);
+                    else qk_copy_u8(d, src_row + (size_t)ix * (size_t)g->in_c, cc);
+                }
+            }
+        }
+        m += (size_t)(ox_end - ox_begin);
+    }
 }
 
 /* Element size of an epilogue's output / residual, for offsetting them to a group's columns. */
@@ -109,6 +175,35 @@ static qk_epilogue qk_epilogue_from(const qk_epilogue* e, size_t n0) {
     return r;
 }
 
+/* The fused path of qk_conv2d_u8 for one group (a = the group's GEMM arguments minus A): OpenMP
+ * over panels of rows; each thread writes its panel's im2col rows into its own slice of the
+ * workspace (small enough to stay in L1/L2) and runs every tile of the panel on them, so the
+ * im2col matrix never travels through the outer caches. Panels are sized like qk_qgemm's
+ * (QK_PANEL_BYTES of A), the tiles and their results are the same. */
+static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint8_t* in,
+                              int32_t c_begin, int32_t c_count, const qk_qgemm_args* a, size_t panel_rows,
+                              uint8_t* workspace, int threads) {
+    const size_t M = a->M, N = a->N, K = a->K, MR = (size_t)uk->mr, NR = (size_t)uk->nr;
+    const long long panels = (long long)((M + panel_rows - 1) / panel_rows);
+    const size_t out_es = qk_out_elem_size(a->epi.output_kind), res_es = qk_residual_elem_size(a->epi.residual_kind);
+    _Pragma("omp parallel for schedule(static) num_threads(threads)")
+    for (long long p = 0; p < panels; p++) {
+        const size_t m_begin = (size_t)p * panel_rows, rows = M - m_begin < panel_rows ? M - m_begin : panel_rows;
+        uint8_t* buf = workspace + (size_t)omp_get_thread_num() * panel_rows * K;
+        qk_im2col_rows_u8(g, in, c_begin, c_count, (uint8_t)a->a_zero, m_begin, m_begin + rows, buf, K);
+        qk_qgemm_args pa = *a;
+        pa.M = rows;
+        pa.a = buf;
+        pa.lda = K;
+        pa.epi.out = (uint8_t*)a->epi.out + m_begin * a->epi.ldc * out_es;
+        if (pa.epi.residual) pa.epi.residual = (const uint8_t*)a->epi.residual + m_begin * a->epi.ldr * res_es;
+        for (size_t n0 = 0; n0 < N; n0 += NR) {
+            const size_t nr = N - n0 < NR ? N - n0 : NR;
+            for (size_t m0 = 0; m0 < rows; m0 += MR) uk->fn(&pa, m0, n0, rows - m0 < MR ? rows - m0 : MR, nr);
+        }
+    }
+}
+
 void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint8_t* in,
                   const qk_qgemm_args* layer, uint8_t* workspace) {
     assert(g->groups >= 1 && g->in_c % g->groups == 0 && g->out_c % g->groups == 0);
@@ -121,17 +216,30 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
         a.M = (size_t)qk_conv_out_h(g) * (size_t)qk_conv_out_w(g);
         a.N = ocg;
         a.K = K;
-        if (direct) {
-            a.a = in + (size_t)gi * (size_t)cg;
-            a.lda = (size_t)g->in_c;
-        } else {
-            qk_im2col_u8(g, in, gi * cg, cg, (uint8_t)layer->a_zero, workspace, K);
-            a.a = workspace;
-            a.lda = K;
-        }
         a.w = layer->w + (size_t)gi * (qk_packed_rows(ocg) / QK_ROW_GROUP) * layer->w_group_stride;
         if (a.colsum) a.colsum += n0;
         a.epi = qk_epilogue_from(&layer->epi, n0);
+        if (direct) {
+            a.a = in + (size_t)gi * (size_t)cg;
+            a.lda = (size_t)g->in_c;
+            qk_qgemm(uk, &a);
+            continue;
+        }
+        /* Fused per-panel im2col when there are enough panels to keep every thread busy (the
+         * workspace, M * K bytes, then holds one panel per thread); else one im2col, then qk_qgemm
+         * over (panel, column tile) jobs. */
+        const size_t MR = (size_t)uk->mr, mt = (a.M + MR - 1) / MR;
+        size_t mb = QK_PANEL_BYTES / (MR * (K + 1));
+        mb = mb < 1 ? 1 : mb > mt ? mt : mb;
+        const size_t panel_rows = mb * MR, panels = (a.M + panel_rows - 1) / panel_rows;
+        const int threads = a.M * a.N * (K + 1) >= QK_PARALLEL_MIN_WORK ? qk_team_size() : 1;
+        if (panels >= (size_t)QK_FUSED_PANELS_PER_THREAD * (size_t)threads) {
+            qk_conv_panels_u8(uk, g, in, gi * cg, cg, &a, panel_rows, workspace, threads);
+            continue;
+        }
+        qk_im2col_u8(g, in, gi * cg, cg, (uint8_t)layer->a_zero, workspace, K);
+        a.a = workspace;
+        a.lda = K;
         qk_qgemm(uk, &a);
     }
 }

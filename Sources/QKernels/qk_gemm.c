@@ -4,10 +4,6 @@
 #include "internal/qk_parallel.h"
 #include "qk_gemm.h"
 
-/* Activation rows per panel: tiles are visited panel by panel (QK_PANEL_BYTES of A, which stays in
- * L1) and, inside a panel, column tile by column tile, so each weight tile is read from L2 once
- * per panel and reused from L1 by every row tile of the panel. */
-#define QK_PANEL_BYTES ((size_t)16384)
 
 /* Runs fn(args, m0, n0, mr, nr) over every tile. OpenMP splits (panel, column tile) pairs
  * statically; each pair runs the panel's row tiles in order. */

@@ -43,33 +43,58 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
 
 #define QK_AT(y, x) in[((size_t)(y) * (size_t)g->in_w + (size_t)(x)) * C + c]
 
-/* Max pooling loops over taps outside and channels inside, so the channel loop vectorises: the
- * output row starts at 0 / -inf and every in-image tap is max-ed in (padding never wins; an empty
- * window, impossible with PyTorch's padding limit, gives 0 / -inf). */
-#define QK_MAXPOOL_BODY(T, EMPTY, MAX_ROW)                                                    \
-    QK_POOL_PIXELS({                                                                          \
-        T* o = out + p;                                                                       \
-        for (size_t c = 0; c < C; c++) o[c] = (EMPTY);                                        \
-        for (int32_t y = y0; y < y1; y++)                                                     \
-            for (int32_t x = x0; x < x1; x++)                                                 \
-                MAX_ROW(o, in + ((size_t)y * (size_t)g->in_w + (size_t)x) * C, C);           \
-    })
+/* Max pooling is separable: for each output row, first the max over the window's input rows
+ * (long, vectorisable runs over x and channels) into a row buffer, then the max over each window's
+ * columns. Channels go in chunks so the row buffer (QK_MAXPOOL_BUFFER bytes) stays in L1. Padding
+ * never wins; an empty window (impossible with PyTorch's padding limit) gives 0 / -inf. */
+#define QK_MAXPOOL_BUFFER 16384
+#define QK_MAXPOOL_BODY(T, EMPTY, MAX)                                                         \
+    do {                                                                                       \
+        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g), iw = g->in_w;             \
+        const size_t C = (size_t)g->channels;                                                  \
+        size_t cb = QK_MAXPOOL_BUFFER / sizeof(T) / (size_t)(iw > 0 ? iw : 1);                \
+        cb = cb < 1 ? 1 : cb > C ? C : cb;                                                     \
+        const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)     \
+                        >= QK_PARALLEL_MIN_WORK;                                              \
+        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")       \
+        for (int32_t oy = 0; oy < oh; oy++) {                                                  \
+            T rowmax[QK_MAXPOOL_BUFFER / sizeof(T)];                                           \
+            const int32_t ys = oy * g->stride_h - g->pad_top;                                  \
+            const int32_t y0 = ys < 0 ? 0 : ys;                                                \
+            const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;        \
+            for (size_t c0 = 0; c0 < C; c0 += cb) {                                            \
+                const size_t n = C - c0 < cb ? C - c0 : cb;                                    \
+                for (int32_t x = 0; x < iw; x++) {                                             \
+                    T* r = rowmax + (size_t)x * n;                                             \
+                    for (size_t c = 0; c < n; c++) r[c] = (EMPTY);                             \
+                    for (int32_t y = y0; y < y1; y++) {                                        \
+                        const T* p = in + ((size_t)y * (size_t)iw + (size_t)x) * C + c0;       \
+                        for (size_t c = 0; c < n; c++) r[c] = MAX(r[c], p[c]);                 \
+                    }                                                                          \
+                }                                                                              \
+                for (int32_t ox = 0; ox < ow; ox++) {                                          \
+                    const int32_t xs = ox * g->stride_w - g->pad_left;                         \
+                    const int32_t x0 = xs < 0 ? 0 : xs;                                        \
+                    const int32_t x1 = xs + g->kernel_w > iw ? iw : xs + g->kernel_w;          \
+                    T* o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C + c0;              \
+                    for (size_t c = 0; c < n; c++) o[c] = (EMPTY);                             \
+                    for (int32_t x = x0; x < x1; x++) {                                        \
+                        const T* r = rowmax + (size_t)x * n;                                   \
+                        for (size_t c = 0; c < n; c++) o[c] = MAX(o[c], r[c]);                 \
+                    }                                                                          \
+                }                                                                              \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
 
-/* o[c] = max(o[c], p[c]) over a row of channels (vectorised by the compiler). */
-static void qk_max_row_u8(uint8_t* restrict o, const uint8_t* restrict p, size_t n) {
-    for (size_t c = 0; c < n; c++) o[c] = p[c] > o[c] ? p[c] : o[c];
-}
-
-static void qk_max_row_f32(float* restrict o, const float* restrict p, size_t n) {
-    for (size_t c = 0; c < n; c++) o[c] = fmaxf(o[c], p[c]);
-}
+#define QK_MAX_U8(a, b) ((b) > (a) ? (b) : (a))
 
 void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out) {
-    QK_MAXPOOL_BODY(uint8_t, 0, qk_max_row_u8);
+    QK_MAXPOOL_BODY(uint8_t, 0, QK_MAX_U8);
 }
 
 void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out) {
-    QK_MAXPOOL_BODY(float, -INFINITY, qk_max_row_f32);
+    QK_MAXPOOL_BODY(float, -INFINITY, fmaxf);
 }
 
 void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {

@@ -30,12 +30,17 @@ let convShapes: [ConvShape] = [
     ConvShape(h: 8, w: 8, c: 3, oc: 5, kh: 1, kw: 1, sh: 2, sw: 2, pads: (0, 0, 0, 0), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 4, w: 5, c: 2, oc: 3, kh: 5, kw: 3, sh: 2, sw: 1, pads: (2, 1, 2, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 3, w: 3, c: 5, oc: 33, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
-    // kw * C a multiple of 32: implicit GEMM through an indirection table where the member supports it
+    // kw * C a multiple of 32 (whole 32-byte blocks per kernel row)
     ConvShape(h: 7, w: 9, c: 32, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 8, w: 6, c: 32, oc: 33, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 2), dh: 2, dw: 1, groups: 1),
     ConvShape(h: 5, w: 7, c: 64, oc: 17, kh: 1, kw: 2, sh: 1, sw: 1, pads: (0, 1, 0, 0), dh: 1, dw: 1, groups: 1),
-    // every kernel row cut by a border: the table would not fit the workspace, im2col instead
+    // every kernel row cut by a border
     ConvShape(h: 2, w: 2, c: 32, oc: 16, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    // >= 4 panels of rows (QK_FUSED_PANELS_PER_THREAD): the fused per-panel im2col path of
+    // qk_conv2d_u8, with a partial last panel, a stem-like 7x7/2 conv, a channel slice per group
+    ConvShape(h: 32, w: 32, c: 8, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    ConvShape(h: 40, w: 40, c: 3, oc: 16, kh: 7, kw: 7, sh: 2, sw: 2, pads: (3, 3, 3, 3), dh: 1, dw: 1, groups: 1),
+    ConvShape(h: 31, w: 30, c: 64, oc: 18, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 2), dh: 1, dw: 1, groups: 2),
 ]
 
 final class ConvTests: XCTestCase {
@@ -81,6 +86,14 @@ final class ConvTests: XCTestCase {
         let one = withThreads(1) { runConvU8(s, bits: 4, rng: &rng, context: "1 thread", seedOverride: 5) }
         let two = withThreads(2) { runConvU8(s, bits: 4, rng: &rng, context: "2 threads", seedOverride: 5) }
         XCTAssertEqual(one, two)
+        // enough panels for the fused im2col path at 1, 2 and 3 threads (uneven split)
+        let big = ConvShape(h: 32, w: 32, c: 16, oc: 24, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1),
+                            dh: 1, dw: 1, groups: 1)
+        let runs = [1, 2, 3].map { t in
+            withThreads(t) { runConvU8(big, bits: 2, rng: &rng, context: "\(t) threads", seedOverride: 6) }
+        }
+        XCTAssertEqual(runs[0], runs[1])
+        XCTAssertEqual(runs[0], runs[2])
     }
 
     /// Runs one u8 conv case (u8 residual, ReLU6, ldc > out_c) and checks it; returns the outputs.
