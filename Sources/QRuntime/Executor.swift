@@ -48,7 +48,8 @@ final class ExecutionState {
 enum Executor {
     /// Runs every step; returns a view of the f32 output in the arena (valid until the next run).
     static func run(_ plan: Plan, state: ExecutionState, input: UnsafeBufferPointer<Float>, threads: Int,
-                    observer: ((String, UnsafeBufferPointer<Float>) -> Void)?) -> UnsafeBufferPointer<Float> {
+                    observer: ((String, UnsafeBufferPointer<Float>) -> Void)?,
+                    timer: StepTimer? = nil) -> UnsafeBufferPointer<Float> {
         let base = state.arena
         let inputSlot = state.inputBuffer(count: input.count)
         if input.baseAddress != UnsafePointer(inputSlot.baseAddress) {
@@ -58,6 +59,7 @@ enum Executor {
         func f32(_ offset: Int) -> UnsafeMutablePointer<Float> { (base + offset).assumingMemoryBound(to: Float.self) }
         func u8(_ offset: Int) -> UnsafeMutablePointer<UInt8> { (base + offset).assumingMemoryBound(to: UInt8.self) }
 
+        var clock = timer != nil ? StepTimer.now() : 0
         for (index, step) in plan.steps.enumerated() {
             switch step {
             case .quantize(let src, let dst, let count, let quant):
@@ -127,6 +129,11 @@ enum Executor {
                     let a = shared ? slopes[0] : slopes[i % channels]
                     y[i] = x[i] >= 0 ? x[i] : a * x[i]
                 }
+            }
+            if let timer {
+                let t = StepTimer.now()
+                timer.nanoseconds[index] &+= t &- clock
+                clock = t
             }
             if let observer, let o = plan.observed[index] {
                 observer(o.name, UnsafeBufferPointer(start: f32(o.offset), count: o.count))

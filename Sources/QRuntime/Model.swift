@@ -42,6 +42,9 @@ public final class Model: @unchecked Sendable {
     /// The GEMM member each quantized layer runs with, in execution order (layer name, member).
     public var layerKernels: [(layer: String, kernel: String)] { plan.layerKernels }
 
+    /// What each executor step computes (name, op, shapes, weight format, kernel, operations).
+    public var layers: [LayerInfo] { plan.layerInfo }
+
     /// Elements of the network input ([H, W, C]).
     public var inputShape: [Int] { graph.value(graph.input)!.shape }
     public var inputElementCount: Int { inputShape.reduce(1, *) }
@@ -91,6 +94,19 @@ public final class Session {
             }
         }
         if let failure { throw failure }
+    }
+
+    /// Runs `input` `runs` times with a clock around every step and returns each step's mean time.
+    public func profile(_ input: [Float], runs: Int) -> LayerProfile {
+        precondition(input.count == model.inputElementCount && runs > 0)
+        let timer = StepTimer(steps: model.plan.steps.count)
+        input.withUnsafeBufferPointer { buffer in
+            for _ in 0..<runs {
+                _ = Executor.run(model.plan, state: state, input: buffer, threads: threads, observer: nil, timer: timer)
+            }
+        }
+        let ms = (0..<timer.count).map { Double(timer.nanoseconds[$0]) / 1e6 / Double(runs) }
+        return LayerProfile(layers: model.plan.layerInfo, milliseconds: ms, runs: runs)
     }
 
     private func execute(input: UnsafeBufferPointer<Float>,

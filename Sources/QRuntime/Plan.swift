@@ -84,6 +84,8 @@ final class Plan: @unchecked Sendable {
 
     /// (layer, member name) of every quantized layer, in execution order.
     let layerKernels: [(layer: String, kernel: String)]
+    /// What each step computes, for profiles (same order as `steps`).
+    let layerInfo: [LayerInfo]
 
     init(graph: Graph, file: LBMFile, kernel choice: KernelChoice = .auto) throws {
         let memory = OwnedMemory()
@@ -134,6 +136,7 @@ final class Plan: @unchecked Sendable {
         var steps: [Step] = []
         var observed: [(String, Int, Int)?] = []
         var kernels: [(layer: String, kernel: String)] = []
+        var infos: [LayerInfo] = []
         var maxDynamic = 0
         for (s, node) in graph.nodes.enumerated() {
             let out = values[node.output]!.1
@@ -201,6 +204,11 @@ final class Plan: @unchecked Sendable {
                 steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
             }
             observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount))
+            var member: String?
+            if case .conv(let c)? = steps.last, steps.count == infos.count + 1 {
+                member = c.kernelName ?? c.float.map { String(cString: $0.kernel.pointee.name) }
+            }
+            infos.append(LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member))
         }
         self.steps = steps
         self.observed = observed
@@ -212,6 +220,7 @@ final class Plan: @unchecked Sendable {
         self.maxDynamicChannels = maxDynamic
         self.memory = memory
         self.layerKernels = kernels
+        self.layerInfo = infos
         if choice == .shift && !kernels.contains(where: { $0.kernel.hasPrefix("qk_sgemm_") }) {
             throw RuntimeError("--kernel shift: the model has no 4-bit shift-coded layers (convert with --scheme shift --bits 4)")
         }
