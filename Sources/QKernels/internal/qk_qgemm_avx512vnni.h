@@ -5,9 +5,9 @@
  * a decoded sub-step is one zmm of weights and the activations enter as an embedded 32-bit
  * broadcast (4 k of one row) folded into vpdpbusd: every lane accumulates one finished output,
  * nothing is reduced across lanes and the epilogue runs on 16 channels of a row at a time (masked
- * for a partial group). Codes become weights with a shift (their bit offset inside the chunk byte)
- * and vpermb into the per-layer table repeated over 64 bytes (the bits above the code do not
- * matter); 8-bit weights load as they are; 3-bit codes combine two planes. Private. */
+ * for a partial group). Codes become weights with vpermb into per-layer tables built for the
+ * code's bit offset inside the chunk byte (so most sub-steps need no shift; see qk_vnni_table);
+ * 8-bit weights load as they are; 3-bit codes combine two planes. Private. */
 #pragma once
 #if defined(__x86_64__)
 #include <assert.h>
@@ -28,17 +28,32 @@
 #define QK_IOTA(i) (i)
 static const uint8_t qk_vnni_iota[64] = {QK_I64(QK_IOTA)};
 
-/* The code -> int8 table repeated over 64 bytes with period 2^bits (so vpermb, which reads index
- * bits 0-5, ignores whatever sits above the code). */
-QK_VNNI_INLINE __m512i qk_vnni_table(const int8_t* lut, int bits) {
+/* The code -> int8 table over 64 bytes for codes sitting at bit `at` of each byte: entry i is
+ * lut[(i >> at) & (2^bits - 1)]. vpermb reads index bits 0-5 only, so a code at bits [at, at+bits)
+ * with at + bits <= 6 is looked up in place (no shift) and whatever sits in the other bits does not
+ * matter. */
+QK_VNNI_INLINE __m512i qk_vnni_table(const int8_t* lut, int bits, int at) {
     if (lut == NULL || bits > 4) return _mm512_setzero_si512();
     const __m512i l = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)lut));
-    return _mm512_shuffle_epi8(l, _mm512_and_si512(_mm512_loadu_si512(qk_vnni_iota),
-                                                   _mm512_set1_epi8((char)((1 << bits) - 1))));
+    const __m512i idx = _mm512_srli_epi16(_mm512_loadu_si512(qk_vnni_iota), (unsigned)at);
+    return _mm512_shuffle_epi8(l, _mm512_and_si512(idx, _mm512_set1_epi8((char)((1 << bits) - 1))));
+}
+
+/* The tables of one tile: t[j] serves codes at bit bits * j of a chunk byte, for the j with
+ * bits * (j + 1) <= 6 (codes above bit 5 are shifted down by 4 first and use t[j - 4 / bits]). */
+typedef struct { __m512i t[6]; } qk_vnni_tables;
+
+QK_VNNI_INLINE qk_vnni_tables qk_vnni_tables_make(const int8_t* lut, int bits) {
+    qk_vnni_tables r;
+    for (int j = 0; j < 6; j++)
+        r.t[j] = bits <= 4 && bits != 3 && bits * (j + 1) <= 6 ? qk_vnni_table(lut, bits, bits * j)
+                                                              : _mm512_setzero_si512();
+    if (bits == 3) r.t[0] = qk_vnni_table(lut, 3, 0);
+    return r;
 }
 
 /* Weights of sub-step s (0..7) of a row group's block at blk: lane j = channel j/4, k j%4. */
-QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, __m512i table) {
+QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, const qk_vnni_tables* tables) {
     switch (bits) {
     case 8: return _mm512_loadu_si512(blk + s * QK_CHUNK_BYTES);
     case 3: {
@@ -46,13 +61,13 @@ QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, __m5
         const __m512i hi = _mm512_srli_epi16(_mm512_loadu_si512(blk + 2 * QK_CHUNK_BYTES), (unsigned)s);
         const __m512i code = _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi8(3)),
                                              _mm512_slli_epi16(_mm512_and_si512(hi, _mm512_set1_epi8(1)), 2));
-        return _mm512_permutexvar_epi8(code, table);
+        return _mm512_permutexvar_epi8(code, tables->t[0]);
     }
     default: {  /* 1, 2, 4: sub-step s in chunk s / (8/bits) at bit bits * (s % (8/bits)) */
-        const int per = 8 / bits;
+        const int per = 8 / bits, j = s % per;
         const __m512i x = _mm512_loadu_si512(blk + s / per * QK_CHUNK_BYTES);
-        const unsigned shift = (unsigned)(bits * (s % per));
-        return _mm512_permutexvar_epi8(shift == 0 ? x : _mm512_srli_epi16(x, shift), table);
+        if (bits * (j + 1) <= 6) return _mm512_permutexvar_epi8(x, tables->t[j]);
+        return _mm512_permutexvar_epi8(_mm512_srli_epi16(x, 4), tables->t[j - 4 / bits]);
     }
     }
 }
@@ -119,7 +134,7 @@ QK_VNNI_INLINE void qk_vnni_epilogue_row(const qk_qgemm_args* g, const qk_vnni_e
  * repeats the first (results dropped). */
 QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t nr, int bits,
                                       int rows) {
-    const __m512i table = qk_vnni_table(g->lut, bits == 3 ? 3 : bits);
+    const qk_vnni_tables tables = qk_vnni_tables_make(g->lut, bits);
     const size_t groups = (nr + QK_ROW_GROUP - 1) / QK_ROW_GROUP, block_bytes = QK_GROUP_BLOCK_BYTES(bits);
     const uint8_t* a[QK_VNNI_MR] = {0};
     const uint8_t* w[QK_VNNI_GROUPS];
@@ -143,8 +158,8 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         const uint8_t* blk0 = w[0] + kb / 32 * block_bytes;
         const uint8_t* blk1 = w[1] + kb / 32 * block_bytes;
         for (int s = 0; s < 8; s++) {
-            const __m512i w0 = qk_vnni_substep(blk0, s, bits, table);
-            const __m512i w1 = qk_vnni_substep(blk1, s, bits, table);
+            const __m512i w0 = qk_vnni_substep(blk0, s, bits, &tables);
+            const __m512i w1 = qk_vnni_substep(blk1, s, bits, &tables);
             for (int i = 0; i < rows; i++) {
                 int32_t a4;
                 memcpy(&a4, p[i] + 4 * s, 4);
