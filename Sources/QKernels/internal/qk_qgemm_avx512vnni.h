@@ -17,6 +17,9 @@
 #define QK_VNNI_MR 8
 #define QK_VNNI_GROUPS 2                      /* row groups of 16 columns per call */
 #define QK_VNNI_NR (QK_VNNI_GROUPS * QK_ROW_GROUP)
+#ifndef QK_VNNI_PREFETCH
+#define QK_VNNI_PREFETCH 4096                 /* weight prefetch distance (bytes) for short tiles */
+#endif
 #define QK_VNNI_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
 #define QK_VNNI_INLINE static inline __attribute__((always_inline, target(QK_VNNI_TARGET)))
 
@@ -157,6 +160,16 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         for (int i = 0; i < rows; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
         const uint8_t* blk0 = w[0] + kb / 32 * block_bytes;
         const uint8_t* blk1 = w[1] + kb / 32 * block_bytes;
+        if (rows <= 4 && bits < 8) {
+            /* few rows: the codes stream from memory once per tile and decoding them keeps the core
+             * busy; prefetch them QK_VNNI_PREFETCH bytes ahead in both row groups (the hardware
+             * prefetcher alone left DRAM half idle: 4x8192x8192 4-bit 0.98x -> 2.0x of int8). int8
+             * tiles do not need it (measured slower with it). */
+            for (size_t off = 0; off < block_bytes; off += 64) {
+                _mm_prefetch((const char*)blk0 + QK_VNNI_PREFETCH + off, _MM_HINT_T0);
+                _mm_prefetch((const char*)blk1 + QK_VNNI_PREFETCH + off, _MM_HINT_T0);
+            }
+        }
         for (int s = 0; s < 8; s++) {
             const __m512i w0 = qk_vnni_substep(blk0, s, bits, &tables);
             const __m512i w1 = qk_vnni_substep(blk1, s, bits, &tables);
