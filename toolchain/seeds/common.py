@@ -94,13 +94,133 @@ def checkpoint_path(method: str, name: str, ext: str) -> Path:
     return out
 
 
-def save_checkpoint(obj, path: Path, legacy: bool) -> None:
+def save_checkpoint(obj, path: Path, legacy: bool, location: str = "cpu") -> None:
     """torch.save in the zip format (torch >= 1.6) or the legacy format (torch <= 1.5), like the
-    method's training code of its time."""
-    torch.save(obj, str(path), _use_new_zipfile_serialization=not legacy)
+    method's training code of its time. `location` is the device tag written for every storage
+    ("cuda:0" for a file saved from a GPU model, as the methods' released files are); torch.load needs
+    map_location="cpu" for those. Legacy storage keys (torch writes a memory address) are renumbered
+    so that the file is byte-identical from run to run. (The zip records are named after the file,
+    so a zip checkpoint is saved straight to its final path.)"""
+    import io
+    import torch.serialization as ser
+
+    tagger = (-1, lambda storage: location, lambda storage, loc: storage)
+    if location != "cpu":
+        ser._package_registry.insert(0, tagger)
+    try:
+        if legacy:
+            buf = io.BytesIO()
+            torch.save(obj, buf, _use_new_zipfile_serialization=False)
+            Path(path).write_bytes(_renumber_legacy_storage_keys(buf.getvalue()))
+        else:
+            torch.save(obj, str(path))
+    finally:
+        if location != "cpu":
+            ser._package_registry.remove(tagger)
+
+
+_LEGACY_ELEMENT_SIZE = {"DoubleStorage": 8, "FloatStorage": 4, "HalfStorage": 2, "BFloat16Storage": 2,
+                        "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1,
+                        "ByteStorage": 1, "BoolStorage": 1}
+
+
+def _renumber_legacy_storage_keys(data: bytes) -> bytes:
+    """The legacy format is five pickles (magic, protocol, sys_info, object, storage keys) then, for each
+    key of that list, the storage (int64 element count, raw bytes). torch names storages by a memory
+    address and sorts the list by that name, so both the names and the order change from run to run.
+    Rename each storage by a fixed number of the same length (so every pickle length prefix stays valid),
+    ranked by first appearance in the object pickle, and write the list and the storages in that order."""
+    import io
+    import pickle
+    import pickletools
+    import struct
+
+    starts, end = [], 0
+    for _ in range(5):
+        starts.append(end)
+        for op, _, pos in pickletools.genops(io.BytesIO(data[end:])):
+            if op.name == "STOP":
+                end = end + pos + 1
+                break
+    old_keys = pickle.loads(data[starts[4]:end])
+    element_size, memo, last = {}, {}, None   # persistent id: ("storage", <type>, key, location, numel)
+    for op, arg, _ in pickletools.genops(io.BytesIO(data[starts[3]:starts[4]])):
+        if op.name in ("BINPUT", "LONG_BINPUT"):
+            memo[arg] = last
+            continue
+        if op.name == "BINUNICODE" and arg in old_keys and arg not in element_size:
+            element_size[arg] = _LEGACY_ELEMENT_SIZE[last.split(" ")[-1]]
+        last = arg if op.name == "GLOBAL" else memo.get(arg) if op.name in ("BINGET", "LONG_BINGET") else None
+    order = list(element_size)          # first appearance in the object pickle
+    assert sorted(order) == sorted(old_keys)
+    chunks, pos = {}, end
+    for key in old_keys:
+        (count,) = struct.unpack("<q", data[pos:pos + 8])
+        size = 8 + count * element_size[key]
+        chunks[key], pos = data[pos:pos + size], pos + size
+    assert pos == len(data)
+    renamed = {key: str(10 ** (len(key) - 1) + rank) for rank, key in enumerate(order)}
+    head = data[:starts[4]]
+    for key, new in renamed.items():
+        prefix = b"X" + struct.pack("<I", len(key))
+        head = head.replace(prefix + key.encode(), prefix + new.encode())
+    key_list = pickle.dumps([renamed[k] for k in order], protocol=2)
+    return head + key_list + b"".join(chunks[k] for k in order)
+
+
+def optimizer_state(params, slots: dict, group: dict, generator: torch.Generator) -> dict:
+    """A torch.optim state_dict as the training code saves it: {"state": {i: {...}}, "param_groups":
+    [{**group, "params": [0..n-1]}]} for the parameter list `params` (deduplicated, in order). `slots`
+    maps each per-parameter state name to "normal" (small signed values, like momentum or Adam's
+    exp_avg), "square" (small positive values, like exp_avg_sq) or an int (a step count, written as a
+    Python int the way torch 1.x wrote it)."""
+    state = {}
+    for i, p in enumerate(params):
+        entry = {}
+        for name, kind in slots.items():
+            if isinstance(kind, int):
+                entry[name] = kind
+            elif kind == "normal":
+                entry[name] = 1e-3 * torch.randn(p.shape, generator=generator)
+            elif kind == "square":
+                entry[name] = 1e-6 * torch.randn(p.shape, generator=generator).square()
+            else:
+                raise ValueError(f"unknown optimizer slot kind {kind!r}")
+        state[i] = entry
+    return {"state": state, "param_groups": [{**group, "params": list(range(len(params)))}]}
 
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)
     os.environ["PYTHONHASHSEED"] = str(seed)
+
+
+def calibration_batches(height: int, width: int, channels: int, mean, std, count: int, batch: int) -> list:
+    """`count` NCHW float32 batches of synthetic images (seeds 10000 and up, never a fixture input),
+    preprocessed like load_input: data to give a random network realistic BatchNorm running stats."""
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    out = []
+    for b in range(count):
+        imgs = [synthetic_image(height, width, channels, 10000 + b * batch + i) for i in range(batch)]
+        x = torch.from_numpy(np.stack(imgs)).permute(0, 3, 1, 2).float() / 255.0
+        out.append((x - m) / s)
+    return out
+
+
+def calibrate_batchnorm(model: torch.nn.Module, forward, batches: list) -> None:
+    """Sets every BatchNorm's running stats to the exact average over `batches` of the batch statistics
+    seen in train mode (momentum None), running `forward(model, x)` on each; leaves the model in eval mode
+    with the default momentum back. num_batches_tracked counts the batches each BatchNorm saw."""
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for x in batches:
+            forward(model, x)
+    model.eval()
+    for m in norms:
+        m.momentum = 0.1
