@@ -2,7 +2,8 @@
 """Writes the Any-Precision fixture (Any-Precision Deep Neural Networks, Yu et al., AAAI 2021):
 Tests/Fixtures/seeds/anyprec/{resnet20q.pth.tar, resnet20q.json}.
 
-    /work/venv/bin/python toolchain/seeds/gen_anyprec.py
+    /work/venv/bin/python toolchain/seeds/gen_anyprec.py            # writes the fixture
+    /work/venv/bin/python toolchain/seeds/gen_anyprec.py --verify   # reloads it and checks the JSON
 
 One network, bit width k chosen at run time from [1, 2, 4, 8, 32]; float32 math of the training code
 (models/quan_ops.py, models/resnet_quan.py), with BatchNorm chosen per width (bn_dict[str(k)]):
@@ -131,6 +132,8 @@ def build(seed: int) -> ResNet20Q:
     common.seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     model = ResNet20Q(WIDTH)
+    model.fc.weight.copy_(0.5 * torch.randn(model.fc.weight.shape, generator=gen))   # logits of a few units,
+    model.fc.bias.copy_(0.1 * torch.randn(model.fc.bias.shape, generator=gen))       # like a trained head
     for m in model.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.weight.copy_(0.3 + 0.4 * torch.rand(m.weight.shape, generator=gen))
@@ -170,8 +173,24 @@ def layer_records(model) -> list:
     return records
 
 
+def verify() -> None:
+    """Reloads the written checkpoint into a fresh network and checks every width's logits exactly."""
+    record = common.read_fixture_json(METHOD, "resnet20q")
+    model = ResNet20Q(record["options"]["width"])
+    model.load_state_dict(common.load_checkpoint(METHOD, "resnet20q")["state_dict"], strict=True)
+    model.eval()
+    logits = logits_by_bits(model, [im["path"] for im in record["images"]])
+    for per, im in zip(logits, record["images"]):
+        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
+    assert layer_records(model) == record["options"]["layers"]
+    print("resnet20q: checkpoint reloads to the recorded logits at every bit width")
+
+
 def main():
     torch.set_num_threads(1)
+    if "--verify" in sys.argv:
+        verify()
+        return
     inputs = [common.write_input(32, 32, 3, s) for s in INPUT_SEEDS]
     for seed in range(100):
         model = build(seed)
