@@ -224,3 +224,19 @@ def calibrate_batchnorm(model: torch.nn.Module, forward, batches: list) -> None:
     model.eval()
     for m in norms:
         m.momentum = 0.1
+
+
+def read_fixture_json(method: str, name: str) -> dict:
+    return json.loads((FIXTURES / method / f"{name}.json").read_text())
+
+
+def load_checkpoint(method: str, name: str):
+    """torch.load of a written fixture checkpoint as a user would do it (map_location cpu, full unpickling:
+    these files are our own)."""
+    record = read_fixture_json(method, name)
+    return torch.load(str(FIXTURES / method / record["checkpoint"]), map_location="cpu", weights_only=False)
+
+
+def strip_prefix(state_dict, prefix: str) -> dict:
+    assert all(k.startswith(prefix) for k in state_dict), f"a key lacks the {prefix!r} prefix"
+    return {k[len(prefix):]: v for k, v in state_dict.items()}

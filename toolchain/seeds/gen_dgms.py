@@ -2,7 +2,8 @@
 """Writes the DGMS fixtures (Differentiable Gaussian Mixture weight Sharing, Dong et al., ICML 2022):
 Tests/Fixtures/seeds/dgms/{resnet20.pth.tar, resnet20.json, vggsmall.pth, vggsmall.json}.
 
-    /work/venv/bin/python toolchain/seeds/gen_dgms.py
+    /work/venv/bin/python toolchain/seeds/gen_dgms.py            # writes the fixtures
+    /work/venv/bin/python toolchain/seeds/gen_dgms.py --verify   # reloads them and checks the JSON
 
 Inference math of a DGMS conv (weights only; activations stay float), float32, in the training code's
 operation order (modeling/DGMS/GMM.py, eval branch):
@@ -338,10 +339,29 @@ def write(arch: str) -> None:
           f"min margin {min(margins):.4f}, top-1 {[int(l.argmax()) for l in logits]}")
 
 
+def verify(arch: str) -> None:
+    """Reloads the written checkpoint into a fresh network and checks the JSON's logits and per-layer
+    records exactly."""
+    record = common.read_fixture_json(METHOD, arch)
+    loaded = common.load_checkpoint(METHOD, arch)
+    state = loaded["state_dict"] if arch == "resnet20" else loaded
+    k = record["options"]["K"]
+    model = DGMSNet(CifarResNet(blocks=3, width=8, k=k) if arch == "resnet20" else VGGSmall([16, 32, 64], k=k))
+    model.load_state_dict(state, strict=True)
+    model.eval()
+    logits = logits_for(model, [im["path"] for im in record["images"]])
+    assert all(common.f32_list(l) == im["logits"] for l, im in zip(logits, record["images"])), arch
+    assert layer_records(model, "") == record["options"]["layers"], arch
+    print(f"{arch}: checkpoint reloads to the recorded logits and codebooks")
+
+
 def main():
     torch.set_num_threads(1)
     for arch in ("resnet20", "vggsmall"):
-        write(arch)
+        if "--verify" in sys.argv:
+            verify(arch)
+        else:
+            write(arch)
 
 
 if __name__ == "__main__":
