@@ -48,8 +48,7 @@ class BinaryConnectConv2d(nn.Conv2d):
 
 
 def build_resnet56(gen: torch.Generator) -> nn.Module:
-    stem = lambda cin, cout, stride: nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-    model = akamaster_resnet.CifarResNetA(56, RESNET_WIDTHS, stem, BinaryConnectConv2d, nn.Linear)
+    model = empty_model("resnet56_bc")
     for m in model.modules():
         if isinstance(m, BinaryConnectConv2d):
             m.weight.data = (torch.randn(m.weight.shape, generator=gen) * 0.35).clamp(-1, 1)
@@ -92,7 +91,7 @@ def stochastic_round_to_grid(w: torch.Tensor, delta: float, gen: torch.Generator
 
 
 def build_vgg9(gen: torch.Generator):
-    model = VGG(VGG_CFG)
+    model = empty_model("vgg9_sr")
     deltas = {}
     for name, m in model.named_modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
@@ -193,6 +192,15 @@ def generate_vgg9():
             f"{torch.__version__} float32, 1 thread."),
     })
     print(f"vgg9_sr: {path.stat().st_size} bytes, inputs {[i['path'] for i in images]}")
+
+
+def empty_model(name: str) -> nn.Module:
+    """The fixture's architecture with this file's forward, for verify_fixtures.py to load weights into."""
+    if name == "resnet56_bc":
+        stem = lambda cin, cout, stride: nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        return akamaster_resnet.CifarResNetA(56, RESNET_WIDTHS, stem, BinaryConnectConv2d, nn.Linear)
+    assert name == "vgg9_sr"
+    return VGG(VGG_CFG)
 
 
 def main():

@@ -268,10 +268,22 @@ def generate(name: str, mode: str, weight_bits: int, act_bits, seed: int) -> Non
     print(f"{name}: {path.stat().st_size} bytes, clamps {clamps}, {weight_counts}")
 
 
+FIXTURES = {
+    "resnet20_ps": dict(mode="PS", weight_bits=5, act_bits=(16, 16), seed=2019),
+    "resnet20_q": dict(mode="Q", weight_bits=5, act_bits=(4, 6), seed=2020),
+}
+
+
+def empty_model(name: str) -> nn.Module:
+    """The fixture's architecture with this file's forward, for verify_fixtures.py to load weights into."""
+    spec = FIXTURES[name]
+    return build(spec["mode"], spec["weight_bits"], spec["act_bits"], torch.Generator().manual_seed(0))
+
+
 def main():
     torch.set_num_threads(1)
-    generate("resnet20_ps", "PS", weight_bits=5, act_bits=(16, 16), seed=2019)
-    generate("resnet20_q", "Q", weight_bits=5, act_bits=(4, 6), seed=2020)
+    for name, spec in FIXTURES.items():
+        generate(name, **spec)
 
 
 if __name__ == "__main__":
