@@ -43,53 +43,52 @@ def round_to_fixed(x: torch.Tensor, integer_bits: int, fraction_bits: int) -> to
     return torch.clamp(torch.floor(x / delta) * delta, -bound, bound - 1)
 
 
-class ShiftLayer(nn.Module):
-    """Common forward of the four DeepShift layers: quantized weight, fixed-point input and bias."""
+def ps_weight(shift, sign, shift_range):
+    """PS mode (modules.py): W = 2^round(clamp(shift, range)) * sign(round(sign))."""
+    return 2 ** torch.round(shift.clamp(*shift_range)) * torch.sign(torch.round(sign))
 
-    def __init__(self, act_bits):
+
+def q_weight(weight, shift_range):
+    """Q mode (modules_q.py): clampabs to [2^lo, 2^hi] (0 stays 0), then round_power_of_2:
+    W = 2^round(ln|w| / np.log(2)) * sign(w), the division in float32 as torch does it."""
+    lo, hi = 2.0 ** shift_range[0], 2.0 ** shift_range[1]
+    a = weight.abs()
+    w = torch.where(a > hi, hi * torch.sign(weight),
+                    torch.where((a > 0) & (a < lo), lo * torch.sign(weight), weight))
+    return 2.0 ** torch.round(torch.log(w.abs()) / np.log(2)) * torch.sign(w)
+
+
+class ShiftLayer(nn.Module):
+    """What the four DeepShift layers share: the parameters of their mode, registered in DeepShift's
+    order (PS: shift, sign, bias; Q: weight, bias), the quantized weight, the fixed-point rounding."""
+
+    def __init__(self, weight_shape, bias_features, mode, weight_bits, act_bits):
         super().__init__()
-        self.act_bits = act_bits     # (integer bits, fraction bits)
+        self.mode, self.act_bits = mode, act_bits     # act_bits: (integer bits, fraction bits)
+        if mode == "PS":
+            self.shift = nn.Parameter(torch.empty(weight_shape))
+            self.sign = nn.Parameter(torch.empty(weight_shape))
+            self.shift_range = (-(2 ** (weight_bits - 1) - 2), 0)   # one code of b is the sign
+        else:
+            self.weight = nn.Parameter(torch.empty(weight_shape))
+            self.shift_range = (-(2 ** (weight_bits - 1) - 1), 0)
+        self.bias = nn.Parameter(torch.empty(bias_features)) if bias_features else None
+
+    def weight_q(self):
+        if self.mode == "PS":
+            return ps_weight(self.shift, self.sign, self.shift_range)
+        return q_weight(self.weight, self.shift_range)
 
     def fixed(self, t):
         return None if t is None else round_to_fixed(t, *self.act_bits)
 
 
-class PSWeight:
-    """PS mode: parameters `shift` and `sign` (registered in that order, then `bias`)."""
-
-    def init_ps(self, shape, weight_bits, bias_features):
-        self.shift = nn.Parameter(torch.empty(shape))
-        self.sign = nn.Parameter(torch.empty(shape))
-        self.bias = nn.Parameter(torch.empty(bias_features)) if bias_features else None
-        self.shift_range = (-(2 ** (weight_bits - 1) - 2), 0)
-
-    def weight_q(self):
-        shift = torch.round(self.shift.clamp(*self.shift_range))
-        return 2 ** shift * torch.sign(torch.round(self.sign))
-
-
-class QWeight:
-    """Q mode: parameter `weight` (then `bias`), rounded to a signed power of two in the forward."""
-
-    def init_q(self, shape, weight_bits, bias_features):
-        self.weight = nn.Parameter(torch.empty(shape))
-        self.bias = nn.Parameter(torch.empty(bias_features)) if bias_features else None
-        self.shift_range = (-(2 ** (weight_bits - 1) - 1), 0)
-
-    def weight_q(self):
-        lo, hi = 2.0 ** self.shift_range[0], 2.0 ** self.shift_range[1]
-        w = self.weight
-        a = w.abs()
-        w = torch.where(a > hi, hi * torch.sign(w), torch.where((a > 0) & (a < lo), lo * torch.sign(w), w))
-        shift = torch.round(torch.log(w.abs()) / np.log(2))
-        return 2.0 ** shift * torch.sign(w)
-
-
 class Conv2dShift(ShiftLayer):
+    """3x3 conv, padding 1, no bias (the ResNet's convs)."""
+
     def __init__(self, cin, cout, stride, mode, weight_bits, act_bits):
-        super().__init__(act_bits)
+        super().__init__((cout, cin, 3, 3), 0, mode, weight_bits, act_bits)
         self.stride = stride
-        (self.init_ps if mode == "PS" else self.init_q)((cout, cin, 3, 3), weight_bits, 0)
 
     def forward(self, x):
         return F.conv2d(self.fixed(x), self.weight_q(), self.fixed(self.bias), self.stride, 1)
@@ -97,24 +96,15 @@ class Conv2dShift(ShiftLayer):
 
 class LinearShift(ShiftLayer):
     def __init__(self, cin, cout, mode, weight_bits, act_bits):
-        super().__init__(act_bits)
-        (self.init_ps if mode == "PS" else self.init_q)((cout, cin), weight_bits, cout)
+        super().__init__((cout, cin), cout, mode, weight_bits, act_bits)
 
     def forward(self, x):
         return F.linear(self.fixed(x), self.weight_q(), self.fixed(self.bias))
 
 
-def layer_classes(mode):
-    mix = PSWeight if mode == "PS" else QWeight
-    conv = type(f"Conv2dShift{mode}", (Conv2dShift, mix), {})
-    linear = type(f"LinearShift{mode}", (LinearShift, mix), {})
-    return conv, linear
-
-
 def build(mode: str, weight_bits: int, act_bits, gen: torch.Generator) -> nn.Module:
-    conv_cls, linear_cls = layer_classes(mode)
-    conv = lambda cin, cout, stride: conv_cls(cin, cout, stride, mode, weight_bits, act_bits)
-    linear = lambda cin, cout: linear_cls(cin, cout, mode, weight_bits, act_bits)
+    conv = lambda cin, cout, stride: Conv2dShift(cin, cout, stride, mode, weight_bits, act_bits)
+    linear = lambda cin, cout: LinearShift(cin, cout, mode, weight_bits, act_bits)
     model = akamaster_resnet.CifarResNetA(20, WIDTHS, conv, conv, linear)
     for m in model.modules():
         if isinstance(m, ShiftLayer):
