@@ -6,6 +6,10 @@ import QGraph
 /// Everything `qconvert` can ask for.
 public struct ConversionOptions: Sendable {
     public var plain = PlainOptions()
+    /// Method recipes (dgms, s3, deepshift, binaryconnect).
+    public var method = MethodOptions()
+    /// nil or "auto": recognise the training method from key names (or values); else a recipe name.
+    public var recipe: String?
     /// nil or "auto": recognise from key names and shapes.
     public var arch: String?
     /// A folder of PPM/PGM images or a labels.csv; nil: dynamic activation quantization.
@@ -31,6 +35,10 @@ public struct ConversionReport: Codable, Sendable {
     public var arch: String
     public var archEvidence: String
     public var recipe: String
+    /// Why this recipe: the keys that identified the method, or the --recipe flag.
+    public var recipeEvidence: String
+    /// What the recipe did (e.g. how many weights a rule sent to 0).
+    public var recipeNotes: [String]
     public var precision: String
     public var activations: String
     public var calibrationImages: Int
@@ -53,6 +61,11 @@ public enum Converter {
         let start = Date()
         progress("reading checkpoint", 0)
         let checkpoint = try Checkpoint.load(contentsOf: url)
+        let (recipe, recipeEvidence) = try MethodRecipes.resolve(options.recipe, checkpoint)
+        if let recipe {
+            return try convertMethod(recipe, evidence: recipeEvidence, checkpoint: checkpoint, url: url, to: output,
+                                     options: options, start: start, progress: progress)
+        }
         var (model, evidence) = try Architectures.build(checkpoint, override: options.arch)
         try applyOverrides(&model, options)
 
@@ -94,10 +107,68 @@ public enum Converter {
         let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return ConversionReport(
             source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
-            arch: model.arch, archEvidence: evidence, recipe: "plain", precision: precision, activations: activations,
+            arch: model.arch, archEvidence: evidence, recipe: "plain", recipeEvidence: recipeEvidence, recipeNotes: [],
+            precision: precision, activations: activations,
             calibrationImages: calibration?.imageCount ?? 0, preprocessing: model.preprocessing,
             labels: model.labels.count, layers: layers, floatWeightBytes: floatBytes, weightBytes: weightBytes,
             fileBytes: fileBytes, compression: weightBytes > 0 ? Double(floatBytes) / Double(weightBytes) : 1,
+            seconds: Date().timeIntervalSince(start))
+    }
+
+    /// A method recipe's conversion: exact effective weights -> graph -> round_to_fixed inputs -> BatchNorm
+    /// folded -> codes packed with the folded scales -> f32 activations (the method's own inference, exact)
+    /// or u8 activations (integer kernels; calibrated with --calibrate, else dynamic).
+    private static func convertMethod(_ recipe: MethodRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
+                                      url: URL, to output: URL, options: ConversionOptions, start: Date,
+                                      progress: (String, Double) -> Void) throws -> ConversionReport {
+        progress("applying \(recipe.name)", 0.1)
+        let prepared = try recipe.prepare(checkpoint, options: options.method)
+        var (model, evidence) = try Architectures.build(prepared.checkpoint, override: options.arch)
+        model.preprocessing = recipe.preprocessing(arch: model.arch, familyDefault: model.preprocessing)
+        try applyOverrides(&model, options)
+        try insertInputRounding(&model.graph, prepared.roundInputs)
+        let factors = try foldBatchNorm(&model)
+        fuseResidualAdd(&model.graph)
+        fuseActivation(&model.graph)
+        progress("packing", 0.5)
+        let layers = try applyMethodLayers(&model, layers: prepared.layers, foldFactors: factors)
+        var activations = "f32 (weights-only quantization: exact weights, the method's float inference)"
+        var calibrationCount = 0
+        if options.method.activations == .u8 {
+            var ranges: [String: (min: Float, max: Float)]?
+            if let source = options.calibration {
+                let images = try calibrationImages(source, count: options.calibrationCount)
+                let data = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
+                                         images: images, sampledLayers: []) { done, total in
+                    progress("calibrating", 0.5 + Double(done) / Double(total) * 0.4)
+                }
+                ranges = data.ranges
+                calibrationCount = data.imageCount
+            }
+            try assignActivationTypes(&model.graph, ranges: ranges)
+            activations = ranges == nil ? "u8 dynamic (per tensor, at run time)" : "u8 static (calibrated on \(calibrationCount) images)"
+        }
+        let quantized = layers.filter { $0.bits != 32 }
+        let precision = "\(recipe.name): \(quantized.count) of \(layers.count) layers coded ("
+            + Set(quantized.map(\.format)).sorted().joined(separator: ", ") + "), a: " + activations
+        let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: model.arch, recipe: recipe.name,
+                             precision: precision, labels: model.labels, preprocessing: model.preprocessing,
+                             provenance: ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
+                                          "converter": "qconvert \(LowBitVersion.string)", "recipe": recipe.name,
+                                          "recipe_evidence": recipeEvidence, "activations": options.method.activations.rawValue,
+                                          "notes": prepared.notes.joined(separator: "; ")])
+        progress("writing", 0.95)
+        try ModelArchive.write(graph: model.graph, info: info, tensors: model.tensors, to: output)
+        progress("done", 1)
+        let floatBytes = layers.reduce(0) { $0 + $1.floatBytes }, weightBytes = layers.reduce(0) { $0 + $1.bytes }
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        return ConversionReport(
+            source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
+            arch: model.arch, archEvidence: evidence, recipe: recipe.name, recipeEvidence: recipeEvidence,
+            recipeNotes: prepared.notes, precision: precision, activations: activations,
+            calibrationImages: calibrationCount, preprocessing: model.preprocessing, labels: model.labels.count,
+            layers: layers, floatWeightBytes: floatBytes, weightBytes: weightBytes, fileBytes: fileBytes,
+            compression: weightBytes > 0 ? Double(floatBytes) / Double(weightBytes) : 1,
             seconds: Date().timeIntervalSince(start))
     }
 

@@ -62,17 +62,17 @@ extension Graph {
         func fail(_ why: String) -> GraphError { GraphError("node '\(node.name)' (\(node.op.kind)): \(why)") }
         let u8In = ins.map(\.isUInt8)
         switch node.op {
+        // Quantized weights run on u8 inputs (integer kernels) or, weights only, on f32 inputs (the
+        // planner decodes them to exact f32 values); f32 weights need f32 inputs.
         case .conv2d(let c):
-            let wantU8 = c.weight.scheme != .float32
-            guard u8In[0] == wantU8 else { throw fail(wantU8 ? "quantized weights need a u8 input" : "f32 weights need an f32 input") }
+            if c.weight.scheme == .float32, u8In[0] { throw fail("f32 weights need an f32 input") }
             if c.residual, u8In[1] != out.isUInt8 { throw fail("residual type must match the output type") }
-            if !wantU8, out.isUInt8 { throw fail("f32 conv must produce f32") }
+            if !u8In[0], out.isUInt8 { throw fail("a conv on f32 values must produce f32") }
             if out == .dynamicUInt8 { throw fail("a conv output cannot be dynamically quantized") }
         case .linear(let l):
-            let wantU8 = l.weight.scheme != .float32
-            guard u8In[0] == wantU8 else { throw fail(wantU8 ? "quantized weights need a u8 input" : "f32 weights need an f32 input") }
-            if out.isUInt8 && (!wantU8 || out == .dynamicUInt8) { throw fail("linear output must be f32 or static u8") }
-        case .batchNorm, .activation, .prelu:
+            if l.weight.scheme == .float32, u8In[0] { throw fail("f32 weights need an f32 input") }
+            if out.isUInt8 && (!u8In[0] || out == .dynamicUInt8) { throw fail("linear output must be f32 or static u8") }
+        case .batchNorm, .activation, .prelu, .roundToFixed:
             guard !u8In[0], !out.isUInt8 else { throw fail("runs on f32 values only (fold or fuse it first)") }
         case .add:
             guard u8In[0] == u8In[1], u8In[0] == out.isUInt8, out != .dynamicUInt8 else {
@@ -120,8 +120,8 @@ extension Graph {
                         throw GraphError("node '\(node.name)': shift weights need a table of 0 and +-2^e entries (at most 4 bits)")
                     }
                 }
-                if let levels = w.levels, levels.count != 1 << w.bits {
-                    throw GraphError("node '\(node.name)': codebook must have \(1 << w.bits) levels")
+                if let levels = w.levels, levels.count != 1 << w.bits || !levels.allSatisfy(\.isFinite) {
+                    throw GraphError("node '\(node.name)': levels must be \(1 << w.bits) finite values")
                 }
             }
         }
@@ -135,6 +135,10 @@ extension Graph {
         case .batchNorm(let b):
             for (t, role) in [(b.gamma, "gamma"), (b.beta, "beta"), (b.mean, "mean"), (b.variance, "variance")] {
                 try require(t, .f32, [b.channels], role)
+            }
+        case .roundToFixed(let i, let f):
+            guard (1...32).contains(i), (0...32).contains(f) else {
+                throw GraphError("node '\(node.name)': round_to_fixed bits must be I in 1...32, F in 0...32")
             }
         case .prelu(let slopes):
             let c = value(node.inputs[0])!.shape.last!

@@ -19,7 +19,9 @@ public enum WeightScheme: String, Codable, Sendable, CaseIterable {
 /// (ky, kx, c) order. For `float32`, `values` names an F32 tensor [OC, K]. Otherwise `codes` names a U8
 /// tensor [OC, rowBytes] of packed b-bit codes (docs/KERNELS.md: rows padded to a multiple of 32 codes),
 /// `lut` maps each code to its int8 weight value, `scale` names an F32 tensor [OC] with the real value of
-/// one step, so real weight = scale[oc] * lut[code]. For codebooks `levels` keeps the exact float levels.
+/// one step, so the integer kernels use weight = scale[oc] * lut[code]. `levels`, when present, holds the
+/// exact value of each code in the same units (lut[code] is its int8 rounding): the exact weight is
+/// scale[oc] * levels[code]. Layers on f32 activations (weights-only quantization) use the exact weights.
 public struct WeightDescriptor: Codable, Equatable, Sendable {
     public var scheme: WeightScheme
     public var bits: Int
@@ -52,6 +54,14 @@ public struct WeightDescriptor: Codable, Equatable, Sendable {
     /// (the same rule as QKernels' qk_lut_is_shift).
     public static func isShiftTable(_ lut: [Int]) -> Bool {
         lut.allSatisfy { $0 == 0 || $0 == -128 || (abs($0) <= 64 && abs($0) & (abs($0) - 1) == 0) }
+    }
+
+    /// The exact value of `code` in units of the per-channel scale: levels[code] when stored, else the int8
+    /// value (lut[code] for bits < 8, the code byte as int8 for 8 bits).
+    public func exactValue(code: Int) -> Float {
+        if let levels, code < levels.count { return levels[code] }
+        if bits == 8 { return Float(Int8(truncatingIfNeeded: code)) }
+        return Float(lut?[code] ?? 0)
     }
 
     /// Bit widths the packed code layout supports.

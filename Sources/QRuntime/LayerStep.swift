@@ -50,6 +50,14 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         step.float = (args, qk_fgemm_select(qk_isa_active()))
         return step
     }
+    if inputQuant == nil {
+        // Weights-only quantization: f32 activations, so the exact weights (scale[oc] * levels[code])
+        // are decoded once here and the layer runs on the f32 GEMM.
+        let weights = decodeExactWeights(c, file: file, memory: memory)
+        let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
+        step.float = (args, qk_fgemm_select(qk_isa_active()))
+        return step
+    }
     let bits = c.weight.bits
     // Shift-add only where asked for and the table allows it (KernelChoice).
     let shiftTable = c.weight.lut.map(WeightDescriptor.isShiftTable) ?? false
@@ -94,4 +102,24 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
                              bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
     step.quantized = (args, kernel)
     return step
+}
+
+/// The exact f32 weight rows [OC][K] of a quantized conv/linear: w[oc][k] = scale[oc] * value(code), with
+/// value = the descriptor's exact level of the code (WeightDescriptor.exactValue). Plan-owned memory.
+func decodeExactWeights(_ c: Conv2D, file: LBMFile, memory: OwnedMemory) -> UnsafePointer<Float> {
+    let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
+    let packed = file.tensor(c.weight.codes!)!.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let scale = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    let table = (0..<(1 << bits)).map { c.weight.exactValue(code: $0) }
+    let out = memory.allocate(oc * k * 4).bindMemory(to: Float.self, capacity: oc * k)
+    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
+    var codes = [UInt8](repeating: 0, count: perGroup * k)
+    for g in 0..<c.groups {
+        qk_unpack_codes(packed + g * groupBytes, perGroup, k, Int32(bits), &codes)
+        for r in 0..<perGroup {
+            let row = g * perGroup + r
+            for j in 0..<k { out[row * k + j] = scale[row] * table[Int(codes[r * k + j])] }
+        }
+    }
+    return UnsafePointer(out)
 }

@@ -46,6 +46,8 @@ enum Step {
     case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
     case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
+    /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
+    case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
 }
 
 /// Memory the plan owns (colsums, precomputed scales, zero biases), 64-byte aligned, freed with the plan.
@@ -108,7 +110,8 @@ final class Plan: @unchecked Sendable {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
             var geometryCopy = geometry
-            let bytes = qk_conv_workspace_bytes(&geometryCopy, c.weight.scheme == .float32 ? 4 : 1)
+            // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col
+            let bytes = qk_conv_workspace_bytes(&geometryCopy, values[node.inputs[0]]!.1.quant.isUInt8 ? 1 : 4)
             if bytes > 0 {
                 scratchRequest[s] = requests.count
                 requests.append(BufferRequest(bytes: bytes, first: s, last: s))
@@ -176,6 +179,10 @@ final class Plan: @unchecked Sendable {
             case .activation(let a):
                 let r = a.clampRange
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
+            case .roundToFixed(let i, let f):
+                let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
+                steps.append(.roundToFixed(src: src, dst: dst, count: out.elementCount,
+                                           delta: Float(sign: .plus, exponent: -f, significand: 1), lo: -bound, hi: bound - 1))
             case .prelu(let slopes):
                 let values = floats(slopes)
                 steps.append(.prelu(src: src, dst: dst, count: out.elementCount, channels: out.shape.last!,

@@ -51,8 +51,20 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
     var arch: String = "auto"
 
-    @Option(help: "Conversion recipe: plain (post-training quantization) or auto.")
+    @Option(help: "Conversion recipe: auto (detect the training method from the keys), plain (post-training quantization), dgms, s3, deepshift or binaryconnect.")
     var recipe: String = "auto"
+
+    @Option(help: "Method recipes: activations f32 (the method's float inference, exact weights) or u8 (integer kernels).")
+    var activations: String = "f32"
+
+    @Option(help: "DeepShift: weight bits of the shift codes (the checkpoint does not store them).")
+    var shiftBits: Int = 5
+
+    @Option(help: "DeepShift: round_to_fixed of shift-layer inputs and biases as I,F (integer, fraction bits), or none.")
+    var fixedPoint: String = "16,16"
+
+    @Option(help: "DeepShift: mode ps (shift/sign tensors) or q (plain weights); default: from the keys.")
+    var deepshiftMode: String?
 
     @Option(help: "Calibration images: a folder of PPM/PGM files or a labels.csv (path,label).")
     var calibrate: String?
@@ -91,7 +103,13 @@ struct QConvertCommand: ParsableCommand {
         }
         guard [8, 32].contains(firstLastBits) else { throw ValidationError("--first-last-bits must be 8 or 32") }
         if let clip, ClipMode(rawValue: clip) == nil { throw ValidationError("--clip must be max, mse or auto") }
-        guard ["plain", "auto"].contains(recipe) else { throw ValidationError("--recipe must be plain or auto (the method recipes come with issue 6)") }
+        guard (["auto"] + MethodRecipes.names).contains(recipe) else {
+            throw ValidationError("--recipe must be auto, " + MethodRecipes.names.joined(separator: ", "))
+        }
+        guard ActivationMode(rawValue: activations) != nil else { throw ValidationError("--activations must be f32 or u8") }
+        guard (2...8).contains(shiftBits) else { throw ValidationError("--shift-bits must be 2...8") }
+        _ = try parsedFixedPoint()
+        if let deepshiftMode, !["ps", "q"].contains(deepshiftMode) { throw ValidationError("--deepshift-mode must be ps or q") }
         guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
         _ = try parsedInputSize()
         _ = try floats(mean, "--mean")
@@ -125,6 +143,11 @@ struct QConvertCommand: ParsableCommand {
         options.plain.firstLastBits = bits == 32 ? 32 : firstLastBits
         options.plain.clip = clip.flatMap(ClipMode.init(rawValue:))
         options.arch = arch
+        options.recipe = recipe
+        options.method.activations = ActivationMode(rawValue: activations)!
+        options.method.weightBits = shiftBits
+        options.method.fixedPoint = try parsedFixedPoint()
+        options.method.deepShiftMode = deepshiftMode
         options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
         options.calibrationCount = calibrationCount
         options.inputSize = try parsedInputSize()
@@ -154,6 +177,15 @@ struct QConvertCommand: ParsableCommand {
         var base = input.deletingPathExtension()
         if base.pathExtension == "pth" { base = base.deletingPathExtension() }
         return base.appendingPathExtension("lbm")
+    }
+
+    private func parsedFixedPoint() throws -> (Int, Int)? {
+        if fixedPoint == "none" { return nil }
+        let parts = fixedPoint.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 2, let i = parts[0], let f = parts[1], (1...32).contains(i), (0...32).contains(f) else {
+            throw ValidationError("--fixed-point must be I,F (I in 1...32, F in 0...32) or none")
+        }
+        return (i, f)
     }
 
     private func parsedInputSize() throws -> [Int]? {

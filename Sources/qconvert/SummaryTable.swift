@@ -7,7 +7,12 @@ enum SummaryTable {
         var lines: [String] = []
         lines.append("source:        \(r.source) (\(r.sourceFormat), weights in \(r.wrapper))")
         lines.append("architecture:  \(r.arch) — \(r.archEvidence)")
-        lines.append("recipe:        \(r.recipe); \(r.precision)")
+        lines.append("recipe:        \(r.recipe) — \(r.recipeEvidence)")
+        lines.append("precision:     \(r.precision)")
+        for note in r.recipeNotes { lines.append("               \(note)") }
+        if r.recipe != "plain" {
+            lines.append("               (SQNR: the int8 table the u8 kernels use against the method's exact weights)")
+        }
         let p = r.preprocessing
         let resize = p.resize.map { "resize shorter side to \($0), center crop" } ?? "resize to"
         lines.append("preprocessing: \(resize) \(p.inputSize[0])x\(p.inputSize[1]), \(p.channels == 1 ? "gray" : "RGB"), pixel/255, mean \(p.mean), std \(p.std)")

@@ -2,7 +2,8 @@
 import QCheckpoint
 import QGraph
 
-/// conv3x3(16) -> bn -> relu -> 3 stages of n BasicBlocks (16, 32, 64 planes; stride 2 at stages 2, 3)
+/// conv3x3(16) -> bn -> relu -> 3 stages of n BasicBlocks (16, 32, 64 planes, or w, 2w, 4w for a base
+/// width w read from conv1; stride 2 at stages 2, 3)
 /// -> global average pool -> linear. Depth = 6n + 2. A block is relu(bn2(conv2(relu(bn1(conv1 x)))) + sc(x)),
 /// sc = identity, or x[:, :, ::2, ::2] zero-padded with planes/4 channels each side when the shape changes.
 struct CIFARResNet: ArchitectureFamily {
@@ -11,8 +12,10 @@ struct CIFARResNet: ArchitectureFamily {
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
         var k = KeyChecker(checkpoint)
-        k.expect("conv1.weight", shape: [16, -1, 3, 3])
-        k.expect("linear.weight", shape: [-1, 64])
+        // The base width (16 in the paper) is read from conv1; the stages have 1x, 2x, 4x of it.
+        let width = checkpoint.tensor("conv1.weight")?.shape.first ?? 16
+        k.expect("conv1.weight", shape: [width, -1, 3, 3])
+        k.expect("linear.weight", shape: [-1, 4 * width])
         let n = k.blockCount("layer1", probe: "conv1.weight")
         if n == 0 { k.problems.append("no 'layer1.0.conv1.weight'") }
         for stage in 2...3 where k.blockCount("layer\(stage)", probe: "conv1.weight") != n {
@@ -24,7 +27,7 @@ struct CIFARResNet: ArchitectureFamily {
             if k.problems.isEmpty { k.problems.append("depth \(6 * n + 2) is not one of 20/32/44/56/110") }
             return .mismatch(reasons: k.problems)
         }
-        return .match(arch: arch, evidence: "conv1 [16,3,3,3], 3 stages x \(n) BasicBlocks without shortcut weights (option A), linear [*,64]")
+        return .match(arch: arch, evidence: "conv1 [\(width),3,3,3], 3 stages x \(n) BasicBlocks without shortcut weights (option A), linear [*,\(4 * width)]")
     }
 
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel {
@@ -37,7 +40,7 @@ struct CIFARResNet: ArchitectureFamily {
         var x = try b.conv("conv1", "input", padding: 1)
         x = try b.batchNorm("bn1", x)
         x = try b.relu(x, name: "relu1")
-        var planes = 16
+        var planes = checkpoint.tensor("conv1.weight")?.shape.first ?? 16
         for stage in 1...3 {
             for i in 0..<n {
                 let p = "layer\(stage).\(i)"

@@ -13,14 +13,15 @@ struct TorchvisionResNet: ArchitectureFamily {
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
         var k = KeyChecker(checkpoint)
-        k.expect("conv1.weight", shape: [64, -1, 7, 7])
+        k.expect("conv1.weight", shape: [-1, -1, 7, 7])   // 64 in torchvision; any base width is built
         k.expect("fc.weight", shape: [-1, -1])
         let counts = (1...4).map { k.blockCount("layer\($0)", probe: "conv1.weight") }
         let bottleneck = k.has("layer1.0.conv3.weight")
         let arch = layouts.first { $0.value.blocks == counts && $0.value.bottleneck == bottleneck }?.key
         if arch == nil { k.problems.append("blocks per stage \(counts)\(bottleneck ? " (bottleneck)" : "") match no ResNet-18/34/50") }
         guard k.problems.isEmpty, let arch else { return .mismatch(reasons: k.problems) }
-        return .match(arch: arch, evidence: "conv1 [64,3,7,7], stages \(counts) of \(bottleneck ? "Bottleneck" : "BasicBlock"), fc")
+        let width = checkpoint.tensor("conv1.weight")?.shape.first ?? 64
+        return .match(arch: arch, evidence: "conv1 [\(width),3,7,7], stages \(counts) of \(bottleneck ? "Bottleneck" : "BasicBlock"), fc")
     }
 
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel {

@@ -3,7 +3,10 @@ import QGraph
 
 /// conv -> bn becomes one conv with  s = gamma / sqrt(var + eps),  W' = W * s[oc],  b' = (b - mean) * s + beta.
 /// Applies when the conv's output feeds only the BatchNorm. BatchNorms that follow anything else stay.
-func foldBatchNorm(_ model: inout FloatModel) throws {
+/// Returns s per folded conv (node name -> [OC]), for recipes whose weights are codes times a scale.
+@discardableResult
+func foldBatchNorm(_ model: inout FloatModel) throws -> [String: [Float]] {
+    var factors: [String: [Float]] = [:]
     var i = 0
     while i < model.graph.nodes.count {
         let node = model.graph.nodes[i]
@@ -22,11 +25,14 @@ func foldBatchNorm(_ model: inout FloatModel) throws {
         var rows = w.floats
         let k = w.shape[1]
         var bias = conv.bias.map { model.tensors[$0]!.floats } ?? [Float](repeating: 0, count: conv.outChannels)
+        var scales = [Float](repeating: 1, count: conv.outChannels)
         for oc in 0..<conv.outChannels {
             let s = gamma[oc] / (variance[oc] + bn.eps).squareRoot()
             for j in 0..<k { rows[oc * k + j] *= s }
             bias[oc] = (bias[oc] - mean[oc]) * s + beta[oc]
+            scales[oc] = s
         }
+        factors[model.graph.nodes[p].name] = scales
         model.tensors.set(wName, StoredTensor(floats: rows, shape: w.shape))
         let biasName = conv.bias ?? "\(model.graph.nodes[p].name).bias"
         model.tensors.set(biasName, StoredTensor(floats: bias, shape: [conv.outChannels]))
@@ -38,4 +44,5 @@ func foldBatchNorm(_ model: inout FloatModel) throws {
         model.graph.nodes.remove(at: i)
         model.graph.removeValue(convOut)
     }
+    return factors
 }

@@ -4,7 +4,8 @@ import QGraph
 /// 2^b levels per layer by 1-D Lloyd k-means (level 0 pinned to 0.0, the others initialised at quantiles
 /// and updated to the mean of their members, 30 iterations or until stable). The runtime multiplies int8
 /// values, so each level is then rounded to the per-layer grid s = max|level| / 127: value = round(level / s).
-/// Codes index levels (b < 8); at b = 8 the code byte is the level's int8 value itself.
+/// Codes index levels (b < 8); at b = 8 the code byte is the level's int8 value itself. The exact levels
+/// are kept in step units (level / s) for layers run on f32 activations.
 func quantizeCodebook(rows w: [Float], rows count: Int, k: Int, bits: Int) -> QuantizedWeights {
     let levelsCount = 1 << bits
     let sorted = w.sorted()
@@ -49,5 +50,5 @@ func quantizeCodebook(rows w: [Float], rows count: Int, k: Int, bits: Int) -> Qu
     }
     return QuantizedWeights(scheme: .codebook, bits: bits, rows: count, k: k, codes: codes,
                             lut: bits == 8 ? nil : values, scales: [Float](repeating: step, count: count),
-                            levels: levels)
+                            levels: bits == 8 ? nil : levels.map { $0 / step })
 }

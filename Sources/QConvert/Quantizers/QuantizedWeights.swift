@@ -13,7 +13,7 @@ struct QuantizedWeights {
     /// Code -> int8 value for bits < 8 (2^bits entries).
     var lut: [Int]?
     var scales: [Float]
-    /// Exact float levels of a codebook (before int8 rounding), for the record.
+    /// Exact value of each code in units of `scales` (before int8 rounding), when it differs from lut.
     var levels: [Float]?
 
     /// The int8 value of a code.
