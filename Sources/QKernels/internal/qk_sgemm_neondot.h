@@ -4,9 +4,10 @@
  * shift counts (-16 for a zero weight: sshl by -16 is a right shift to 0 for a >= 0) and sign
  * bytes, widened to two int16 halves (channels 4q, 4q+1 | 4q+2, 4q+3); per row the 4 activations
  * are repeated over 8 int16 lanes (and negated once), and per half
- *     term = (negative ? -a : a) << count               bsl + sshl      (|term| <= 255*128)
- * the two halves' terms are summed pairwise into int32 (saddlp, addp: one lane per channel) and
- * added to the row's accumulator. Uses only base Advanced SIMD; lives at the neondot level like
+ *     acc += pairwise (negative ? -a : a) << count      bsl + sshl + sadalp  (|term| <= 255*128)
+ * into int32 lanes (channel, k pair), folded to one lane per channel (addp) after the K loop. The
+ * two halves of the row group (channels 0-7, 8-15) run one after the other over the whole K, so
+ * the 4 rows x 8 channels x 2 k-pair accumulators fit 16 registers beside their operands. Uses only base Advanced SIMD; lives at the neondot level like
  * the other NEON qgemm members. Private. */
 #pragma once
 #if defined(__aarch64__)
@@ -29,9 +30,6 @@ QK_NEON_INLINE void qk_sgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
     const uint8_t* a[QK_SGEMM_NEON_MR];
     for (size_t i = 0; i < QK_SGEMM_NEON_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
-    int32x4_t acc[QK_SGEMM_NEON_MR][4];  /* row, quarter (channels 4q..4q+3) */
-    for (int i = 0; i < QK_SGEMM_NEON_MR; i++)
-        for (int q = 0; q < 4; q++) acc[i][q] = vdupq_n_s32(0);
     const size_t K = g->K, K_full = K / 32 * 32;
     uint8_t tail[QK_SGEMM_NEON_MR][32];
     if (K_full < K) {
@@ -40,34 +38,40 @@ QK_NEON_INLINE void qk_sgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
             memcpy(tail[i], a[i] + K_full, K - K_full);
         }
     }
-    for (size_t kb = 0; kb < K; kb += 32) {
-        const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
-        for (int s = 0; s < 8; s++) {
-            int16x8_t a16[QK_SGEMM_NEON_MR], na16[QK_SGEMM_NEON_MR];
-            for (int i = 0; i < QK_SGEMM_NEON_MR; i++) {
-                uint32_t a4;
-                memcpy(&a4, (kb < K_full ? a[i] + kb : tail[i]) + 4 * s, 4);
-                a16[i] = vreinterpretq_s16_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(a4))));
-                na16[i] = vnegq_s16(a16[i]);
-            }
-            for (int q = 0; q < 4; q++) {
-                const int8x16_t count8 = qk_neon_substep(blk, s, q, bits, count_tbl);
-                const int8x16_t sign8 = qk_neon_substep(blk, s, q, bits, sign_tbl);
-                const int16x8_t count_lo = vmovl_s8(vget_low_s8(count8)), count_hi = vmovl_high_s8(count8);
-                const uint16x8_t neg_lo = vreinterpretq_u16_s16(vmovl_s8(vget_low_s8(sign8)));
-                const uint16x8_t neg_hi = vreinterpretq_u16_s16(vmovl_high_s8(sign8));
+    int32_t sums[QK_SGEMM_NEON_MR][16];
+    for (int h = 0; h < 2 && 8 * (size_t)h < nr; h++) {
+        /* row, half of quarter 2h + r (channels 8h + 4r + 2x, +1), k pairs: sadalp accumulators */
+        int32x4_t acc[QK_SGEMM_NEON_MR][2][2];
+        for (int i = 0; i < QK_SGEMM_NEON_MR; i++)
+            for (int r = 0; r < 2; r++) acc[i][r][0] = acc[i][r][1] = vdupq_n_s32(0);
+        for (size_t kb = 0; kb < K; kb += 32) {
+            const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
+            for (int s = 0; s < 8; s++) {
+                int16x8_t a16[QK_SGEMM_NEON_MR], na16[QK_SGEMM_NEON_MR];
                 for (int i = 0; i < QK_SGEMM_NEON_MR; i++) {
-                    const int16x8_t lo = vshlq_s16(vbslq_s16(neg_lo, na16[i], a16[i]), count_lo);
-                    const int16x8_t hi = vshlq_s16(vbslq_s16(neg_hi, na16[i], a16[i]), count_hi);
-                    acc[i][q] = vaddq_s32(acc[i][q], vpaddq_s32(vpaddlq_s16(lo), vpaddlq_s16(hi)));
+                    uint32_t a4;
+                    memcpy(&a4, (kb < K_full ? a[i] + kb : tail[i]) + 4 * s, 4);
+                    a16[i] = vreinterpretq_s16_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(a4))));
+                    na16[i] = vnegq_s16(a16[i]);
+                }
+                for (int r = 0; r < 2; r++) {
+                    const int8x16_t count8 = qk_neon_substep(blk, s, 2 * h + r, bits, count_tbl);
+                    const int8x16_t sign8 = qk_neon_substep(blk, s, 2 * h + r, bits, sign_tbl);
+                    const int16x8_t count_lo = vmovl_s8(vget_low_s8(count8)), count_hi = vmovl_high_s8(count8);
+                    const uint16x8_t neg_lo = vreinterpretq_u16_s16(vmovl_s8(vget_low_s8(sign8)));
+                    const uint16x8_t neg_hi = vreinterpretq_u16_s16(vmovl_high_s8(sign8));
+                    for (int i = 0; i < QK_SGEMM_NEON_MR; i++) {
+                        acc[i][r][0] = vpadalq_s16(acc[i][r][0], vshlq_s16(vbslq_s16(neg_lo, na16[i], a16[i]), count_lo));
+                        acc[i][r][1] = vpadalq_s16(acc[i][r][1], vshlq_s16(vbslq_s16(neg_hi, na16[i], a16[i]), count_hi));
+                    }
                 }
             }
         }
+        /* Spill the channel sums once with constant indices (see the table-lookup body). */
+        for (int i = 0; i < QK_SGEMM_NEON_MR; i++)
+            for (int r = 0; r < 2; r++)
+                vst1q_s32(&sums[i][8 * h + 4 * r], vpaddq_s32(acc[i][r][0], acc[i][r][1]));
     }
-    /* Spill the sums once with constant indices (see the table-lookup body), then the epilogue. */
-    int32_t sums[QK_SGEMM_NEON_MR][16];
-    for (int i = 0; i < QK_SGEMM_NEON_MR; i++)
-        for (int q = 0; q < 4; q++) vst1q_s32(&sums[i][4 * q], acc[i][q]);
     for (size_t q = 0; q < 4 && 4 * q < nr; q++) {
         const size_t n = n0 + 4 * q, cols = nr - 4 * q < 4 ? nr - 4 * q : 4;
         int32_t zc[4] = {0, 0, 0, 0};  /* acc' = acc - za * colsum */
