@@ -58,6 +58,10 @@ const qk_fgemm_ukernel_desc qk_fgemm_ukernels[] = {
 #if defined(__x86_64__)
     QK_FGEMM_MEMBER(qk_fgemm_ukernel_2x4c8__avx2, 2, 4, 8, QK_ISA_AVX2),
 #endif
+#if defined(__x86_64__)
+    /* AVX-512: 1.2-1.8x the AVX2 member at ResNet-18 shapes, one thread (docs/KERNELS.md) */
+    QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c16__avx512vnni, 4, 4, 16, QK_ISA_AVX512VNNI),
+#endif
 #if defined(__aarch64__)
     QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c4__neon, 4, 4, 4, QK_ISA_NEONDOT),
 #endif
