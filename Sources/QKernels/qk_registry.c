@@ -14,7 +14,6 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 8),
-    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
 #if defined(__x86_64__)
     QK_MEMBER(qk_lgemm_w1_ukernel_2x16c32__avx2, 2, 16, 32, QK_ISA_AVX2, 1),
     QK_MEMBER(qk_lgemm_w2_ukernel_2x16c32__avx2, 2, 16, 32, QK_ISA_AVX2, 2),
@@ -26,7 +25,6 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w3_ukernel_8x32c32__avx512vnni, 8, 32, 32, QK_ISA_AVX512VNNI, 3),
     QK_MEMBER(qk_lgemm_w4_ukernel_8x32c32__avx512vnni, 8, 32, 32, QK_ISA_AVX512VNNI, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_8x32c32__avx512vnni, 8, 32, 32, QK_ISA_AVX512VNNI, 8),
-    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 4),
 #endif
 #if defined(__aarch64__)
     QK_MEMBER(qk_lgemm_w1_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 1),
@@ -35,6 +33,23 @@ const qk_qgemm_ukernel_desc qk_qgemm_ukernels[] = {
     QK_MEMBER(qk_lgemm_w4_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 4),
     QK_MEMBER(qk_qgemm_w8_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 8),
 #endif
+    /* sgemm: shift-add on shift-coded tables (scalar first) */
+    QK_SHIFT_MEMBER(qk_sgemm_w2_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 2),
+    QK_SHIFT_MEMBER(qk_sgemm_w3_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 3),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x4c32__scalar, 4, 4, 32, QK_ISA_SCALAR, 4),
+#if defined(__x86_64__)
+    QK_SHIFT_MEMBER(qk_sgemm_w2_ukernel_2x16c32__avx2, 2, 16, 32, QK_ISA_AVX2, 2),
+    QK_SHIFT_MEMBER(qk_sgemm_w3_ukernel_2x16c32__avx2, 2, 16, 32, QK_ISA_AVX2, 3),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_2x16c32__avx2, 2, 16, 32, QK_ISA_AVX2, 4),
+    QK_SHIFT_MEMBER(qk_sgemm_w2_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 2),
+    QK_SHIFT_MEMBER(qk_sgemm_w3_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 3),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x16c32__avx512vnni, 4, 16, 32, QK_ISA_AVX512VNNI, 4),
+#endif
+#if defined(__aarch64__)
+    QK_SHIFT_MEMBER(qk_sgemm_w2_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 2),
+    QK_SHIFT_MEMBER(qk_sgemm_w3_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 3),
+    QK_SHIFT_MEMBER(qk_sgemm_w4_ukernel_4x16c32__neondot, 4, 16, 32, QK_ISA_NEONDOT, 4),
+#endif
 };
 const size_t qk_qgemm_ukernel_count = sizeof(qk_qgemm_ukernels) / sizeof(qk_qgemm_ukernels[0]);
 
@@ -42,6 +57,10 @@ const qk_fgemm_ukernel_desc qk_fgemm_ukernels[] = {
     QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c1__scalar, 4, 4, 1, QK_ISA_SCALAR),
 #if defined(__x86_64__)
     QK_FGEMM_MEMBER(qk_fgemm_ukernel_2x4c8__avx2, 2, 4, 8, QK_ISA_AVX2),
+#endif
+#if defined(__x86_64__)
+    /* AVX-512: 1.2-1.8x the AVX2 member at ResNet-18 shapes, one thread (docs/KERNELS.md) */
+    QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c16__avx512vnni, 4, 4, 16, QK_ISA_AVX512VNNI),
 #endif
 #if defined(__aarch64__)
     QK_FGEMM_MEMBER(qk_fgemm_ukernel_4x4c4__neon, 4, 4, 4, QK_ISA_NEONDOT),

@@ -32,15 +32,20 @@ final class DispatchTests: XCTestCase {
         }
     }
 
-    /// sgemm members are exactly the QK_KIND_SHIFT ones; plain dispatch never picks them, and the
-    /// shift-table check accepts 0 / +-2^e / -128 only.
+    /// sgemm members are exactly the QK_KIND_SHIFT ones; every ISA has one for 2, 3 and 4 bits;
+    /// plain dispatch never picks them, and the shift-table check accepts 0 / +-2^e / -128 only.
     func testShiftMembersAndTables() {
         for uk in qgemmMembers {
             XCTAssertEqual(uk.nameString.hasPrefix("qk_sgemm_"), uk.kind == QK_KIND_SHIFT, uk.nameString)
         }
         for isa in [QK_ISA_SCALAR, qk_isa_active()] {
             XCTAssertEqual(qk_qgemm_select(4, isa)?.pointee.kind, QK_KIND_LUT)
-            XCTAssertEqual(qk_qgemm_select_kind(4, isa, QK_KIND_SHIFT)?.pointee.kind, QK_KIND_SHIFT)
+            for bits: Int32 in [2, 3, 4] {
+                let d = qk_qgemm_select_kind(bits, isa, QK_KIND_SHIFT)?.pointee
+                XCTAssertEqual(d?.kind, QK_KIND_SHIFT, "w\(bits)")
+                XCTAssertEqual(d?.bits, bits)
+                XCTAssertEqual(d?.isa, isa, "w\(bits): the best shift-add member is this ISA's own")
+            }
             XCTAssertNil(qk_qgemm_select_kind(8, isa, QK_KIND_SHIFT))
         }
         var shift: [Int8] = [0, 1, -1, 2, -2, 4, -4, 8, -8, 16, -16, 32, -32, 64, -64, -128]

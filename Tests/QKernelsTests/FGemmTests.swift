@@ -78,9 +78,12 @@ final class FGemmTests: XCTestCase {
         for (mi, uk) in fgemmMembers.enumerated() {
             var rng = SeededGenerator(seed: seed &+ UInt64(mi))
             var index = 0
+            // K around the member's own vector step too (AVX-512: 15, 16, 17, 33)
+            let kr = Int(uk.kr)
+            let ks = Set(tailKs + [kr - 1, kr, kr + 1, 2 * kr + 1].filter { $0 >= 1 }).sorted()
             for M in tailSizes(tile: Int(uk.mr)) {
                 for N in tailSizes(tile: Int(uk.nr)) {
-                    for K in tailKs {
+                    for K in ks {
                         let c = FGemmCase.random(M: M, N: N, K: K, rng: &rng)
                         let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
                         index += 1

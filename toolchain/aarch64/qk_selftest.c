@@ -3,7 +3,8 @@
  * runs the generated tail cases of Tests/QKernelsTests (M, N in 1..tile+1, 7, 13; K around the
  * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
- * without writing outside its output. Also checks that dispatch falls back to scalar members when
+ * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
+ * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
  * the CPU lacks the dot product. Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
 #include <math.h>
 #include <stdint.h>
@@ -191,6 +192,34 @@ static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
     }
 }
 
+/* K = QK_MAX_K with every product at its extreme (a = 255, w = -128 or the table's largest entry,
+ * za = 0 or 255): the int32 sums must stay exact (vs the int64 reference and the scalar twin). */
+static void check_qgemm_deep_k(const qk_qgemm_ukernel_desc* uk) {
+    const qk_qgemm_ukernel_desc* twin = qk_qgemm_select_kind(uk->bits, QK_ISA_SCALAR, uk->kind);
+    for (int pattern = 0; pattern < 2; pattern++) {
+        qcase c = qcase_make(2, 17, QK_MAX_K, uk->bits, uk->kind == QK_KIND_SHIFT);
+        const uint8_t hi = (uint8_t)(uk->bits == 8 ? 0x7F : (1u << uk->bits) - 1), lo = uk->bits == 8 ? 0x80 : 0;
+        for (size_t i = 0; i < c.M * c.lda; i++) c.a[i] = pattern == 0 || rnd() % 2 ? 255 : 0;
+        for (size_t i = 0; i < c.N * c.K; i++) c.codes[i] = pattern == 0 ? (i / c.K % 2 ? hi : lo) : (rnd() % 2 ? hi : lo);
+        qk_pack_codes(c.codes, c.N, c.K, c.bits, c.packed);
+        qk_weight_colsums(c.packed, c.N, c.K, c.bits, c.bits == 8 ? NULL : c.lut, c.colsum);
+        c.za = pattern == 0 ? 0 : 255;
+        c.output = QK_OUTPUT_I32;
+        const size_t bytes = c.M * c.ldc * 4;
+        uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+        qcase_reference(&c, want);
+        qcase_run(&c, uk, got);
+        qcase_run(&c, twin, scalar);
+        cases++;
+        if (!guards_ok(got, bytes) || memcmp(got, want, bytes) != 0 || memcmp(got, scalar, bytes) != 0) {
+            fprintf(stderr, "FAIL %s deep K=%zu pattern %d\n", uk->name, c.K, pattern);
+            failures++;
+        }
+        release(want); release(got); release(scalar);
+        qcase_free(&c);
+    }
+}
+
 static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
     const size_t Ks[] = {1, 3, 4, 5, 8, 9, 31, 33, 64, 131};
     for (size_t M = 1; M <= 9; M += 2) {
@@ -248,6 +277,7 @@ int main(int argc, char** argv) {
         const qk_qgemm_ukernel_desc* uk = qk_qgemm_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
         check_qgemm_member(uk);
+        check_qgemm_deep_k(uk);
         ran++;
     }
     for (size_t i = 0; i < qk_fgemm_ukernel_count; i++) {
@@ -266,6 +296,18 @@ int main(int argc, char** argv) {
             failures++;
         } else {
             printf("dispatch %d bits -> %s\n", bits, d->name);
+        }
+    }
+    /* Shift-add dispatch: the best supported member of each shift-coded width (neondot on a
+     * dotprod CPU, the scalar member otherwise). */
+    for (int bits = 2; bits <= 4; bits++) {
+        const qk_qgemm_ukernel_desc* d = qk_qgemm_select_kind(bits, active, QK_KIND_SHIFT);
+        if (d == NULL || d->kind != QK_KIND_SHIFT || !qk_isa_supported(d->isa) || d->isa != active) {
+            fprintf(stderr, "FAIL shift dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
+                    qk_isa_name(active));
+            failures++;
+        } else {
+            printf("shift dispatch %d bits -> %s\n", bits, d->name);
         }
     }
     printf("%d members run, %d skipped, %d cases, %d failures\n", ran, skipped, cases, failures);

@@ -4,7 +4,8 @@
  *   qgemm: u8 activations x packed k-bit weights (bits 1,2,3,4 through a LUT; bits 8 direct int8)
  *          -> int32 accumulators -> fused float epilogue -> u8 / f32 / raw int32.
  *          Members are named qk_lgemm_w{1,2,3,4}_ukernel_... (LUT-decoded codes) and
- *          qk_qgemm_w8_ukernel_... (int8 weights); all share qk_qgemm_ukernel_fn.
+ *          qk_qgemm_w8_ukernel_... (int8 weights) and qk_sgemm_w{2,3,4}_ukernel_... (shift-add on
+ *          shift-coded tables, QK_KIND_SHIFT); all share qk_qgemm_ukernel_fn.
  *   fgemm: f32 x f32 -> f32 with the same epilogue minus quantization.
  * Member names: qk_<family>[_<variant>]_ukernel_<MR>x<NR>c<KR>__<isa>   (docs/KERNELS.md)
  *
@@ -138,7 +139,8 @@ typedef struct qk_fgemm_ukernel_desc {
 } qk_fgemm_ukernel_desc;
 
 /** The registries: the single source of truth for dispatch, tests and benchmarks. Only members
- *  compiled for this architecture are listed; scalar members first. */
+ *  compiled for this architecture are listed; scalar members first within each block (lgemm/qgemm,
+ *  sgemm). */
 extern const qk_qgemm_ukernel_desc qk_qgemm_ukernels[];
 extern const size_t qk_qgemm_ukernel_count;
 extern const qk_fgemm_ukernel_desc qk_fgemm_ukernels[];

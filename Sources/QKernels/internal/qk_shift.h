@@ -21,3 +21,18 @@ static inline qk_shift_table qk_shift_table_make(const int8_t* lut, int bits) {
     }
     return t;
 }
+
+/** The per-code operands of the SIMD shift-add bodies (one design for every ISA):
+ *    term = (negative[c] ? -a : a) << count[c]        summed in int32, no multiplication
+ *  count[c] = e for a nonzero weight and `zero_count` for a zero weight: a count at which the
+ *  ISA's variable shift yields 0 for a >= 0 (32 for x86 vpsllvd, -16 = a right shift by 16 for NEON
+ *  sshl on int16). negative[c] = -1 (all bits set) for a negative weight, 0 otherwise (zero weights
+ *  select +a, so the out-of-range shift gives 0 also for an arithmetic right shift). */
+static inline void qk_shift_operands(const int8_t* lut, int bits, int8_t zero_count, int8_t count[16],
+                                     int8_t negative[16]) {
+    const qk_shift_table t = qk_shift_table_make(lut, bits);
+    for (int c = 0; c < 16; c++) {
+        count[c] = t.nonzero[c] ? (int8_t)t.exponent[c] : zero_count;
+        negative[c] = t.negative[c] ? (int8_t)-1 : (int8_t)0;
+    }
+}
