@@ -61,7 +61,8 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     let bits = c.weight.bits
     // Shift-add only where asked for and the table allows it (KernelChoice).
     let shiftTable = c.weight.lut.map(WeightDescriptor.isShiftTable) ?? false
-    let kind = choice == .shift && bits == 4 && shiftTable ? QK_KIND_SHIFT : QK_KIND_LUT
+    let kind = choice == .shift && shiftTable && qk_qgemm_select_kind(Int32(bits), qk_isa_active(), QK_KIND_SHIFT) != nil
+        ? QK_KIND_SHIFT : QK_KIND_LUT
     guard let kernel = qk_qgemm_select_kind(Int32(bits), qk_isa_active(), kind) else {
         throw RuntimeError("no kernel for \(bits)-bit weights")
     }

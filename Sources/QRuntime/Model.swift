@@ -10,7 +10,7 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     case auto
     /// Table lookup + dot products (every quantized layer can run this way).
     case lut
-    /// Shift-add, no multiplications, for 4-bit shift-coded layers; other layers use table lookup. A
+    /// Shift-add, no multiplications, for 2-4-bit shift-coded layers; other layers use table lookup. A
     /// model without such layers is refused.
     case shift
 }

@@ -229,7 +229,7 @@ final class Plan: @unchecked Sendable {
         self.layerKernels = kernels
         self.layerInfo = infos
         if choice == .shift && !kernels.contains(where: { $0.kernel.hasPrefix("qk_sgemm_") }) {
-            throw RuntimeError("--kernel shift: the model has no 4-bit shift-coded layers (convert with --scheme shift --bits 4)")
+            throw RuntimeError("--kernel shift: the model has no shift-coded layers running on u8 activations (convert with --scheme shift, or a shift method recipe with --activations u8)")
         }
     }
 }

@@ -21,7 +21,7 @@ struct QBench: ParsableCommand {
     @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
     var model: String?
 
-    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 4-bit shift-coded layers).")
+    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 2-, 3- and 4-bit shift-coded layers).")
     var kernel: String = "auto"
 
     @Option(help: "Threads for the network.")

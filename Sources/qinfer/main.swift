@@ -30,7 +30,7 @@ struct QInfer: ParsableCommand {
     @Option(help: "How many classes to print per image.")
     var top: Int = 5
 
-    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 4-bit shift-coded layers).")
+    @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 2-, 3- and 4-bit shift-coded layers).")
     var kernel: String = "auto"
 
     @Option(help: "Threads for the network.")

@@ -50,7 +50,7 @@ final class CLITests: XCTestCase {
         for tool in ["qinfer", "qbench"] {
             let r = try ProcessRunner.runProduct(tool, ["--kernel", "shift"])
             XCTAssertEqual(r.status, 1, "\(tool): \(r.stderr)")
-            XCTAssertTrue(r.stderr.contains("no 4-bit shift-coded layers"), "\(tool): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("no shift-coded layers"), "\(tool): \(r.stderr)")
         }
     }
 

@@ -128,7 +128,7 @@ def generate_resnet56():
     binary = [n for n, m in model.named_modules() if isinstance(m, BinaryConnectConv2d)]
     common.write_fixture_json(METHOD, "resnet56_bc", {
         "arch": "resnet56",
-        "checkpoint": f"{METHOD}/resnet56_bc.th",
+        "checkpoint": f"resnet56_bc.th",
         "format": "zip",
         "input": {"height": 32, "width": 32, "channels": 3, "mean": list(RESNET_MEAN), "std": list(RESNET_STD)},
         "options": {
@@ -166,7 +166,7 @@ def generate_vgg9():
     images = calibration.pick_inputs(model, 32, 3, VGG_MEAN, VGG_STD, IMAGES)
     common.write_fixture_json(METHOD, "vgg9_sr", {
         "arch": "vgg9",
-        "checkpoint": f"{METHOD}/vgg9_sr.pth",
+        "checkpoint": f"vgg9_sr.pth",
         "format": "zip",
         "input": {"height": 32, "width": 32, "channels": 3, "mean": list(VGG_MEAN), "std": list(VGG_STD)},
         "options": {

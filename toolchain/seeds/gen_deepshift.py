@@ -216,7 +216,7 @@ def generate(name: str, mode: str, weight_bits: int, act_bits, seed: int) -> Non
     planted = ({"shift": PS_SHIFTS, "sign": PS_SIGNS} if mode == "PS" else {"weight": Q_WEIGHTS})
     common.write_fixture_json(METHOD, name, {
         "arch": "resnet20",
-        "checkpoint": f"{METHOD}/{name}.pth.tar",
+        "checkpoint": f"{name}.pth.tar",
         "format": "legacy",
         "input": {"height": 32, "width": 32, "channels": 3, "mean": list(MEAN), "std": list(STD)},
         "options": {

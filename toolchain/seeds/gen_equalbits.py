@@ -163,7 +163,7 @@ def generate(prune_rate: float) -> None:
     total_codes = int(sum(c.numel() for c in codes))
     common.write_fixture_json(METHOD, name, {
         "arch": "bireal-resnet18-cifar",
-        "checkpoint": f"{METHOD}/{name}.th",
+        "checkpoint": f"{name}.th",
         "format": "zip",
         "input": {"height": 32, "width": 32, "channels": 3, "mean": list(MEAN), "std": list(STD)},
         "options": {

@@ -30,7 +30,7 @@ def verify(method: str, record_path) -> list:
     name = record_path.name[: -len(".json")]
     errors = []
     # Trusted files written by our own generators; the DeepShift ones pickle a scheduler and numpy.
-    checkpoint = torch.load(common.FIXTURES / record["checkpoint"], weights_only=(method != "deepshift"))
+    checkpoint = torch.load(common.FIXTURES / method / record["checkpoint"], weights_only=(method != "deepshift"))
     if set(checkpoint) != FIELDS[method]:
         errors.append(f"{name}: fields {sorted(checkpoint)}")
     prefix = record["options"]["key_prefix"]

@@ -42,7 +42,7 @@ QK_VNNI_INLINE void qk_sgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, 
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);
     int8_t counts[16], negative[16];
     qk_shift_operands(g->lut, bits, 32, counts, negative);
-    const __m512i count_tbl = qk_vnni_table(counts, bits), sign_tbl = qk_vnni_table(negative, bits);
+    const qk_vnni_tables count_tbl = qk_vnni_tables_make(counts, bits), sign_tbl = qk_vnni_tables_make(negative, bits);
     const uint8_t* a[QK_SGEMM_AVX512_MR];
     for (size_t i = 0; i < QK_SGEMM_AVX512_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
@@ -60,8 +60,8 @@ QK_VNNI_INLINE void qk_sgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, 
     for (size_t kb = 0; kb < K; kb += 32) {
         const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
         for (int s = 0; s < 8; s++) {
-            const __m512i count8 = qk_vnni_substep(blk, s, bits, count_tbl);
-            const __mmask64 neg = _mm512_movepi8_mask(qk_vnni_substep(blk, s, bits, sign_tbl));
+            const __m512i count8 = qk_vnni_substep(blk, s, bits, &count_tbl);
+            const __mmask64 neg = _mm512_movepi8_mask(qk_vnni_substep(blk, s, bits, &sign_tbl));
             __m512i a32[QK_SGEMM_AVX512_MR], na32[QK_SGEMM_AVX512_MR];
             for (int i = 0; i < QK_SGEMM_AVX512_MR; i++) {
                 int32_t a4;

@@ -1,0 +1,131 @@
+// The method recipes against the PyTorch reference of each method (Tests/Fixtures/seeds, written by
+// toolchain/seeds/gen_*.py): detection, then logits on every fixture input.
+import Foundation
+@testable import QConvert
+import QGraph
+import QRuntime
+import _QTestSupport
+import XCTest
+
+/// One fixture's JSON (toolchain/seeds/README.md).
+private struct Fixture: Decodable {
+    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
+    struct Image: Decodable { var path: String; var logits: [Double]? }
+    var method, arch, checkpoint: String
+    var input: Input
+    var images: [Image]
+}
+
+final class MethodFixtureTests: XCTestCase {
+    private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+
+    /// Converts fixture `name` of `method` with `configure`, checks the detected recipe and architecture,
+    /// runs every input and compares with the PyTorch logits: max |diff| <= tolerance * max |logit| and
+    /// the same top-1. Returns the converted model.
+    @discardableResult
+    private func check(_ method: String, _ name: String, recipe: String, arch: String, tolerance: Float = 1e-3,
+                       configure: (inout ConversionOptions) -> Void = { _ in }) throws -> Model {
+        let json = Self.root.appendingPathComponent("\(method)/\(name).json")
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: json))
+        var options = ConversionOptions()
+        options.inputSize = [fixture.input.height, fixture.input.width]
+        options.resize = 0
+        options.mean = fixture.input.mean
+        options.std = fixture.input.std
+        configure(&options)
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("\(name).lbm")
+        let report = try Converter.convert(checkpoint: Self.root.appendingPathComponent("\(method)/\(fixture.checkpoint)"),
+                                           to: out, options: options)
+        XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
+        XCTAssertEqual(report.arch, arch, "\(method)/\(name)")
+        let model = try Model(contentsOf: out)
+        let session = Session(model: model)
+        for image in fixture.images {
+            let want = try XCTUnwrap(image.logits).map(Float.init)
+            let got = try session.classify(try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path)))
+            let scale = want.map(abs).max()!
+            let worst = zip(got, want).map { abs($0 - $1) }.max()!
+            XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(method)/\(name) \(image.path): got \(got) want \(want)")
+            XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(method)/\(name) \(image.path) top-1")
+        }
+        return model
+    }
+
+    func testDGMS() throws {
+        try check("dgms", "resnet20", recipe: "dgms", arch: "resnet20")
+        try check("dgms", "vggsmall", recipe: "dgms", arch: "vgg-small")
+    }
+
+    func testS3() throws {
+        let model = try check("s3", "resnet18", recipe: "s3", arch: "resnet18")
+        XCTAssertTrue(model.graph.nodes.contains { if case .conv2d(let c) = $0.op { return c.weight.label == "shift3" } else { return false } })
+        try check("s3", "resnet18_released", recipe: "s3", arch: "resnet18")
+    }
+
+    func testDeepShiftPS() throws {
+        try check("deepshift", "resnet20_ps", recipe: "deepshift", arch: "resnet20")
+    }
+
+    /// Q mode with 4.6 fixed-point activations: every conv input is floored to a 1/64 grid, so a value one
+    /// ulp from a grid line (a different float summation order than PyTorch's) moves a whole step; the
+    /// logits then differ by up to ~3e-3 of their range (measured 2.96e-3), top-1 unchanged. The 16.16 PS
+    /// fixture, DeepShift's default, stays within 1e-3.
+    func testDeepShiftQ() throws {
+        try check("deepshift", "resnet20_q", recipe: "deepshift", arch: "resnet20", tolerance: 5e-3) {
+            $0.recipe = "deepshift"
+            $0.method.fixedPoint = (4, 6)
+        }
+    }
+
+    func testBinaryConnect() throws {
+        try check("binaryconnect", "resnet56_bc", recipe: "binaryconnect", arch: "resnet56") { $0.recipe = "binaryconnect" }
+        try check("binaryconnect", "vgg9_sr", recipe: "binaryconnect", arch: "vgg9")
+    }
+
+    /// The u8 integer path of a method model: shift-add and table lookup give identical logits (exact
+    /// integer sums), and top-1 agrees with the float reference.
+    func testS3IntegerPathShiftEqualsLookup() throws {
+        let json = Self.root.appendingPathComponent("s3/resnet18.json")
+        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: json))
+        var options = ConversionOptions()
+        options.inputSize = [64, 64]
+        options.resize = 0
+        options.method.activations = .u8
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("s3-u8.lbm")
+        _ = try Converter.convert(checkpoint: Self.root.appendingPathComponent("s3/resnet18.pth.tar"), to: out, options: options)
+        let lut = Session(model: try Model(contentsOf: out, kernel: .lut))
+        let shiftModel = try Model(contentsOf: out, kernel: .shift)
+        XCTAssertTrue(shiftModel.layerKernels.contains { $0.kernel.hasPrefix("qk_sgemm_w3_") })
+        let shift = Session(model: shiftModel)
+        for image in fixture.images {
+            let img = try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path))
+            XCTAssertEqual(try lut.classify(img), try shift.classify(img), image.path)
+        }
+    }
+
+    func testRecipeFlagValidation() throws {
+        var options = ConversionOptions()
+        options.recipe = "nonsense"
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        XCTAssertThrowsError(try Converter.convert(checkpoint: Self.root.appendingPathComponent("dgms/vggsmall.pth"),
+                                                   to: dir.appendingPathComponent("x.lbm"), options: options)) {
+            XCTAssertTrue("\($0)".contains("unknown recipe 'nonsense'"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("x.lbm").path))
+    }
+
+    /// DGMS assignment rules on hand-made cases: nearest weighted component wins; a weight that underflows
+    /// every component goes to index 0 (weight 0); ties go to the first index.
+    func testDGMSAssignmentRules() {
+        let mu: [Float] = [-0.5, 0.5], pi: [Float] = [1, 1], sigma: [Float] = [0.05, 0.05]
+        let (codes, underflow) = DGMSRecipe.assign([0.49, -0.51, 0.001, 1000, 0], mu: mu, piK: pi, piZero: 1,
+                                                   sigmaZero: 0.05, sigma: sigma, temperature: 0.01)
+        XCTAssertEqual(codes, [2, 1, 0, 0, 0])
+        XCTAssertEqual(underflow, 1)
+    }
+}
