@@ -122,6 +122,8 @@ public enum Op: Codable, Equatable, Sendable {
     case activation(Activation)
     /// PReLU with per-channel slopes (F32 [C]); a single slope is stored as [1].
     case prelu(slopes: String)
+    /// Binary activation: y = sign(x) with sign(0) = 0 (torch.sign), values in {-1, 0, +1}.
+    case sign
     /// DeepShift's fixed-point rounding of activations: y = clamp(floor(x / 2^-F) * 2^-F, -2^(I-1),
     /// 2^(I-1) - 1) with I integer bits and F fraction bits (round_to_fixed, float32 as PyTorch does it).
     case roundToFixed(integerBits: Int, fractionBits: Int)
@@ -149,6 +151,7 @@ public enum Op: Codable, Equatable, Sendable {
         case .activation(let a): return a.label
         case .prelu: return "prelu"
         case .roundToFixed: return "round_to_fixed"
+        case .sign: return "sign"
         case .add: return "add"
         case .maxPool: return "maxpool"
         case .avgPool: return "avgpool"

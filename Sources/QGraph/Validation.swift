@@ -72,7 +72,7 @@ extension Graph {
         case .linear(let l):
             if l.weight.scheme == .float32, u8In[0] { throw fail("f32 weights need an f32 input") }
             if out.isUInt8 && (!u8In[0] || out == .dynamicUInt8) { throw fail("linear output must be f32 or static u8") }
-        case .batchNorm, .activation, .prelu, .roundToFixed:
+        case .batchNorm, .activation, .prelu, .roundToFixed, .sign:
             guard !u8In[0], !out.isUInt8 else { throw fail("runs on f32 values only (fold or fuse it first)") }
         case .add:
             guard u8In[0] == u8In[1], u8In[0] == out.isUInt8, out != .dynamicUInt8 else {

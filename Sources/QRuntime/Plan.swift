@@ -46,6 +46,8 @@ enum Step {
     case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
     case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
+    /// y = sign(x), sign(0) = 0.
+    case sign(src: Int, dst: Int, count: Int)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
 }
@@ -179,6 +181,8 @@ final class Plan: @unchecked Sendable {
             case .activation(let a):
                 let r = a.clampRange
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
+            case .sign:
+                steps.append(.sign(src: src, dst: dst, count: out.elementCount))
             case .roundToFixed(let i, let f):
                 let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
                 steps.append(.roundToFixed(src: src, dst: dst, count: out.elementCount,

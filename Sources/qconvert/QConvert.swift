@@ -66,6 +66,9 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "DeepShift: mode ps (shift/sign tensors) or q (plain weights); default: from the keys.")
     var deepshiftMode: String?
 
+    @Option(help: "Equal Bits: prune rate k in [0, 1) (0: binary; e.g. 0.5: ternary); default: from a model<k>.th file name, else 0.")
+    var pruneRate: Double?
+
     @Option(help: "Calibration images: a folder of PPM/PGM files or a labels.csv (path,label).")
     var calibrate: String?
 
@@ -110,6 +113,7 @@ struct QConvertCommand: ParsableCommand {
         guard (2...8).contains(shiftBits) else { throw ValidationError("--shift-bits must be 2...8") }
         _ = try parsedFixedPoint()
         if let deepshiftMode, !["ps", "q"].contains(deepshiftMode) { throw ValidationError("--deepshift-mode must be ps or q") }
+        if let pruneRate, !(0..<1).contains(pruneRate) { throw ValidationError("--prune-rate must be in [0, 1)") }
         guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
         _ = try parsedInputSize()
         _ = try floats(mean, "--mean")
@@ -148,6 +152,7 @@ struct QConvertCommand: ParsableCommand {
         options.method.weightBits = shiftBits
         options.method.fixedPoint = try parsedFixedPoint()
         options.method.deepShiftMode = deepshiftMode
+        options.method.pruneRate = pruneRate
         options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
         options.calibrationCount = calibrationCount
         options.inputSize = try parsedInputSize()

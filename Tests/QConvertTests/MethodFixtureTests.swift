@@ -79,6 +79,18 @@ final class MethodFixtureTests: XCTestCase {
         }
     }
 
+    /// Binary (k = 0) and ternary (k = 0.5) Bi-Real ResNet-18; the prune rate comes from the file name.
+    func testEqualBits() throws {
+        try check("equalbits", "model0.0", recipe: "equal-bits", arch: "bireal-resnet18")
+        try check("equalbits", "model0.5", recipe: "equal-bits", arch: "bireal-resnet18")
+    }
+
+    func testEqualBitsPruneRateFromFileName() {
+        XCTAssertEqual(EqualBitsRecipe.pruneRate(fromFileName: URL(fileURLWithPath: "/x/model0.5.th")), 0.5)
+        XCTAssertEqual(EqualBitsRecipe.pruneRate(fromFileName: URL(fileURLWithPath: "/x/model0.0.th")), 0)
+        XCTAssertNil(EqualBitsRecipe.pruneRate(fromFileName: URL(fileURLWithPath: "/x/best.th")))
+    }
+
     func testBinaryConnect() throws {
         try check("binaryconnect", "resnet56_bc", recipe: "binaryconnect", arch: "resnet56") { $0.recipe = "binaryconnect" }
         try check("binaryconnect", "vgg9_sr", recipe: "binaryconnect", arch: "vgg9")

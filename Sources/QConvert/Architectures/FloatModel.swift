@@ -94,6 +94,17 @@ struct GraphBuilder {
         return try graph.append(name, .batchNorm(bn), inputs: [input])
     }
 
+    /// PReLU with slopes `<name>.weight` ([C] or [1]); `node` names the graph node when one PReLU module is
+    /// applied in several places (Bi-Real blocks share one).
+    @discardableResult
+    mutating func prelu(_ name: String, _ input: String, node: String? = nil) throws -> String {
+        guard let s = shape("\(name).weight"), s.count == 1 else {
+            throw ConvertError("checkpoint has no 1-D tensor '\(name).weight'")
+        }
+        tensors.set("\(name).weight", StoredTensor(floats: try floats("\(name).weight"), shape: s))
+        return try graph.append(node ?? name, .prelu(slopes: "\(name).weight"), inputs: [input])
+    }
+
     /// Linear from `<name>.weight` [out, in] and optional `<name>.bias`.
     @discardableResult
     mutating func linear(_ name: String, _ input: String) throws -> String {

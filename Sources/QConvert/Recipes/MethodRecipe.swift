@@ -36,6 +36,8 @@ public struct MethodOptions: Sendable {
     public var fixedPoint: (Int, Int)?
     /// DeepShift mode when it cannot be read from the keys: "ps" or "q".
     public var deepShiftMode: String?
+    /// Equal Bits prune rate k in [0, 1) (not saved in checkpoints); nil: from the file name, else 0.
+    public var pruneRate: Double?
 
     public init() {}
 }
@@ -64,7 +66,7 @@ extension MethodRecipe {
 
 /// The known method recipes, in detection order.
 public enum MethodRecipes {
-    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), BinaryConnectRecipe()]
+    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), EqualBitsRecipe(), BinaryConnectRecipe()]
 
     /// Every `--recipe` name (plain first).
     public static var names: [String] { ["plain"] + all.map(\.name) }
