@@ -1,0 +1,115 @@
+/* qk_bgemm_avx512.h — the body of the AVX-512 bgemm member (F/BW/VL/DQ + VPOPCNTDQ, detected with
+ * the avx512vnni level): up to 4 rows x 16 columns (two packed row groups) per call.
+ * One zmm holds one plane of a group at one k-word (8 rows x 64 k, a 64-bit lane per output
+ * channel); a row's mask and sign words enter as embedded 64-bit broadcasts, so every lane
+ * accumulates one finished output and no horizontal sum is needed:
+ *   general: t = ma & mw (vpandq), u = t & (sa ^ sw) (one vpternlogq, imm 0x60 = A & (B ^ C)),
+ *            nz += vpopcntq(t), neg += vpopcntq(u);  acc = nz - 2 * neg
+ *   fast:    neg += vpopcntq(sa ^ sw);               acc = K - 2 * neg
+ * The epilogue narrows the 8 int64 lanes to int32 (vpmovqd), subtracts the padding correction
+ * and, for f32 output with no or an f32 residual, reproduces qk_qgemm_epilogue in 8 float lanes
+ * (mul, add bias, add residual, maxps/minps with the constant second, as fmaxf/fminf treat NaN);
+ * u8 output or u8 residual go through the shared scalar epilogue. Private. */
+#pragma once
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include "qk_bgemm_tile.h"
+
+#define QK_BGEMM_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma"
+#define QK_BGEMM_AVX512_INLINE static inline __attribute__((always_inline, target(QK_BGEMM_AVX512_TARGET)))
+#define QK_BGEMM_AVX512_MR 4
+#define QK_BGEMM_AVX512_NR 16
+
+/* Columns [n, n + cols) of row m from 8 int64 accumulators: correction, epilogue, masked store. */
+QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish8(const qk_bgemm_args* g, size_t m, size_t n,
+                                                    size_t cols, __m512i acc64) {
+    const __mmask8 k = (__mmask8)((1u << cols) - 1u);
+    __m256i acc = _mm512_cvtepi64_epi32(acc64);
+    if (g->no_zeros && g->corr != NULL) {
+        const int32_t* c = g->corr + (size_t)g->corr_row[m] * g->N + n;
+        acc = _mm256_sub_epi32(acc, _mm256_maskz_loadu_epi32(k, c));
+    }
+    const qk_epilogue* e = &g->epi;
+    if (e->output_kind == QK_OUTPUT_I32) {
+        _mm256_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, k, acc);
+        return;
+    }
+    if (e->output_kind != QK_OUTPUT_F32 || e->residual_kind == QK_RESIDUAL_U8) {
+        int32_t v[8];
+        _mm256_storeu_si256((__m256i*)v, acc);
+        for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(e, m, n + j, v[j]);
+        return;
+    }
+    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_maskz_loadu_ps(k, e->scale + n));
+    if (e->bias != NULL) y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(k, e->bias + n));
+    if (e->residual_kind == QK_RESIDUAL_F32)
+        y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(k, (const float*)e->residual + m * e->ldr + n));
+    y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(e->clamp_lo)), _mm256_set1_ps(e->clamp_hi));
+    _mm256_mask_storeu_ps((float*)e->out + m * e->ldc + n, k, y);
+}
+
+/* ROWS (1..4, a constant) rows from m0, columns n0..n0+nr (nr <= 16); TERNARY a constant. */
+QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t m0, size_t n0,
+                                                 size_t nr, int ROWS, int TERNARY) {
+    const size_t kw = g->kw, lda = g->lda;
+    const uint64_t* w0 = qk_bgemm_group(g, n0);
+    /* A tile of <= 8 columns computes its group twice rather than read a group that may not exist. */
+    const uint64_t* w1 = nr > QK_BGEMM_ROW_GROUP ? w0 + kw * QK_BGEMM_GROUP_WORDS : w0;
+    const uint64_t* a = g->a + m0 * lda;
+    __m512i nz[4][2], neg[4][2];
+    for (int r = 0; r < 4; r++)
+        for (int h = 0; h < 2; h++) nz[r][h] = neg[r][h] = _mm512_setzero_si512();
+    for (size_t j = 0; j < kw; j++) {
+        const size_t o = j * QK_BGEMM_GROUP_WORDS;
+        const __m512i sw0 = _mm512_loadu_si512(w0 + o + 8), sw1 = _mm512_loadu_si512(w1 + o + 8);
+        if (TERNARY) {
+            const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
+            for (int r = 0; r < ROWS; r++) {
+                const __m512i ma = _mm512_set1_epi64((long long)a[r * lda + 2 * j]);
+                const __m512i sa = _mm512_set1_epi64((long long)a[r * lda + 2 * j + 1]);
+                const __m512i t0 = _mm512_and_si512(mw0, ma), t1 = _mm512_and_si512(mw1, ma);
+                nz[r][0] = _mm512_add_epi64(nz[r][0], _mm512_popcnt_epi64(t0));
+                nz[r][1] = _mm512_add_epi64(nz[r][1], _mm512_popcnt_epi64(t1));
+                neg[r][0] = _mm512_add_epi64(
+                    neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t0, sw0, sa, 0x60)));
+                neg[r][1] = _mm512_add_epi64(
+                    neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t1, sw1, sa, 0x60)));
+            }
+        } else {
+            for (int r = 0; r < ROWS; r++) {
+                const __m512i sa = _mm512_set1_epi64((long long)a[r * lda + 2 * j + 1]);
+                neg[r][0] = _mm512_add_epi64(neg[r][0], _mm512_popcnt_epi64(_mm512_xor_si512(sw0, sa)));
+                neg[r][1] = _mm512_add_epi64(neg[r][1], _mm512_popcnt_epi64(_mm512_xor_si512(sw1, sa)));
+            }
+        }
+    }
+    const __m512i kk = _mm512_set1_epi64((long long)g->K);
+    for (int r = 0; r < ROWS; r++) {
+        for (int h = 0; h < 2; h++) {
+            if ((size_t)h * QK_BGEMM_ROW_GROUP >= nr) break;
+            const __m512i base = TERNARY ? nz[r][h] : kk;
+            const __m512i acc = _mm512_sub_epi64(base, _mm512_add_epi64(neg[r][h], neg[r][h]));
+            const size_t left = nr - (size_t)h * QK_BGEMM_ROW_GROUP;
+            qk_bgemm_avx512_finish8(g, m0 + (size_t)r, n0 + (size_t)h * QK_BGEMM_ROW_GROUP,
+                                    left < QK_BGEMM_ROW_GROUP ? left : QK_BGEMM_ROW_GROUP, acc);
+        }
+    }
+}
+
+/* The member: one compiled body per (row count, path). */
+QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                            size_t nr) {
+    assert(mr >= 1 && mr <= QK_BGEMM_AVX512_MR && nr >= 1 && nr <= QK_BGEMM_AVX512_NR);
+    const int ternary = !g->no_zeros;
+    switch (mr * 2 + (size_t)ternary) {
+    case 2: qk_bgemm_avx512_tile(g, m0, n0, nr, 1, 0); break;
+    case 3: qk_bgemm_avx512_tile(g, m0, n0, nr, 1, 1); break;
+    case 4: qk_bgemm_avx512_tile(g, m0, n0, nr, 2, 0); break;
+    case 5: qk_bgemm_avx512_tile(g, m0, n0, nr, 2, 1); break;
+    case 6: qk_bgemm_avx512_tile(g, m0, n0, nr, 3, 0); break;
+    case 7: qk_bgemm_avx512_tile(g, m0, n0, nr, 3, 1); break;
+    case 8: qk_bgemm_avx512_tile(g, m0, n0, nr, 4, 0); break;
+    default: qk_bgemm_avx512_tile(g, m0, n0, nr, 4, 1); break;
+    }
+}
+#endif

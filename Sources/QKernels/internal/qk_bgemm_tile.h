@@ -1,0 +1,59 @@
+/* qk_bgemm_tile.h — what every bgemm member shares: word access to the packed planes, the scalar
+ * tile body (the reference member's loop) and the scalar tile finish (padding correction + the
+ * qgemm epilogue). The formulas are in qk_bgemm.h; the layout is restated here:
+ *   weights: word (g * kw + j) * 16 + plane * 8 + r   (group g = n / 8, row r = n % 8, plane 0 = mask)
+ *   activations: a[m * lda + 2 * j + plane]. Private. */
+#pragma once
+#include <assert.h>
+#include <stdint.h>
+#include "qk_bgemm.h"
+#include "qk_epilogue.h"
+
+/** uint64 words per packed weight group and k-word (8 mask + 8 sign). */
+#define QK_BGEMM_GROUP_WORDS (2 * QK_BGEMM_ROW_GROUP)
+
+/** The first word of row n's group (its mask plane at k-word 0). */
+static inline const uint64_t* qk_bgemm_group(const qk_bgemm_args* g, size_t n) {
+    return g->w + n / QK_BGEMM_ROW_GROUP * g->kw * QK_BGEMM_GROUP_WORDS;
+}
+
+/** Exact popcount of a 64-bit word (portable; the scalar member's only bit trick). */
+static inline int32_t qk_bgemm_popcount64(uint64_t x) { return (int32_t)__builtin_popcountll(x); }
+
+/** acc of one output (m, n), before correction:
+ *    general: sum_j popcount(ma & mw) - 2 * popcount(ma & mw & (sa ^ sw))
+ *    fast:    K - 2 * sum_j popcount(sa ^ sw)                                        */
+static inline int32_t qk_bgemm_dot_scalar(const qk_bgemm_args* g, size_t m, size_t n) {
+    const uint64_t* a = g->a + m * g->lda;
+    const uint64_t* w = qk_bgemm_group(g, n) + n % QK_BGEMM_ROW_GROUP;
+    int32_t nonzero = 0, negative = 0;
+    for (size_t j = 0; j < g->kw; j++, w += QK_BGEMM_GROUP_WORDS) {
+        const uint64_t x = a[2 * j + 1] ^ w[QK_BGEMM_ROW_GROUP];
+        if (g->no_zeros) {
+            negative += qk_bgemm_popcount64(x);
+        } else {
+            const uint64_t t = a[2 * j] & w[0];
+            nonzero += qk_bgemm_popcount64(t);
+            negative += qk_bgemm_popcount64(t & x);
+        }
+    }
+    return (g->no_zeros ? (int32_t)g->K : nonzero) - 2 * negative;
+}
+
+/** Padding correction of a fast-path row: corr[corr_row[m]][n] (0 without a table). */
+static inline int32_t qk_bgemm_correction(const qk_bgemm_args* g, size_t m, size_t n) {
+    if (!g->no_zeros || g->corr == NULL) return 0;
+    return g->corr[(size_t)g->corr_row[m] * g->N + n];
+}
+
+/** Finishes one output: correction, then the qgemm epilogue with acc' = acc. */
+static inline void qk_bgemm_finish_scalar(const qk_bgemm_args* g, size_t m, size_t n, int32_t acc) {
+    qk_qgemm_epilogue(&g->epi, m, n, acc - qk_bgemm_correction(g, m, n));
+}
+
+/** Finishes an mr x nr tile of accumulators acc[i * ld + j] at (m0, n0). */
+static inline void qk_bgemm_finish_tile_scalar(const qk_bgemm_args* g, size_t m0, size_t n0,
+                                               size_t mr, size_t nr, const int32_t* acc, size_t ld) {
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++) qk_bgemm_finish_scalar(g, m0 + i, n0 + j, acc[i * ld + j]);
+}

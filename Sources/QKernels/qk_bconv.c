@@ -1,0 +1,151 @@
+/* qk_bconv.c — binary NHWC convolution over bgemm: sign-pack every input pixel once
+ * (ceil(in_c / 64) word pairs), gather the words of each tap (ky, kx) into bit-domain im2col rows
+ * (a tap outside the image = zero words = zero activations, exact on the general path), then one
+ * qk_bgemm. The fast path (no zero weight, no zero input) counts a padded tap as a = +1, so rows
+ * touching the border get an exact correction (qk_bgemm.h):
+ *   corr[class][n] = sum over the row's padded taps t of tap_sums[n][t]
+ * Rows fall into classes = (vertical pattern of padded ky) x (horizontal pattern of padded kx);
+ * with more than QK_BCONV_MAX_CLASSES classes the driver uses the general path (still exact). */
+#include <assert.h>
+#include <string.h>
+#include "internal/qk_parallel.h"
+#include "qk_bgemm.h"
+
+/** Largest number of padding classes kept for the fast path (3x3 pad 1 needs 9). */
+#define QK_BCONV_MAX_CLASSES 64
+
+/* Workspace pieces (uint64 words): packed pixels, im2col rows, then corr (int32) and corr_row (u16). */
+typedef struct {
+    size_t cw, kw, M, pix_words, col_words;
+} qk_bconv_sizes;
+
+static qk_bconv_sizes qk_bconv_sizes_of(const qk_conv_geom* g) {
+    qk_bconv_sizes s;
+    s.cw = ((size_t)g->in_c + 63) / 64;
+    s.kw = (size_t)g->kernel_h * (size_t)g->kernel_w * s.cw;
+    s.M = (size_t)qk_conv_out_h(g) * (size_t)qk_conv_out_w(g);
+    s.pix_words = (size_t)g->in_h * (size_t)g->in_w * 2 * s.cw;
+    s.col_words = s.M * 2 * s.kw;
+    return s;
+}
+
+size_t qk_bconv_workspace_bytes(const qk_conv_geom* g) {
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    return (s.pix_words + s.col_words) * sizeof(uint64_t)
+         + (size_t)QK_BCONV_MAX_CLASSES * (size_t)g->out_c * sizeof(int32_t) + s.M * sizeof(uint16_t);
+}
+
+/* Pattern ids along one axis: pat[o] = bitmask of kernel taps outside [0, in) for output o;
+ * id[o] = index of pat[o] among the distinct patterns (first seen first). Returns the count, or
+ * 0 if more than `max` distinct patterns appear. */
+static size_t qk_bconv_axis_patterns(int32_t out, int32_t in, int32_t kernel, int32_t stride,
+                                     int32_t pad, int32_t dilation, uint16_t* id, uint64_t* distinct,
+                                     size_t max) {
+    size_t count = 0;
+    for (int32_t o = 0; o < out; o++) {
+        uint64_t pat = 0;
+        for (int32_t k = 0; k < kernel; k++) {
+            const int32_t i = o * stride - pad + k * dilation;
+            if (i < 0 || i >= in) pat |= (uint64_t)1 << k;
+        }
+        size_t c = 0;
+        while (c < count && distinct[c] != pat) c++;
+        if (c == count) {
+            if (count == max) return 0;
+            distinct[count++] = pat;
+        }
+        id[o] = (uint16_t)c;
+    }
+    return count;
+}
+
+void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
+                    const qk_bconv_layer* layer, void* workspace) {
+    assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64);
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), taps = g->kernel_h * g->kernel_w;
+    const size_t C = (size_t)g->in_c, N = (size_t)g->out_c, pw = 2 * s.cw;
+    if (s.M == 0 || N == 0) return;
+    uint64_t* pix = (uint64_t*)workspace;
+    uint64_t* cols = pix + s.pix_words;
+    int32_t* corr = (int32_t*)(cols + s.col_words);
+    uint16_t* corr_row = (uint16_t*)(corr + (size_t)QK_BCONV_MAX_CLASSES * N);
+
+    /* 1. sign-pack the input, one image row per job */
+    int in_zero = 0;
+    const int par_pack = (size_t)g->in_h * g->in_w * C >= QK_PARALLEL_MIN_WORK;
+#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par_pack) reduction(|: in_zero)
+    for (int32_t y = 0; y < g->in_h; y++) {
+        const size_t p0 = (size_t)y * (size_t)g->in_w;
+        in_zero |= qk_bgemm_pack_f32(in + p0 * C, (size_t)g->in_w, C, C, pix + p0 * pw, pw);
+    }
+
+    /* 2. gather tap words into im2col rows (zero words outside the image) */
+    const int par_gather = s.col_words >= QK_PARALLEL_MIN_WORK;
+#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par_gather)
+    for (int32_t oy = 0; oy < oh; oy++) {
+        for (int32_t ox = 0; ox < ow; ox++) {
+            uint64_t* row = cols + ((size_t)oy * ow + ox) * 2 * s.kw;
+            for (int32_t ky = 0; ky < g->kernel_h; ky++) {
+                const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                for (int32_t kx = 0; kx < g->kernel_w; kx++, row += pw) {
+                    const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {
+                        memset(row, 0, pw * sizeof(uint64_t));
+                    } else {
+                        memcpy(row, pix + ((size_t)iy * g->in_w + ix) * pw, pw * sizeof(uint64_t));
+                    }
+                }
+            }
+        }
+    }
+
+    /* 3. fast path: padding classes and their corrections */
+    int fast = !layer->w_has_zero && !in_zero;
+    const int32_t* use_corr = NULL;
+    if (fast) {
+        uint16_t yid[oh], xid[ow];
+        uint64_t ypat[QK_BCONV_MAX_CLASSES], xpat[QK_BCONV_MAX_CLASSES];
+        const size_t ny = qk_bconv_axis_patterns(oh, g->in_h, g->kernel_h, g->stride_h, g->pad_top,
+                                                 g->dilation_h, yid, ypat, QK_BCONV_MAX_CLASSES);
+        const size_t nx = qk_bconv_axis_patterns(ow, g->in_w, g->kernel_w, g->stride_w, g->pad_left,
+                                                 g->dilation_w, xid, xpat, QK_BCONV_MAX_CLASSES);
+        if (ny == 0 || nx == 0 || ny * nx > QK_BCONV_MAX_CLASSES) {
+            fast = 0;
+        } else if (ny * nx > 1 || ypat[0] != 0 || xpat[0] != 0) {
+            for (size_t cy = 0; cy < ny; cy++) {
+                for (size_t cx = 0; cx < nx; cx++) {
+                    int32_t* c = corr + (cy * nx + cx) * N;
+                    for (size_t n = 0; n < N; n++) {
+                        int32_t sum = 0;
+                        for (int32_t t = 0; t < taps; t++) {
+                            const int32_t ky = t / g->kernel_w, kx = t % g->kernel_w;
+                            if (((ypat[cy] >> ky) | (xpat[cx] >> kx)) & 1)
+                                sum += layer->tap_sums[n * (size_t)taps + (size_t)t];
+                        }
+                        c[n] = sum;
+                    }
+                }
+            }
+            for (int32_t oy = 0; oy < oh; oy++)
+                for (int32_t ox = 0; ox < ow; ox++)
+                    corr_row[(size_t)oy * ow + ox] = (uint16_t)(yid[oy] * nx + xid[ox]);
+            use_corr = corr;
+        }
+    }
+
+    /* 4. the GEMM */
+    qk_bgemm_args a;
+    a.M = s.M;
+    a.N = N;
+    a.kw = s.kw;
+    a.K = (size_t)taps * C;
+    a.a = cols;
+    a.lda = 2 * s.kw;
+    a.w = layer->w;
+    a.no_zeros = fast;
+    a.corr = use_corr;
+    a.corr_row = corr_row;
+    a.epi = layer->epi;
+    qk_bgemm(uk, &a);
+}
