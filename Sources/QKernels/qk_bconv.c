@@ -1,8 +1,9 @@
 /* qk_bconv.c — binary NHWC convolution over bgemm: sign-pack every input pixel once
  * (ceil(in_c / 64) word pairs), gather the words of each tap (ky, kx) into bit-domain im2col rows
  * (a tap outside the image = zero words = zero activations, exact on the general path), then one
- * qk_bgemm. The fast path (no zero weight, no zero input) counts a padded tap as a = +1, so rows
- * touching the border get an exact correction (qk_bgemm.h):
+ * qk_bgemm. Path: QK_BGEMM_BINARY (no zero weight, no zero input), QK_BGEMM_SIGN_ACT (zero
+ * weights, no zero input) or QK_BGEMM_GENERAL (zero inputs). The first two count a padded tap as
+ * a = +1, so rows touching the border get an exact correction (qk_bgemm.h):
  *   corr[class][n] = sum over the row's padded taps t of tap_sums[n][t]
  * Rows fall into classes = (vertical pattern of padded ky) x (horizontal pattern of padded kx);
  * with more than QK_BCONV_MAX_CLASSES classes the driver uses the general path (still exact). */
@@ -100,8 +101,9 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
         }
     }
 
-    /* 3. fast path: padding classes and their corrections */
-    int fast = !layer->w_has_zero && !in_zero;
+    /* 3. the path; for the two that ignore activation masks, padding classes and corrections */
+    qk_bgemm_path path = in_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
+    const int fast = path != QK_BGEMM_GENERAL;
     const int32_t* use_corr = NULL;
     if (fast) {
         uint16_t yid[oh], xid[ow];
@@ -111,8 +113,9 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
         const size_t nx = qk_bconv_axis_patterns(ow, g->in_w, g->kernel_w, g->stride_w, g->pad_left,
                                                  g->dilation_w, xid, xpat, QK_BCONV_MAX_CLASSES);
         if (ny == 0 || nx == 0 || ny * nx > QK_BCONV_MAX_CLASSES) {
-            fast = 0;
+            path = QK_BGEMM_GENERAL;
         } else if (ny * nx > 1 || ypat[0] != 0 || xpat[0] != 0) {
+            assert(layer->tap_sums != NULL);
             for (size_t cy = 0; cy < ny; cy++) {
                 for (size_t cx = 0; cx < nx; cx++) {
                     int32_t* c = corr + (cy * nx + cx) * N;
@@ -143,7 +146,9 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     a.a = cols;
     a.lda = 2 * s.kw;
     a.w = layer->w;
-    a.no_zeros = fast;
+    a.path = path;
+    a.w_nonzero = layer->w_nonzero;
+    assert(path != QK_BGEMM_SIGN_ACT || a.w_nonzero != NULL);
     a.corr = use_corr;
     a.corr_row = corr_row;
     a.epi = layer->epi;

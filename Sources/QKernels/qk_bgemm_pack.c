@@ -40,6 +40,15 @@ int qk_bgemm_pack_weights(const int8_t* w, size_t N, size_t K, size_t seg, uint6
     return has_zero;
 }
 
+void qk_bgemm_row_nonzeros(const uint64_t* packed, size_t N, size_t kw, int32_t* nz) {
+    for (size_t n = 0; n < N; n++) {
+        const uint64_t* w = packed + n / QK_BGEMM_ROW_GROUP * kw * QK_BGEMM_GROUP_WORDS + n % QK_BGEMM_ROW_GROUP;
+        int32_t count = 0;
+        for (size_t j = 0; j < kw; j++) count += qk_bgemm_popcount64(w[j * QK_BGEMM_GROUP_WORDS]);
+        nz[n] = count;
+    }
+}
+
 void qk_bgemm_segment_sums(const uint64_t* packed, size_t N, size_t kw, size_t seg_words,
                            int32_t* sums) {
     const size_t segs = seg_words == 0 ? 0 : kw / seg_words;

@@ -283,7 +283,12 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     qk_bgemm_args g;
     memset(&g, 0, sizeof g);
     g.M = M; g.N = N; g.kw = kw; g.K = K; g.a = a; g.lda = lda; g.w = w;
-    g.no_zeros = !a_zero && !w_zero;
+    int32_t* nz = malloc(N * sizeof(int32_t));
+    qk_bgemm_row_nonzeros(w, N, kw, nz);
+    g.w_nonzero = nz;
+    /* the path the packers' flags allow; sometimes a more general one (always valid) */
+    g.path = a_zero ? QK_BGEMM_GENERAL : w_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
+    if (rnd() % 4 == 0) g.path = (qk_bgemm_path)(rnd() % (g.path + 1));
     g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
     g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
     g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
@@ -300,12 +305,12 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     if (what != NULL) {
         size_t at = 0;
         while (at < bytes && got[at] == want[at]) at++;
-        fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu zeros=%d output=%d: %s (first byte %zu)\n", uk->name, M, N,
-                K, zeros, output, what, at);
+        fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu zeros=%d path=%d output=%d: %s (first byte %zu)\n", uk->name,
+                M, N, K, zeros, (int)g.path, output, what, at);
         failures++;
     }
     release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
-    free(av); free(wv); free(x); free(scale); free(bias); free(res);
+    free(av); free(wv); free(x); free(scale); free(bias); free(res); free(nz);
 }
 
 static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
@@ -344,11 +349,13 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
         for (size_t i = 0; i < N * K; i++) wv[i] = ternary(zeros & 2);
         uint64_t* w = malloc(qk_bgemm_packed_words(N, kw) * 8);
         int32_t* sums = malloc(N * taps * 4);
+        int32_t* nz = malloc(N * 4);
         qk_bconv_layer layer;
         memset(&layer, 0, sizeof layer);
         layer.w_has_zero = qk_bgemm_pack_weights(wv, N, K, C, w);
         qk_bgemm_segment_sums(w, N, kw, (C + 63) / 64, sums);
-        layer.w = w; layer.tap_sums = sums;
+        qk_bgemm_row_nonzeros(w, N, kw, nz);
+        layer.w = w; layer.tap_sums = sums; layer.w_nonzero = nz;
         const size_t ldc = N + 2, bytes = M * ldc * 4;
         int32_t* want = (int32_t*)guarded(bytes);
         int32_t* got = (int32_t*)guarded(bytes);
@@ -383,7 +390,7 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
             failures++;
         }
         release((uint8_t*)want); release((uint8_t*)got);
-        free(av); free(x); free(wv); free(w); free(sums); free(ws);
+        free(av); free(x); free(wv); free(w); free(sums); free(nz); free(ws);
     }
 }
 

@@ -5,14 +5,17 @@
  *   a = sign(x) in {-1, 0, +1} (sign(0) = 0; NaN -> 0), w in {-1, 0, +1}
  *   acc[m][n] = sum_k a[m][k] * w[n][k]                                   int32, exact (|acc| <= K)
  * Each operand is two bit planes per 64-k word: mask (bit = 1 where the value is nonzero) and sign
- * (bit = 1 where the value is -1; 0 where it is +1 or 0). Per word, with x = sa ^ sw:
- *   general (ternary):  acc += popcount(ma & mw) - 2 * popcount(ma & mw & x)
- *   fast (no zeros):    acc = K - 2 * popcount(x) over all words          (masks never read)
+ * (bit = 1 where the value is -1; 0 where it is +1 or 0). With x = sa ^ sw, summed over words:
+ *   QK_BGEMM_GENERAL (zeros anywhere):  acc = popcount(ma & mw) - 2 * popcount(ma & mw & x)
+ *   QK_BGEMM_SIGN_ACT (activations without zeros, weights ternary):
+ *                                       acc = nz[n] - 2 * popcount(mw & x)   (ma never read;
+ *                                       nz[n] = nonzero weights of row n, qk_bgemm_row_nonzeros)
+ *   QK_BGEMM_BINARY (no zeros at all):  acc = K - 2 * popcount(x)           (masks never read)
  * Positions past the data (the tail of a row's last word, or of each conv tap's last word) are 0
- * in both planes of both operands, so they add 0 to either formula; the fast path's K is the count
- * of real positions. Fast-path rows whose activations hold known zeros (conv zero padding) are
- * fixed by an exact correction: the fast formula counts such a position as a = +1 (sign bit 0), so
- *   acc -= corr[corr_row[m]][n],  corr = sum of w[n][k] over the row's zero positions.
+ * in both planes of both operands, so they add 0 to every formula; K is the count of real
+ * positions. On the two paths that ignore ma, rows whose activations hold known zeros (conv zero
+ * padding) are fixed by an exact correction: those paths count such a position as a = +1 (sign
+ * bit 0), so  acc -= corr[corr_row[m]][n],  corr = sum of w[n][k] over the row's zero positions.
  *
  * Epilogue: qk_epilogue (qk_gemm.h) with acc' = acc (no zero point): y = (float)acc * scale[n]
  * (+ bias[n]) (+ residual) -> clamp -> f32 / u8 out, or raw int32 out (QK_OUTPUT_I32). Same float
@@ -43,6 +46,13 @@ extern "C" {
 /** Weight rows per packed group (8 x 64-bit lanes = one 512-bit register per plane). */
 #define QK_BGEMM_ROW_GROUP 8
 
+/** Which formula a bgemm call uses (what the caller knows about zeros; see the top of the file). */
+typedef enum qk_bgemm_path {
+    QK_BGEMM_GENERAL = 0,   /**< zeros in activations and weights: both masks read */
+    QK_BGEMM_SIGN_ACT = 1,  /**< no zero activation at a real position (except corrected rows) */
+    QK_BGEMM_BINARY = 2,    /**< no zero activation (except corrected rows) and no zero weight */
+} qk_bgemm_path;
+
 /** One binary GEMM: C[M][N] = epilogue(sum_k a[m][k] * w[n][k]) over packed bit planes. */
 typedef struct qk_bgemm_args {
     size_t M, N;
@@ -51,9 +61,9 @@ typedef struct qk_bgemm_args {
     const uint64_t* a;           /**< [M][lda] (mask, sign) word pairs */
     size_t lda;                  /**< uint64 per activation row, >= 2 * kw */
     const uint64_t* w;           /**< packed weight groups (qk_bgemm_pack_weights) */
-    int32_t no_zeros;            /**< 1: neither operand has a zero at a real position (except the
-                                      rows corrected by corr), fast path; 0: general */
-    const int32_t* corr;         /**< fast path only: [classes][N] corrections, or NULL for none */
+    qk_bgemm_path path;
+    const int32_t* w_nonzero;    /**< [N] nonzero weights per row (QK_BGEMM_SIGN_ACT only) */
+    const int32_t* corr;         /**< SIGN_ACT / BINARY: [classes][N] corrections, or NULL for none */
     const uint16_t* corr_row;    /**< [M] class of row m (used when corr != NULL) */
     qk_epilogue epi;             /**< scale/bias over N; output f32, u8 or i32 (acc) */
 } qk_bgemm_args;
@@ -94,6 +104,8 @@ size_t qk_bgemm_packed_words(size_t N, size_t kw);
  *  multiple of seg) into out (qk_bgemm_packed_words(N, kwords) words). Returns 1 if any weight
  *  is 0 (the layer needs the general path), else 0. */
 int qk_bgemm_pack_weights(const int8_t* w, size_t N, size_t K, size_t seg, uint64_t* out);
+/** Nonzero weights per packed row: nz[n] = popcount of row n's mask plane (for QK_BGEMM_SIGN_ACT). */
+void qk_bgemm_row_nonzeros(const uint64_t* packed, size_t N, size_t kw, int32_t* nz);
 /** Per-segment weight sums of packed rows: sums[n * segs + s] = sum of w[n][k] over segment s
  *  (segs = kw / ceil(seg / 64) segments of seg_words words). For conv padding corrections. */
 void qk_bgemm_segment_sums(const uint64_t* packed, size_t N, size_t kw, size_t seg_words,
@@ -110,7 +122,8 @@ int qk_bgemm_pack_f32(const float* x, size_t rows, size_t C, size_t ldx, uint64_
 typedef struct qk_bconv_layer {
     const uint64_t* w;           /**< qk_bgemm_pack_weights(w[out_c][kh*kw*in_c], seg = in_c) */
     int32_t w_has_zero;          /**< its return value */
-    const int32_t* tap_sums;     /**< [out_c][kh*kw] qk_bgemm_segment_sums, for padding on the fast path */
+    const int32_t* tap_sums;     /**< [out_c][kh*kw] qk_bgemm_segment_sums (padding corrections) */
+    const int32_t* w_nonzero;    /**< [out_c] qk_bgemm_row_nonzeros (zero weights, sign inputs) */
     qk_epilogue epi;             /**< arrays over out_c; out [out_h*out_w][ldc >= out_c] */
 } qk_bconv_layer;
 
@@ -118,8 +131,9 @@ typedef struct qk_bconv_layer {
 size_t qk_bconv_workspace_bytes(const qk_conv_geom* g);
 /** Binary conv of an f32 NHWC input: packs sign(in) per pixel, gathers the words of each tap into
  *  bit-domain im2col rows (taps outside the image = zero activations, exact), and runs qk_bgemm:
- *  the fast path when neither the weights nor the input hold a zero (padding corrected per row
- *  class), else the general path. g->groups must be 1. */
+ *  QK_BGEMM_BINARY when neither the weights nor the input hold a zero, QK_BGEMM_SIGN_ACT when
+ *  only the weights do (padding corrected per row class on both), else QK_BGEMM_GENERAL.
+ *  g->groups must be 1. */
 void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
                     const qk_bconv_layer* layer, void* workspace);
 

@@ -3,9 +3,10 @@
  * One zmm holds one plane of a group at one k-word (8 rows x 64 k, a 64-bit lane per output
  * channel); a row's mask and sign words enter as embedded 64-bit broadcasts, so every lane
  * accumulates one finished output and no horizontal sum is needed:
- *   general: t = ma & mw (vpandq), u = t & (sa ^ sw) (one vpternlogq, imm 0x60 = A & (B ^ C)),
- *            nz += vpopcntq(t), neg += vpopcntq(u);  acc = nz - 2 * neg
- *   fast:    neg += vpopcntq(sa ^ sw);               acc = K - 2 * neg
+ *   GENERAL:  t = ma & mw (vpandq), u = t & (sa ^ sw) (one vpternlogq, imm 0x60 = A & (B ^ C)),
+ *             nz += vpopcntq(t), neg += vpopcntq(u);  acc = nz - 2 * neg
+ *   SIGN_ACT: neg += vpopcntq(mw & (sa ^ sw)) (one vpternlogq); acc = w_nonzero[n] - 2 * neg
+ *   BINARY:   neg += vpopcntq(sa ^ sw);               acc = K - 2 * neg
  * The epilogue narrows the 8 int64 lanes to int32 (vpmovqd), subtracts the padding correction
  * and, for f32 output with no or an f32 residual, reproduces qk_qgemm_epilogue in 8 float lanes
  * (mul, add bias, add residual, maxps/minps with the constant second, as fmaxf/fminf treat NaN);
@@ -25,7 +26,7 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish8(const qk_bgemm_args* g, size
                                                     size_t cols, __m512i acc64) {
     const __mmask8 k = (__mmask8)((1u << cols) - 1u);
     __m256i acc = _mm512_cvtepi64_epi32(acc64);
-    if (g->no_zeros && g->corr != NULL) {
+    if (g->path != QK_BGEMM_GENERAL && g->corr != NULL) {
         const int32_t* c = g->corr + (size_t)g->corr_row[m] * g->N + n;
         acc = _mm256_sub_epi32(acc, _mm256_maskz_loadu_epi32(k, c));
     }
@@ -48,9 +49,9 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish8(const qk_bgemm_args* g, size
     _mm256_mask_storeu_ps((float*)e->out + m * e->ldc + n, k, y);
 }
 
-/* ROWS (1..4, a constant) rows from m0, columns n0..n0+nr (nr <= 16); TERNARY a constant. */
+/* ROWS (1..4) rows from m0, columns n0..n0+nr (nr <= 16); ROWS and PATH (qk_bgemm_path) constant. */
 QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t m0, size_t n0,
-                                                 size_t nr, int ROWS, int TERNARY) {
+                                                 size_t nr, int ROWS, int PATH) {
     const size_t kw = g->kw, lda = g->lda;
     const uint64_t* w0 = qk_bgemm_group(g, n0);
     /* A tile of <= 8 columns computes its group twice rather than read a group that may not exist. */
@@ -62,7 +63,7 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
     for (size_t j = 0; j < kw; j++) {
         const size_t o = j * QK_BGEMM_GROUP_WORDS;
         const __m512i sw0 = _mm512_loadu_si512(w0 + o + 8), sw1 = _mm512_loadu_si512(w1 + o + 8);
-        if (TERNARY) {
+        if (PATH == QK_BGEMM_GENERAL) {
             const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
             for (int r = 0; r < ROWS; r++) {
                 const __m512i ma = _mm512_set1_epi64((long long)a[r * lda + 2 * j]);
@@ -75,6 +76,15 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
                 neg[r][1] = _mm512_add_epi64(
                     neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t1, sw1, sa, 0x60)));
             }
+        } else if (PATH == QK_BGEMM_SIGN_ACT) {
+            const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
+            for (int r = 0; r < ROWS; r++) {
+                const __m512i sa = _mm512_set1_epi64((long long)a[r * lda + 2 * j + 1]);
+                neg[r][0] = _mm512_add_epi64(
+                    neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw0, sw0, sa, 0x60)));
+                neg[r][1] = _mm512_add_epi64(
+                    neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw1, sw1, sa, 0x60)));
+            }
         } else {
             for (int r = 0; r < ROWS; r++) {
                 const __m512i sa = _mm512_set1_epi64((long long)a[r * lda + 2 * j + 1]);
@@ -83,12 +93,20 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
             }
         }
     }
-    const __m512i kk = _mm512_set1_epi64((long long)g->K);
+    __m512i base[2] = {_mm512_set1_epi64((long long)g->K), _mm512_set1_epi64((long long)g->K)};
+    if (PATH == QK_BGEMM_SIGN_ACT) {
+        for (int h = 0; h < 2 && (size_t)h * QK_BGEMM_ROW_GROUP < nr; h++) {
+            const size_t left = nr - (size_t)h * QK_BGEMM_ROW_GROUP;
+            const __mmask8 k = (__mmask8)(left >= 8 ? 0xFF : (1u << left) - 1u);
+            base[h] = _mm512_cvtepi32_epi64(
+                _mm256_maskz_loadu_epi32(k, g->w_nonzero + n0 + (size_t)h * QK_BGEMM_ROW_GROUP));
+        }
+    }
     for (int r = 0; r < ROWS; r++) {
         for (int h = 0; h < 2; h++) {
             if ((size_t)h * QK_BGEMM_ROW_GROUP >= nr) break;
-            const __m512i base = TERNARY ? nz[r][h] : kk;
-            const __m512i acc = _mm512_sub_epi64(base, _mm512_add_epi64(neg[r][h], neg[r][h]));
+            const __m512i b = PATH == QK_BGEMM_GENERAL ? nz[r][h] : base[h];
+            const __m512i acc = _mm512_sub_epi64(b, _mm512_add_epi64(neg[r][h], neg[r][h]));
             const size_t left = nr - (size_t)h * QK_BGEMM_ROW_GROUP;
             qk_bgemm_avx512_finish8(g, m0 + (size_t)r, n0 + (size_t)h * QK_BGEMM_ROW_GROUP,
                                     left < QK_BGEMM_ROW_GROUP ? left : QK_BGEMM_ROW_GROUP, acc);
@@ -96,20 +114,25 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
     }
 }
 
+/* One compiled body per row count for path P. */
+#define QK_BGEMM_AVX512_ROWS(P)                                       \
+    switch (mr) {                                                     \
+    case 1: qk_bgemm_avx512_tile(g, m0, n0, nr, 1, P); break;        \
+    case 2: qk_bgemm_avx512_tile(g, m0, n0, nr, 2, P); break;        \
+    case 3: qk_bgemm_avx512_tile(g, m0, n0, nr, 3, P); break;        \
+    default: qk_bgemm_avx512_tile(g, m0, n0, nr, 4, P); break;       \
+    }
+
 /* The member: one compiled body per (row count, path). */
 QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                             size_t nr) {
     assert(mr >= 1 && mr <= QK_BGEMM_AVX512_MR && nr >= 1 && nr <= QK_BGEMM_AVX512_NR);
-    const int ternary = !g->no_zeros;
-    switch (mr * 2 + (size_t)ternary) {
-    case 2: qk_bgemm_avx512_tile(g, m0, n0, nr, 1, 0); break;
-    case 3: qk_bgemm_avx512_tile(g, m0, n0, nr, 1, 1); break;
-    case 4: qk_bgemm_avx512_tile(g, m0, n0, nr, 2, 0); break;
-    case 5: qk_bgemm_avx512_tile(g, m0, n0, nr, 2, 1); break;
-    case 6: qk_bgemm_avx512_tile(g, m0, n0, nr, 3, 0); break;
-    case 7: qk_bgemm_avx512_tile(g, m0, n0, nr, 3, 1); break;
-    case 8: qk_bgemm_avx512_tile(g, m0, n0, nr, 4, 0); break;
-    default: qk_bgemm_avx512_tile(g, m0, n0, nr, 4, 1); break;
+    if (g->path == QK_BGEMM_BINARY) {
+        QK_BGEMM_AVX512_ROWS(QK_BGEMM_BINARY)
+    } else if (g->path == QK_BGEMM_SIGN_ACT) {
+        QK_BGEMM_AVX512_ROWS(QK_BGEMM_SIGN_ACT)
+    } else {
+        QK_BGEMM_AVX512_ROWS(QK_BGEMM_GENERAL)
     }
 }
 #endif

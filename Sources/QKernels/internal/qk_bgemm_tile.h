@@ -20,29 +20,34 @@ static inline const uint64_t* qk_bgemm_group(const qk_bgemm_args* g, size_t n) {
 /** Exact popcount of a 64-bit word (portable; the scalar member's only bit trick). */
 static inline int32_t qk_bgemm_popcount64(uint64_t x) { return (int32_t)__builtin_popcountll(x); }
 
-/** acc of one output (m, n), before correction:
- *    general: sum_j popcount(ma & mw) - 2 * popcount(ma & mw & (sa ^ sw))
- *    fast:    K - 2 * sum_j popcount(sa ^ sw)                                        */
+/** acc of one output (m, n), before correction (x = sa ^ sw, sums over the row's words):
+ *    GENERAL:  popcount(ma & mw) - 2 * popcount(ma & mw & x)
+ *    SIGN_ACT: nz[n] - 2 * popcount(mw & x)
+ *    BINARY:   K - 2 * popcount(x)                                                      */
 static inline int32_t qk_bgemm_dot_scalar(const qk_bgemm_args* g, size_t m, size_t n) {
     const uint64_t* a = g->a + m * g->lda;
     const uint64_t* w = qk_bgemm_group(g, n) + n % QK_BGEMM_ROW_GROUP;
     int32_t nonzero = 0, negative = 0;
     for (size_t j = 0; j < g->kw; j++, w += QK_BGEMM_GROUP_WORDS) {
         const uint64_t x = a[2 * j + 1] ^ w[QK_BGEMM_ROW_GROUP];
-        if (g->no_zeros) {
+        if (g->path == QK_BGEMM_BINARY) {
             negative += qk_bgemm_popcount64(x);
+        } else if (g->path == QK_BGEMM_SIGN_ACT) {
+            negative += qk_bgemm_popcount64(w[0] & x);
         } else {
             const uint64_t t = a[2 * j] & w[0];
             nonzero += qk_bgemm_popcount64(t);
             negative += qk_bgemm_popcount64(t & x);
         }
     }
-    return (g->no_zeros ? (int32_t)g->K : nonzero) - 2 * negative;
+    const int32_t base = g->path == QK_BGEMM_BINARY ? (int32_t)g->K
+                       : g->path == QK_BGEMM_SIGN_ACT ? g->w_nonzero[n] : nonzero;
+    return base - 2 * negative;
 }
 
-/** Padding correction of a fast-path row: corr[corr_row[m]][n] (0 without a table). */
+/** Padding correction of a SIGN_ACT / BINARY row: corr[corr_row[m]][n] (0 without a table). */
 static inline int32_t qk_bgemm_correction(const qk_bgemm_args* g, size_t m, size_t n) {
-    if (!g->no_zeros || g->corr == NULL) return 0;
+    if (g->path == QK_BGEMM_GENERAL || g->corr == NULL) return 0;
     return g->corr[(size_t)g->corr_row[m] * g->N + n];
 }
 
