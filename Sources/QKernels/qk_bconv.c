@@ -4,7 +4,7 @@
  * qk_bgemm. Path: QK_BGEMM_BINARY (no zero weight, no zero input), QK_BGEMM_SIGN_ACT (zero
  * weights, no zero input) or QK_BGEMM_GENERAL (zero inputs). The first two count a padded tap as
  * a = +1, so rows touching the border get an exact correction (qk_bgemm.h):
- *   corr[class][n] = sum over the row's padded taps t of tap_sums[n][t]
+ *   corr[class][n] = sum over the row's padded taps t of tap_sums[t][n]
  * Rows fall into classes = (vertical pattern of padded ky) x (horizontal pattern of padded kx);
  * with more than QK_BCONV_MAX_CLASSES classes the driver uses the general path (still exact). */
 #include <assert.h>
@@ -34,6 +34,19 @@ size_t qk_bconv_workspace_bytes(const qk_conv_geom* g) {
     const qk_bconv_sizes s = qk_bconv_sizes_of(g);
     return (s.pix_words + s.col_words) * sizeof(uint64_t)
          + (size_t)QK_BCONV_MAX_CLASSES * (size_t)g->out_c * sizeof(int32_t) + s.M * sizeof(uint16_t);
+}
+
+/* Copies n (even) words 16 bytes at a time: runs here are a few taps of (mask, sign) pairs, too
+ * short for a library memcpy call to pay off. */
+static inline void qk_bconv_copy_pairs(uint64_t* dst, const uint64_t* src, size_t n) {
+#if defined(__clang__)
+#pragma clang loop unroll(disable) vectorize(disable)
+#endif
+    for (size_t i = 0; i < n; i += 2) {
+        uint64_t pair[2];
+        memcpy(pair, src + i, sizeof pair);
+        memcpy(dst + i, pair, sizeof pair);
+    }
 }
 
 /* Pattern ids along one axis: pat[o] = bitmask of kernel taps outside [0, in) for output o;
@@ -87,15 +100,30 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     for (int32_t oy = 0; oy < oh; oy++) {
         for (int32_t ox = 0; ox < ow; ox++) {
             uint64_t* row = cols + ((size_t)oy * ow + ox) * 2 * s.kw;
-            for (int32_t ky = 0; ky < g->kernel_h; ky++) {
+            const int32_t ix0 = ox * g->stride_w - g->pad_left;
+            for (int32_t ky = 0; ky < g->kernel_h; ky++, row += (size_t)g->kernel_w * pw) {
                 const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-                for (int32_t kx = 0; kx < g->kernel_w; kx++, row += pw) {
-                    const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
-                    if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) {
-                        memset(row, 0, pw * sizeof(uint64_t));
-                    } else {
-                        memcpy(row, pix + ((size_t)iy * g->in_w + ix) * pw, pw * sizeof(uint64_t));
-                    }
+                if (iy < 0 || iy >= g->in_h) {
+                    memset(row, 0, (size_t)g->kernel_w * pw * sizeof(uint64_t));
+                    continue;
+                }
+                if (g->dilation_w == 1) { /* the in-image taps of a kernel row are adjacent pixels */
+                    const int32_t lo = ix0 >= 0 ? 0 : -ix0 < g->kernel_w ? -ix0 : g->kernel_w;
+                    int32_t hi = g->in_w - ix0;
+                    hi = hi > g->kernel_w ? g->kernel_w : hi < lo ? lo : hi;
+                    for (size_t i = 0; i < (size_t)lo * pw; i++) row[i] = 0;
+                    if (hi > lo)
+                        qk_bconv_copy_pairs(row + (size_t)lo * pw,
+                                            pix + ((size_t)iy * g->in_w + (size_t)(ix0 + lo)) * pw,
+                                            (size_t)(hi - lo) * pw);
+                    for (size_t i = (size_t)hi * pw; i < (size_t)g->kernel_w * pw; i++) row[i] = 0;
+                    continue;
+                }
+                for (int32_t kx = 0; kx < g->kernel_w; kx++) {
+                    const int32_t ix = ix0 + kx * g->dilation_w;
+                    uint64_t* tap = row + (size_t)kx * pw;
+                    if (ix < 0 || ix >= g->in_w) memset(tap, 0, pw * sizeof(uint64_t));
+                    else memcpy(tap, pix + ((size_t)iy * g->in_w + ix) * pw, pw * sizeof(uint64_t));
                 }
             }
         }
@@ -119,14 +147,12 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
             for (size_t cy = 0; cy < ny; cy++) {
                 for (size_t cx = 0; cx < nx; cx++) {
                     int32_t* c = corr + (cy * nx + cx) * N;
-                    for (size_t n = 0; n < N; n++) {
-                        int32_t sum = 0;
-                        for (int32_t t = 0; t < taps; t++) {
-                            const int32_t ky = t / g->kernel_w, kx = t % g->kernel_w;
-                            if (((ypat[cy] >> ky) | (xpat[cx] >> kx)) & 1)
-                                sum += layer->tap_sums[n * (size_t)taps + (size_t)t];
-                        }
-                        c[n] = sum;
+                    memset(c, 0, N * sizeof(int32_t));
+                    for (int32_t t = 0; t < taps; t++) {
+                        const int32_t ky = t / g->kernel_w, kx = t % g->kernel_w;
+                        if ((((ypat[cy] >> ky) | (xpat[cx] >> kx)) & 1) == 0) continue;
+                        const int32_t* ts = layer->tap_sums + (size_t)t * N;
+                        for (size_t n = 0; n < N; n++) c[n] += ts[n];
                     }
                 }
             }

@@ -60,12 +60,50 @@ void qk_bgemm_segment_sums(const uint64_t* packed, size_t N, size_t kw, size_t s
                 const uint64_t m = w[j * QK_BGEMM_GROUP_WORDS], sg = w[j * QK_BGEMM_GROUP_WORDS + QK_BGEMM_ROW_GROUP];
                 sum += qk_bgemm_popcount64(m) - 2 * qk_bgemm_popcount64(m & sg);
             }
-            sums[n * segs + s] = sum;
+            sums[s * N + n] = sum;
         }
     }
 }
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+/* The AVX-512 form of the f32 packer: one compare per 16 floats gives 16 mask bits (ordered
+ * compares: NaN is neither > 0 nor < 0, so it packs as 0, like the portable loop). Only the C
+ * valid floats of a row are loaded (masked loads). */
+__attribute__((target("avx512f")))
+static int qk_bgemm_pack_f32_avx512(const float* x, size_t rows, size_t C, size_t ldx, uint64_t* out,
+                                    size_t ldo) {
+    const size_t cw = (C + 63) / 64;
+    const __m512 zero = _mm512_setzero_ps();
+    uint64_t any_zero = 0;
+    for (size_t r = 0; r < rows; r++) {
+        const float* xr = x + r * ldx;
+        uint64_t* o = out + r * ldo;
+        for (size_t j = 0; j < cw; j++) {
+            uint64_t pos = 0, neg = 0;
+            for (size_t q = 0; q < 4; q++) {
+                const size_t c0 = 64 * j + 16 * q;
+                if (c0 >= C) break;
+                const __mmask16 valid = C - c0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (C - c0)) - 1u);
+                const __m512 v = _mm512_maskz_loadu_ps(valid, xr + c0);
+                const __mmask16 p = _mm512_mask_cmp_ps_mask(valid, v, zero, _CMP_GT_OQ);
+                const __mmask16 n = _mm512_mask_cmp_ps_mask(valid, v, zero, _CMP_LT_OQ);
+                pos |= (uint64_t)p << (16 * q);
+                neg |= (uint64_t)n << (16 * q);
+                any_zero |= (uint64_t)(valid & (__mmask16)~(p | n));
+            }
+            o[2 * j] = pos | neg;
+            o[2 * j + 1] = neg;
+        }
+    }
+    return any_zero != 0;
+}
+#endif
+
 int qk_bgemm_pack_f32(const float* x, size_t rows, size_t C, size_t ldx, uint64_t* out, size_t ldo) {
+#if defined(__x86_64__)
+    if (qk_isa_supported(QK_ISA_AVX512VNNI)) return qk_bgemm_pack_f32_avx512(x, rows, C, ldx, out, ldo);
+#endif
     const size_t cw = (C + 63) / 64;
     uint64_t any_zero = 0;
     for (size_t r = 0; r < rows; r++) {

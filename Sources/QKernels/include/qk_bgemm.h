@@ -106,8 +106,8 @@ size_t qk_bgemm_packed_words(size_t N, size_t kw);
 int qk_bgemm_pack_weights(const int8_t* w, size_t N, size_t K, size_t seg, uint64_t* out);
 /** Nonzero weights per packed row: nz[n] = popcount of row n's mask plane (for QK_BGEMM_SIGN_ACT). */
 void qk_bgemm_row_nonzeros(const uint64_t* packed, size_t N, size_t kw, int32_t* nz);
-/** Per-segment weight sums of packed rows: sums[n * segs + s] = sum of w[n][k] over segment s
- *  (segs = kw / ceil(seg / 64) segments of seg_words words). For conv padding corrections. */
+/** Per-segment weight sums of packed rows: sums[s * N + n] = sum of w[n][k] over segment s
+ *  (segs = kw / seg_words segments of seg_words words). For conv padding corrections. */
 void qk_bgemm_segment_sums(const uint64_t* packed, size_t N, size_t kw, size_t seg_words,
                            int32_t* sums);
 /** Packs rows of f32 activations, a = sign(x): x > 0 -> +1, x < 0 -> -1, +-0 and NaN -> 0.
@@ -122,7 +122,7 @@ int qk_bgemm_pack_f32(const float* x, size_t rows, size_t C, size_t ldx, uint64_
 typedef struct qk_bconv_layer {
     const uint64_t* w;           /**< qk_bgemm_pack_weights(w[out_c][kh*kw*in_c], seg = in_c) */
     int32_t w_has_zero;          /**< its return value */
-    const int32_t* tap_sums;     /**< [out_c][kh*kw] qk_bgemm_segment_sums (padding corrections) */
+    const int32_t* tap_sums;     /**< [kh*kw][out_c] qk_bgemm_segment_sums (padding corrections) */
     const int32_t* w_nonzero;    /**< [out_c] qk_bgemm_row_nonzeros (zero weights, sign inputs) */
     qk_epilogue epi;             /**< arrays over out_c; out [out_h*out_w][ldc >= out_c] */
 } qk_bconv_layer;

@@ -7,8 +7,8 @@
  *             nz += vpopcntq(t), neg += vpopcntq(u);  acc = nz - 2 * neg
  *   SIGN_ACT: neg += vpopcntq(mw & (sa ^ sw)) (one vpternlogq); acc = w_nonzero[n] - 2 * neg
  *   BINARY:   neg += vpopcntq(sa ^ sw);               acc = K - 2 * neg
- * The epilogue narrows the 8 int64 lanes to int32 (vpmovqd), subtracts the padding correction
- * and, for f32 output with no or an f32 residual, reproduces qk_qgemm_epilogue in 8 float lanes
+ * The epilogue narrows the two groups' int64 lanes to 16 int32 (vpmovqd), subtracts the padding
+ * correction and, for f32 output with no or an f32 residual, reproduces qk_qgemm_epilogue in 16 float lanes
  * (mul, add bias, add residual, maxps/minps with the constant second, as fmaxf/fminf treat NaN);
  * u8 output or u8 residual go through the shared scalar epilogue. Private. */
 #pragma once
@@ -21,32 +21,34 @@
 #define QK_BGEMM_AVX512_MR 4
 #define QK_BGEMM_AVX512_NR 16
 
-/* Columns [n, n + cols) of row m from 8 int64 accumulators: correction, epilogue, masked store. */
-QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish8(const qk_bgemm_args* g, size_t m, size_t n,
-                                                    size_t cols, __m512i acc64) {
-    const __mmask8 k = (__mmask8)((1u << cols) - 1u);
-    __m256i acc = _mm512_cvtepi64_epi32(acc64);
+/* Columns [n, n + cols) (cols <= 16) of row m from two vectors of 8 int64 accumulators (columns
+ * n..n+7, n+8..n+15): narrow to 16 int32 lanes, correction, epilogue, masked store. */
+QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish16(const qk_bgemm_args* g, size_t m, size_t n,
+                                                     size_t cols, __m512i lo64, __m512i hi64) {
+    const __mmask16 k = (__mmask16)(cols >= 16 ? 0xFFFFu : (1u << cols) - 1u);
+    __m512i acc = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo64)),
+                                     _mm512_cvtepi64_epi32(hi64), 1);
     if (g->path != QK_BGEMM_GENERAL && g->corr != NULL) {
         const int32_t* c = g->corr + (size_t)g->corr_row[m] * g->N + n;
-        acc = _mm256_sub_epi32(acc, _mm256_maskz_loadu_epi32(k, c));
+        acc = _mm512_sub_epi32(acc, _mm512_maskz_loadu_epi32(k, c));
     }
     const qk_epilogue* e = &g->epi;
     if (e->output_kind == QK_OUTPUT_I32) {
-        _mm256_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, k, acc);
+        _mm512_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, k, acc);
         return;
     }
     if (e->output_kind != QK_OUTPUT_F32 || e->residual_kind == QK_RESIDUAL_U8) {
-        int32_t v[8];
-        _mm256_storeu_si256((__m256i*)v, acc);
+        int32_t v[16];
+        _mm512_storeu_si512(v, acc);
         for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(e, m, n + j, v[j]);
         return;
     }
-    __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_maskz_loadu_ps(k, e->scale + n));
-    if (e->bias != NULL) y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(k, e->bias + n));
+    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_maskz_loadu_ps(k, e->scale + n));
+    if (e->bias != NULL) y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(k, e->bias + n));
     if (e->residual_kind == QK_RESIDUAL_F32)
-        y = _mm256_add_ps(y, _mm256_maskz_loadu_ps(k, (const float*)e->residual + m * e->ldr + n));
-    y = _mm256_min_ps(_mm256_max_ps(y, _mm256_set1_ps(e->clamp_lo)), _mm256_set1_ps(e->clamp_hi));
-    _mm256_mask_storeu_ps((float*)e->out + m * e->ldc + n, k, y);
+        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(k, (const float*)e->residual + m * e->ldr + n));
+    y = _mm512_min_ps(_mm512_max_ps(y, _mm512_set1_ps(e->clamp_lo)), _mm512_set1_ps(e->clamp_hi));
+    _mm512_mask_storeu_ps((float*)e->out + m * e->ldc + n, k, y);
 }
 
 /* ROWS (1..4) rows from m0, columns n0..n0+nr (nr <= 16); ROWS and PATH (qk_bgemm_path) constant. */
@@ -103,14 +105,12 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
         }
     }
     for (int r = 0; r < ROWS; r++) {
+        __m512i acc[2];
         for (int h = 0; h < 2; h++) {
-            if ((size_t)h * QK_BGEMM_ROW_GROUP >= nr) break;
             const __m512i b = PATH == QK_BGEMM_GENERAL ? nz[r][h] : base[h];
-            const __m512i acc = _mm512_sub_epi64(b, _mm512_add_epi64(neg[r][h], neg[r][h]));
-            const size_t left = nr - (size_t)h * QK_BGEMM_ROW_GROUP;
-            qk_bgemm_avx512_finish8(g, m0 + (size_t)r, n0 + (size_t)h * QK_BGEMM_ROW_GROUP,
-                                    left < QK_BGEMM_ROW_GROUP ? left : QK_BGEMM_ROW_GROUP, acc);
+            acc[h] = _mm512_sub_epi64(b, _mm512_add_epi64(neg[r][h], neg[r][h]));
         }
+        qk_bgemm_avx512_finish16(g, m0 + (size_t)r, n0, nr, acc[0], acc[1]);
     }
 }
 
