@@ -100,11 +100,16 @@ int main(void) {
         const double tg = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inz, &lt, wsb));
         const double ts = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lt, wsb));
         const double tf = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lb, wsb));
-        /* GEMM alone over the im2col rows the driver left in the workspace (fast run last) */
-        const size_t pix_words = M * 2 * segw;
+        /* GEMM alone, over the padded packed image the driver left at the start of its workspace
+         * (qk_bconv.c: (hw + 2) x (hw + 2) pixels of 2 * segw words) */
+        const size_t pw = 2 * segw, wp = (size_t)hw + 2;
+        size_t *rows = malloc(M * sizeof(size_t)), segs[9];
+        for (size_t m = 0; m < M; m++) rows[m] = (m / (size_t)hw * wp + m % (size_t)hw) * pw;
+        for (size_t t = 0; t < 9; t++) segs[t] = (t / 3 * wp + t % 3) * pw;
         qk_bgemm_args a;
         memset(&a, 0, sizeof a);
-        a.M = M; a.N = N; a.kw = kw; a.K = K; a.a = (const uint64_t*)wsb + pix_words; a.lda = 2 * kw;
+        a.M = M; a.N = N; a.kw = kw; a.K = K; a.a = (const uint64_t*)wsb;
+        a.a_rows = rows; a.a_segs = segs; a.segs = 9; a.seg_words = segw;
         a.epi = lt.epi;
         a.w = pt; a.path = QK_BGEMM_GENERAL;
         const double gg = TIME_MEDIAN(31, qk_bgemm(bk, &a));
@@ -116,7 +121,7 @@ int main(void) {
                hw, hw, C, C, t8 * 1e3, tg * 1e3, t8 / tg, ts * 1e3, t8 / ts, tf * 1e3, t8 / tf, gg * 1e3, gs * 1e3,
                gf * 1e3);
         free(in8); free(codes); free(packed); free(colsum); free(scale); free(bias); free(out8); free(ws8);
-        free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb);
+        free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb); free(rows);
     }
     return 0;
 }

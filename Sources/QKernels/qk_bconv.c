@@ -1,9 +1,13 @@
-/* qk_bconv.c — binary NHWC convolution over bgemm: sign-pack every input pixel once
- * (ceil(in_c / 64) word pairs), gather the words of each tap (ky, kx) into bit-domain im2col rows
- * (a tap outside the image = zero words = zero activations, exact on the general path), then one
- * qk_bgemm. Path: QK_BGEMM_BINARY (no zero weight, no zero input), QK_BGEMM_SIGN_ACT (zero
- * weights, no zero input) or QK_BGEMM_GENERAL (zero inputs). The first two count a padded tap as
- * a = +1, so rows touching the border get an exact correction (qk_bgemm.h):
+/* qk_bconv.c — binary NHWC convolution over bgemm, as an implicit GEMM: sign-pack every input
+ * pixel once (ceil(in_c / 64) word pairs) into a zero-bordered image (pad_top/left/bottom/right
+ * pixels of zero words = zero activations), then one qk_bgemm whose row m (output pixel oy, ox)
+ * is read in place as kernel_h * kernel_w pieces, one per tap (ky, kx):
+ *   piece address = image + a_rows[m] + a_segs[tap],
+ *   a_rows[m] = ((oy * stride_h) * Wp + ox * stride_w) * pw,  a_segs[tap] = (ky * dil_h * Wp + kx * dil_w) * pw
+ * (Wp = padded width, pw = 2 * ceil(in_c / 64) words per pixel): no im2col copy. Path:
+ * QK_BGEMM_BINARY (no zero weight, no zero input), QK_BGEMM_SIGN_ACT (zero weights, no zero
+ * input) or QK_BGEMM_GENERAL (zero inputs). The first two count a padded tap as a = +1, so rows
+ * touching the border get an exact correction (qk_bgemm.h):
  *   corr[class][n] = sum over the row's padded taps t of tap_sums[t][n]
  * Rows fall into classes = (vertical pattern of padded ky) x (horizontal pattern of padded kx);
  * with more than QK_BCONV_MAX_CLASSES classes the driver uses the general path (still exact). */
@@ -15,38 +19,28 @@
 /** Largest number of padding classes kept for the fast path (3x3 pad 1 needs 9). */
 #define QK_BCONV_MAX_CLASSES 64
 
-/* Workspace pieces (uint64 words): packed pixels, im2col rows, then corr (int32) and corr_row (u16). */
+/* Workspace pieces: the padded packed image (uint64), a_rows [M] and a_segs [taps] (size_t),
+ * corr [classes][out_c] (int32), corr_row [M] (uint16). */
 typedef struct {
-    size_t cw, kw, M, pix_words, col_words;
+    size_t cw, kw, M, taps, hp, wp, image_words;
 } qk_bconv_sizes;
 
 static qk_bconv_sizes qk_bconv_sizes_of(const qk_conv_geom* g) {
     qk_bconv_sizes s;
     s.cw = ((size_t)g->in_c + 63) / 64;
-    s.kw = (size_t)g->kernel_h * (size_t)g->kernel_w * s.cw;
+    s.taps = (size_t)g->kernel_h * (size_t)g->kernel_w;
+    s.kw = s.taps * s.cw;
     s.M = (size_t)qk_conv_out_h(g) * (size_t)qk_conv_out_w(g);
-    s.pix_words = (size_t)g->in_h * (size_t)g->in_w * 2 * s.cw;
-    s.col_words = s.M * 2 * s.kw;
+    s.hp = (size_t)(g->pad_top + g->in_h + g->pad_bottom);
+    s.wp = (size_t)(g->pad_left + g->in_w + g->pad_right);
+    s.image_words = s.hp * s.wp * 2 * s.cw;
     return s;
 }
 
 size_t qk_bconv_workspace_bytes(const qk_conv_geom* g) {
     const qk_bconv_sizes s = qk_bconv_sizes_of(g);
-    return (s.pix_words + s.col_words) * sizeof(uint64_t)
+    return s.image_words * sizeof(uint64_t) + (s.M + s.taps) * sizeof(size_t)
          + (size_t)QK_BCONV_MAX_CLASSES * (size_t)g->out_c * sizeof(int32_t) + s.M * sizeof(uint16_t);
-}
-
-/* Copies n (even) words 16 bytes at a time: runs here are a few taps of (mask, sign) pairs, too
- * short for a library memcpy call to pay off. */
-static inline void qk_bconv_copy_pairs(uint64_t* dst, const uint64_t* src, size_t n) {
-#if defined(__clang__)
-#pragma clang loop unroll(disable) vectorize(disable)
-#endif
-    for (size_t i = 0; i < n; i += 2) {
-        uint64_t pair[2];
-        memcpy(pair, src + i, sizeof pair);
-        memcpy(dst + i, pair, sizeof pair);
-    }
 }
 
 /* Pattern ids along one axis: pat[o] = bitmask of kernel taps outside [0, in) for output o;
@@ -80,54 +74,36 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), taps = g->kernel_h * g->kernel_w;
     const size_t C = (size_t)g->in_c, N = (size_t)g->out_c, pw = 2 * s.cw;
     if (s.M == 0 || N == 0) return;
-    uint64_t* pix = (uint64_t*)workspace;
-    uint64_t* cols = pix + s.pix_words;
-    int32_t* corr = (int32_t*)(cols + s.col_words);
+    uint64_t* image = (uint64_t*)workspace;
+    size_t* a_rows = (size_t*)(image + s.image_words);
+    size_t* a_segs = a_rows + s.M;
+    int32_t* corr = (int32_t*)(a_segs + s.taps);
     uint16_t* corr_row = (uint16_t*)(corr + (size_t)QK_BCONV_MAX_CLASSES * N);
 
-    /* 1. sign-pack the input, one image row per job */
+    /* 1. sign-pack the input into the zero-bordered image, one image row per job */
     int in_zero = 0;
+    const size_t border = (size_t)g->pad_left * pw, right = (size_t)g->pad_right * pw;
+    memset(image, 0, (size_t)g->pad_top * s.wp * pw * sizeof(uint64_t));
+    memset(image + (size_t)(g->pad_top + g->in_h) * s.wp * pw, 0,
+           (size_t)g->pad_bottom * s.wp * pw * sizeof(uint64_t));
     const int par_pack = (size_t)g->in_h * g->in_w * C >= QK_PARALLEL_MIN_WORK;
 #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par_pack) reduction(|: in_zero)
     for (int32_t y = 0; y < g->in_h; y++) {
-        const size_t p0 = (size_t)y * (size_t)g->in_w;
-        in_zero |= qk_bgemm_pack_f32(in + p0 * C, (size_t)g->in_w, C, C, pix + p0 * pw, pw);
+        uint64_t* row = image + (size_t)(g->pad_top + y) * s.wp * pw;
+        memset(row, 0, border * sizeof(uint64_t));
+        memset(row + border + (size_t)g->in_w * pw, 0, right * sizeof(uint64_t));
+        in_zero |= qk_bgemm_pack_f32(in + (size_t)y * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw);
     }
 
-    /* 2. gather tap words into im2col rows (zero words outside the image) */
-    const int par_gather = s.col_words >= QK_PARALLEL_MIN_WORK;
-#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par_gather)
-    for (int32_t oy = 0; oy < oh; oy++) {
-        for (int32_t ox = 0; ox < ow; ox++) {
-            uint64_t* row = cols + ((size_t)oy * ow + ox) * 2 * s.kw;
-            const int32_t ix0 = ox * g->stride_w - g->pad_left;
-            for (int32_t ky = 0; ky < g->kernel_h; ky++, row += (size_t)g->kernel_w * pw) {
-                const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
-                if (iy < 0 || iy >= g->in_h) {
-                    memset(row, 0, (size_t)g->kernel_w * pw * sizeof(uint64_t));
-                    continue;
-                }
-                if (g->dilation_w == 1) { /* the in-image taps of a kernel row are adjacent pixels */
-                    const int32_t lo = ix0 >= 0 ? 0 : -ix0 < g->kernel_w ? -ix0 : g->kernel_w;
-                    int32_t hi = g->in_w - ix0;
-                    hi = hi > g->kernel_w ? g->kernel_w : hi < lo ? lo : hi;
-                    for (size_t i = 0; i < (size_t)lo * pw; i++) row[i] = 0;
-                    if (hi > lo)
-                        qk_bconv_copy_pairs(row + (size_t)lo * pw,
-                                            pix + ((size_t)iy * g->in_w + (size_t)(ix0 + lo)) * pw,
-                                            (size_t)(hi - lo) * pw);
-                    for (size_t i = (size_t)hi * pw; i < (size_t)g->kernel_w * pw; i++) row[i] = 0;
-                    continue;
-                }
-                for (int32_t kx = 0; kx < g->kernel_w; kx++) {
-                    const int32_t ix = ix0 + kx * g->dilation_w;
-                    uint64_t* tap = row + (size_t)kx * pw;
-                    if (ix < 0 || ix >= g->in_w) memset(tap, 0, pw * sizeof(uint64_t));
-                    else memcpy(tap, pix + ((size_t)iy * g->in_w + ix) * pw, pw * sizeof(uint64_t));
-                }
-            }
-        }
-    }
+    /* 2. where each row and each tap's piece starts in the image */
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++)
+            a_rows[(size_t)oy * ow + ox] =
+                ((size_t)oy * g->stride_h * s.wp + (size_t)ox * g->stride_w) * pw;
+    for (int32_t ky = 0; ky < g->kernel_h; ky++)
+        for (int32_t kx = 0; kx < g->kernel_w; kx++)
+            a_segs[(size_t)ky * g->kernel_w + kx] =
+                ((size_t)ky * g->dilation_h * s.wp + (size_t)kx * g->dilation_w) * pw;
 
     /* 3. the path; for the two that ignore activation masks, padding classes and corrections */
     qk_bgemm_path path = in_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
@@ -169,8 +145,12 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     a.N = N;
     a.kw = s.kw;
     a.K = (size_t)taps * C;
-    a.a = cols;
-    a.lda = 2 * s.kw;
+    a.a = image;
+    a.lda = 0;
+    a.a_rows = a_rows;
+    a.a_segs = a_segs;
+    a.segs = s.taps;
+    a.seg_words = s.cw;
     a.w = layer->w;
     a.path = path;
     a.w_nonzero = layer->w_nonzero;

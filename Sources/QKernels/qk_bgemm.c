@@ -5,7 +5,9 @@
 #include "qk_bgemm.h"
 
 void qk_bgemm(const qk_bgemm_ukernel_desc* uk, const qk_bgemm_args* args) {
-    assert(uk != NULL && args->lda >= 2 * args->kw);
+    assert(uk != NULL);
+    assert(args->a_rows != NULL ? args->a_segs != NULL && args->segs * args->seg_words == args->kw
+                                : args->lda >= 2 * args->kw);
     assert(args->epi.output_kind == QK_OUTPUT_I32 || args->epi.scale != NULL);
     if (args->M == 0 || args->N == 0) return;
     const size_t MR = (size_t)uk->mr, NR = (size_t)uk->nr, M = args->M, N = args->N;

@@ -24,11 +24,13 @@
  * Packed weights (docs/FORMAT.md "Binary weights"): rows in groups of QK_BGEMM_ROW_GROUP = 8 (N
  * padded with all-zero rows); group g holds, for each k-word j in order, 8 mask words (rows 0..7)
  * then 8 sign words: uint64 index (g * kw + j) * 16 + plane * 8 + r. Group stride 16 * kw words.
- * Packed activations: row m is kw (mask, sign) word pairs: a[m * lda + 2 * j + plane].
+ * Packed activations: row m is kw (mask, sign) word pairs: a[m * lda + 2 * j + plane]; or, for an
+ * implicit conv, segs pieces of seg_words pairs read in place from a packed image:
+ * pair w of piece s of row m at a + a_rows[m] + a_segs[s] + 2 * w (j = s * seg_words + w).
  * Bit b of word j is position k = 64 * j + b (within one conv tap: channel c = 64 * j' + b).
  *
  * MEMORY CONTRACT: members read activation words only inside [m * lda, m * lda + 2 * kw) of rows
- * m < M and weights only in whole row groups (rows < roundup(N, 8)); they never write outside
+ * m < M (implicit rows: the 2 * seg_words words at each row + piece offset) and weights only in whole row groups (rows < roundup(N, 8)); they never write outside
  * out[m][n], m < M, n < N (the gap ldc - N is untouched). Everything is 8-byte aligned.
  * Thread counts never change results (tiles are computed alone).
  */
@@ -58,8 +60,11 @@ typedef struct qk_bgemm_args {
     size_t M, N;
     size_t kw;                   /**< 64-bit words per row and plane */
     size_t K;                    /**< real positions per row (fast path: acc = K - 2 popcount) */
-    const uint64_t* a;           /**< [M][lda] (mask, sign) word pairs */
-    size_t lda;                  /**< uint64 per activation row, >= 2 * kw */
+    const uint64_t* a;           /**< [M][lda] (mask, sign) word pairs, or the base of a_rows/a_segs */
+    size_t lda;                  /**< uint64 per activation row, >= 2 * kw (when a_rows is NULL) */
+    const size_t* a_rows;        /**< NULL, or [M] uint64 offsets of each row from a (implicit conv) */
+    const size_t* a_segs;        /**< with a_rows: [segs] uint64 offsets of each piece from its row */
+    size_t segs, seg_words;      /**< with a_rows: pieces per row and words per piece (segs * seg_words = kw) */
     const uint64_t* w;           /**< packed weight groups (qk_bgemm_pack_weights) */
     qk_bgemm_path path;
     const int32_t* w_nonzero;    /**< [N] nonzero weights per row (QK_BGEMM_SIGN_ACT only) */
@@ -129,8 +134,9 @@ typedef struct qk_bconv_layer {
 
 /** Workspace bytes of qk_bconv2d_f32 for geometry g (8-byte aligned buffer). */
 size_t qk_bconv_workspace_bytes(const qk_conv_geom* g);
-/** Binary conv of an f32 NHWC input: packs sign(in) per pixel, gathers the words of each tap into
- *  bit-domain im2col rows (taps outside the image = zero activations, exact), and runs qk_bgemm:
+/** Binary conv of an f32 NHWC input: packs sign(in) per pixel into a zero-bordered image (taps
+ *  outside the image read zero words = zero activations, exact) and runs qk_bgemm with implicit
+ *  rows (a_rows / a_segs: each tap's words read in place, no im2col copy):
  *  QK_BGEMM_BINARY when neither the weights nor the input hold a zero, QK_BGEMM_SIGN_ACT when
  *  only the weights do (padding corrected per row class on both), else QK_BGEMM_GENERAL.
  *  g->groups must be 1. */

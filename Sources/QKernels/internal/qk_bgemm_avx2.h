@@ -31,12 +31,17 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
                                          0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4);
     const __m256i cneg = _mm256_setr_epi8(4, 3, 3, 2, 3, 2, 2, 1, 3, 2, 2, 1, 2, 1, 1, 0,
                                           4, 3, 3, 2, 3, 2, 2, 1, 3, 2, 2, 1, 2, 1, 1, 0);
-    const size_t kw = g->kw, lda = g->lda;
+    const size_t kw = g->kw, segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
     const uint64_t* w = qk_bgemm_group(g, n0);
-    const uint64_t* a = g->a + m0 * lda;
     __m256i acc[2][2];
     for (int r = 0; r < 2; r++) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-    for (size_t j = 0; j < kw; j++) {
+    const uint64_t* rows[2];
+    for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
+    for (size_t s = 0, j = 0; s < segs; s++) {
+    const size_t off = qk_bgemm_piece_offset(g, s);
+    const uint64_t* ap[2];
+    for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+    for (size_t i = 0; i < sw; i++, j++) {
         const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
         const __m256i sw0 = _mm256_loadu_si256((const __m256i*)(wj + 8));
         const __m256i sw1 = _mm256_loadu_si256((const __m256i*)(wj + 12));
@@ -46,11 +51,11 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
             mw1 = _mm256_loadu_si256((const __m256i*)(wj + 4));
         }
         for (int r = 0; r < ROWS; r++) {
-            const __m256i sa = _mm256_set1_epi64x((long long)a[r * lda + 2 * j + 1]);
+            const __m256i sa = _mm256_set1_epi64x((long long)ap[r][2 * i + 1]);
             const __m256i x0 = _mm256_xor_si256(sw0, sa), x1 = _mm256_xor_si256(sw1, sa);
             __m256i c0, c1;
             if (TERNARY) {
-                const __m256i ma = _mm256_set1_epi64x((long long)a[r * lda + 2 * j]);
+                const __m256i ma = _mm256_set1_epi64x((long long)ap[r][2 * i]);
                 const __m256i t0 = _mm256_and_si256(mw0, ma), t1 = _mm256_and_si256(mw1, ma);
                 c0 = _mm256_add_epi8(qk_bgemm_avx2_nibbles(_mm256_andnot_si256(x0, t0), pos),
                                      qk_bgemm_avx2_nibbles(_mm256_and_si256(x0, t0), cneg));
@@ -66,6 +71,7 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
             acc[r][0] = _mm256_add_epi64(acc[r][0], _mm256_sad_epu8(c0, _mm256_setzero_si256()));
             acc[r][1] = _mm256_add_epi64(acc[r][1], _mm256_sad_epu8(c1, _mm256_setzero_si256()));
         }
+    }
     }
     int64_t lanes[2][8];
     for (int r = 0; r < ROWS; r++) {

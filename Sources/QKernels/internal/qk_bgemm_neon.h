@@ -20,13 +20,18 @@
 QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                              size_t nr, int ROWS, int PATH) {
     const int TERNARY = PATH == QK_BGEMM_GENERAL;
-    const size_t kw = g->kw, lda = g->lda;
+    const size_t segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
     const uint64_t* w = qk_bgemm_group(g, n0);
-    const uint64_t* a = g->a + m0 * lda;
     int32x4_t acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_s32(0);
-    for (size_t j = 0; j < kw; j++) {
+    const uint64_t* rows[4];
+    for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
+    for (size_t s = 0, j = 0; s < segs; s++) {
+    const size_t off = qk_bgemm_piece_offset(g, s);
+    const uint64_t* ap[4];
+    for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+    for (size_t i = 0; i < sw; i++, j++) {
         const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
         uint8x16_t mw[4], sw[4];
         for (int q = 0; q < 4; q++) {
@@ -34,9 +39,9 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
             mw[q] = PATH != QK_BGEMM_BINARY ? vreinterpretq_u8_u64(vld1q_u64(wj + 2 * q)) : sw[q];
         }
         for (int r = 0; r < ROWS; r++) {
-            const uint8x16_t sa = vreinterpretq_u8_u64(vdupq_n_u64(a[r * lda + 2 * j + 1]));
+            const uint8x16_t sa = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i + 1]));
             if (TERNARY) {
-                const uint8x16_t ma = vreinterpretq_u8_u64(vdupq_n_u64(a[r * lda + 2 * j]));
+                const uint8x16_t ma = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i]));
                 for (int q = 0; q < 4; q++) {
                     const uint8x16_t t = vandq_u8(mw[q], ma), x = veorq_u8(sw[q], sa);
                     const int8x16_t d = vsubq_s8(vreinterpretq_s8_u8(vcntq_u8(vbicq_u8(t, x))),
@@ -52,6 +57,7 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
                 }
             }
         }
+    }
     }
     int32_t out[4][8];
     for (int r = 0; r < ROWS; r++) {

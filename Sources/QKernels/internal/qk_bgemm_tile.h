@@ -17,6 +17,25 @@ static inline const uint64_t* qk_bgemm_group(const qk_bgemm_args* g, size_t n) {
     return g->w + n / QK_BGEMM_ROW_GROUP * g->kw * QK_BGEMM_GROUP_WORDS;
 }
 
+/** Pieces of an activation row (1 unless the rows are implicit). */
+static inline size_t qk_bgemm_segs(const qk_bgemm_args* g) { return g->a_rows != NULL ? g->segs : 1; }
+/** k-words per piece. */
+static inline size_t qk_bgemm_seg_words(const qk_bgemm_args* g) {
+    return g->a_rows != NULL ? g->seg_words : g->kw;
+}
+/** Activation row m (piece 0 starts at row + qk_bgemm_piece_offset(g, 0)). */
+static inline const uint64_t* qk_bgemm_row(const qk_bgemm_args* g, size_t m) {
+    return g->a_rows != NULL ? g->a + g->a_rows[m] : g->a + m * g->lda;
+}
+/** uint64 offset of piece s from its row. */
+static inline size_t qk_bgemm_piece_offset(const qk_bgemm_args* g, size_t s) {
+    return g->a_rows != NULL ? g->a_segs[s] : 0;
+}
+/** The first (mask, sign) pair of piece s of activation row m. */
+static inline const uint64_t* qk_bgemm_piece(const qk_bgemm_args* g, size_t m, size_t s) {
+    return qk_bgemm_row(g, m) + qk_bgemm_piece_offset(g, s);
+}
+
 /** Exact popcount of a 64-bit word (portable; the scalar member's only bit trick). */
 static inline int32_t qk_bgemm_popcount64(uint64_t x) { return (int32_t)__builtin_popcountll(x); }
 
@@ -25,17 +44,19 @@ static inline int32_t qk_bgemm_popcount64(uint64_t x) { return (int32_t)__builti
  *    SIGN_ACT: nz[n] - 2 * popcount(mw & x)
  *    BINARY:   K - 2 * popcount(x)                                                      */
 static inline int32_t qk_bgemm_dot_scalar(const qk_bgemm_args* g, size_t m, size_t n) {
-    const uint64_t* a = g->a + m * g->lda;
     const uint64_t* w = qk_bgemm_group(g, n) + n % QK_BGEMM_ROW_GROUP;
+    const size_t segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
     int32_t nonzero = 0, negative = 0;
-    for (size_t j = 0; j < g->kw; j++, w += QK_BGEMM_GROUP_WORDS) {
-        const uint64_t x = a[2 * j + 1] ^ w[QK_BGEMM_ROW_GROUP];
+    for (size_t s = 0; s < segs; s++)
+    for (size_t i = 0; i < sw; i++, w += QK_BGEMM_GROUP_WORDS) {
+        const uint64_t* a = qk_bgemm_piece(g, m, s) + 2 * i;
+        const uint64_t x = a[1] ^ w[QK_BGEMM_ROW_GROUP];
         if (g->path == QK_BGEMM_BINARY) {
             negative += qk_bgemm_popcount64(x);
         } else if (g->path == QK_BGEMM_SIGN_ACT) {
             negative += qk_bgemm_popcount64(w[0] & x);
         } else {
-            const uint64_t t = a[2 * j] & w[0];
+            const uint64_t t = a[0] & w[0];
             nonzero += qk_bgemm_popcount64(t);
             negative += qk_bgemm_popcount64(t & x);
         }
