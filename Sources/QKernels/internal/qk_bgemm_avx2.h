@@ -38,40 +38,40 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
     const uint64_t* rows[2];
     for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
     for (size_t s = 0, j = 0; s < segs; s++) {
-    const size_t off = qk_bgemm_piece_offset(g, s);
-    const uint64_t* ap[2];
-    for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
-    for (size_t i = 0; i < sw; i++, j++) {
-        const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
-        const __m256i sw0 = _mm256_loadu_si256((const __m256i*)(wj + 8));
-        const __m256i sw1 = _mm256_loadu_si256((const __m256i*)(wj + 12));
-        __m256i mw0 = sw0, mw1 = sw1;
-        if (PATH != QK_BGEMM_BINARY) {
-            mw0 = _mm256_loadu_si256((const __m256i*)wj);
-            mw1 = _mm256_loadu_si256((const __m256i*)(wj + 4));
-        }
-        for (int r = 0; r < ROWS; r++) {
-            const __m256i sa = _mm256_set1_epi64x((long long)ap[r][2 * i + 1]);
-            const __m256i x0 = _mm256_xor_si256(sw0, sa), x1 = _mm256_xor_si256(sw1, sa);
-            __m256i c0, c1;
-            if (TERNARY) {
-                const __m256i ma = _mm256_set1_epi64x((long long)ap[r][2 * i]);
-                const __m256i t0 = _mm256_and_si256(mw0, ma), t1 = _mm256_and_si256(mw1, ma);
-                c0 = _mm256_add_epi8(qk_bgemm_avx2_nibbles(_mm256_andnot_si256(x0, t0), pos),
-                                     qk_bgemm_avx2_nibbles(_mm256_and_si256(x0, t0), cneg));
-                c1 = _mm256_add_epi8(qk_bgemm_avx2_nibbles(_mm256_andnot_si256(x1, t1), pos),
-                                     qk_bgemm_avx2_nibbles(_mm256_and_si256(x1, t1), cneg));
-            } else if (PATH == QK_BGEMM_SIGN_ACT) {
-                c0 = qk_bgemm_avx2_nibbles(_mm256_and_si256(x0, mw0), pos);
-                c1 = qk_bgemm_avx2_nibbles(_mm256_and_si256(x1, mw1), pos);
-            } else {
-                c0 = qk_bgemm_avx2_nibbles(x0, pos);
-                c1 = qk_bgemm_avx2_nibbles(x1, pos);
+        const size_t off = qk_bgemm_piece_offset(g, s);
+        const uint64_t* ap[2];
+        for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+        for (size_t i = 0; i < sw; i++, j++) {
+            const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
+            const __m256i sw0 = _mm256_loadu_si256((const __m256i*)(wj + 8));
+            const __m256i sw1 = _mm256_loadu_si256((const __m256i*)(wj + 12));
+            __m256i mw0 = sw0, mw1 = sw1;
+            if (PATH != QK_BGEMM_BINARY) {
+                mw0 = _mm256_loadu_si256((const __m256i*)wj);
+                mw1 = _mm256_loadu_si256((const __m256i*)(wj + 4));
             }
-            acc[r][0] = _mm256_add_epi64(acc[r][0], _mm256_sad_epu8(c0, _mm256_setzero_si256()));
-            acc[r][1] = _mm256_add_epi64(acc[r][1], _mm256_sad_epu8(c1, _mm256_setzero_si256()));
+            for (int r = 0; r < ROWS; r++) {
+                const __m256i sa = _mm256_set1_epi64x((long long)ap[r][2 * i + 1]);
+                const __m256i x0 = _mm256_xor_si256(sw0, sa), x1 = _mm256_xor_si256(sw1, sa);
+                __m256i c0, c1;
+                if (TERNARY) {
+                    const __m256i ma = _mm256_set1_epi64x((long long)ap[r][2 * i]);
+                    const __m256i t0 = _mm256_and_si256(mw0, ma), t1 = _mm256_and_si256(mw1, ma);
+                    c0 = _mm256_add_epi8(qk_bgemm_avx2_nibbles(_mm256_andnot_si256(x0, t0), pos),
+                                         qk_bgemm_avx2_nibbles(_mm256_and_si256(x0, t0), cneg));
+                    c1 = _mm256_add_epi8(qk_bgemm_avx2_nibbles(_mm256_andnot_si256(x1, t1), pos),
+                                         qk_bgemm_avx2_nibbles(_mm256_and_si256(x1, t1), cneg));
+                } else if (PATH == QK_BGEMM_SIGN_ACT) {
+                    c0 = qk_bgemm_avx2_nibbles(_mm256_and_si256(x0, mw0), pos);
+                    c1 = qk_bgemm_avx2_nibbles(_mm256_and_si256(x1, mw1), pos);
+                } else {
+                    c0 = qk_bgemm_avx2_nibbles(x0, pos);
+                    c1 = qk_bgemm_avx2_nibbles(x1, pos);
+                }
+                acc[r][0] = _mm256_add_epi64(acc[r][0], _mm256_sad_epu8(c0, _mm256_setzero_si256()));
+                acc[r][1] = _mm256_add_epi64(acc[r][1], _mm256_sad_epu8(c1, _mm256_setzero_si256()));
+            }
         }
-    }
     }
     int64_t lanes[2][8];
     for (int r = 0; r < ROWS; r++) {

@@ -64,42 +64,42 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
     const uint64_t* rows[4];
     for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
     for (size_t s = 0, j = 0; s < segs; s++) {
-    const size_t off = qk_bgemm_piece_offset(g, s);
-    const uint64_t* ap[4];
-    for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
-    for (size_t i = 0; i < sw; i++, j++) {
-        const size_t o = j * QK_BGEMM_GROUP_WORDS;
-        const __m512i sw0 = _mm512_loadu_si512(w0 + o + 8), sw1 = _mm512_loadu_si512(w1 + o + 8);
-        if (PATH == QK_BGEMM_GENERAL) {
-            const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
-            for (int r = 0; r < ROWS; r++) {
-                const __m512i ma = _mm512_set1_epi64((long long)ap[r][2 * i]);
-                const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
-                const __m512i t0 = _mm512_and_si512(mw0, ma), t1 = _mm512_and_si512(mw1, ma);
-                nz[r][0] = _mm512_add_epi64(nz[r][0], _mm512_popcnt_epi64(t0));
-                nz[r][1] = _mm512_add_epi64(nz[r][1], _mm512_popcnt_epi64(t1));
-                neg[r][0] = _mm512_add_epi64(
-                    neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t0, sw0, sa, 0x60)));
-                neg[r][1] = _mm512_add_epi64(
-                    neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t1, sw1, sa, 0x60)));
-            }
-        } else if (PATH == QK_BGEMM_SIGN_ACT) {
-            const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
-            for (int r = 0; r < ROWS; r++) {
-                const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
-                neg[r][0] = _mm512_add_epi64(
-                    neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw0, sw0, sa, 0x60)));
-                neg[r][1] = _mm512_add_epi64(
-                    neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw1, sw1, sa, 0x60)));
-            }
-        } else {
-            for (int r = 0; r < ROWS; r++) {
-                const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
-                neg[r][0] = _mm512_add_epi64(neg[r][0], _mm512_popcnt_epi64(_mm512_xor_si512(sw0, sa)));
-                neg[r][1] = _mm512_add_epi64(neg[r][1], _mm512_popcnt_epi64(_mm512_xor_si512(sw1, sa)));
+        const size_t off = qk_bgemm_piece_offset(g, s);
+        const uint64_t* ap[4];
+        for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+        for (size_t i = 0; i < sw; i++, j++) {
+            const size_t o = j * QK_BGEMM_GROUP_WORDS;
+            const __m512i sw0 = _mm512_loadu_si512(w0 + o + 8), sw1 = _mm512_loadu_si512(w1 + o + 8);
+            if (PATH == QK_BGEMM_GENERAL) {
+                const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512i ma = _mm512_set1_epi64((long long)ap[r][2 * i]);
+                    const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
+                    const __m512i t0 = _mm512_and_si512(mw0, ma), t1 = _mm512_and_si512(mw1, ma);
+                    nz[r][0] = _mm512_add_epi64(nz[r][0], _mm512_popcnt_epi64(t0));
+                    nz[r][1] = _mm512_add_epi64(nz[r][1], _mm512_popcnt_epi64(t1));
+                    neg[r][0] = _mm512_add_epi64(
+                        neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t0, sw0, sa, 0x60)));
+                    neg[r][1] = _mm512_add_epi64(
+                        neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t1, sw1, sa, 0x60)));
+                }
+            } else if (PATH == QK_BGEMM_SIGN_ACT) {
+                const __m512i mw0 = _mm512_loadu_si512(w0 + o), mw1 = _mm512_loadu_si512(w1 + o);
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
+                    neg[r][0] = _mm512_add_epi64(
+                        neg[r][0], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw0, sw0, sa, 0x60)));
+                    neg[r][1] = _mm512_add_epi64(
+                        neg[r][1], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw1, sw1, sa, 0x60)));
+                }
+            } else {
+                for (int r = 0; r < ROWS; r++) {
+                    const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
+                    neg[r][0] = _mm512_add_epi64(neg[r][0], _mm512_popcnt_epi64(_mm512_xor_si512(sw0, sa)));
+                    neg[r][1] = _mm512_add_epi64(neg[r][1], _mm512_popcnt_epi64(_mm512_xor_si512(sw1, sa)));
+                }
             }
         }
-    }
     }
     __m512i base[2] = {_mm512_set1_epi64((long long)g->K), _mm512_set1_epi64((long long)g->K)};
     if (PATH == QK_BGEMM_SIGN_ACT) {

@@ -28,36 +28,36 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
     const uint64_t* rows[4];
     for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
     for (size_t s = 0, j = 0; s < segs; s++) {
-    const size_t off = qk_bgemm_piece_offset(g, s);
-    const uint64_t* ap[4];
-    for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
-    for (size_t i = 0; i < sw; i++, j++) {
-        const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
-        uint8x16_t mw[4], sw[4];
-        for (int q = 0; q < 4; q++) {
-            sw[q] = vreinterpretq_u8_u64(vld1q_u64(wj + 8 + 2 * q));
-            mw[q] = PATH != QK_BGEMM_BINARY ? vreinterpretq_u8_u64(vld1q_u64(wj + 2 * q)) : sw[q];
-        }
-        for (int r = 0; r < ROWS; r++) {
-            const uint8x16_t sa = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i + 1]));
-            if (TERNARY) {
-                const uint8x16_t ma = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i]));
-                for (int q = 0; q < 4; q++) {
-                    const uint8x16_t t = vandq_u8(mw[q], ma), x = veorq_u8(sw[q], sa);
-                    const int8x16_t d = vsubq_s8(vreinterpretq_s8_u8(vcntq_u8(vbicq_u8(t, x))),
-                                                 vreinterpretq_s8_u8(vcntq_u8(vandq_u8(t, x))));
-                    acc[r][q] = vpadalq_s16(acc[r][q], vpaddlq_s8(d));
-                }
-            } else {
-                for (int q = 0; q < 4; q++) {
-                    uint8x16_t x = veorq_u8(sw[q], sa);
-                    if (PATH == QK_BGEMM_SIGN_ACT) x = vandq_u8(x, mw[q]);
-                    const uint16x8_t c = vpaddlq_u8(vcntq_u8(x));
-                    acc[r][q] = vreinterpretq_s32_u32(vpadalq_u16(vreinterpretq_u32_s32(acc[r][q]), c));
+        const size_t off = qk_bgemm_piece_offset(g, s);
+        const uint64_t* ap[4];
+        for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+        for (size_t i = 0; i < sw; i++, j++) {
+            const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
+            uint8x16_t mw[4], sw[4];
+            for (int q = 0; q < 4; q++) {
+                sw[q] = vreinterpretq_u8_u64(vld1q_u64(wj + 8 + 2 * q));
+                mw[q] = PATH != QK_BGEMM_BINARY ? vreinterpretq_u8_u64(vld1q_u64(wj + 2 * q)) : sw[q];
+            }
+            for (int r = 0; r < ROWS; r++) {
+                const uint8x16_t sa = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i + 1]));
+                if (TERNARY) {
+                    const uint8x16_t ma = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i]));
+                    for (int q = 0; q < 4; q++) {
+                        const uint8x16_t t = vandq_u8(mw[q], ma), x = veorq_u8(sw[q], sa);
+                        const int8x16_t d = vsubq_s8(vreinterpretq_s8_u8(vcntq_u8(vbicq_u8(t, x))),
+                                                     vreinterpretq_s8_u8(vcntq_u8(vandq_u8(t, x))));
+                        acc[r][q] = vpadalq_s16(acc[r][q], vpaddlq_s8(d));
+                    }
+                } else {
+                    for (int q = 0; q < 4; q++) {
+                        uint8x16_t x = veorq_u8(sw[q], sa);
+                        if (PATH == QK_BGEMM_SIGN_ACT) x = vandq_u8(x, mw[q]);
+                        const uint16x8_t c = vpaddlq_u8(vcntq_u8(x));
+                        acc[r][q] = vreinterpretq_s32_u32(vpadalq_u16(vreinterpretq_u32_s32(acc[r][q]), c));
+                    }
                 }
             }
         }
-    }
     }
     int32_t out[4][8];
     for (int r = 0; r < ROWS; r++) {

@@ -47,18 +47,19 @@ static inline int32_t qk_bgemm_dot_scalar(const qk_bgemm_args* g, size_t m, size
     const uint64_t* w = qk_bgemm_group(g, n) + n % QK_BGEMM_ROW_GROUP;
     const size_t segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
     int32_t nonzero = 0, negative = 0;
-    for (size_t s = 0; s < segs; s++)
-    for (size_t i = 0; i < sw; i++, w += QK_BGEMM_GROUP_WORDS) {
-        const uint64_t* a = qk_bgemm_piece(g, m, s) + 2 * i;
-        const uint64_t x = a[1] ^ w[QK_BGEMM_ROW_GROUP];
-        if (g->path == QK_BGEMM_BINARY) {
-            negative += qk_bgemm_popcount64(x);
-        } else if (g->path == QK_BGEMM_SIGN_ACT) {
-            negative += qk_bgemm_popcount64(w[0] & x);
-        } else {
-            const uint64_t t = a[0] & w[0];
-            nonzero += qk_bgemm_popcount64(t);
-            negative += qk_bgemm_popcount64(t & x);
+    for (size_t s = 0; s < segs; s++) {
+        for (size_t i = 0; i < sw; i++, w += QK_BGEMM_GROUP_WORDS) {
+            const uint64_t* a = qk_bgemm_piece(g, m, s) + 2 * i;
+            const uint64_t x = a[1] ^ w[QK_BGEMM_ROW_GROUP];
+            if (g->path == QK_BGEMM_BINARY) {
+                negative += qk_bgemm_popcount64(x);
+            } else if (g->path == QK_BGEMM_SIGN_ACT) {
+                negative += qk_bgemm_popcount64(w[0] & x);
+            } else {
+                const uint64_t t = a[0] & w[0];
+                nonzero += qk_bgemm_popcount64(t);
+                negative += qk_bgemm_popcount64(t & x);
+            }
         }
     }
     const int32_t base = g->path == QK_BGEMM_BINARY ? (int32_t)g->K
