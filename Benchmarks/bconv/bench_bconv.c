@@ -103,13 +103,13 @@ int main(void) {
         /* GEMM alone, over the padded packed image the driver left at the start of its workspace
          * (qk_bconv.c: (hw + 2) x (hw + 2) pixels of 2 * segw words) */
         const size_t pw = 2 * segw, wp = (size_t)hw + 2;
-        size_t *rows = malloc(M * sizeof(size_t)), segs[9];
+        size_t *rows = malloc(M * sizeof(size_t)), segs[3];  /* one piece per kernel row */
         for (size_t m = 0; m < M; m++) rows[m] = (m / (size_t)hw * wp + m % (size_t)hw) * pw;
-        for (size_t t = 0; t < 9; t++) segs[t] = (t / 3 * wp + t % 3) * pw;
+        for (size_t t = 0; t < 3; t++) segs[t] = t * wp * pw;
         qk_bgemm_args a;
         memset(&a, 0, sizeof a);
         a.M = M; a.N = N; a.kw = kw; a.K = K; a.a = (const uint64_t*)wsb;
-        a.a_rows = rows; a.a_segs = segs; a.segs = 9; a.seg_words = segw;
+        a.a_rows = rows; a.a_segs = segs; a.segs = 3; a.seg_words = 3 * segw;
         a.epi = lt.epi;
         a.w = pt; a.path = QK_BGEMM_GENERAL;
         const double gg = TIME_MEDIAN(31, qk_bgemm(bk, &a));

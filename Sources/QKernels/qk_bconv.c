@@ -4,7 +4,9 @@
  * is read in place as kernel_h * kernel_w pieces, one per tap (ky, kx):
  *   piece address = image + a_rows[m] + a_segs[tap],
  *   a_rows[m] = ((oy * stride_h) * Wp + ox * stride_w) * pw,  a_segs[tap] = (ky * dil_h * Wp + kx * dil_w) * pw
- * (Wp = padded width, pw = 2 * ceil(in_c / 64) words per pixel): no im2col copy. Path:
+ * (Wp = padded width, pw = 2 * ceil(in_c / 64) words per pixel): no im2col copy. Without
+ * horizontal dilation the taps of a kernel row are adjacent pixels, so a row is kernel_h pieces of
+ * kernel_w * ceil(in_c / 64) words (a_segs[ky] = ky * dil_h * Wp * pw) instead. Path:
  * QK_BGEMM_BINARY (no zero weight, no zero input), QK_BGEMM_SIGN_ACT (zero weights, no zero
  * input) or QK_BGEMM_GENERAL (zero inputs). The first two count a padded tap as a = +1, so rows
  * touching the border get an exact correction (qk_bgemm.h):
@@ -95,15 +97,17 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
         in_zero |= qk_bgemm_pack_f32(in + (size_t)y * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw);
     }
 
-    /* 2. where each row and each tap's piece starts in the image */
+    /* 2. where each row and each piece (a kernel row's taps, or one tap) starts in the image */
     for (int32_t oy = 0; oy < oh; oy++)
         for (int32_t ox = 0; ox < ow; ox++)
             a_rows[(size_t)oy * ow + ox] =
                 ((size_t)oy * g->stride_h * s.wp + (size_t)ox * g->stride_w) * pw;
-    for (int32_t ky = 0; ky < g->kernel_h; ky++)
-        for (int32_t kx = 0; kx < g->kernel_w; kx++)
-            a_segs[(size_t)ky * g->kernel_w + kx] =
-                ((size_t)ky * g->dilation_h * s.wp + (size_t)kx * g->dilation_w) * pw;
+    const int whole_rows = g->dilation_w == 1;
+    const size_t segs = whole_rows ? (size_t)g->kernel_h : s.taps;
+    for (size_t p = 0; p < segs; p++) {
+        const size_t ky = whole_rows ? p : p / (size_t)g->kernel_w, kx = whole_rows ? 0 : p % (size_t)g->kernel_w;
+        a_segs[p] = (ky * (size_t)g->dilation_h * s.wp + kx * (size_t)g->dilation_w) * pw;
+    }
 
     /* 3. the path; for the two that ignore activation masks, padding classes and corrections */
     qk_bgemm_path path = in_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
@@ -149,8 +153,8 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     a.lda = 0;
     a.a_rows = a_rows;
     a.a_segs = a_segs;
-    a.segs = s.taps;
-    a.seg_words = s.cw;
+    a.segs = segs;
+    a.seg_words = s.kw / segs;
     a.w = layer->w;
     a.path = path;
     a.w_nonzero = layer->w_nonzero;
