@@ -197,7 +197,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // Binary conv (sign packing + tap gather + bgemm) at the ResNet-18 3x3 shapes; compare with
+    // Binary conv (sign packing + implicit bgemm) at the ResNet-18 3x3 shapes; compare with
     // "qgemm w8 resnet18.layerN" above (GEMM only) or Benchmarks/bconv/bench_bconv.c (whole conv).
     for (size, c) in [(56, 64), (28, 128), (14, 256), (7, 512)] {
         for ternary in [false, true] {

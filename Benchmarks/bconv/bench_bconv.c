@@ -1,6 +1,6 @@
 /* bench_bconv.c — binary conv (qk_bconv2d_f32 over the dispatched bgemm member) against the int8
  * path (qk_conv2d_u8: im2col + the dispatched 8-bit qgemm member) at the ResNet-18 3x3 shapes,
- * one thread. Binary, whole conv from f32 input (sign packing + tap gather + GEMM), on its three
+ * one thread. Binary, whole conv from f32 input (sign packing into a padded image + implicit GEMM), on its three
  * paths: general (ternary weights and a third of the inputs exactly 0), sign-act (ternary weights,
  * no zero input: Equal Bits with a prune rate) and binary (no zeros), and the GEMMs alone.
  * Prints medians of 31 runs. Build and run from the repository root (see Benchmarks/README.md):
