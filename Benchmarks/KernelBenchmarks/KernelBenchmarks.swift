@@ -93,6 +93,59 @@ final class QGemmProblem {
     }
 }
 
+/// Owns the buffers of one binary conv (qk_bconv2d_f32, ResNet-18 3x3 shapes): f32 input with no
+/// zeros, binary weights (path BINARY) or ternary weights with a third zeros (path SIGN_ACT).
+final class BConvProblem {
+    var geom: qk_conv_geom
+    var layer = qk_bconv_layer()
+    let member: qk_bgemm_ukernel_desc
+    private var blocks: [UnsafeMutableRawPointer] = []
+    private var input: UnsafeMutablePointer<Float>! = nil
+    private var workspace: UnsafeMutableRawPointer! = nil
+
+    init(size: Int, channels c: Int, ternary: Bool) {
+        member = qk_bgemm_select(qk_isa_active())!.pointee
+        geom = qk_conv_geom(in_h: Int32(size), in_w: Int32(size), in_c: Int32(c), out_c: Int32(c), kernel_h: 3,
+                            kernel_w: 3, stride_h: 1, stride_w: 1, pad_top: 1, pad_left: 1, pad_bottom: 1,
+                            pad_right: 1, dilation_h: 1, dilation_w: 1, groups: 1)
+        func alloc(_ bytes: Int) -> UnsafeMutableRawPointer {
+            let p = UnsafeMutableRawPointer.allocate(byteCount: bytes + Int(QK_EXTRA_BYTES), alignment: 64)
+            blocks.append(p)
+            return p
+        }
+        let K = 9 * c, kw = qk_bgemm_kwords(K, c)
+        var bytes = [UInt8](repeating: 0, count: max(size * size * c, c * K))
+        fillRandom(&bytes, size * size * c, seed: 5)
+        input = alloc(size * size * c * 4).bindMemory(to: Float.self, capacity: size * size * c)
+        for i in 0..<(size * size * c) { input[i] = bytes[i] & 1 == 0 ? 1.5 : -0.5 }
+        fillRandom(&bytes, c * K, seed: 6)
+        let w = (0..<(c * K)).map { ternary ? Int8(Int(bytes[$0]) % 3 - 1) : (bytes[$0] & 1 == 0 ? 1 : -1) }
+        let packed = alloc(qk_bgemm_packed_words(c, kw) * 8).bindMemory(to: UInt64.self, capacity: qk_bgemm_packed_words(c, kw))
+        layer.w_has_zero = qk_bgemm_pack_weights(w, c, K, c, packed)
+        let sums = alloc(9 * c * 4).bindMemory(to: Int32.self, capacity: 9 * c)
+        let nonzero = alloc(c * 4).bindMemory(to: Int32.self, capacity: c)
+        qk_bgemm_segment_sums(packed, c, kw, (c + 63) / 64, sums)
+        qk_bgemm_row_nonzeros(packed, c, kw, nonzero)
+        let scale = alloc(c * 4).bindMemory(to: Float.self, capacity: c)
+        let bias = alloc(c * 4).bindMemory(to: Float.self, capacity: c)
+        for n in 0..<c { scale[n] = 0.01; bias[n] = 0.5 }
+        layer.w = UnsafePointer(packed); layer.tap_sums = UnsafePointer(sums); layer.w_nonzero = UnsafePointer(nonzero)
+        layer.epi.scale = UnsafePointer(scale); layer.epi.bias = UnsafePointer(bias)
+        layer.epi.clamp_lo = -.infinity; layer.epi.clamp_hi = .infinity
+        layer.epi.output_kind = QK_OUTPUT_F32; layer.epi.out = alloc(size * size * c * 4); layer.epi.ldc = c
+        workspace = UnsafeMutableRawPointer.allocate(byteCount: qk_bconv_workspace_bytes(&geom), alignment: 64)
+        blocks.append(workspace)
+    }
+
+    deinit { blocks.forEach { $0.deallocate() } }
+
+    func run() {
+        withUnsafePointer(to: member) { uk in
+            withUnsafePointer(to: geom) { g in withUnsafePointer(to: layer) { qk_bconv2d_f32(uk, g, input, $0, workspace) } }
+        }
+    }
+}
+
 /// The int8 peak of this core in GOP/s, measured once (the probe of the active ISA, ~0.2 s).
 let peakGOPs: Double = {
     qk_set_num_threads(1)
@@ -137,6 +190,22 @@ let benchmarks: @Sendable () -> Void = {
             let ops = 2.0 * Double(shape.M * shape.N * shape.K)
             let member = String(cString: problem.member.name)
             Benchmark("qgemm w\(bits) \(shape.name) \(shape.M)x\(shape.N)x\(shape.K) [\(member)]") { benchmark in
+                for _ in benchmark.scaledIterations {
+                    record(benchmark) { problem.run(); return ops }
+                }
+            }
+        }
+    }
+
+    // Binary conv (sign packing + implicit bgemm) at the ResNet-18 3x3 shapes; compare with
+    // "qgemm w8 resnet18.layerN" above (GEMM only) or Benchmarks/bconv/bench_bconv.c (whole conv).
+    for (size, c) in [(56, 64), (28, 128), (14, 256), (7, 512)] {
+        for ternary in [false, true] {
+            let problem = BConvProblem(size: size, channels: c, ternary: ternary)
+            let ops = 2.0 * Double(size * size * c * 9 * c)
+            let member = String(cString: problem.member.name)
+            let path = ternary ? "ternary weights" : "binary"
+            Benchmark("bconv \(path) resnet18 \(size)x\(size)x\(c)->\(c) 3x3 [\(member)]") { benchmark in
                 for _ in benchmark.scaledIterations {
                     record(benchmark) { problem.run(); return ops }
                 }

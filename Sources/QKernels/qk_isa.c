@@ -46,7 +46,8 @@ int qk_isa_supported(qk_isa isa) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
             && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni")
-            && __builtin_cpu_supports("avx512vbmi");
+            && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512dq")
+            && __builtin_cpu_supports("avx512vpopcntdq"); /* bgemm: vpopcntq, vpmovqd */
 #endif
 #if defined(__aarch64__) && defined(__linux__)
     case QK_ISA_NEONDOT: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;

@@ -108,3 +108,32 @@ int qk_lut_is_shift(const int8_t* lut, int bits) {
     }
     return 1;
 }
+
+/* ---- bgemm family (qk_bgemm.h) ---- */
+#define QK_BGEMM_MEMBER(sym, MR, NR, ISA) {#sym, sym, MR, NR, 64, ISA}
+
+const qk_bgemm_ukernel_desc qk_bgemm_ukernels[] = {
+    QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x8c64__scalar, 4, 8, QK_ISA_SCALAR),
+#if defined(__x86_64__)
+    QK_BGEMM_MEMBER(qk_bgemm_ukernel_2x8c64__avx2, 2, 8, QK_ISA_AVX2),
+    QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x16c64__avx512vnni, 4, 16, QK_ISA_AVX512VNNI),
+#endif
+#if defined(__aarch64__)
+    QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x8c64__neon, 4, 8, QK_ISA_NEONDOT),
+#endif
+};
+const size_t qk_bgemm_ukernel_count = sizeof(qk_bgemm_ukernels) / sizeof(qk_bgemm_ukernels[0]);
+
+const qk_bgemm_ukernel_desc* qk_bgemm_ukernel_at(size_t i) {
+    return i < qk_bgemm_ukernel_count ? &qk_bgemm_ukernels[i] : NULL;
+}
+
+const qk_bgemm_ukernel_desc* qk_bgemm_select(qk_isa isa) {
+    const qk_bgemm_ukernel_desc* best = NULL;
+    for (size_t i = 0; i < qk_bgemm_ukernel_count; i++) {
+        const qk_bgemm_ukernel_desc* d = &qk_bgemm_ukernels[i];
+        if (!qk_isa_within(d->isa, isa)) continue;
+        if (best == NULL || qk_isa_rank(d->isa) > qk_isa_rank(best->isa)) best = d;
+    }
+    return best;
+}

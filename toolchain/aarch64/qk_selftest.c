@@ -259,6 +259,170 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
     }
 }
 
+
+/* ---- bgemm: sign activations x {-1,0,+1} weights (qk_bgemm.h) ---- */
+
+/* A value in {-1, 0, +1}; zeros only when `zeros`. */
+static int8_t ternary(int zeros) {
+    const uint32_t r = rnd() % (zeros ? 3 : 2);
+    return r == 0 ? 1 : r == 1 ? -1 : 0;
+}
+/* An f32 whose sign() is v: zeros are +0, -0 or NaN (packed as 0, the documented choice). */
+static float signed_float(int8_t v) {
+    if (v == 0) { const uint32_t r = rnd() % 3; return r == 0 ? 0.0f : r == 1 ? -0.0f : NAN; }
+    return (float)v * rndf(1e-6f, 3.0f);
+}
+
+/* One generated bgemm case against the naive int reference and the scalar twin. */
+static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int zeros,
+                             int output) {
+    const qk_bgemm_ukernel_desc* twin = qk_bgemm_select(QK_ISA_SCALAR);
+    const size_t kw = qk_bgemm_kwords(K, K), lda = 2 * kw + rnd() % 2 * 3, ldc = N + rnd() % 2 * 3;
+    int8_t* av = malloc(M * K);
+    int8_t* wv = malloc(N * K);
+    float* x = malloc(M * K * sizeof(float));
+    for (size_t i = 0; i < M * K; i++) { av[i] = ternary(zeros & 1); x[i] = signed_float(av[i]); }
+    for (size_t i = 0; i < N * K; i++) wv[i] = ternary(zeros & 2);
+    uint64_t* a = (uint64_t*)guarded(M * lda * 8);
+    uint64_t* w = (uint64_t*)guarded(qk_bgemm_packed_words(N, kw) * 8);
+    const int a_zero = qk_bgemm_pack_f32(x, M, K, K, a, lda);
+    const int w_zero = qk_bgemm_pack_weights(wv, N, K, K, w);
+    float *scale = malloc(N * 4), *bias = malloc(N * 4), *res = malloc(M * ldc * 4);
+    for (size_t n = 0; n < N; n++) { scale[n] = rndf(-0.1f, 0.1f); bias[n] = rndf(-2, 2); }
+    for (size_t i = 0; i < M * ldc; i++) res[i] = rndf(-3, 3);
+    const int residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
+    const float lo = rnd() % 2 ? -INFINITY : -1.5f, hi = rnd() % 2 ? INFINITY : 2.0f;
+    const float inv = rndf(5, 40);
+    const int32_t ozero = (int32_t)(rnd() % 256);
+    const size_t elem = output == QK_OUTPUT_U8 ? 1 : 4, bytes = M * ldc * elem;
+    uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+    for (size_t m = 0; m < M; m++) {
+        for (size_t n = 0; n < N; n++) {
+            int32_t acc = 0;
+            for (size_t k = 0; k < K; k++) acc += av[m * K + k] * wv[n * K + k];
+            const size_t at = (m * ldc + n) * elem;
+            if (output == QK_OUTPUT_I32) { memcpy(want + at, &acc, 4); continue; }
+            float y = (float)acc * scale[n] + bias[n];
+            if (residual) y = y + res[m * ldc + n];
+            y = clampf(y, lo, hi);
+            if (output == QK_OUTPUT_F32) memcpy(want + at, &y, 4);
+            else want[at] = requant(y, inv, ozero);
+        }
+    }
+    qk_bgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = M; g.N = N; g.kw = kw; g.K = K; g.a = a; g.lda = lda; g.w = w;
+    int32_t* nz = malloc(N * sizeof(int32_t));
+    qk_bgemm_row_nonzeros(w, N, kw, nz);
+    g.w_nonzero = nz;
+    /* the path the packers' flags allow; sometimes a more general one (always valid) */
+    g.path = a_zero ? QK_BGEMM_GENERAL : w_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
+    if (rnd() % 4 == 0) g.path = (qk_bgemm_path)(rnd() % (g.path + 1));
+    g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
+    g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
+    g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
+    g.epi.out = got;
+    qk_bgemm(uk, &g);
+    g.epi.out = scalar;
+    qk_bgemm(twin, &g);
+    cases++;
+    const char* what = (zeros & 1) == 0 && a_zero ? "packing reported a zero activation"
+                     : (zeros & 2) == 0 && w_zero ? "packing reported a zero weight"
+                     : !guards_ok(got, bytes) ? "wrote outside its output"
+                     : memcmp(got, want, bytes) != 0 ? "differs from the reference"
+                     : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+    if (what != NULL) {
+        size_t at = 0;
+        while (at < bytes && got[at] == want[at]) at++;
+        fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu zeros=%d path=%d output=%d: %s (first byte %zu)\n", uk->name,
+                M, N, K, zeros, (int)g.path, output, what, at);
+        failures++;
+    }
+    release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(wv); free(x); free(scale); free(bias); free(res); free(nz);
+}
+
+static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
+    const size_t Ks[] = {1, 2, 5, 63, 64, 65, 100, 127, 128, 129, 192, 255, 256, 257, 300};
+    const size_t Ms[] = {1, 2, 3, 4, 5, 7, 13}, Ns[] = {1, 3, 7, 8, 9, 15, 16, 17, 33};
+    size_t i = 0;
+    for (size_t mi = 0; mi < sizeof Ms / sizeof Ms[0]; mi++)
+        for (size_t ni = 0; ni < sizeof Ns / sizeof Ns[0]; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++, i++)
+                check_bgemm_case(uk, Ms[mi], Ns[ni], Ks[ki], (int)(i % 4), (int)(rnd() % 3));
+}
+
+/* Binary conv (NHWC, f32 input) against a direct convolution of sign values, int32 output. */
+static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
+    for (int t = 0; t < 48; t++) {
+        qk_conv_geom g;
+        memset(&g, 0, sizeof g);
+        const int32_t cs[] = {1, 3, 64, 65, 130};
+        g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % 5];
+        g.out_c = 1 + (int32_t)(rnd() % 19);
+        g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
+        g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
+        g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
+        g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
+        g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+        const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
+        if (oh <= 0 || ow <= 0) continue;
+        const int zeros = t % 4;
+        const size_t taps = (size_t)(g.kernel_h * g.kernel_w), C = (size_t)g.in_c, N = (size_t)g.out_c;
+        const size_t K = taps * C, kw = qk_bgemm_kwords(K, C), M = (size_t)oh * (size_t)ow;
+        const size_t npix = (size_t)g.in_h * (size_t)g.in_w * C;
+        int8_t* av = malloc(npix);
+        float* x = malloc(npix * 4);
+        int8_t* wv = malloc(N * K);
+        for (size_t i = 0; i < npix; i++) { av[i] = ternary(zeros & 1); x[i] = signed_float(av[i]); }
+        for (size_t i = 0; i < N * K; i++) wv[i] = ternary(zeros & 2);
+        uint64_t* w = malloc(qk_bgemm_packed_words(N, kw) * 8);
+        int32_t* sums = malloc(N * taps * 4);
+        int32_t* nz = malloc(N * 4);
+        qk_bconv_layer layer;
+        memset(&layer, 0, sizeof layer);
+        layer.w_has_zero = qk_bgemm_pack_weights(wv, N, K, C, w);
+        qk_bgemm_segment_sums(w, N, kw, (C + 63) / 64, sums);
+        qk_bgemm_row_nonzeros(w, N, kw, nz);
+        layer.w = w; layer.tap_sums = sums; layer.w_nonzero = nz;
+        const size_t ldc = N + 2, bytes = M * ldc * 4;
+        int32_t* want = (int32_t*)guarded(bytes);
+        int32_t* got = (int32_t*)guarded(bytes);
+        layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = got; layer.epi.ldc = ldc;
+        void* ws = malloc(qk_bconv_workspace_bytes(&g));
+        qk_bconv2d_f32(uk, &g, x, &layer, ws);
+        for (int32_t oy = 0; oy < oh; oy++)
+            for (int32_t ox = 0; ox < ow; ox++)
+                for (size_t n = 0; n < N; n++) {
+                    int32_t acc = 0;
+                    for (int32_t ky = 0; ky < g.kernel_h; ky++)
+                        for (int32_t kx = 0; kx < g.kernel_w; kx++) {
+                            const int32_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+                            const int32_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+                            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                            for (size_t c = 0; c < C; c++)
+                                acc += av[((size_t)iy * g.in_w + ix) * C + c]
+                                     * wv[n * K + (size_t)(ky * g.kernel_w + kx) * C + c];
+                        }
+                    want[((size_t)oy * ow + ox) * ldc + n] = acc;
+                }
+        cases++;
+        int bad = !guards_ok((uint8_t*)got, bytes);
+        size_t at = 0;
+        for (size_t m = 0; m < M && !bad; m++)
+            for (size_t n = 0; n < N; n++)
+                if (got[m * ldc + n] != want[m * ldc + n]) { bad = 1; at = m * ldc + n; break; }
+        if (bad) {
+            fprintf(stderr, "FAIL %s conv %dx%dx%d -> %d k%dx%d s%d pad %d,%d,%d,%d d%d zeros=%d: index %zu got %d want %d\n",
+                    uk->name, g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride_h, g.pad_top,
+                    g.pad_left, g.pad_bottom, g.pad_right, g.dilation_h, zeros, at, got[at], want[at]);
+            failures++;
+        }
+        release((uint8_t*)want); release((uint8_t*)got);
+        free(av); free(x); free(wv); free(w); free(sums); free(nz); free(ws);
+    }
+}
+
 int main(int argc, char** argv) {
     const char* expect = NULL;
     rng_state = 20261123;
@@ -285,6 +449,22 @@ int main(int argc, char** argv) {
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
         check_fgemm_member(uk);
         ran++;
+    }
+    for (size_t i = 0; i < qk_bgemm_ukernel_count; i++) {
+        const qk_bgemm_ukernel_desc* uk = qk_bgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_bgemm_member(uk);
+        check_bconv_member(uk);
+        ran++;
+    }
+    {
+        const qk_bgemm_ukernel_desc* d = qk_bgemm_select(active);
+        if (d == NULL || !qk_isa_supported(d->isa) || (d->isa != active && d->isa != QK_ISA_SCALAR)) {
+            fprintf(stderr, "FAIL bgemm dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
+            failures++;
+        } else {
+            printf("dispatch bgemm -> %s\n", d->name);
+        }
     }
     /* Dispatch: whatever it picks must be supported and the best available. */
     for (int bits = 1; bits <= 8; bits++) {

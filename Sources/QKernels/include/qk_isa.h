@@ -10,7 +10,9 @@ extern "C" {
 typedef enum qk_isa {
     QK_ISA_SCALAR = 0,      /**< portable C, every CPU (the reference members) */
     QK_ISA_AVX2 = 1,        /**< x86-64 AVX2 + FMA */
-    QK_ISA_AVX512VNNI = 2,  /**< x86-64 AVX-512 F/BW/VL/VBMI + VNNI (vpdpbusd, vpermb): Ice Lake, Zen 4 and later */
+    QK_ISA_AVX512VNNI = 2,  /**< x86-64 AVX-512 F/BW/VL/VBMI + VNNI (vpdpbusd, vpermb): Ice Lake, Zen 4 and later;
+                                 the level also requires DQ and VPOPCNTDQ (bgemm's vpopcntq), which
+                                 every VBMI + VNNI CPU we target (Ice Lake, Zen 4) has */
     QK_ISA_NEONDOT = 3,     /**< aarch64 ASIMD dot product (sdot/udot, ARMv8.2 dotprod) */
 } qk_isa;
 

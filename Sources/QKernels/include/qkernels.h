@@ -9,3 +9,4 @@
 #include "qk_gemm.h"
 #include "qk_conv.h"
 #include "qk_ops.h"
+#include "qk_bgemm.h"

@@ -61,3 +61,16 @@ QK_DECLARE_QGEMM(qk_sgemm_w2_ukernel_4x16c32__neondot);
 QK_DECLARE_QGEMM(qk_sgemm_w3_ukernel_4x16c32__neondot);
 QK_DECLARE_QGEMM(qk_sgemm_w4_ukernel_4x16c32__neondot);
 #endif
+
+/* ---- bgemm family (qk_bgemm.h) ---- */
+#include "qk_bgemm.h"
+#define QK_DECLARE_BGEMM(name) \
+    void name(const qk_bgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr)
+QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x8c64__scalar);
+#if defined(__x86_64__)
+QK_DECLARE_BGEMM(qk_bgemm_ukernel_2x8c64__avx2);
+QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x16c64__avx512vnni);
+#endif
+#if defined(__aarch64__)
+QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x8c64__neon);
+#endif

@@ -1,0 +1,127 @@
+/* bench_bconv.c — binary conv (qk_bconv2d_f32 over the dispatched bgemm member) against the int8
+ * path (qk_conv2d_u8: im2col + the dispatched 8-bit qgemm member) at the ResNet-18 3x3 shapes,
+ * one thread. Binary, whole conv from f32 input (sign packing into a padded image + implicit GEMM), on its three
+ * paths: general (ternary weights and a third of the inputs exactly 0), sign-act (ternary weights,
+ * no zero input: Equal Bits with a prune rate) and binary (no zeros), and the GEMMs alone.
+ * Prints medians of 31 runs. Build and run from the repository root (see Benchmarks/README.md):
+ *   clang -O3 -fopenmp -idirafter /usr/lib/llvm-14/lib/clang/14.0.6/include -ffp-contract=off
+ *     -ISources/QKernels/include Sources/QKernels/[*].c Sources/QKernels/ukernels/[*].c
+ *     Benchmarks/bconv/bench_bconv.c -L/usr/lib/llvm-14/lib -lomp -lm -o /tmp/bench_bconv
+ *   LD_LIBRARY_PATH=/usr/lib/llvm-14/lib /tmp/bench_bconv                                        */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "qkernels.h"
+
+static uint64_t state = 42;
+static uint32_t rnd(void) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(state >> 33);
+}
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+static int cmp(const void* a, const void* b) {
+    const double x = *(const double*)a, y = *(const double*)b;
+    return x < y ? -1 : x > y;
+}
+#define TIME_MEDIAN(reps, stmt)                                                                   \
+    ({ double ts_[reps]; for (int r_ = 0; r_ < (reps); r_++) { double t0_ = now(); stmt;          \
+       ts_[r_] = now() - t0_; } qsort(ts_, (reps), sizeof(double), cmp); ts_[(reps) / 2]; })
+
+int main(void) {
+    qk_set_num_threads(1);
+    const qk_isa isa = qk_isa_active();
+    const qk_qgemm_ukernel_desc* q8 = qk_qgemm_select(8, isa);
+    const qk_bgemm_ukernel_desc* bk = qk_bgemm_select(isa);
+    printf("ISA %s, int8 member %s, binary member %s, 1 thread, median times\n", qk_isa_name(isa), q8->name,
+           bk->name);
+    printf("| shape | int8 conv | general | ratio | sign-act | ratio | binary | ratio | GEMM only: general / sign-act / binary |\n");
+    printf("|---|---|---|---|---|---|---|---|---|\n");
+    const int shapes[4][2] = {{56, 64}, {28, 128}, {14, 256}, {7, 512}};
+    for (int s = 0; s < 4; s++) {
+        const int hw = shapes[s][0], C = shapes[s][1];
+        qk_conv_geom g = {hw, hw, C, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+        const size_t M = (size_t)hw * hw, N = (size_t)C, K = 9 * (size_t)C;
+        /* int8 */
+        uint8_t* in8 = malloc(M * C + 64);
+        for (size_t i = 0; i < M * C + 64; i++) in8[i] = (uint8_t)rnd();
+        uint8_t* codes = malloc(N * K);
+        for (size_t i = 0; i < N * K; i++) codes[i] = (uint8_t)rnd();
+        uint8_t* packed = malloc(qk_packed_bytes(N, K, 8));
+        qk_pack_codes(codes, N, K, 8, packed);
+        int32_t* colsum = malloc(N * 4);
+        qk_weight_colsums(packed, N, K, 8, NULL, colsum);
+        float *scale = malloc(N * 4), *bias = malloc(N * 4);
+        for (size_t n = 0; n < N; n++) { scale[n] = 1e-4f; bias[n] = 0.1f; }
+        uint8_t* out8 = malloc(M * N);
+        uint8_t* ws8 = malloc(qk_conv_workspace_bytes(&g, 1));
+        qk_qgemm_args L;
+        memset(&L, 0, sizeof L);
+        L.a_zero = 3; L.w = packed; L.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(K, 8); L.bits = 8;
+        L.colsum = colsum;
+        L.epi.scale = scale; L.epi.bias = bias; L.epi.clamp_lo = 0; L.epi.clamp_hi = INFINITY;
+        L.epi.output_kind = QK_OUTPUT_U8; L.epi.out = out8; L.epi.ldc = N; L.epi.out_inv_scale = 20;
+        const double t8 = TIME_MEDIAN(31, qk_conv2d_u8(q8, &g, in8, &L, ws8));
+        /* binary */
+        float *inf = malloc(M * C * 4), *inz = malloc(M * C * 4);
+        for (size_t i = 0; i < M * C; i++) {
+            inf[i] = (rnd() & 1 ? 1.0f : -1.0f) * (float)(1 + rnd() % 100);
+            inz[i] = rnd() % 3 == 0 ? 0.0f : inf[i];
+        }
+        int8_t* wt = malloc(N * K);
+        int8_t* wb = malloc(N * K);
+        for (size_t i = 0; i < N * K; i++) { wt[i] = (int8_t)((int)(rnd() % 3) - 1); wb[i] = rnd() & 1 ? 1 : -1; }
+        const size_t kw = qk_bgemm_kwords(K, C), segw = ((size_t)C + 63) / 64;
+        uint64_t *pt = malloc(qk_bgemm_packed_words(N, kw) * 8), *pb = malloc(qk_bgemm_packed_words(N, kw) * 8);
+        int32_t *st = malloc(N * 9 * 4), *sb = malloc(N * 9 * 4);
+        qk_bconv_layer lt, lb;
+        memset(&lt, 0, sizeof lt);
+        lt.w_has_zero = qk_bgemm_pack_weights(wt, N, K, C, pt);
+        qk_bgemm_segment_sums(pt, N, kw, segw, st);
+        int32_t *nzt = malloc(N * 4), *nzb = malloc(N * 4);
+        qk_bgemm_row_nonzeros(pt, N, kw, nzt);
+        qk_bgemm_row_nonzeros(pb, N, kw, nzb);
+        lt.w = pt; lt.tap_sums = st; lt.w_nonzero = nzt;
+        lb = lt;
+        lb.w_has_zero = qk_bgemm_pack_weights(wb, N, K, C, pb);
+        qk_bgemm_segment_sums(pb, N, kw, segw, sb);
+        lb.w = pb; lb.tap_sums = sb; lb.w_nonzero = nzb;
+        float* outf = malloc(M * N * 4);
+        lt.epi.scale = scale; lt.epi.bias = bias; lt.epi.clamp_lo = -INFINITY; lt.epi.clamp_hi = INFINITY;
+        lt.epi.output_kind = QK_OUTPUT_F32; lt.epi.out = outf; lt.epi.ldc = N;
+        lb.epi = lt.epi;
+        void* wsb = malloc(qk_bconv_workspace_bytes(&g));
+        if (!lt.w_has_zero || lb.w_has_zero) { fprintf(stderr, "weights not as intended\n"); return 1; }
+        const double tg = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inz, &lt, wsb));
+        const double ts = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lt, wsb));
+        const double tf = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lb, wsb));
+        /* GEMM alone, over the padded packed image the driver left at the start of its workspace
+         * (qk_bconv.c: (hw + 2) x (hw + 2) pixels of 2 * segw words) */
+        const size_t pw = 2 * segw, wp = (size_t)hw + 2;
+        size_t *rows = malloc(M * sizeof(size_t)), segs[3];  /* one piece per kernel row */
+        for (size_t m = 0; m < M; m++) rows[m] = (m / (size_t)hw * wp + m % (size_t)hw) * pw;
+        for (size_t t = 0; t < 3; t++) segs[t] = t * wp * pw;
+        qk_bgemm_args a;
+        memset(&a, 0, sizeof a);
+        a.M = M; a.N = N; a.kw = kw; a.K = K; a.a = (const uint64_t*)wsb;
+        a.a_rows = rows; a.a_segs = segs; a.segs = 3; a.seg_words = 3 * segw;
+        a.epi = lt.epi;
+        a.w = pt; a.path = QK_BGEMM_GENERAL;
+        const double gg = TIME_MEDIAN(31, qk_bgemm(bk, &a));
+        a.w_nonzero = nzt; a.path = QK_BGEMM_SIGN_ACT;
+        const double gs = TIME_MEDIAN(31, qk_bgemm(bk, &a));
+        a.w = pb; a.path = QK_BGEMM_BINARY;
+        const double gf = TIME_MEDIAN(31, qk_bgemm(bk, &a));
+        printf("| %dx%dx%d->%d | %.3f ms | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f / %.3f / %.3f ms |\n",
+               hw, hw, C, C, t8 * 1e3, tg * 1e3, t8 / tg, ts * 1e3, t8 / ts, tf * 1e3, t8 / tf, gg * 1e3, gs * 1e3,
+               gf * 1e3);
+        free(in8); free(codes); free(packed); free(colsum); free(scale); free(bias); free(out8); free(ws8);
+        free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb); free(rows);
+    }
+    return 0;
+}

@@ -1,0 +1,100 @@
+/* qk_bgemm_neon.h — the body of the NEON bgemm member (base ASIMD `cnt`; registered at the
+ * neondot level, the only aarch64 level): up to 4 rows x 8 columns (one packed row group = four
+ * q registers of 2 rows x 64 k per plane). A row's words are duplicated into both lanes.
+ *   BINARY:   neg += cnt(sa ^ sw), widened u8 -> u16 -> u32 (uaddlp, uadalp); acc = K - 2 * neg
+ *   SIGN_ACT: neg += cnt(mw & (sa ^ sw)), widened the same way;  acc = w_nonzero[n] - 2 * neg
+ *   GENERAL: t = ma & mw, x = sa ^ sw, d = cnt(t & ~x) - cnt(t & x) (s8 in [-8, 8]), widened
+ *            s8 -> s16 -> s32 (saddlp, sadalp);                        acc = sum d
+ *            (= pc(t) - 2 pc(t & x): the general formula of qk_bgemm.h)
+ * Each int32x4 accumulator holds two rows' partial sums as lane pairs; vpaddq folds them at the
+ * end. The tile finishes through the shared scalar epilogue. Private. */
+#pragma once
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include "qk_bgemm_tile.h"
+
+#define QK_BGEMM_NEON_INLINE static inline __attribute__((always_inline))
+#define QK_BGEMM_NEON_MR 4
+#define QK_BGEMM_NEON_NR 8
+
+QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                             size_t nr, int ROWS, int PATH) {
+    const int TERNARY = PATH == QK_BGEMM_GENERAL;
+    const size_t segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
+    const uint64_t* w = qk_bgemm_group(g, n0);
+    int32x4_t acc[4][4];
+    for (int r = 0; r < 4; r++)
+        for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_s32(0);
+    const uint64_t* rows[4];
+    for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
+    for (size_t s = 0, j = 0; s < segs; s++) {
+        const size_t off = qk_bgemm_piece_offset(g, s);
+        const uint64_t* ap[4];
+        for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
+        for (size_t i = 0; i < sw; i++, j++) {
+            const uint64_t* wj = w + j * QK_BGEMM_GROUP_WORDS;
+            uint8x16_t mw[4], sw[4];
+            for (int q = 0; q < 4; q++) {
+                sw[q] = vreinterpretq_u8_u64(vld1q_u64(wj + 8 + 2 * q));
+                mw[q] = PATH != QK_BGEMM_BINARY ? vreinterpretq_u8_u64(vld1q_u64(wj + 2 * q)) : sw[q];
+            }
+            for (int r = 0; r < ROWS; r++) {
+                const uint8x16_t sa = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i + 1]));
+                if (TERNARY) {
+                    const uint8x16_t ma = vreinterpretq_u8_u64(vdupq_n_u64(ap[r][2 * i]));
+                    for (int q = 0; q < 4; q++) {
+                        const uint8x16_t t = vandq_u8(mw[q], ma), x = veorq_u8(sw[q], sa);
+                        const int8x16_t d = vsubq_s8(vreinterpretq_s8_u8(vcntq_u8(vbicq_u8(t, x))),
+                                                     vreinterpretq_s8_u8(vcntq_u8(vandq_u8(t, x))));
+                        acc[r][q] = vpadalq_s16(acc[r][q], vpaddlq_s8(d));
+                    }
+                } else {
+                    for (int q = 0; q < 4; q++) {
+                        uint8x16_t x = veorq_u8(sw[q], sa);
+                        if (PATH == QK_BGEMM_SIGN_ACT) x = vandq_u8(x, mw[q]);
+                        const uint16x8_t c = vpaddlq_u8(vcntq_u8(x));
+                        acc[r][q] = vreinterpretq_s32_u32(vpadalq_u16(vreinterpretq_u32_s32(acc[r][q]), c));
+                    }
+                }
+            }
+        }
+    }
+    int32_t out[4][8];
+    for (int r = 0; r < ROWS; r++) {
+        /* lanes (0,1) of acc[r][q] belong to column 2q, lanes (2,3) to column 2q + 1 */
+        int32x4_t lo = vpaddq_s32(acc[r][0], acc[r][1]), hi = vpaddq_s32(acc[r][2], acc[r][3]);
+        if (PATH == QK_BGEMM_BINARY) {
+            const int32x4_t k = vdupq_n_s32((int32_t)g->K);
+            lo = vsubq_s32(k, vshlq_n_s32(lo, 1));
+            hi = vsubq_s32(k, vshlq_n_s32(hi, 1));
+        } else if (PATH == QK_BGEMM_SIGN_ACT) {
+            int32_t nz[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+            for (size_t c = 0; c < nr; c++) nz[c] = g->w_nonzero[n0 + c];
+            lo = vsubq_s32(vld1q_s32(nz), vshlq_n_s32(lo, 1));
+            hi = vsubq_s32(vld1q_s32(nz + 4), vshlq_n_s32(hi, 1));
+        }
+        vst1q_s32(out[r], lo);
+        vst1q_s32(out[r] + 4, hi);
+    }
+    qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
+}
+
+QK_BGEMM_NEON_INLINE void qk_bgemm_neon(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                        size_t nr) {
+    assert(mr >= 1 && mr <= QK_BGEMM_NEON_MR && nr >= 1 && nr <= QK_BGEMM_NEON_NR);
+#define QK_BGEMM_NEON_ROWS(P)                                          \
+    switch (mr) {                                                      \
+    case 1: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 1, P); break;       \
+    case 2: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 2, P); break;       \
+    case 3: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 3, P); break;       \
+    default: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 4, P); break;      \
+    }
+    if (g->path == QK_BGEMM_BINARY) {
+        QK_BGEMM_NEON_ROWS(QK_BGEMM_BINARY)
+    } else if (g->path == QK_BGEMM_SIGN_ACT) {
+        QK_BGEMM_NEON_ROWS(QK_BGEMM_SIGN_ACT)
+    } else {
+        QK_BGEMM_NEON_ROWS(QK_BGEMM_GENERAL)
+    }
+}
+#endif
