@@ -177,6 +177,12 @@ enum Executor {
             args.epi.out = base + c.output
             qk_conv2d_u8(kernel, &geometry, (base + c.input).assumingMemoryBound(to: UInt8.self), &args,
                          (base + c.workspace).assumingMemoryBound(to: UInt8.self))
+        } else if let (template, kernel) = c.binary {
+            var layer = template
+            if let residual = c.residual { layer.epi.residual = UnsafeRawPointer(base + residual) }
+            layer.epi.out = base + c.output
+            qk_bconv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &layer,
+                           base + c.workspace)
         } else if let (template, kernel) = c.float {
             var args = template
             if let residual = c.residual { args.epi.residual = UnsafeRawPointer(base + residual) }

@@ -24,7 +24,7 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
 /// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input).
 func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
                inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
-               choice: KernelChoice = .auto, file: LBMFile, memory: OwnedMemory) throws -> ConvStep {
+               choice: KernelChoice = .auto, file: LBMFile, memory: OwnedMemory, inputIsSign: Bool = false) throws -> ConvStep {
     let geometry = convGeometry(c, inShape: inShape)
     let k = c.reductionSize
     let oc = c.outChannels
@@ -48,6 +48,11 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         let weights = file.tensor(c.weight.values!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
         let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
         step.float = (args, qk_fgemm_select(qk_isa_active()))
+        return step
+    }
+    if inputQuant == nil, let unit = binaryConvScale(c, inputIsSign: inputIsSign) {
+        step.binary = binaryConv(c, unit: unit, epilogue: epilogue, file: file, memory: memory)
+        step.kernelName = String(cString: step.binary!.kernel.pointee.name)
         return step
     }
     if inputQuant == nil {
@@ -123,4 +128,42 @@ func decodeExactWeights(_ c: Conv2D, file: LBMFile, memory: OwnedMemory) -> Unsa
         }
     }
     return UnsafePointer(out)
+}
+
+/// For a conv whose input is sign(x) (values -1, 0, +1) and whose exact weight levels are all 0 or +-c
+/// for one c: c (then w = scale[oc] * c * t with t in {-1, 0, +1}, and the conv runs exactly on the
+/// binary kernels: acc = sum a * t in int32, y = acc * (scale[oc] * c) + bias). nil otherwise.
+func binaryConvScale(_ c: Conv2D, inputIsSign: Bool) -> Float? {
+    guard inputIsSign, c.groups == 1, c.weight.scheme != .float32, c.weight.bits <= 4 else { return nil }
+    let values = (0..<(1 << c.weight.bits)).map { abs(c.weight.exactValue(code: $0)) }.filter { $0 != 0 }
+    guard let unit = values.first, values.allSatisfy({ $0 == unit }) else { return nil }
+    return unit
+}
+
+/// The packed binary layer of a conv accepted by binaryConvScale (plan-owned memory).
+private func binaryConv(_ c: Conv2D, unit: Float, epilogue: qk_epilogue, file: LBMFile,
+                        memory: OwnedMemory) -> (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>) {
+    let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
+    let packed = file.tensor(c.weight.codes!)!.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
+    let scale = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    let ternary = (0..<(1 << bits)).map { code -> Int8 in
+        let v = c.weight.exactValue(code: code)
+        return v > 0 ? 1 : v < 0 ? -1 : 0
+    }
+    var codes = [UInt8](repeating: 0, count: oc * k)
+    qk_unpack_codes(packed, oc, k, Int32(bits), &codes)
+    let weights = codes.map { ternary[Int($0)] }
+    let seg = c.inChannels, taps = c.kernel[0] * c.kernel[1]
+    let kw = qk_bgemm_kwords(k, seg), words = qk_bgemm_packed_words(oc, kw)
+    let planes = memory.allocate(words * 8).bindMemory(to: UInt64.self, capacity: words)
+    let hasZero = qk_bgemm_pack_weights(weights, oc, k, seg, planes)
+    let tapSums = memory.allocate(taps * oc * 4).bindMemory(to: Int32.self, capacity: taps * oc)
+    qk_bgemm_segment_sums(planes, oc, kw, kw / taps, tapSums)
+    let nonzero = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
+    qk_bgemm_row_nonzeros(planes, oc, kw, nonzero)
+    var epi = epilogue
+    epi.scale = memory.floats((0..<oc).map { scale[$0] * unit })
+    let layer = qk_bconv_layer(w: UnsafePointer(planes), w_has_zero: hasZero, tap_sums: UnsafePointer(tapSums),
+                               w_nonzero: UnsafePointer(nonzero), epi: epi)
+    return (layer, qk_bgemm_select(qk_isa_active()))
 }

@@ -22,6 +22,8 @@ struct ConvStep {
     var quantized: (args: qk_qgemm_args, kernel: UnsafePointer<qk_qgemm_ukernel_desc>)?
     /// f32 layers: the f32 GEMM arguments and member.
     var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
+    /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.
+    var binary: (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>)?
     var inputQuant: QuantRef?
     var residualQuant: QuantRef?
     var outputQuant: QuantRef?
@@ -112,8 +114,12 @@ final class Plan: @unchecked Sendable {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
             var geometryCopy = geometry
-            // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col
-            let bytes = qk_conv_workspace_bytes(&geometryCopy, values[node.inputs[0]]!.1.quant.isUInt8 ? 1 : 4)
+            // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
+            // conv (sign inputs, binary/ternary weights) its bit-plane image
+            var bytes = qk_conv_workspace_bytes(&geometryCopy, values[node.inputs[0]]!.1.quant.isUInt8 ? 1 : 4)
+            if binaryConvScale(c, inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false) != nil {
+                bytes = max(bytes, qk_bconv_workspace_bytes(&geometryCopy))
+            }
             if bytes > 0 {
                 scratchRequest[s] = requests.count
                 requests.append(BufferRequest(bytes: bytes, first: s, last: s))
@@ -155,7 +161,8 @@ final class Plan: @unchecked Sendable {
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
-                    choice: choice, file: file, memory: memory)
+                    choice: choice, file: file, memory: memory,
+                    inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false)
                 if let name = step.kernelName { kernels.append((node.name, name)) }
                 if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }
                 steps.append(.conv(step))

@@ -81,8 +81,11 @@ final class MethodFixtureTests: XCTestCase {
 
     /// Binary (k = 0) and ternary (k = 0.5) Bi-Real ResNet-18; the prune rate comes from the file name.
     func testEqualBits() throws {
-        try check("equalbits", "model0.0", recipe: "equal-bits", arch: "bireal-resnet18")
-        try check("equalbits", "model0.5", recipe: "equal-bits", arch: "bireal-resnet18")
+        for name in ["model0.0", "model0.5"] {
+            let model = try check("equalbits", name, recipe: "equal-bits", arch: "bireal-resnet18")
+            // the 16 block convs read sign(x): they run on the binary kernels (exact integer sums)
+            XCTAssertEqual(model.layerKernels.filter { $0.kernel.hasPrefix("qk_bgemm_") }.count, 16, name)
+        }
     }
 
     func testEqualBitsPruneRateFromFileName() {
