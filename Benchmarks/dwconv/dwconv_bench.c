@@ -27,7 +27,7 @@ static double now_s(void) {
 int main(int argc, char** argv) {
     const int bits = argc > 1 ? atoi(argv[1]) : 8;
     qk_set_num_threads(1);
-    const struct { int hw, c, s; } shapes[] = {{112, 96, 2}, {56, 144, 1}, {14, 576, 1}, {7, 960, 1}, {112, 32, 1}};
+    const struct { int hw, c, s; } shapes[] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {28, 192, 1}, {14, 576, 1}, {7, 960, 1}};
     const qk_qgemm_ukernel_desc* gemm = qk_qgemm_select(bits, qk_isa_active());
     printf("bits %d, 1 thread, GEMM path member %s\n", bits, gemm->name);
     printf("%-16s %-40s %10s %10s %8s %10s\n", "shape", "direct member", "direct us", "gemm us", "speedup", "repack us");
