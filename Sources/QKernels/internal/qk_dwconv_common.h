@@ -20,6 +20,18 @@ static inline void qk_dwconv_rows(const qk_dwconv_args* a, size_t oy, const uint
     }
 }
 
+/** Output columns [*lo, *hi) whose three taps all lie inside the image horizontally: with all
+ *  three rows inside too, the members read those pixels without per-tap checks. */
+static inline void qk_dwconv_interior_cols(const qk_dwconv_args* a, size_t* lo, size_t* hi) {
+    const qk_conv_geom* g = &a->geom;
+    const int32_t ow = qk_conv_out_w(g), last = g->in_w - 3 + g->pad_left;  /* ox*sw <= last */
+    int32_t h = last < 0 ? 0 : last / g->stride_w + 1, l = (g->pad_left + g->stride_w - 1) / g->stride_w;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = (size_t)l;
+    *hi = (size_t)h;
+}
+
 /** A view of the qgemm epilogue operands for this layer: the members run the qgemm epilogue
  *  helpers on it (n = channel, m = output pixel; colsum = wsum, so acc' = acc - a_zero * wsum). */
 static inline qk_qgemm_args qk_dwconv_epilogue_view(const qk_dwconv_args* a) {
