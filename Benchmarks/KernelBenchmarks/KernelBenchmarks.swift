@@ -2,7 +2,8 @@
 // layers (ResNet-18 at 224x224, ResNet-20 at 32x32), square 512^3 and 1024^3, and memory-bound
 // GEMV-like shapes (M <= 4 rows against 4096x4096 weights), at 8/4/2/1 bits, plus the int8 peak
 // probe (qk_peak.h) in the same process. Each benchmark reports GOP/s (2 ops per multiply-add) and
-// "% of peak" next to the usual wall-clock statistics. One thread unless LOWBIT_BENCH_THREADS is set.
+// "% of peak" next to the usual wall-clock statistics. Depthwise 3x3 (direct vs GEMM path):
+// DWConvBenchmarks.swift. One thread unless LOWBIT_BENCH_THREADS is set.
 // Run: LOWBIT_BENCHMARKS=1 swift package benchmark --target KernelBenchmarks   (Benchmarks/README.md)
 import Benchmark
 import Foundation
@@ -212,4 +213,5 @@ let benchmarks: @Sendable () -> Void = {
             }
         }
     }
+    registerDepthwiseBenchmarks()
 }

@@ -175,8 +175,14 @@ enum Executor {
                 }
             }
             args.epi.out = base + c.output
-            qk_conv2d_u8(kernel, &geometry, (base + c.input).assumingMemoryBound(to: UInt8.self), &args,
-                         (base + c.workspace).assumingMemoryBound(to: UInt8.self))
+            let input = (base + c.input).assumingMemoryBound(to: UInt8.self)
+            if let dw = c.depthwise {
+                var direct = qk_dwconv_args(geom: geometry, in: input, a_zero: zero, w: dw.w, w_stride: dw.wStride,
+                                            wsum: dw.wsum, epi: args.epi)
+                qk_dwconv3x3(dw.kernel, &direct)
+            } else {
+                qk_conv2d_u8(kernel, &geometry, input, &args, (base + c.workspace).assumingMemoryBound(to: UInt8.self))
+            }
         } else if let (template, kernel) = c.binary {
             var layer = template
             if let residual = c.residual { layer.epi.residual = UnsafeRawPointer(base + residual) }

@@ -13,6 +13,13 @@ func convGeometry(_ c: Conv2D, inShape: [Int]) -> qk_conv_geom {
                  dilation_h: Int32(c.dilation[0]), dilation_w: Int32(c.dilation[1]), groups: Int32(c.groups))
 }
 
+/// True if a conv runs on the direct depthwise 3x3 kernels (qk_dwconv.h): quantized weights (so u8
+/// activations), groups == in_c == out_c, 3x3, dilation 1, stride 1 or 2.
+func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom) -> Bool {
+    var g = geometry
+    return c.weight.scheme != .float32 && qk_dwconv3x3_supports(&g) == 1
+}
+
 /// An epilogue with no residual and f32 output; the caller fills the rest.
 private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) -> qk_epilogue {
     let r = activation.clampRange
@@ -24,7 +31,8 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
 /// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input).
 func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
                inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
-               choice: KernelChoice = .auto, file: LBMFile, memory: OwnedMemory, inputIsSign: Bool = false) throws -> ConvStep {
+               choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct, file: LBMFile,
+               memory: OwnedMemory, inputIsSign: Bool = false) throws -> ConvStep {
     let geometry = convGeometry(c, inShape: inShape)
     let k = c.reductionSize
     let oc = c.outChannels
@@ -107,6 +115,16 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: Int(QK_ROW_GROUP) * rowBytes,
                              bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
     step.quantized = (args, kernel)
+    if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry) {
+        // Repack once: conv group g = channel g, one row of K = 9 codes in a 16-row group.
+        let wStride = qk_dwconv3x3_weight_stride(Int32(oc))
+        let w = memory.allocate(9 * wStride).bindMemory(to: Int8.self, capacity: 9 * wStride)
+        let wsum = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
+        qk_dwconv3x3_pack(packed, args.w_group_stride, Int32(bits), lut, Int32(oc), w, wStride, wsum)
+        let member = qk_dwconv_select(qk_isa_active())!
+        step.depthwise = (UnsafePointer(w), wStride, UnsafePointer(wsum), member)
+        step.kernelName = String(cString: member.pointee.name)
+    }
     return step
 }
 

@@ -15,6 +15,15 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     case shift
 }
 
+/// How the planner runs depthwise 3x3 convs with u8 activations (groups == in_c == out_c, dilation 1,
+/// stride 1 or 2). Both give identical bits (the direct kernels reuse the GEMM epilogue).
+public enum DepthwisePath: String, CaseIterable, Sendable {
+    /// The direct dwconv3x3 kernels (qk_dwconv.h): about 30-100x faster than grouped GEMMs.
+    case direct
+    /// One GEMM per channel through qk_conv2d_u8 (the general conv path; for comparisons and tests).
+    case gemm
+}
+
 /// A loaded LowBit model: the validated graph, its info, and the execution plan. Immutable after init and
 /// safe to share between threads; each thread runs it through its own `Session`.
 public final class Model: @unchecked Sendable {
@@ -26,20 +35,21 @@ public final class Model: @unchecked Sendable {
     let plan: Plan
 
     /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here.
-    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto) throws {
-        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel)
+    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
+        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel, depthwise: depthwise)
     }
 
     /// Plans an already decoded model.
-    public init(loaded: LoadedModel, kernel: KernelChoice = .auto) throws {
+    public init(loaded: LoadedModel, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
         graph = loaded.graph
         info = loaded.info
         file = loaded.file
         fileSize = loaded.file.fileSize
-        plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel)
+        plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel, depthwise: depthwise)
     }
 
-    /// The GEMM member each quantized layer runs with, in execution order (layer name, member).
+    /// The member each quantized layer runs with (a GEMM member, or a dwconv3x3 member for direct
+    /// depthwise layers), in execution order (layer name, member).
     public var layerKernels: [(layer: String, kernel: String)] { plan.layerKernels }
 
     /// What each executor step computes (name, op, shapes, weight format, kernel, operations).

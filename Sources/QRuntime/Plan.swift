@@ -20,6 +20,10 @@ struct ConvStep {
     var geometry: qk_conv_geom
     /// Quantized layers: the u8 GEMM arguments and member; nil for f32 layers.
     var quantized: (args: qk_qgemm_args, kernel: UnsafePointer<qk_qgemm_ukernel_desc>)?
+    /// Depthwise 3x3 layers run directly: repacked weights [9][wStride], their per-channel sums and the
+    /// dwconv3x3 member; the epilogue comes from `quantized` (nil: the GEMM path).
+    var depthwise: (w: UnsafePointer<Int8>, wStride: Int, wsum: UnsafePointer<Int32>,
+                    kernel: UnsafePointer<qk_dwconv_ukernel_desc>)?
     /// f32 layers: the f32 GEMM arguments and member.
     var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
     /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.
@@ -27,7 +31,7 @@ struct ConvStep {
     var inputQuant: QuantRef?
     var residualQuant: QuantRef?
     var outputQuant: QuantRef?
-    /// The GEMM member's name (quantized layers), for reports.
+    /// The member's name (quantized layers: GEMM or dwconv3x3), for reports.
     var kernelName: String? = nil
     /// Per-channel weight scales, for layers whose input scale is only known at run time.
     var weightScales: UnsafePointer<Float>?
@@ -88,12 +92,12 @@ final class Plan: @unchecked Sendable {
     let maxDynamicChannels: Int
     let memory: OwnedMemory
 
-    /// (layer, member name) of every quantized layer, in execution order.
+    /// (layer, member name) of every quantized layer, in execution order (GEMM or dwconv3x3 member).
     let layerKernels: [(layer: String, kernel: String)]
     /// What each step computes, for profiles (same order as `steps`).
     let layerInfo: [LayerInfo]
 
-    init(graph: Graph, file: LBMFile, kernel choice: KernelChoice = .auto) throws {
+    init(graph: Graph, file: LBMFile, kernel choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
         let memory = OwnedMemory()
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
@@ -113,6 +117,7 @@ final class Plan: @unchecked Sendable {
         for (s, node) in graph.nodes.enumerated() {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
+            if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry) { continue }
             var geometryCopy = geometry
             // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
             // conv (sign inputs, binary/ternary weights) its bit-plane image
@@ -161,7 +166,7 @@ final class Plan: @unchecked Sendable {
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
-                    choice: choice, file: file, memory: memory,
+                    choice: choice, depthwise: depthwise, file: file, memory: memory,
                     inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false)
                 if let name = step.kernelName { kernels.append((node.name, name)) }
                 if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }

@@ -5,7 +5,9 @@
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
  * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
  * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
- * the CPU lacks the dot product. Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
+ * the CPU lacks the dot product. The dwconv3x3 members run generated depthwise cases (C 1..70 with
+ * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
+ * and their scalar twin. Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -157,7 +159,7 @@ static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* 
 static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
     const qk_qgemm_ukernel_desc* twin = qk_qgemm_select_kind(uk->bits, QK_ISA_SCALAR, uk->kind);
     const size_t Ks[] = {1, 2, 5, 31, 32, 33, 63, 64, 65, 97, 131};
-    size_t sizes[2][32];
+    size_t sizes[2][40];  /* tile + 1 sizes, 7 and 13: up to 35 on x86 (nr 32) */
     size_t counts[2] = {0, 0};
     for (int d = 0; d < 2; d++) {
         const size_t tile = (size_t)(d == 0 ? uk->mr : uk->nr);
@@ -423,6 +425,166 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
     }
 }
 
+/* ---- dwconv3x3: every member vs a naive reference, vs the GEMM path (qk_conv2d_u8 with groups ==
+ * C through the dispatched qgemm member) and vs its scalar twin, with guard bytes and a row gap. */
+typedef struct {
+    qk_conv_geom g;
+    int bits, za, residual, output, bias;
+    size_t ldc, ldr, M;
+    float lo, hi, rscale, inv;
+    int32_t rzero, ozero;
+    uint8_t *in, *codes, *packed, *res;
+    int8_t lut[16];
+    int8_t* w;
+    int32_t *wsum, *colsum;
+    float *scale, *biasv;
+} dwcase;
+
+static dwcase dwcase_make(int32_t C, int32_t H, int32_t W, int sh, int sw, const int pads[4], int bits) {
+    dwcase d;
+    memset(&d, 0, sizeof d);
+    d.g = (qk_conv_geom){H, W, C, C, 3, 3, sh, sw, pads[0], pads[1], pads[2], pads[3], 1, 1, C};
+    d.bits = bits;
+    const int zs[4] = {0, 128, 255, (int)(rnd() % 256)};
+    d.za = zs[rnd() % 4];
+    d.residual = (int)(rnd() % 3);
+    d.output = (int)(rnd() % 3);
+    d.bias = (int)(rnd() % 2);
+    const float los[3] = {-INFINITY, 0.0f, -0.5f}, his[3] = {INFINITY, 6.0f, 0.25f};
+    const int cl = (int)(rnd() % 3);
+    d.lo = los[cl]; d.hi = his[cl];
+    d.rscale = rndf(0.001f, 0.05f); d.rzero = (int32_t)(rnd() % 256);
+    d.inv = 1.0f / rndf(0.005f, 0.1f); d.ozero = (int32_t)(rnd() % 256);
+    d.M = (size_t)qk_conv_out_h(&d.g) * (size_t)qk_conv_out_w(&d.g);
+    d.ldc = (size_t)C + rnd() % 3; d.ldr = (size_t)C + rnd() % 3;
+    const size_t in_bytes = (size_t)H * (size_t)W * (size_t)C;
+    d.in = malloc(in_bytes + QK_EXTRA_BYTES);
+    for (size_t i = 0; i < in_bytes + QK_EXTRA_BYTES; i++) d.in[i] = (uint8_t)rnd();
+    for (int i = 0; i < 16; i++) d.lut[i] = (int8_t)(rnd() % 256);
+    d.lut[0] = -128; d.lut[1] = 127;
+    d.codes = malloc((size_t)C * 9);
+    for (size_t i = 0; i < (size_t)C * 9; i++) d.codes[i] = (uint8_t)(rnd() % (1u << bits));
+    const size_t gs = qk_packed_bytes(1, 9, bits);
+    d.packed = malloc((size_t)C * gs);
+    d.colsum = malloc((size_t)C * sizeof(int32_t));
+    for (int32_t c = 0; c < C; c++) {
+        qk_pack_codes(d.codes + (size_t)c * 9, 1, 9, bits, d.packed + (size_t)c * gs);
+        qk_weight_colsums(d.packed + (size_t)c * gs, 1, 9, bits, d.lut, d.colsum + c);
+    }
+    const size_t ws = qk_dwconv3x3_weight_stride(C);
+    d.w = malloc(9 * ws);
+    d.wsum = malloc((size_t)C * sizeof(int32_t));
+    qk_dwconv3x3_pack(d.packed, gs, bits, bits == 8 ? NULL : d.lut, C, d.w, ws, d.wsum);
+    d.scale = malloc((size_t)C * sizeof(float)); d.biasv = malloc((size_t)C * sizeof(float));
+    for (int32_t c = 0; c < C; c++) { d.scale[c] = rndf(0.00001f, 0.002f); d.biasv[c] = rndf(-2.0f, 2.0f); }
+    const size_t rbytes = d.M * d.ldr * 4 + QK_EXTRA_BYTES;
+    d.res = malloc(rbytes);
+    for (size_t i = 0; i < rbytes / 4; i++) {
+        if (d.residual == QK_RESIDUAL_F32) { const float f = rndf(-3.0f, 3.0f); memcpy(d.res + 4 * i, &f, 4); }
+        else memset(d.res + 4 * i, (int)(rnd() % 256), 4);
+    }
+    return d;
+}
+
+static void dwcase_free(dwcase* d) {
+    free(d->in); free(d->codes); free(d->packed); free(d->colsum); free(d->w); free(d->wsum);
+    free(d->scale); free(d->biasv); free(d->res);
+}
+
+static size_t dw_out_elem(const dwcase* d) { return d->output == QK_OUTPUT_U8 ? 1 : 4; }
+
+static qk_epilogue dw_epilogue(const dwcase* d, uint8_t* out) {
+    qk_epilogue e;
+    memset(&e, 0, sizeof e);
+    e.scale = d->scale; e.bias = d->bias ? d->biasv : NULL; e.clamp_lo = d->lo; e.clamp_hi = d->hi;
+    e.residual_kind = (qk_residual_kind)d->residual; e.residual = d->res; e.ldr = d->ldr;
+    e.rscale = d->rscale; e.rzero = d->rzero;
+    e.output_kind = (qk_output_kind)d->output; e.out = out; e.ldc = d->ldc;
+    e.out_inv_scale = d->inv; e.out_zero = d->ozero;
+    return e;
+}
+
+/* Direct convolution on the unpacked codes, Int64 sums, the epilogue in the documented order. */
+static void dwcase_reference(const dwcase* d, uint8_t* out) {
+    const qk_conv_geom* g = &d->g;
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), C = g->in_c;
+    for (int32_t oy = 0; oy < oh; oy++) for (int32_t ox = 0; ox < ow; ox++) for (int32_t c = 0; c < C; c++) {
+        int64_t acc = 0;
+        for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
+            const int32_t iy = oy * g->stride_h - g->pad_top + ky, ix = ox * g->stride_w - g->pad_left + kx;
+            if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
+            const uint8_t code = d->codes[(size_t)c * 9 + (size_t)(ky * 3 + kx)];
+            const int8_t wv = d->bits == 8 ? (int8_t)code : d->lut[code];
+            acc += (int64_t)(d->in[((size_t)iy * (size_t)g->in_w + (size_t)ix) * (size_t)C + (size_t)c] - d->za) * wv;
+        }
+        const size_t m = (size_t)oy * (size_t)ow + (size_t)ox, at = (m * d->ldc + (size_t)c) * dw_out_elem(d);
+        if (d->output == QK_OUTPUT_I32) { int32_t v = (int32_t)acc; memcpy(out + at, &v, 4); continue; }
+        float y = (float)(int32_t)acc * d->scale[c];
+        if (d->bias) y = y + d->biasv[c];
+        if (d->residual == QK_RESIDUAL_U8) y = y + d->rscale * (float)((int32_t)d->res[m * d->ldr + (size_t)c] - d->rzero);
+        if (d->residual == QK_RESIDUAL_F32) { float r; memcpy(&r, d->res + 4 * (m * d->ldr + (size_t)c), 4); y = y + r; }
+        y = clampf(y, d->lo, d->hi);
+        if (d->output == QK_OUTPUT_F32) memcpy(out + at, &y, 4);
+        else out[at] = requant(y, d->inv, d->ozero);
+    }
+}
+
+static void dwcase_run(const dwcase* d, const qk_dwconv_ukernel_desc* uk, uint8_t* out) {
+    qk_dwconv_args a;
+    memset(&a, 0, sizeof a);
+    a.geom = d->g; a.in = d->in; a.a_zero = d->za;
+    a.w = d->w; a.w_stride = qk_dwconv3x3_weight_stride(d->g.in_c); a.wsum = d->wsum;
+    a.epi = dw_epilogue(d, out);
+    qk_dwconv3x3(uk, &a);
+}
+
+static void dwcase_run_gemm(const dwcase* d, uint8_t* out) {
+    qk_qgemm_args l;
+    memset(&l, 0, sizeof l);
+    l.a_zero = d->za; l.w = d->packed; l.w_group_stride = qk_packed_bytes(1, 9, d->bits); l.bits = d->bits;
+    l.lut = d->bits == 8 ? NULL : d->lut; l.colsum = d->colsum;
+    l.epi = dw_epilogue(d, out);
+    uint8_t* ws = malloc(qk_conv_workspace_bytes(&d->g, 1));
+    qk_conv2d_u8(qk_qgemm_select(d->bits, qk_isa_active()), &d->g, d->in, &l, ws);
+    free(ws);
+}
+
+static void check_dwconv_member(const qk_dwconv_ukernel_desc* uk) {
+    const qk_dwconv_ukernel_desc* twin = qk_dwconv_select(QK_ISA_SCALAR);
+    const int32_t Cs[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 70};
+    const int bitss[5] = {8, 2, 4, 1, 3};
+    for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++) {
+        for (int rep = 0; rep < 5; rep++) {
+            const int pads[4] = {(int)(rnd() % 3), (int)(rnd() % 3), (int)(rnd() % 3), (int)(rnd() % 3)};
+            const int32_t H = 1 + (int32_t)(rnd() % 9), W = 1 + (int32_t)(rnd() % 9);
+            const int sh = 1 + (int)(rnd() % 2), sw = 1 + (int)(rnd() % 2);
+            dwcase d = dwcase_make(Cs[ci], H, W, sh, sw, pads, bitss[rep]);
+            if (!qk_dwconv3x3_supports(&d.g)) { dwcase_free(&d); continue; }
+            const size_t bytes = d.M * d.ldc * dw_out_elem(&d);
+            uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes), *gemm = guarded(bytes);
+            dwcase_reference(&d, want);
+            dwcase_run(&d, uk, got);
+            dwcase_run(&d, twin, scalar);
+            dwcase_run_gemm(&d, gemm);
+            cases++;
+            const char* what = !guards_ok(got, bytes) ? "wrote outside its output"
+                             : memcmp(got, want, bytes) != 0 ? "differs from the reference"
+                             : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin"
+                             : memcmp(got, gemm, bytes) != 0 ? "differs from the GEMM path" : NULL;
+            if (what != NULL) {
+                size_t at = 0;
+                while (at < bytes && got[at] == want[at]) at++;
+                fprintf(stderr, "FAIL %s C=%d H=%d W=%d stride=%dx%d pads=%d,%d,%d,%d bits=%d za=%d residual=%d "
+                        "output=%d: %s (first byte %zu)\n", uk->name, d.g.in_c, H, W, sh, sw, pads[0], pads[1],
+                        pads[2], pads[3], d.bits, d.za, d.residual, d.output, what, at);
+                failures++;
+            }
+            release(want); release(got); release(scalar); release(gemm);
+            dwcase_free(&d);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     const char* expect = NULL;
     rng_state = 20261123;
@@ -464,6 +626,21 @@ int main(int argc, char** argv) {
             failures++;
         } else {
             printf("dispatch bgemm -> %s\n", d->name);
+        }
+    }
+    for (size_t i = 0; i < qk_dwconv_ukernel_count; i++) {
+        const qk_dwconv_ukernel_desc* uk = qk_dwconv_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_dwconv_member(uk);
+        ran++;
+    }
+    {
+        const qk_dwconv_ukernel_desc* d = qk_dwconv_select(active);
+        if (d == NULL || d->isa != active) {
+            fprintf(stderr, "FAIL dwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
+            failures++;
+        } else {
+            printf("dispatch dwconv3x3 -> %s\n", d->name);
         }
     }
     /* Dispatch: whatever it picks must be supported and the best available. */

@@ -7,7 +7,8 @@
  *   A[m][(ky*kernel_w + kx)*Cg + c] = in[oy*stride_h - pad_top + ky*dilation_h]
  *                                      [ox*stride_w - pad_left + kx*dilation_w][g*Cg + c]
  *   and the pad value (u8: the activation zero point = real 0; f32: 0) outside the image.
- * Depthwise conv = groups == in_c (this scalar set has no direct depthwise kernel yet).
+ * Depthwise conv = groups == in_c. Depthwise 3x3 with u8 activations also has a direct family,
+ * qk_dwconv.h (the runtime's choice; same bits as qk_conv2d_u8).
  */
 #pragma once
 #include <stddef.h>

@@ -8,5 +8,6 @@
 #include "qk_pack.h"
 #include "qk_gemm.h"
 #include "qk_conv.h"
+#include "qk_dwconv.h"
 #include "qk_ops.h"
 #include "qk_bgemm.h"

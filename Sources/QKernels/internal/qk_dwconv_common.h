@@ -1,0 +1,65 @@
+/* qk_dwconv_common.h — what every dwconv3x3 member shares: which taps of an output pixel fall in
+ * the image, and the scalar computation of a run of channels (the scalar member, and the channel
+ * tails of the SIMD members). Private. */
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include "qk_dwconv.h"
+#include "qk_epilogue.h"
+
+#define QK_DWCONV_TAPS 9
+
+/** The three input rows of output row oy: rows[ky] = the start of input row
+ *  oy*stride_h - pad_top + ky, or NULL when that row is outside the image. */
+static inline void qk_dwconv_rows(const qk_dwconv_args* a, size_t oy, const uint8_t* rows[3]) {
+    const qk_conv_geom* g = &a->geom;
+    const size_t row_bytes = (size_t)g->in_w * (size_t)g->in_c;
+    for (int ky = 0; ky < 3; ky++) {
+        const int32_t iy = (int32_t)oy * g->stride_h - g->pad_top + ky;
+        rows[ky] = iy >= 0 && iy < g->in_h ? a->in + (size_t)iy * row_bytes : NULL;
+    }
+}
+
+/** Output columns [*lo, *hi) whose three taps all lie inside the image horizontally: with all
+ *  three rows inside too, the members read those pixels without per-tap checks. */
+static inline void qk_dwconv_interior_cols(const qk_dwconv_args* a, size_t* lo, size_t* hi) {
+    const qk_conv_geom* g = &a->geom;
+    const int32_t ow = qk_conv_out_w(g), last = g->in_w - 3 + g->pad_left;  /* ox*sw <= last */
+    int32_t h = last < 0 ? 0 : last / g->stride_w + 1, l = (g->pad_left + g->stride_w - 1) / g->stride_w;
+    if (h > ow) h = ow;
+    if (l > h) l = h;
+    *lo = (size_t)l;
+    *hi = (size_t)h;
+}
+
+/** A view of the qgemm epilogue operands for this layer: the members run the qgemm epilogue
+ *  helpers on it (n = channel, m = output pixel; colsum = wsum, so acc' = acc - a_zero * wsum). */
+static inline qk_qgemm_args qk_dwconv_epilogue_view(const qk_dwconv_args* a) {
+    qk_qgemm_args v = {0};
+    v.N = (size_t)a->geom.in_c;
+    v.a_zero = a->a_zero;
+    v.colsum = a->wsum;
+    v.epi = a->epi;
+    return v;
+}
+
+/** Channels [c0, c1) of output pixel (oy, ox), scalar: acc = sum over the 9 taps of A * w, A = the
+ *  input byte or a_zero outside the image, then the scalar qgemm epilogue of acc - a_zero*wsum[c]. */
+static inline void qk_dwconv_scalar_channels(const qk_dwconv_args* a, const uint8_t* const rows[3],
+                                             size_t oy, size_t ox, size_t c0, size_t c1) {
+    const qk_conv_geom* g = &a->geom;
+    const size_t C = (size_t)g->in_c, m = oy * (size_t)qk_conv_out_w(g) + ox;
+    const int32_t ix0 = (int32_t)ox * g->stride_w - g->pad_left;
+    for (size_t c = c0; c < c1; c++) {
+        int32_t acc = 0;
+        for (int ky = 0; ky < 3; ky++) {
+            for (int kx = 0; kx < 3; kx++) {
+                const int32_t ix = ix0 + kx;
+                const int32_t x = rows[ky] != NULL && ix >= 0 && ix < g->in_w
+                                ? (int32_t)rows[ky][(size_t)ix * C + c] : a->a_zero;
+                acc += x * (int32_t)a->w[(size_t)(ky * 3 + kx) * a->w_stride + c];
+            }
+        }
+        qk_qgemm_epilogue(&a->epi, m, c, acc - a->a_zero * a->wsum[c]);
+    }
+}
