@@ -41,10 +41,17 @@ final class GraphTests: XCTestCase {
         store.set("w", StoredTensor(floats: [Float](repeating: 0, count: 3 * 18), shape: [3, 18]))
         XCTAssertNoThrow(try g.validate(tensors: store))
 
-        // A quantized conv reading an f32 value is rejected.
+        // A quantized conv may read an f32 value (weights-only quantization) but needs its codes...
         var q = g
         q.nodes[0].op = convOp(2, 3, weight: WeightDescriptor(scheme: .uniform, bits: 4, codes: "c", lut: Array(-7...8), scale: "s"))
-        XCTAssertThrowsError(try q.validate(tensors: store)) { XCTAssertTrue("\($0)".contains("u8 input"), "\($0)") }
+        XCTAssertThrowsError(try q.validate(tensors: store)) { XCTAssertTrue("\($0)".contains("codes tensor 'c'"), "\($0)") }
+        // ...and an f32-weight conv on a u8 value is rejected.
+        var u = Graph(input: Value(name: "input", shape: [4, 4, 2]))
+        try u.append("q", .quantize, inputs: ["input"])
+        u.values[1].quant = .uint8(scale: 0.1, zeroPoint: 0)
+        try u.append("conv", convOp(2, 3), inputs: ["q"])
+        try u.append("gap", .globalAvgPool, inputs: ["conv"])
+        XCTAssertThrowsError(try u.validate(tensors: store)) { XCTAssertTrue("\($0)".contains("f32 weights need an f32 input"), "\($0)") }
 
         // Reading a value before it is produced is rejected.
         var order = g
