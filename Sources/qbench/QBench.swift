@@ -9,13 +9,24 @@ struct QBench: ParsableCommand {
         commandName: "qbench",
         abstract: "Measure a LowBit model's inference latency.",
         discussion: """
-            Loads the model (init time), runs one first inference, WARMUP warm-up runs, then RUNS timed runs on a
-            fixed pseudo-random input, and prints min / median / mean / p90 / p99 / max / std in milliseconds.
+            Loads the model (init time); then, for every sweep point (each --bits width x each --threads count),
+            runs one first inference, WARMUP warm-up runs and the timed runs, and reports min / median / mean /
+            p90 / p99 / max / std in milliseconds. Timed runs: at least RUNS and at least MIN-SECS seconds, but
+            no new run starts after MAX-SECS seconds. A warning says when std/median exceeds 10 % (a noisy
+            machine). A thread sweep prints each point's speed-up over the fewest threads and marks points
+            that were slower than a point with fewer threads.
+
+            FILE arguments take `-` for standard output (then nothing else is printed there).
+            Exit status: 0 on success, 1 when the model cannot be loaded or run or a file cannot be written,
+            64 for bad flags.
 
             Examples:
-              qbench                                  # the bundled default model
+              qbench                                            # the bundled default model
               qbench --model resnet20-w4.lbm --threads 2 --runs 200
-              qbench --model resnet20-w4.lbm --json
+              qbench --model resnet20-w4.lbm --threads 1,2,4,8 --cores big
+              qbench --model resnet20-w4.lbm --profile --report resnet20.html
+              qbench --model resnet20-w4.lbm --runs 10 --min-secs 5 --cooldown 20 --json result.json
+              qbench --model resnet20-w4.lbm --threads 1,2 --csv - > sweep.csv
             """)
 
     @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
@@ -24,26 +35,62 @@ struct QBench: ParsableCommand {
     @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 4-bit shift-coded layers).")
     var kernel: String = "auto"
 
-    @Option(help: "Threads for the network.")
-    var threads: Int = 1
+    @Option(help: ArgumentHelp("Threads, or a comma-separated list to sweep (e.g. 1,2,4,8).", valueName: "N[,N...]"))
+    var threads: String = "1"
+
+    @Option(help: ArgumentHelp("Weight bit widths to sweep (e.g. 1,2,4,8,32); needs an any-precision model, except the model's own width. Default: the model's own width.", valueName: "BITS[,BITS...]"))
+    var bits: String?
+
+    @Option(help: ArgumentHelp("Pin the threads to the big cores, the little cores or all cores (capacity from sysfs cpu_capacity, else cpufreq maximum frequency); a comma-separated list sweeps. Default: no pinning.", valueName: "big|little|all[,...]"))
+    var cores: String?
+
+    @Option(help: ArgumentHelp("The sysfs root to read CPU capacities from (for tests; default /sys, or $QBENCH_SYSFS_ROOT).", valueName: "DIR"))
+    var sysfsRoot: String?
 
     @Option(help: "Untimed runs after the first inference.")
     var warmup: Int = 5
 
-    @Option(help: "Timed runs.")
+    @Option(help: "Timed runs (at least; see --min-secs and --max-secs).")
     var runs: Int = 50
 
-    @Flag(help: "Print the result as one JSON object.")
-    var json = false
+    @Option(help: "Keep running until at least this many seconds of timed runs.")
+    var minSecs: Double = 0
 
-    @Flag(help: "Per-layer profile: op, shape, weight format, kernel and ISA, ms, %, cumulative %, GOP/s and share of the measured int8 peak.")
+    @Option(help: "Start no new timed run after this many seconds.")
+    var maxSecs: Double = 150
+
+    @Option(help: ArgumentHelp("Pause between runs and before each sweep point, in milliseconds.", valueName: "MS"))
+    var cooldown: Double = 0
+
+    @Option(help: ArgumentHelp("Write the result as one JSON object to FILE (- for standard output).", valueName: "FILE"))
+    var json: String?
+
+    @Option(help: ArgumentHelp("Write one CSV row per sweep point to FILE (- for standard output).", valueName: "FILE"))
+    var csv: String?
+
+    @Option(help: ArgumentHelp("Write a self-contained HTML report (charts, per-layer profile, machine) to FILE; implies --profile.", valueName: "FILE"))
+    var report: String?
+
+    @Flag(help: "Per-layer profile of the first sweep point: op, shapes, weight format and bits, kernel and ISA, ms, %, cumulative %, GOP/s and share of the measured int8 peak.")
     var profile = false
 
     func validate() throws {
-        guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
+        let threadList = try parseList(threads, flag: "--threads")
+        guard threadList.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--threads values must be in 1...256") }
+        if let bits {
+            guard try parseList(bits, flag: "--bits").allSatisfy([1, 2, 3, 4, 8, 16, 32].contains) else {
+                throw ValidationError("--bits values must be 1, 2, 3, 4, 8, 16 or 32")
+            }
+        }
+        if let cores { _ = try parseSelections(cores) }
         guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut or shift") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard (1...1_000_000).contains(runs) else { throw ValidationError("--runs must be in 1...1000000") }
+        guard minSecs >= 0, minSecs.isFinite else { throw ValidationError("--min-secs must not be negative") }
+        guard maxSecs > 0, maxSecs.isFinite, maxSecs >= minSecs else { throw ValidationError("--max-secs must be positive and at least --min-secs") }
+        guard (0...60_000).contains(cooldown) else { throw ValidationError("--cooldown must be in 0...60000 ms") }
+        if json == "-" && csv == "-" { throw ValidationError("--json and --csv cannot both write to standard output") }
+        if report == "-" { throw ValidationError("--report needs a file name") }
     }
 
     func run() throws {
@@ -57,118 +104,132 @@ struct QBench: ParsableCommand {
         }
     }
 
-    private func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e6 }
-
     private func benchmark() throws {
         let url = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
-        let t0 = now()
+        let clock = Stopwatch()
         let loaded = try Model(contentsOf: url, kernel: KernelChoice(rawValue: kernel)!)
-        let session = Session(model: loaded, threads: threads)
-        let initMs = now() - t0
-        var rng: UInt64 = 0x5eed
-        let input: [Float] = (0..<loaded.inputElementCount).map { _ in
-            rng = rng &* 6364136223846793005 &+ 1442695040888963407
-            return Float(Int64(bitPattern: rng >> 11) % 2001 - 1000) / 1000
+        let initMs = clock.elapsedMs
+
+        let bitList = try bits.map { try parseList($0, flag: "--bits") }
+        if let bitList, let bad = bitList.first(where: { !loaded.canRun(bits: $0) }) {
+            throw BenchError.unsupportedBits(bad, model: loaded)
         }
-        var t = now()
-        _ = session.run(input)
-        let firstMs = now() - t
-        for _ in 0..<warmup { _ = session.run(input) }
-        var samples: [Double] = []
-        samples.reserveCapacity(runs)
-        for _ in 0..<runs {
-            t = now()
-            _ = session.run(input)
-            samples.append(now() - t)
+        let coreList = try cores.map(parseSelections)
+        let points = SweepPoint.grid(threads: try parseList(threads, flag: "--threads"), bits: bitList, cores: coreList)
+
+        let machine = MachineDescription.current
+        var coreReport: CoreSelectionReport?
+        if let coreList {
+            let root = sysfsRoot ?? ProcessInfo.processInfo.environment["QBENCH_SYSFS_ROOT"] ?? "/sys"
+            let topology = try CoreTopology(sysfsRoot: root, allowed: root == "/sys" ? ThreadAffinity.allowedCPUs() : nil)
+            coreReport = CoreSelectionReport(selections: coreList, topology: topology)
         }
-        let layerProfile = profile ? session.profile(input, runs: runs) : nil
-        let peak = profile ? MachinePeak.cached() : nil
-        let stats = LatencyStats(samples)
-        let result = BenchResult(model: url.path, arch: loaded.info.arch, precision: loaded.info.precision,
-                                 kernels: Dictionary(loaded.layerKernels.map { ($0.kernel, 1) }, uniquingKeysWith: +),
-                                 threads: threads, warmup: warmup, runs: runs, initMs: initMs,
-                                 firstInferenceMs: firstMs, latencyMs: stats,
-                                 peakGOPS: peak.map { $0.opsPerSecond / 1e9 },
-                                 layers: layerProfile.map(ProfileRow.rows))
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-            print(String(decoding: try encoder.encode(result), as: UTF8.self))
+
+        let control = RunControl(warmup: warmup, runs: runs, minSecs: minSecs, maxSecs: maxSecs, cooldownMs: cooldown)
+        let input = benchmarkInput(count: loaded.inputElementCount)
+        let wantProfile = profile || report != nil
+        var results: [PointResult] = []
+        var layerProfile: LayerProfile?
+        for point in points {
+            let cpus = point.cores.map { coreReport!.cpus($0) }
+            if let cpus { try ThreadAffinity.pin(threads: point.threads, to: cpus) }
+            // A fixed-precision model runs at its own width (checked above); an any-precision model will
+            // take `point.bits` here.
+            let session = Session(model: loaded, threads: point.threads)
+            let measured = measure(session: session, input: input, control: control)
+            results.append(PointResult(point: point, cpus: cpus, measured: measured))
+            if wantProfile && layerProfile == nil { layerProfile = session.profile(input, runs: runs) }
+        }
+        PointResult.compareThreadCounts(&results)
+
+        var result = BenchResult(model: url.path, loaded: loaded, initMs: initMs, machine: machine,
+                                 cores: coreReport, control: control, points: results,
+                                 peakRSSBytes: peakResidentBytes())
+        if let layerProfile {
+            let peak = MachinePeak.cached()
+            let coresUsed = min(results[0].threads, results[0].cpus?.count ?? machine.logicalCPUs)
+            result.profile = ProfileResult(profile: layerProfile, threads: results[0].threads, peak: peak,
+                                           coresUsed: coresUsed)
+        }
+
+        if json != "-" && csv != "-" { TextOutput.print(result) }
+        if let json { try write(result.jsonText(), to: json) }
+        if let csv { try write(result.csvText(), to: csv) }
+        if let report { try write(HTMLReport(result).page(), to: report) }
+    }
+
+    private func write(_ text: String, to path: String) throws {
+        if path == "-" {
+            FileHandle.standardOutput.write(Data(text.utf8))
         } else {
-            print("model: \(url.path) (\(loaded.info.arch), \(loaded.info.precision))")
-            print("threads: \(threads)  warm-up runs: \(warmup)  timed runs: \(runs)")
-            let counts = Dictionary(loaded.layerKernels.map { ($0.kernel, 1) }, uniquingKeysWith: +)
-            print("kernels: " + counts.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
-            print(String(format: "init: %.3f ms  first inference: %.3f ms", initMs, firstMs))
-            print(String(format: "latency ms: min %.3f  median %.3f  mean %.3f  p90 %.3f  p99 %.3f  max %.3f  std %.3f",
-                         stats.min, stats.median, stats.mean, stats.p90, stats.p99, stats.max, stats.std))
-            if let layerProfile, let peak { printProfile(layerProfile, peak: peak) }
+            do {
+                try Data(text.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            } catch {
+                throw BenchError.cannotWrite(path, error.localizedDescription)
+            }
         }
     }
 }
 
-/// The per-layer table of `--profile`.
-private func printProfile(_ profile: LayerProfile, peak: MachinePeak) {
-    let rows = ProfileRow.rows(profile)
-    print(String(format: "\nper-layer profile (mean of %d runs; int8 peak %.1f GOP/s, %@, measured by the probe):",
-                 profile.runs, peak.opsPerSecond / 1e9, peak.isa))
-    let header = ["#", "layer", "op", "output", "weights", "kernel", "ms", "%", "cum %", "GOP/s", "% peak"]
-    var table = [header]
-    for (i, r) in rows.enumerated() {
-        table.append([String(i), r.name, r.op, r.outputShape.map(String.init).joined(separator: "x"),
-                      r.weights ?? "-", r.kernel ?? "-", String(format: "%.3f", r.ms), String(format: "%.1f", r.percent),
-                      String(format: "%.1f", r.cumulativePercent), r.gops.map { String(format: "%.1f", $0) } ?? "-",
-                      r.gops.map { String(format: "%.0f", $0 * 1e9 / peak.opsPerSecond * 100) } ?? "-"])
+/// Parses "1,2,4" into [1, 2, 4] (duplicates removed, order kept); a ValidationError names the flag.
+func parseList(_ text: String, flag: String) throws -> [Int] {
+    var values: [Int] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        guard let value = Int(part.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("\(flag) takes a number or a comma-separated list of numbers, not '\(text)'")
+        }
+        if !values.contains(value) { values.append(value) }
     }
-    let widths = header.indices.map { c in table.map { $0[c].count }.max()! }
-    for row in table {
-        print(row.enumerated().map { c, cell in c >= 6 || c == 0 ? String(repeating: " ", count: widths[c] - cell.count) + cell
-                                                               : cell + String(repeating: " ", count: widths[c] - cell.count) }
-            .joined(separator: "  "))
-    }
-    print(String(format: "total of steps: %.3f ms", profile.totalMilliseconds))
+    return values
 }
 
-/// One layer of the profile, as printed and as written to JSON.
-private struct ProfileRow: Encodable {
-    var name: String
-    var op: String
-    var inputShape: [Int]
-    var outputShape: [Int]
-    var weights: String?
-    var kernel: String?
-    var isa: String?
-    var ms: Double
-    var percent: Double
-    var cumulativePercent: Double
-    var gops: Double?
+/// Parses "big,all" into core selections (duplicates removed, order kept).
+func parseSelections(_ text: String) throws -> [CoreSelection] {
+    var selections: [CoreSelection] = []
+    for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+        guard let selection = CoreSelection(rawValue: part.trimmingCharacters(in: .whitespaces)) else {
+            throw ValidationError("--cores takes big, little or all, or a comma-separated list of them, not '\(text)'")
+        }
+        if !selections.contains(selection) { selections.append(selection) }
+    }
+    return selections
+}
 
-    static func rows(_ profile: LayerProfile) -> [ProfileRow] {
-        let total = max(profile.totalMilliseconds, 1e-12)
-        var cumulative = 0.0
-        return zip(profile.layers, profile.milliseconds).map { info, ms in
-            cumulative += ms
-            return ProfileRow(name: info.name, op: info.op, inputShape: info.inputShape, outputShape: info.outputShape,
-                              weights: info.weightFormat, kernel: info.kernel, isa: info.isa, ms: ms,
-                              percent: ms / total * 100, cumulativePercent: cumulative / total * 100,
-                              gops: info.ops > 0 && ms > 0 ? info.ops / (ms * 1e6) : nil)
+/// The fixed pseudo-random input every run uses (values in [-1, 1]).
+func benchmarkInput(count: Int) -> [Float] {
+    var rng: UInt64 = 0x5eed
+    return (0..<count).map { _ in
+        rng = rng &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: rng >> 11) % 2001 - 1000) / 1000
+    }
+}
+
+/// The process's peak resident set size in bytes (getrusage ru_maxrss).
+func peakResidentBytes() -> Int {
+    var usage = rusage()
+    #if os(Linux)
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    return Int(usage.ru_maxrss) * 1024   // KiB on Linux
+    #else
+    getrusage(RUSAGE_SELF, &usage)
+    return Int(usage.ru_maxrss)          // bytes on macOS
+    #endif
+}
+
+enum BenchError: Error, CustomStringConvertible {
+    case unsupportedBits(Int, model: Model)
+    case cannotWrite(String, String)
+
+    var description: String {
+        switch self {
+        case .unsupportedBits(let bits, let model):
+            if model.runtimeBitWidths.isEmpty {
+                let own = model.weightBits.map { "fixed \($0)-bit weights" } ?? "no weighted layers"
+                return "model has \(own), so it cannot run at --bits \(bits); --bits sweeps need an any-precision model"
+            }
+            return "model runs at \(model.runtimeBitWidths.map(String.init).joined(separator: ", ")) bits, not \(bits)"
+        case .cannotWrite(let path, let reason):
+            return "cannot write \(path): \(reason)"
         }
     }
-}
-
-private struct BenchResult: Encodable {
-    var model: String
-    var arch: String
-    var precision: String
-    /// GEMM member -> number of layers it runs.
-    var kernels: [String: Int]
-    var threads: Int
-    var warmup: Int
-    var runs: Int
-    var initMs: Double
-    var firstInferenceMs: Double
-    var latencyMs: LatencyStats
-    /// --profile: the measured int8 peak (GOP/s) and the per-layer rows.
-    var peakGOPS: Double?
-    var layers: [ProfileRow]?
 }
