@@ -153,7 +153,7 @@ struct HTMLReport {
         }
         if let p = result.profile { rows.append(("int8 peak per core", "\(f(p.peakGOPSPerCore)) GOP/s (\(p.peakISA))")) }
         let rc = result.runControl
-        rows.append(("run control", "warm-up \(rc.warmup), runs \(rc.runs), min \(f(rc.minSecs)) s, max \(f(rc.maxSecs)) s, cooldown \(f(rc.cooldownMs)) ms"))
+        rows.append(("run control", "warm-up \(rc.warmup) runs and \(f(rc.warmupSecs)) s, runs \(rc.runs), min \(f(rc.minSecs)) s, max \(f(rc.maxSecs)) s, cooldown \(f(rc.cooldownMs)) ms"))
         rows.append(("kernels", result.kernels.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", ")))
         return "<section id=\"machine\"><h2>Machine</h2>\n<table>\n"
             + rows.map { "<tr><th class=\"l\">\(e($0.0))</th><td class=\"l\">\(e($0.1))</td></tr>\n" }.joined()

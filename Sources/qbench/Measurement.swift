@@ -10,7 +10,10 @@ struct Stopwatch {
 
 /// How many runs to make, TFLite benchmark_model style.
 struct RunControl: Codable {
+    /// Warm-up runs, at least.
     var warmup: Int
+    /// Keep warming up until this much time has passed (lets the clock frequency and caches settle).
+    var warmupSecs: Double
     /// Timed runs, at least (unless `maxSecs` runs out first).
     var runs: Int
     /// Keep making timed runs until this much time has passed.
@@ -21,6 +24,11 @@ struct RunControl: Codable {
     var cooldownMs: Double
 
     func pause() { if cooldownMs > 0 { usleep(useconds_t(cooldownMs * 1000)) } }
+
+    /// Whether another warm-up run should start after `done` runs and `elapsedSecs` seconds.
+    func wantsAnotherWarmup(done: Int, elapsedSecs: Double) -> Bool {
+        (done < warmup || elapsedSecs < warmupSecs) && elapsedSecs < maxSecs
+    }
 
     /// Whether another timed run should start after `done` runs and `elapsedSecs` seconds.
     func wantsAnotherRun(done: Int, elapsedSecs: Double) -> Bool {
@@ -58,7 +66,8 @@ func measure(session: Session, input: [Float], control: RunControl) -> Measured 
     _ = session.run(input)
     let firstMs = clock.elapsedMs
     var warmupMs: [Double] = []
-    for _ in 0..<control.warmup {
+    let warming = Stopwatch()
+    while control.wantsAnotherWarmup(done: warmupMs.count, elapsedSecs: warming.elapsedMs / 1000) {
         control.pause()
         clock = Stopwatch()
         _ = session.run(input)

@@ -10,7 +10,7 @@ struct QBench: ParsableCommand {
         abstract: "Measure a LowBit model's inference latency.",
         discussion: """
             Loads the model (init time); then, for every sweep point (each --bits width x each --threads count),
-            runs one first inference, WARMUP warm-up runs and the timed runs, and reports min / median / mean /
+            runs one first inference, warm-up runs (at least WARMUP and at least WARMUP-SECS seconds) and the timed runs, and reports min / median / mean /
             p90 / p99 / max / std in milliseconds. Timed runs: at least RUNS and at least MIN-SECS seconds, but
             no new run starts after MAX-SECS seconds. A warning says when std/median exceeds 10 % (a noisy
             machine). A thread sweep prints each point's speed-up over the fewest threads and marks points
@@ -47,8 +47,11 @@ struct QBench: ParsableCommand {
     @Option(help: ArgumentHelp("The sysfs root to read CPU capacities from (for tests; default /sys, or $QBENCH_SYSFS_ROOT).", valueName: "DIR"))
     var sysfsRoot: String?
 
-    @Option(help: "Untimed runs after the first inference.")
+    @Option(help: "Untimed runs after the first inference (at least; see --warmup-secs).")
     var warmup: Int = 5
+
+    @Option(help: "Keep warming up for at least this many seconds, so clock frequency and caches settle.")
+    var warmupSecs: Double = 0.5
 
     @Option(help: "Timed runs (at least; see --min-secs and --max-secs).")
     var runs: Int = 50
@@ -85,6 +88,7 @@ struct QBench: ParsableCommand {
         if let cores { _ = try parseSelections(cores) }
         guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut or shift") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
+        guard warmupSecs >= 0, warmupSecs.isFinite else { throw ValidationError("--warmup-secs must not be negative") }
         guard (1...1_000_000).contains(runs) else { throw ValidationError("--runs must be in 1...1000000") }
         guard minSecs >= 0, minSecs.isFinite else { throw ValidationError("--min-secs must not be negative") }
         guard maxSecs > 0, maxSecs.isFinite, maxSecs >= minSecs else { throw ValidationError("--max-secs must be positive and at least --min-secs") }
@@ -125,7 +129,7 @@ struct QBench: ParsableCommand {
             coreReport = CoreSelectionReport(selections: coreList, topology: topology)
         }
 
-        let control = RunControl(warmup: warmup, runs: runs, minSecs: minSecs, maxSecs: maxSecs, cooldownMs: cooldown)
+        let control = RunControl(warmup: warmup, warmupSecs: warmupSecs, runs: runs, minSecs: minSecs, maxSecs: maxSecs, cooldownMs: cooldown)
         let input = benchmarkInput(count: loaded.inputElementCount)
         let wantProfile = profile || report != nil
         var results: [PointResult] = []

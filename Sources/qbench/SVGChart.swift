@@ -98,11 +98,11 @@ enum SVGChart {
             + "font-family=\"sans-serif\" role=\"img\"><title>\(escape(title))</title>"
     }
 
-    /// 1, 2 or 5 times a power of ten, at least `x`.
+    /// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten) above `x`.
     static func niceCeiling(_ x: Double) -> Double {
         guard x > 0 else { return 1 }
         let power = pow(10, floor(log10(x)))
-        return [1.0, 2, 2.5, 5, 10].map { $0 * power }.first { $0 >= x * 1.0001 } ?? 10 * power
+        return [1.0, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10].map { $0 * power }.first { $0 >= x * 1.02 } ?? 10 * power
     }
 
     static func format(_ x: Double) -> String {

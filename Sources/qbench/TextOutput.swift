@@ -18,8 +18,8 @@ enum TextOutput {
         }
         Swift.print("kernels: " + r.kernels.sorted { $0.key < $1.key }.map { "\($0.key) x\($0.value)" }.joined(separator: ", "))
         let rc = r.runControl
-        Swift.print(String(format: "init: %.3f ms   runs: %d warm-up, at least %d timed (min %g s, max %g s), cooldown %g ms",
-                           r.initMs, rc.warmup, rc.runs, rc.minSecs, rc.maxSecs, rc.cooldownMs))
+        Swift.print(String(format: "init: %.3f ms   runs: at least %d warm-up (%g s), at least %d timed (min %g s, max %g s), cooldown %g ms",
+                           r.initMs, rc.warmup, rc.warmupSecs, rc.runs, rc.minSecs, rc.maxSecs, rc.cooldownMs))
         for p in r.points {
             Swift.print("\n\(pointTitle(p)):")
             Swift.print(String(format: "  first inference %.3f ms", p.firstInferenceMs)

@@ -13,8 +13,10 @@ final class QBenchTests: XCTestCase {
     override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory(prefix: "lowbit-qbench") }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
+    /// Runs qbench; without time-based warm-up unless the arguments set one, to keep tests fast.
     private func qbench(_ args: [String], environment: [String: String]? = nil) throws -> CommandResult {
-        try ProcessRunner.runProduct("qbench", args, environment: environment)
+        let warmup = args.contains("--warmup-secs") || args.contains("--help") ? [] : ["--warmup-secs", "0"]
+        return try ProcessRunner.runProduct("qbench", args + warmup, environment: environment)
     }
 
     private func object(_ text: String) throws -> [String: Any] {
@@ -42,6 +44,7 @@ final class QBenchTests: XCTestCase {
         for key in ["cpuModel", "logicalCPUs", "isa"] { XCTAssertNotNil(machine[key], key) }
         let control = try XCTUnwrap(json["runControl"] as? [String: Any])
         XCTAssertEqual(control["warmup"] as? Int, 2)
+        XCTAssertEqual(control["warmupSecs"] as? Double, 0)
         XCTAssertEqual(control["runs"] as? Int, 3)
         let point = try XCTUnwrap(points(json).first)
         XCTAssertEqual(try points(json).count, 1)
@@ -193,6 +196,10 @@ final class QBenchTests: XCTestCase {
         }
         XCTAssertGreaterThan(try count(["--runs", "1", "--min-secs", "0.3"]), 1)             // a run takes far less than 0.3 s
         XCTAssertLessThan(try count(["--runs", "1000000", "--max-secs", "0.01"]), 1_000_000)  // and far more than 10 ns
+        // --warmup-secs keeps warming up past --warmup runs.
+        let warm = try qbench(["--runs", "1", "--warmup", "1", "--warmup-secs", "0.3", "--json", "-"])
+        XCTAssertEqual(warm.status, 0, warm.stderr)
+        XCTAssertGreaterThan(try points(object(warm.stdout))[0]["warmupRuns"] as? Int ?? 0, 1)
         // --cooldown sleeps before the first inference and every run: 1 + 1 + 3 pauses of 100 ms at least.
         let started = Date()
         let r = try qbench(["--runs", "3", "--warmup", "1", "--cooldown", "100", "--json", "-"])
@@ -205,7 +212,7 @@ final class QBenchTests: XCTestCase {
         let bad: [[String]] = [
             ["--threads", "0"], ["--threads", "1,x"], ["--threads", ""], ["--threads", "1,,2"], ["--bits", "5"],
             ["--cores", "medium"], ["--cores", "big,"], ["--warmup", "-1"], ["--min-secs", "-1"], ["--max-secs", "0"],
-            ["--min-secs", "2", "--max-secs", "1"], ["--cooldown", "-1"], ["--json", "-", "--csv", "-"], ["--report", "-"],
+            ["--min-secs", "2", "--max-secs", "1"], ["--cooldown", "-1"], ["--warmup-secs", "-1"], ["--json", "-", "--csv", "-"], ["--report", "-"],
         ]
         for args in bad {
             let r = try qbench(args)
@@ -220,7 +227,7 @@ final class QBenchTests: XCTestCase {
     func testHelpHasEveryFlagAndExamples() throws {
         let r = try qbench(["--help"])
         XCTAssertEqual(r.status, 0)
-        for flag in ["--threads", "--bits", "--cores", "--sysfs-root", "--warmup", "--runs", "--min-secs", "--max-secs",
+        for flag in ["--threads", "--bits", "--cores", "--sysfs-root", "--warmup", "--runs", "--warmup-secs", "--min-secs", "--max-secs",
                      "--cooldown", "--json", "--csv", "--report", "--profile", "Examples:", "Exit status"] {
             XCTAssertTrue(r.stdout.contains(flag), flag)
         }
