@@ -47,7 +47,7 @@ struct HTMLReport {
     private func warnings() -> String {
         var items: [String] = []
         for p in result.noisyPoints {
-            items.append("\(e(pointTitle(p))): std is \(f(p.relativeStd * 100)) % of the median: the machine was noisy.")
+            items.append("\(e(pointTitle(p))): std is \(pct(p.relativeStd * 100)) % of the median: the machine was noisy.")
         }
         for p in result.points {
             if let slower = p.slowerThanThreads, let slowdown = p.slowdown {

@@ -50,18 +50,27 @@ enum SVGChart {
     }
 
     /// A line chart with x ticks at the given values (log2-spaced when `log2X`), a y axis from 0, markers
-    /// and a legend.
+    /// and a legend (wrapped into rows; series of the same name share one entry).
     static func lines(_ series: [Series], xTicks: [Double], log2X: Bool, xLabel: String, yLabel: String,
-                      width: Int = 560, height: Int = 340) -> String {
-        let left = 64.0, right = 20.0, top = 40.0, bottom = 50.0
-        let plotW = Double(width) - left - right, plotH = Double(height) - top - bottom
+                      width: Int = 640, height: Int = 340) -> String {
+        // Legend entries first: their rows decide where the plot starts.
+        var legend: [(index: Int, x: Double, row: Int)] = []
+        var legendX = 64.0, row = 0, named = Set<String>()
+        for (i, s) in series.enumerated() where named.insert(s.name).inserted {
+            let entryWidth = 34 + Double(7 * s.name.count)
+            if legendX + entryWidth > Double(width) - 10 && legendX > 64 { legendX = 64; row += 1 }
+            legend.append((i, legendX, row))
+            legendX += entryWidth
+        }
+        let left = 64.0, right = 20.0, top = 40.0 + 18 * Double(row), bottom = 50.0
+        let plotW = Double(width) - left - right, plotH = Double(height) - 40 - bottom
         func tx(_ x: Double) -> Double { log2X ? log2(max(x, 1e-9)) : x }
         let xs = xTicks.map(tx)
         let xMin = xs.min() ?? 0, xMax = xs.max() ?? 1
         let yMax = niceCeiling(series.flatMap { $0.points.map(\.y) }.max() ?? 1)
         func px(_ x: Double) -> Double { left + (xMax > xMin ? (tx(x) - xMin) / (xMax - xMin) : 0.5) * plotW }
         func py(_ y: Double) -> Double { top + plotH - min(y / yMax, 1.05) * plotH }
-        var svg = header(width: width, height: height, title: yLabel)
+        var svg = header(width: width, height: height + 18 * row, title: yLabel)
         for i in 0...4 {
             let y = yMax * Double(i) / 4
             svg += "<line x1=\"\(format(left))\" y1=\"\(format(py(y)))\" x2=\"\(format(left + plotW))\" y2=\"\(format(py(y)))\" stroke=\"#ddd\"/>"
@@ -73,11 +82,11 @@ enum SVGChart {
         }
         svg += "<line x1=\"\(format(left))\" y1=\"\(format(top + plotH))\" x2=\"\(format(left + plotW))\" y2=\"\(format(top + plotH))\" stroke=\"#333\"/>"
         svg += "<line x1=\"\(format(left))\" y1=\"\(format(top))\" x2=\"\(format(left))\" y2=\"\(format(top + plotH))\" stroke=\"#333\"/>"
-        svg += "<text x=\"\(format(left + plotW / 2))\" y=\"\(height - 10)\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
+        svg += "<text x=\"\(format(left + plotW / 2))\" y=\"\(format(top + plotH + 40))\" font-size=\"12\" text-anchor=\"middle\">\(escape(xLabel))</text>"
         svg += "<text x=\"14\" y=\"\(format(top + plotH / 2))\" font-size=\"12\" text-anchor=\"middle\" transform=\"rotate(-90 14 \(format(top + plotH / 2)))\">\(escape(yLabel))</text>"
-        var legendX = left
+        func color(_ i: Int) -> String { series[i].dashed ? "#888" : palette[series[..<i].filter { !$0.dashed }.count % palette.count] }
         for (i, s) in series.enumerated() {
-            let color = s.dashed ? "#888" : palette[i % palette.count]
+            let color = color(i)
             let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
             let path = s.points.map { "\(format(px($0.x))),\(format(py($0.y)))" }.joined(separator: " ")
             svg += "<polyline points=\"\(path)\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>"
@@ -86,16 +95,19 @@ enum SVGChart {
                     svg += "<circle cx=\"\(format(px(p.x)))\" cy=\"\(format(py(p.y)))\" r=\"4\" fill=\"\(color)\"><title>\(escape(s.name)): \(format(p.x)) -> \(format(p.y))</title></circle>"
                 }
             }
-            svg += "<line x1=\"\(format(legendX))\" y1=\"14\" x2=\"\(format(legendX + 20))\" y2=\"14\" stroke=\"\(color)\" stroke-width=\"2\"\(dash)/>"
-            svg += "<text x=\"\(format(legendX + 24))\" y=\"18\" font-size=\"12\">\(escape(s.name))</text>"
-            legendX += 40 + Double(7 * s.name.count)
+        }
+        for entry in legend {
+            let s = series[entry.index], y = 14 + 18 * entry.row
+            let dash = s.dashed ? " stroke-dasharray=\"6 4\"" : ""
+            svg += "<line x1=\"\(format(entry.x))\" y1=\"\(y)\" x2=\"\(format(entry.x + 20))\" y2=\"\(y)\" stroke=\"\(color(entry.index))\" stroke-width=\"2\"\(dash)/>"
+            svg += "<text x=\"\(format(entry.x + 24))\" y=\"\(y + 4)\" font-size=\"12\">\(escape(s.name))</text>"
         }
         return svg + "</svg>"
     }
 
     private static func header(width: Int, height: Int, title: String) -> String {
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width)\" height=\"\(height)\" viewBox=\"0 0 \(width) \(height)\" "
-            + "font-family=\"sans-serif\" role=\"img\"><title>\(escape(title))</title>"
+            + "font-family=\"sans-serif\" role=\"img\" style=\"max-width:100%;height:auto\"><title>\(escape(title))</title>"
     }
 
     /// The smallest round number (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 times a power of ten) above `x`.

@@ -31,10 +31,10 @@ enum TextOutput {
         if r.points.count > 1 { printSweep(r) }
         if let profile = r.profile { printProfile(profile) }
         Swift.print("\npeak memory (RSS): \(byteText(r.peakRSSBytes))   model file: \(byteText(r.fileSizeBytes))")
-        for p in r.noisyPoints {
-            Swift.print(String(format: "warning: %@: std is %.0f %% of the median (> %.0f %%): the machine was noisy; "
-                               + "close other programs, add --cooldown or more --runs", pointTitle(p), p.relativeStd * 100,
-                               noisyRelativeStd * 100))
+        if !r.noisyPoints.isEmpty {
+            let listed = r.noisyPoints.map { String(format: "%@ (%.0f %%)", pointTitle($0), $0.relativeStd * 100) }
+            Swift.print(String(format: "warning: the machine was noisy: std/median above %.0f %% for ", noisyRelativeStd * 100)
+                        + listed.joined(separator: ", ") + "; close other programs, add --cooldown or more --runs")
         }
         for p in r.points where p.threads > (p.cpus?.count ?? r.machine.logicalCPUs) {
             Swift.print("note: \(pointTitle(p)) runs more threads than the \(p.cpus?.count ?? r.machine.logicalCPUs) CPUs it may use")
