@@ -81,8 +81,8 @@ struct QBench: ParsableCommand {
         let threadList = try parseList(threads, flag: "--threads")
         guard threadList.allSatisfy({ (1...256).contains($0) }) else { throw ValidationError("--threads values must be in 1...256") }
         if let bits {
-            guard try parseList(bits, flag: "--bits").allSatisfy([1, 2, 3, 4, 8, 16, 32].contains) else {
-                throw ValidationError("--bits values must be 1, 2, 3, 4, 8, 16 or 32")
+            guard try parseList(bits, flag: "--bits").allSatisfy([1, 2, 3, 4, 8, 32].contains) else {
+                throw ValidationError("--bits values must be 1, 2, 3, 4, 8 or 32")
             }
         }
         if let cores { _ = try parseSelections(cores) }
@@ -132,6 +132,8 @@ struct QBench: ParsableCommand {
         let control = RunControl(warmup: warmup, warmupSecs: warmupSecs, runs: runs, minSecs: minSecs, maxSecs: maxSecs, cooldownMs: cooldown)
         let input = benchmarkInput(count: loaded.inputElementCount)
         let wantProfile = profile || report != nil
+        // Measured (or read from the cache) before any pinning, so a little core never sets the peak.
+        let peak = wantProfile ? MachinePeak.cached() : nil
         var results: [PointResult] = []
         var layerProfile: LayerProfile?
         for point in points {
@@ -149,8 +151,7 @@ struct QBench: ParsableCommand {
         var result = BenchResult(model: url.path, loaded: loaded, initMs: initMs, machine: machine,
                                  cores: coreReport, control: control, points: results,
                                  peakRSSBytes: peakResidentBytes())
-        if let layerProfile {
-            let peak = MachinePeak.cached()
+        if let layerProfile, let peak {
             let coresUsed = min(results[0].threads, results[0].cpus?.count ?? machine.logicalCPUs)
             result.profile = ProfileResult(profile: layerProfile, threads: results[0].threads, peak: peak,
                                            coresUsed: coresUsed)
