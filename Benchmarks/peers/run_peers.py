@@ -232,9 +232,9 @@ def time_onnxruntime(path, tensor, threads, warmup, runs):
 
 def time_lowbit(model, threads, warmup, runs):
     out = subprocess.run([str(bin_path("qbench")), "--model", str(model), "--threads", str(threads),
-                          "--warmup", str(warmup), "--runs", str(runs), "--json"],
+                          "--warmup", str(warmup), "--runs", str(runs), "--json", "-"],
                          check=True, capture_output=True, text=True).stdout
-    return json.loads(out)["latencyMs"]["median"]
+    return json.loads(out)["points"][0]["latencyMs"]["median"]
 
 
 def main():

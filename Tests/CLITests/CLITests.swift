@@ -90,16 +90,6 @@ final class CLITests: XCTestCase {
         }
     }
 
-    func testQbenchJSONOnDefaultModel() throws {
-        let r = try ProcessRunner.runProduct("qbench", ["--runs", "3", "--warmup", "1", "--json"])
-        XCTAssertEqual(r.status, 0, r.stderr)
-        let object = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
-        for key in ["initMs", "firstInferenceMs", "latencyMs", "threads", "runs", "model"] { XCTAssertNotNil(object[key], key) }
-        let latency = object["latencyMs"] as! [String: Any]
-        for key in ["min", "median", "mean", "p90", "p99", "max", "std"] { XCTAssertNotNil(latency[key], key) }
-        XCTAssertEqual(latency["count"] as? Int, 3)
-    }
-
     func testHostileImagesGetClearErrors() throws {
         let cases: [(String, [UInt8], String)] = [
             ("trunc.pgm", Array("P5\n28 28\n255\n".utf8) + [1, 2, 3], "truncated"),
