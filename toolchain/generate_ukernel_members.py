@@ -57,18 +57,26 @@ def member(isa: str, bits: int, shift: bool = False) -> tuple[str, str]:
     return name, "\n".join(lines) + "\n"
 
 
+def members() -> list[tuple[str, str]]:
+    """Every generated member: (symbol, file text)."""
+    out = [member(isa, bits) for isa in ISAS for bits in (1, 2, 3, 4, 8)]
+    out += [member(isa, bits, shift=True) for isa in SHIFT_ISAS for bits in SHIFT_BITS]
+    return out
+
+
 def main() -> None:
+    """Writes the members; with --check, writes nothing and exits 1 if any committed file differs."""
+    import sys
     out = Path("Sources/QKernels/ukernels")
-    for isa in ISAS:
-        for bits in (1, 2, 3, 4, 8):
-            name, text = member(isa, bits)
-            (out / f"{name}.c").write_text(text)
-            print(name)
-    for isa in SHIFT_ISAS:
-        for bits in SHIFT_BITS:
-            name, text = member(isa, bits, shift=True)
-            (out / f"{name}.c").write_text(text)
-            print(name)
+    if "--check" in sys.argv[1:]:
+        stale = [name for name, text in members()
+                 if not (out / f"{name}.c").exists() or (out / f"{name}.c").read_text() != text]
+        for name in stale:
+            print(f"stale or missing: {out}/{name}.c (run toolchain/generate_ukernel_members.py)")
+        sys.exit(1 if stale else 0)
+    for name, text in members():
+        (out / f"{name}.c").write_text(text)
+        print(name)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 // overrides detection.
 import Foundation
 import QKernels
+import _QTestSupport
 import XCTest
 
 final class DispatchTests: XCTestCase {
@@ -97,5 +98,16 @@ final class DispatchTests: XCTestCase {
         unsetenv("QK_ISA")
         XCTAssertEqual(qk_isa_active(), qk_isa_detect())
         print("QKernels: detected ISA \(String(cString: qk_isa_name(qk_isa_detect())))")
+    }
+}
+
+/// The generated member files are what toolchain/generate_ukernel_members.py writes today (STYLE.md 12).
+final class GeneratedMembersTests: XCTestCase {
+    func testRegeneratingChangesNothing() throws {
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let python else { throw XCTSkip("python3 not installed: cannot run the member generator") }
+        let r = try ProcessRunner.run(URL(fileURLWithPath: python), ["toolchain/generate_ukernel_members.py", "--check"],
+                                      currentDirectory: TestPaths.repositoryRoot)
+        XCTAssertEqual(r.status, 0, r.stdout + r.stderr)
     }
 }
