@@ -103,4 +103,20 @@ final class CLITests: XCTestCase {
             XCTAssertTrue(r.stderr.contains(name) && r.stderr.contains(needle), "\(name): \(r.stderr)")
         }
     }
+
+    /// qconvert names the detected training method and why, and rejects bad method flags.
+    func testQconvertReportsTheDetectedMethod() throws {
+        let seeds = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+        let out = tmp.appendingPathComponent("dgms.lbm").path
+        let r = try ProcessRunner.runProduct("qconvert", [seeds.appendingPathComponent("dgms/vggsmall.pth").path, "-o", out])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertTrue(r.stdout.contains("recipe:        dgms — 5 layers have <layer>.sub_distribution"), r.stdout)
+        XCTAssertTrue(r.stdout.contains("architecture:  vgg-small"), r.stdout)
+        for args in [["--recipe", "bogus"], ["--activations", "int4"], ["--fixed-point", "4"], ["--prune-rate", "1.5"],
+                     ["--deepshift-mode", "x"]] {
+            let bad = try ProcessRunner.runProduct("qconvert", [seeds.appendingPathComponent("dgms/vggsmall.pth").path, "-o", out] + args)
+            XCTAssertNotEqual(bad.status, 0, "\(args)")
+            XCTAssertTrue(bad.stderr.contains("Error") || bad.stderr.contains("error"), "\(args): \(bad.stderr)")
+        }
+    }
 }
