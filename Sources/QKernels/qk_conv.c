@@ -143,10 +143,14 @@ static void qk_im2col_rows_u8(const qk_conv_geom* g, const uint8_t* in, int32_t 
                 continue;
             }
             const uint8_t* src_row = in + (size_t)iy * (size_t)g->in_w * (size_t)g->in_c + (size_t)c_begin;
+            /* a run of 16..31 bytes that is not the row's last may be copied as 32: the excess lands in
+             * the next kernel row's run, written after this one (stem convs: 7x7x3 = 21-byte runs) */
+            const int wide = run >= 16 && run < 32 && ky + 1 < g->kernel_h;
             for (int32_t ox = ox_begin; ox < ox_end; ox++, dst += ld_out) {
                 const int32_t ix0 = ox * g->stride_w - g->pad_left;
                 if (rows_contiguous && ix0 >= 0 && ix0 + kw <= g->in_w) {
-                    qk_copy_u8(dst, src_row + (size_t)ix0 * cc, run);
+                    if (wide) memcpy(dst, src_row + (size_t)ix0 * cc, 32);
+                    else qk_copy_u8(dst, src_row + (size_t)ix0 * cc, run);
                     continue;
                 }
                 uint8_t* d = dst;
