@@ -117,7 +117,10 @@ final class Plan: @unchecked Sendable {
         for (s, node) in graph.nodes.enumerated() {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
-            if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry) { continue }
+            // direct depthwise needs no workspace, but only u8 inputs take it: a weights-only coded
+            // depthwise conv (f32 input) runs on the f32 GEMM and needs its im2col
+            let inputIsU8 = values[node.inputs[0]]!.1.quant.isUInt8
+            if depthwise == .direct && inputIsU8 && runsDirectDepthwise(c, geometry: geometry) { continue }
             var geometryCopy = geometry
             // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
             // conv (sign inputs, binary/ternary weights) its bit-plane image

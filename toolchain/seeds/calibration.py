@@ -56,19 +56,19 @@ def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor, batches_tracked: 
 
 @torch.no_grad()
 def pick_inputs(model: nn.Module, size: int, channels: int, mean, std, count: int,
-                max_seed: int = 200) -> list:
-    """[{"path", "logits"}] for the first `count` seeds whose logits pass the margin check; the logits
-    are recomputed from the written file, the path the Swift side takes."""
+                max_seed: int = 200, min_margin: float = MIN_MARGIN) -> list:
+    """[{"path", "logits"}] for the first `count` seeds whose logits pass the margin check (top-2 margin
+    >= min_margin); the logits are recomputed from the written file, the path the Swift side takes."""
     model.eval()
     images = []
     for seed in range(max_seed):
         img = common.synthetic_image(size, size, channels, seed)
-        if common.top2_margin(model(normalize(img, mean, std))) < MIN_MARGIN:
+        if common.top2_margin(model(normalize(img, mean, std))) < min_margin:
             continue
         rel = common.write_input(size, size, channels, seed)
         logits = model(common.load_input(rel, mean, std))
-        assert common.top2_margin(logits) >= MIN_MARGIN
+        assert common.top2_margin(logits) >= min_margin
         images.append({"path": rel, "logits": common.f32_list(logits)})
         if len(images) == count:
             return images
-    raise RuntimeError(f"only {len(images)} of {count} inputs reach a top-2 margin of {MIN_MARGIN}")
+    raise RuntimeError(f"only {len(images)} of {count} inputs reach a top-2 margin of {min_margin}")
