@@ -64,7 +64,7 @@ extension MethodRecipe {
 
 /// The known method recipes, in detection order.
 public enum MethodRecipes {
-    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), BinaryConnectRecipe()]
+    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), AnyPrecisionRecipe(), BinaryConnectRecipe()]
 
     /// Every `--recipe` name (plain first).
     public static var names: [String] { ["plain"] + all.map(\.name) }

@@ -1,0 +1,99 @@
+// Conversion of a network whose bit width is chosen at run time (Any-Precision): every width the
+// checkpoint has becomes its own graph; all graphs go into one file over one shared tensor set.
+import Foundation
+import QCheckpoint
+import QGraph
+
+extension Converter {
+    /// For each width k of the checkpoint: the recipe's width-k checkpoint -> graph -> ReLUs become DoReFa
+    /// activations (k < 32) -> BatchNorm folded into the quantized convs' scales -> codes packed (k <= 4;
+    /// 8 and 32 bits keep exact f32 weights). Tensors equal in every width are stored once. The default
+    /// width (the widest below 32) is the file's main graph.
+    static func convertRunTimeBits(_ recipe: AnyPrecisionRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
+                                   url: URL, to output: URL, options: ConversionOptions, start: Date,
+                                   progress: (String, Double) -> Void) throws -> ConversionReport {
+        guard options.method.activations == .f32 else {
+            throw ConvertError("any-precision: only --activations f32 is implemented (DoReFa activations are exact in f32); the integer path is not")
+        }
+        let widths = recipe.bitWidths(checkpoint)
+        guard let defaultBits = widths.last(where: { $0 < 32 }) ?? widths.last else {
+            throw ConvertError("any-precision: the switchable BatchNorms do not share one set of bit widths")
+        }
+        var variants: [Int: (graph: Graph, tensors: TensorStore)] = [:]
+        var reports: [LayerReport] = [], notes: [String] = [], archEvidence = ""
+        var model: FloatModel?
+        var floatBytes = 0
+        for (i, bits) in widths.enumerated() {
+            progress("\(bits)-bit graph", 0.1 + 0.8 * Double(i) / Double(widths.count))
+            let prepared = try recipe.prepare(checkpoint, bits: bits)
+            var (m, evidence) = try Architectures.build(prepared.checkpoint, override: options.arch)
+            archEvidence = evidence
+            m.preprocessing = recipe.preprocessing(arch: m.arch, familyDefault: m.preprocessing)
+            try applyOverrides(&m, options)
+            if bits < 32 { useDoReFaActivations(&m.graph, bits: bits) }
+            let factors = try foldBatchNorm(&m)
+            fuseResidualAdd(&m.graph)
+            fuseActivation(&m.graph)
+            let layers = try applyMethodLayers(&m, layers: prepared.layers, foldFactors: factors)
+            if bits == widths.last { floatBytes = layers.reduce(0) { $0 + $1.floatBytes } }
+            reports += layers.map { var r = $0; r.name += " @\(bits)b"; return r }
+            notes += prepared.notes
+            variants[bits] = (m.graph, m.tensors)
+            model = m
+        }
+        guard let model else { throw ConvertError("any-precision: no bit widths") }
+        let (graphs, tensors) = mergeBitWidthTensors(variants)
+        let widthList = widths.map(String.init).joined(separator: ",")
+        let activations = "DoReFa k-bit (f32, exact), ReLU at 32 bits"
+        let precision = "any-precision: bits \(widthList) chosen at run time (default \(defaultBits)); "
+            + "stem, skip convs and fc f32; a: " + activations
+        let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: model.arch, recipe: recipe.name,
+                             precision: precision, labels: model.labels, preprocessing: model.preprocessing,
+                             provenance: ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
+                                          "converter": "qconvert \(LowBitVersion.string)", "recipe": recipe.name,
+                                          "recipe_evidence": recipeEvidence, "bits": widthList,
+                                          "default_bits": "\(defaultBits)", "activations": "f32",
+                                          "notes": notes.joined(separator: "; ")])
+        progress("writing", 0.95)
+        try ModelArchive.write(graph: graphs[defaultBits]!, info: info, tensors: tensors,
+                               bitWidths: BitWidthGraphs(defaultBits: defaultBits, graphs: graphs), to: output)
+        progress("done", 1)
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
+        return ConversionReport(
+            source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
+            arch: model.arch, archEvidence: archEvidence, recipe: recipe.name, recipeEvidence: recipeEvidence,
+            recipeNotes: notes, precision: precision, activations: activations, calibrationImages: 0,
+            preprocessing: model.preprocessing, labels: model.labels.count, layers: reports,
+            floatWeightBytes: floatBytes, weightBytes: tensors.byteCount, fileBytes: fileBytes,
+            compression: tensors.byteCount > 0 ? Double(floatBytes) / Double(tensors.byteCount) : 1,
+            seconds: Date().timeIntervalSince(start))
+    }
+}
+
+/// Any-Precision's Activate at k < 32 bits: every ReLU of the graph becomes DoReFa(k) (the architectures
+/// build ReLU, the 32-bit activation).
+func useDoReFaActivations(_ graph: inout Graph, bits: Int) {
+    for i in graph.nodes.indices where graph.nodes[i].op == .activation(.relu) {
+        graph.nodes[i].op = .doReFa(bits: bits)
+    }
+}
+
+/// One tensor set for all widths' graphs: a tensor present and equal (dtype, shape, bytes) in every
+/// width keeps its name; any other becomes `bits<K>.<name>` in width K, whose graph is renamed to match.
+func mergeBitWidthTensors(_ variants: [Int: (graph: Graph, tensors: TensorStore)]) -> ([Int: Graph], TensorStore) {
+    let widths = variants.keys.sorted()
+    var merged = TensorStore(), graphs: [Int: Graph] = [:]
+    var shared = Set<String>()
+    if let first = widths.first {
+        for name in variants[first]!.tensors.names where widths.allSatisfy({ variants[$0]!.tensors[name] == variants[first]!.tensors[name] }) {
+            shared.insert(name)
+            merged.set(name, variants[first]!.tensors[name]!)
+        }
+    }
+    for bits in widths {
+        let (graph, tensors) = variants[bits]!
+        for name in tensors.names where !shared.contains(name) { merged.set("bits\(bits).\(name)", tensors[name]!) }
+        graphs[bits] = graph.renamingTensors { shared.contains($0) ? $0 : "bits\(bits).\($0)" }
+    }
+    return (graphs, merged)
+}

@@ -1,0 +1,118 @@
+// The Any-Precision recipe against its PyTorch reference (Tests/Fixtures/seeds/anyprec, written by
+// toolchain/seeds/gen_anyprec.py): one converted file, every bit width's logits, run-time switching.
+import Foundation
+@testable import QCheckpoint
+@testable import QConvert
+import QGraph
+import QRuntime
+import _QTestSupport
+import XCTest
+
+/// resnet20q.json (the parts these tests read).
+private struct AnyPrecisionFixture: Decodable {
+    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
+    struct Layer: Decodable { var name: String; var E: Float; var max_abs_tanh: Float; var zero_weights: Int }
+    struct Options: Decodable { var bits: [Int]; var layers: [Layer] }
+    struct Image: Decodable { var path: String; var logits_by_bits: [String: [Float]] }
+    var checkpoint: String
+    var input: Input
+    var options: Options
+    var images: [Image]
+}
+
+final class AnyPrecisionFixtureTests: XCTestCase {
+    private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+    private static let fixture: AnyPrecisionFixture = try! JSONDecoder().decode(
+        AnyPrecisionFixture.self, from: Data(contentsOf: root.appendingPathComponent("anyprec/resnet20q.json")))
+    private var tmp: URL!
+
+    override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    private var checkpointURL: URL { Self.root.appendingPathComponent("anyprec/\(Self.fixture.checkpoint)") }
+
+    /// Converts the fixture with its preprocessing (detection on: recipe and architecture from the keys).
+    private func convert() throws -> (ConversionReport, URL) {
+        var options = ConversionOptions()
+        options.inputSize = [Self.fixture.input.height, Self.fixture.input.width]
+        options.mean = Self.fixture.input.mean
+        options.std = Self.fixture.input.std
+        let out = tmp.appendingPathComponent("resnet20q.lbm")
+        return (try Converter.convert(checkpoint: checkpointURL, to: out, options: options), out)
+    }
+
+    private func image(_ path: String) throws -> Image {
+        try ImageReader.read(contentsOf: Self.root.appendingPathComponent(path))
+    }
+
+    /// max |diff| <= 1e-3 * max |logit| and the same top-1.
+    private func assertMatches(_ got: [Float], _ want: [Float], _ what: String) {
+        let worst = zip(got, want).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, 1e-3 * want.map(abs).max()!, "\(what): got \(got) want \(want)")
+        XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(what) top-1")
+    }
+
+    /// One file, five widths: detection, then each width's logits on every fixture input from one session.
+    func testEveryBitWidthMatchesPyTorch() throws {
+        let (report, out) = try convert()
+        XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+        XCTAssertEqual(report.arch, "resnet20q", report.archEvidence)
+        let model = try Model(contentsOf: out)
+        XCTAssertEqual(model.availableBits, Self.fixture.options.bits)
+        XCTAssertEqual(model.defaultBits, 8)
+        let session = Session(model: model)
+        XCTAssertEqual(session.bits, 8)
+        for bits in model.availableBits {
+            try session.setBits(bits)
+            for item in Self.fixture.images {
+                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
+                              "\(item.path) at \(bits) bits")
+            }
+        }
+        // 1/2/4-bit convs are packed codes, 8 and 32 exact f32; the stem, skip convs and fc are f32 everywhere
+        let conv = { (bits: Int) in try model.layers(bits: bits).first { $0.name == "layers.4.conv1" }!.weightFormat }
+        XCTAssertEqual(try conv(2), "codebook2")
+        XCTAssertEqual(try conv(8), "f32")
+        XCTAssertTrue(try model.layers(bits: 1).contains { $0.op == "dorefa1" })
+        XCTAssertFalse(try model.layers(bits: 32).contains { $0.op.hasPrefix("dorefa") })
+    }
+
+    /// Switching a session's width gives exactly what a fresh session at that width gives, in any order.
+    func testSwitchingBitsEqualsFreshSession() throws {
+        let model = try Model(contentsOf: try convert().1)
+        let input = try image(Self.fixture.images[0].path)
+        let switching = Session(model: model)
+        for bits in [32, 1, 4, 1, 8, 2, 32] {
+            try switching.setBits(bits)
+            XCTAssertEqual(try switching.classify(input), try Session(model: model, bits: bits).classify(input), "\(bits) bits")
+        }
+        XCTAssertThrowsError(try switching.setBits(3)) { XCTAssertTrue("\($0)".contains("no 3-bit variant"), "\($0)") }
+        XCTAssertEqual(switching.bits, 32)
+    }
+
+    /// The weight quantizer's reductions agree with PyTorch's float32 ones (E = mean|W|, max|tanh W|) and
+    /// the exact zeros land on u = 0.5, which rounds half to even at every width.
+    func testWeightQuantizerReductionsMatchPyTorch() throws {
+        let checkpoint = try Checkpoint.load(contentsOf: checkpointURL)
+        XCTAssertEqual(AnyPrecisionRecipe.quantizedConvs(checkpoint), Self.fixture.options.layers.map(\.name))
+        for layer in Self.fixture.options.layers {
+            let w = checkpoint.tensor(layer.name + ".weight")!.floatValues()
+            XCTAssertEqual(w.filter { $0 == 0 }.count, layer.zero_weights)
+            // u * n = n / 2 for a zero weight: 0.5 -> 0, 1.5 -> 2, 7.5 -> 8, 127.5 -> 128
+            for (bits, code) in [(1, 0), (2, 2), (4, 8), (8, 128)] {
+                let q = AnyPrecisionRecipe.quantize(w, bits: bits)
+                XCTAssertEqual(q.e, layer.E, layer.name)
+                XCTAssertEqual(q.maxTanh, layer.max_abs_tanh, layer.name)
+                for (i, x) in w.enumerated() where x == 0 { XCTAssertEqual(Int(q.codes![i]), code, "\(layer.name) at \(bits) bits") }
+            }
+        }
+    }
+
+    /// Bit widths are per model: a model without them refuses setBits.
+    func testModelWithoutBitWidthsRefusesBits() throws {
+        let model = try Model(contentsOf: DefaultModel.modelURL())
+        XCTAssertEqual(model.availableBits, [])
+        XCTAssertNil(Session(model: model).bits)
+        XCTAssertThrowsError(try Session(model: model, bits: 4)) { XCTAssertTrue("\($0)".contains("no run-time bit widths"), "\($0)") }
+    }
+}
