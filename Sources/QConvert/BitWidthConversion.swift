@@ -12,9 +12,6 @@ extension Converter {
     static func convertRunTimeBits(_ recipe: AnyPrecisionRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
                                    url: URL, to output: URL, options: ConversionOptions, start: Date,
                                    progress: (String, Double) -> Void) throws -> ConversionReport {
-        guard options.method.activations == .f32 else {
-            throw ConvertError("any-precision: only --activations f32 is implemented (DoReFa activations are exact in f32); the integer path is not")
-        }
         let widths = recipe.bitWidths(checkpoint)
         guard let defaultBits = widths.last(where: { $0 < 32 }) ?? widths.last else {
             throw ConvertError("any-precision: the switchable BatchNorms do not share one set of bit widths")
@@ -35,6 +32,7 @@ extension Converter {
             fuseResidualAdd(&m.graph)
             fuseActivation(&m.graph)
             let layers = try applyMethodLayers(&m, layers: prepared.layers, foldFactors: factors)
+            if options.method.activations == .u8 { try integerDoReFaInputs(&m.graph) }
             if bits == widths.last { floatBytes = layers.reduce(0) { $0 + $1.floatBytes } }
             reports += layers.map { var r = $0; r.name += " @\(bits)b"; return r }
             notes += prepared.notes
@@ -44,7 +42,9 @@ extension Converter {
         guard let model else { throw ConvertError("any-precision: no bit widths") }
         let (graphs, tensors) = mergeBitWidthTensors(variants)
         let widthList = widths.map(String.init).joined(separator: ",")
-        let activations = "DoReFa k-bit (f32, exact), ReLU at 32 bits"
+        let activations = options.method.activations == .u8
+            ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels at 1/2/4 bits; f32 at 8 bits; ReLU at 32 bits"
+            : "DoReFa k-bit (f32, exact), ReLU at 32 bits"
         let precision = "any-precision: bits \(widthList) chosen at run time (default \(defaultBits)); "
             + "stem, skip convs and fc f32; a: " + activations
         let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: model.arch, recipe: recipe.name,
@@ -52,7 +52,8 @@ extension Converter {
                              provenance: ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
                                           "converter": "qconvert \(LowBitVersion.string)", "recipe": recipe.name,
                                           "recipe_evidence": recipeEvidence, "bits": widthList,
-                                          "default_bits": "\(defaultBits)", "activations": "f32",
+                                          "default_bits": "\(defaultBits)",
+                                          "activations": options.method.activations.rawValue,
                                           "notes": notes.joined(separator: "; ")])
         progress("writing", 0.95)
         try ModelArchive.write(graph: graphs[defaultBits]!, info: info, tensors: tensors,
@@ -76,6 +77,38 @@ func useDoReFaActivations(_ graph: inout Graph, bits: Int) {
     for i in graph.nodes.indices where graph.nodes[i].op == .activation(.relu) {
         graph.nodes[i].op = .doReFa(bits: bits)
     }
+}
+
+/// DoReFa activations in integer form: a DoReFa(k) output read by layers with packed codes is quantized
+/// to u8 P = round(x * n) with scale 1/n and zero point 0 (exact: x is already P / n), and those layers
+/// read it, running the integer kernels. With table unit E / n_w and levels 2Q - n_w (the recipe's
+/// MethodLayer.unit) their int32 sums are exactly sum (2Q - n_w) * P, and
+///     sum W * a = E / (n_w * n_a) * (2 * sum Q * P - n_w * sum P)
+/// comes out of the epilogue as acc * (1/n_a) * (s * E / n_w) + bias (s: the folded BatchNorm factor), so
+/// the only rounding is that final float conversion. Layers with f32 weights keep the f32 input.
+func integerDoReFaInputs(_ graph: inout Graph) throws {
+    func readsCodes(_ op: Op) -> Bool {
+        switch op {
+        case .conv2d(let c): return c.weight.scheme != .float32
+        case .linear(let l): return l.weight.scheme != .float32
+        default: return false
+        }
+    }
+    let old = graph
+    let wanted = Set(old.nodes.filter { readsCodes($0.op) }.map { $0.inputs[0] })
+    var new = Graph(input: old.value(old.input)!), integer: [String: String] = [:]
+    for node in old.nodes {
+        var inputs = node.inputs
+        if readsCodes(node.op), let u8 = integer[inputs[0]] { inputs[0] = u8 }
+        try new.append(node.output, node.op, inputs: inputs, quant: old.value(node.output)!.quant)
+        new.nodes[new.nodes.count - 1].name = node.name
+        if case .doReFa(let bits) = node.op, wanted.contains(node.output) {
+            integer[node.output] = try new.append("\(node.output).u8", .quantize, inputs: [node.output],
+                                                  quant: .uint8(scale: 1 / Float((1 << bits) - 1), zeroPoint: 0))
+        }
+    }
+    new.output = old.output
+    graph = new
 }
 
 /// One tensor set for all widths' graphs: a tensor present and equal (dtype, shape, bytes) in every

@@ -32,8 +32,9 @@ final class AnyPrecisionFixtureTests: XCTestCase {
     private var checkpointURL: URL { Self.root.appendingPathComponent("anyprec/\(Self.fixture.checkpoint)") }
 
     /// Converts the fixture with its preprocessing (detection on: recipe and architecture from the keys).
-    private func convert() throws -> (ConversionReport, URL) {
+    private func convert(activations: ActivationMode = .f32) throws -> (ConversionReport, URL) {
         var options = ConversionOptions()
+        options.method.activations = activations
         options.inputSize = [Self.fixture.input.height, Self.fixture.input.width]
         options.mean = Self.fixture.input.mean
         options.std = Self.fixture.input.std
@@ -75,6 +76,24 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         XCTAssertEqual(try conv(8), "f32")
         XCTAssertTrue(try model.layers(bits: 1).contains { $0.op == "dorefa1" })
         XCTAssertFalse(try model.layers(bits: 32).contains { $0.op.hasPrefix("dorefa") })
+    }
+
+    /// The integer path: DoReFa activations as u8 P into the table-lookup kernels at 1/2/4 bits (exact
+    /// int32 sums), f32 at 8 and 32 bits; every width still matches PyTorch.
+    func testIntegerPathMatchesPyTorch() throws {
+        let (report, out) = try convert(activations: .u8)
+        XCTAssertTrue(report.activations.contains("integer kernels"), report.activations)
+        let model = try Model(contentsOf: out)
+        let session = Session(model: model)
+        for bits in model.availableBits {
+            let kernels = try model.layers(bits: bits).compactMap(\.kernel)
+            XCTAssertEqual(kernels.filter { $0.hasPrefix("qk_lgemm_w\(bits)_") }.count, bits <= 4 ? 18 : 0, "\(bits) bits: \(kernels)")
+            try session.setBits(bits)
+            for item in Self.fixture.images {
+                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
+                              "u8 path: \(item.path) at \(bits) bits")
+            }
+        }
     }
 
     /// Switching a session's width gives exactly what a fresh session at that width gives, in any order.

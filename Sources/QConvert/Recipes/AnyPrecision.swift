@@ -59,7 +59,8 @@ struct AnyPrecisionRecipe: MethodRecipe {
             let weight = checkpoint.tensor(layer + ".weight")!
             let q = Self.quantize(weight.floatValues(), bits: bits)
             set[layer + ".weight"] = CheckpointTensor(shape: weight.shape, floats: q.values)
-            if let codes = q.codes { layers[layer] = MethodLayer(codes: codes, levels: q.levels) }
+            // table unit E / n: the integer form of level Q is 2Q - n, int8 up to 6 bits
+            if let codes = q.codes { layers[layer] = MethodLayer(codes: codes, levels: q.levels, unit: q.e > 0 ? q.e / Float((1 << bits) - 1) : nil) }
         }
         var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set, removing: removing), layers: layers)
         prepared.notes.append("any-precision \(bits) bits: \(quantized.count) DoReFa convs"

@@ -22,8 +22,8 @@ func insertInputRounding(_ graph: inout Graph, _ rounds: [String: (Int, Int)]) t
 }
 
 /// Replaces the f32 weights of every layer in `layers` by its codes: levels become a table in units of
-/// u (u = max|level| / 64 when every level is 0 or +-2^e, so the table is shift-coded, else max|level| /
-/// 127), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
+/// u (the layer's own `unit` when it has one; else u = max|level| / 64 when every level is 0 or +-2^e, so
+/// the table is shift-coded, else max|level| / 127), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
 /// activations use the exact weights: w = scale[oc] * levels[code] / u with scale[oc] = u * s[oc], s the
 /// folded BatchNorm factor. Layers with more than 16 levels keep exact f32 weights.
 func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
@@ -55,7 +55,7 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
         let levels = layer.levels + [Float](repeating: 0, count: (1 << bits) - layer.levels.count)
         let top = levels.reduce(Float(0)) { max($0, abs($1)) }
         let powersOfTwo = levels.allSatisfy { $0 == 0 || ($0.significandBitPattern == 0 && $0.isNormal) }
-        let unit: Float = top == 0 ? 1 : top / (powersOfTwo ? 64 : 127)
+        let unit: Float = layer.unit ?? (top == 0 ? 1 : top / (powersOfTwo ? 64 : 127))
         let exact = levels.map { $0 / unit }
         let lut = exact.map { Int(min(max($0.rounded(.toNearestOrEven), -128), 127)) }
         // codes in GEMM order: (ky, kx, c) per row, as GraphBuilder lays out the weights
