@@ -6,8 +6,8 @@ import QGraph
 
 extension Converter {
     /// For each width k of the checkpoint: the recipe's width-k checkpoint -> graph -> ReLUs become DoReFa
-    /// activations (k < 32) -> BatchNorm folded into the quantized convs' scales -> codes packed (k <= 4;
-    /// 8 and 32 bits keep exact f32 weights). Tensors equal in every width are stored once. The default
+    /// activations (k < 32) -> BatchNorm folded into the quantized convs' scales -> codes packed (k <= 8;
+    /// 32 bits keeps exact f32 weights). Tensors equal in every width are stored once. The default
     /// width (the widest below 32) is the file's main graph.
     static func convertRunTimeBits(_ recipe: AnyPrecisionRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
                                    url: URL, to output: URL, options: ConversionOptions, start: Date,
@@ -43,7 +43,7 @@ extension Converter {
         let (graphs, tensors) = mergeBitWidthTensors(variants)
         let widthList = widths.map(String.init).joined(separator: ",")
         let activations = options.method.activations == .u8
-            ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels at 1/2/4 bits; f32 at 8 bits; ReLU at 32 bits"
+            ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels at 1/2/4 bits; 8-bit codes on f32 (exact levels); ReLU at 32 bits"
             : "DoReFa k-bit (f32, exact), ReLU at 32 bits"
         let precision = "any-precision: bits \(widthList) chosen at run time (default \(defaultBits)); "
             + "stem, skip convs and fc f32; a: " + activations
@@ -82,15 +82,16 @@ func useDoReFaActivations(_ graph: inout Graph, bits: Int) {
 /// DoReFa activations in integer form: a DoReFa(k) output read by layers with packed codes is quantized
 /// to u8 P = round(x * n) with scale 1/n and zero point 0 (exact: x is already P / n), and those layers
 /// read it, running the integer kernels. With table unit E / n_w and levels 2Q - n_w (the recipe's
-/// MethodLayer.unit) their int32 sums are exactly sum (2Q - n_w) * P, and
+/// MethodLayer.unit; 1-4 bits) their int32 sums are exactly sum (2Q - n_w) * P, and
 ///     sum W * a = E / (n_w * n_a) * (2 * sum Q * P - n_w * sum P)
 /// comes out of the epilogue as acc * (1/n_a) * (s * E / n_w) + bias (s: the folded BatchNorm factor), so
 /// the only rounding is that final float conversion. Layers with f32 weights keep the f32 input.
 func integerDoReFaInputs(_ graph: inout Graph) throws {
+    // 1-4-bit codes only: their table 2Q - n is exact; 8-bit codes' int8 bytes are Q - 128, half a step off
     func readsCodes(_ op: Op) -> Bool {
         switch op {
-        case .conv2d(let c): return c.weight.scheme != .float32
-        case .linear(let l): return l.weight.scheme != .float32
+        case .conv2d(let c): return c.weight.scheme != .float32 && c.weight.bits <= 4
+        case .linear(let l): return l.weight.scheme != .float32 && l.weight.bits <= 4
         default: return false
         }
     }

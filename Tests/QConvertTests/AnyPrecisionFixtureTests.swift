@@ -70,10 +70,11 @@ final class AnyPrecisionFixtureTests: XCTestCase {
                               "\(item.path) at \(bits) bits")
             }
         }
-        // 1/2/4-bit convs are packed codes, 8 and 32 exact f32; the stem, skip convs and fc are f32 everywhere
+        // 1/2/4/8-bit convs are packed codes, 32 exact f32; the stem, skip convs and fc are f32 everywhere
         let conv = { (bits: Int) in try model.layers(bits: bits).first { $0.name == "layers.4.conv1" }!.weightFormat }
         XCTAssertEqual(try conv(2), "codebook2")
-        XCTAssertEqual(try conv(8), "f32")
+        XCTAssertEqual(try conv(8), "codebook8")
+        XCTAssertEqual(try conv(32), "f32")
         XCTAssertTrue(try model.layers(bits: 1).contains { $0.op == "dorefa1" })
         XCTAssertFalse(try model.layers(bits: 32).contains { $0.op.hasPrefix("dorefa") })
     }

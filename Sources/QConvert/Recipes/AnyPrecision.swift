@@ -59,8 +59,10 @@ struct AnyPrecisionRecipe: MethodRecipe {
             let weight = checkpoint.tensor(layer + ".weight")!
             let q = Self.quantize(weight.floatValues(), bits: bits)
             set[layer + ".weight"] = CheckpointTensor(shape: weight.shape, floats: q.values)
-            // table unit E / n: the integer form of level Q is 2Q - n, int8 up to 6 bits
-            if let codes = q.codes { layers[layer] = MethodLayer(codes: codes, levels: q.levels, unit: q.e > 0 ? q.e / Float((1 << bits) - 1) : nil) }
+            // table unit E / n: the integer form of level Q is 2Q - n, an exact int8 table up to 6 bits; at 8
+            // bits unit 2E / n: levels Q - 127.5, stored as 8-bit codes (f32 activations use the exact levels)
+            let unit = (bits == 8 ? 2 : 1) * q.e / Float((1 << bits) - 1)
+            if let codes = q.codes { layers[layer] = MethodLayer(codes: codes, levels: q.levels, unit: q.e > 0 ? unit : nil) }
         }
         var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set, removing: removing), layers: layers)
         prepared.notes.append("any-precision \(bits) bits: \(quantized.count) DoReFa convs"
