@@ -13,6 +13,9 @@ extension Converter {
                                    url: URL, to output: URL, options: ConversionOptions, start: Date,
                                    progress: (String, Double) -> Void) throws -> ConversionReport {
         let widths = recipe.bitWidths(checkpoint)
+        guard !AnyPrecisionRecipe.switchableBatchNorms(checkpoint).isEmpty else {
+            throw ConvertError("any-precision: the checkpoint has no <bn>.bn_dict.<bits>.* keys (not an Any-Precision network)")
+        }
         guard let defaultBits = widths.last(where: { $0 < 32 }) ?? widths.last else {
             throw ConvertError("any-precision: the switchable BatchNorms do not share one set of bit widths")
         }

@@ -128,6 +128,18 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         }
     }
 
+    /// --recipe any-precision on a checkpoint without switchable BatchNorms is refused, and no file is left.
+    func testForcedRecipeOnOtherCheckpointIsRefused() throws {
+        var options = ConversionOptions()
+        options.recipe = "any-precision"
+        let out = tmp.appendingPathComponent("x.lbm")
+        XCTAssertThrowsError(try Converter.convert(checkpoint: Self.root.appendingPathComponent("dgms/vggsmall.pth"), to: out,
+                                                   options: options)) {
+            XCTAssertTrue("\($0)".contains("no <bn>.bn_dict.<bits>.* keys"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
     /// Bit widths are per model: a model without them refuses setBits.
     func testModelWithoutBitWidthsRefusesBits() throws {
         let model = try Model(contentsOf: DefaultModel.modelURL())
