@@ -74,11 +74,12 @@ extension Converter {
     }
 }
 
-/// Any-Precision's Activate at k < 32 bits: every ReLU of the graph becomes DoReFa(k) (the architectures
-/// build ReLU, the 32-bit activation).
+/// Any-Precision's Activate at k < 32 bits: every ReLU of the graph becomes DoReFa(k), clamp(x, 0, 1) then
+/// k-bit rounding (the architectures build ReLU, the 32-bit activation); a ReLU named `*.unquantized`
+/// (Activate(quantize=False)) becomes clamp(x, 0, 1) alone.
 func useDoReFaActivations(_ graph: inout Graph, bits: Int) {
     for i in graph.nodes.indices where graph.nodes[i].op == .activation(.relu) {
-        graph.nodes[i].op = .doReFa(bits: bits)
+        graph.nodes[i].op = graph.nodes[i].name.hasSuffix(".unquantized") ? .activation(.hardtanh(min: 0, max: 1)) : .doReFa(bits: bits)
     }
 }
 

@@ -8,11 +8,11 @@ import QRuntime
 import _QTestSupport
 import XCTest
 
-/// resnet20q.json (the parts these tests read).
+/// resnet20q.json / svhnq.json (the parts these tests read).
 private struct AnyPrecisionFixture: Decodable {
     struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
     struct Layer: Decodable { var name: String; var E: Float; var max_abs_tanh: Float; var zero_weights: Int }
-    struct Options: Decodable { var bits: [Int]; var layers: [Layer] }
+    struct Options: Decodable { var bits: [Int]; var layers: [Layer]? }
     struct Image: Decodable { var path: String; var logits_by_bits: [String: [Float]] }
     var checkpoint: String
     var input: Input
@@ -22,8 +22,10 @@ private struct AnyPrecisionFixture: Decodable {
 
 final class AnyPrecisionFixtureTests: XCTestCase {
     private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
-    private static let fixture: AnyPrecisionFixture = try! JSONDecoder().decode(
-        AnyPrecisionFixture.self, from: Data(contentsOf: root.appendingPathComponent("anyprec/resnet20q.json")))
+    private static func load(_ name: String) -> AnyPrecisionFixture {
+        try! JSONDecoder().decode(AnyPrecisionFixture.self, from: Data(contentsOf: root.appendingPathComponent("anyprec/\(name).json")))
+    }
+    private static let fixture = load("resnet20q")
     private var tmp: URL!
 
     override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory() }
@@ -31,15 +33,30 @@ final class AnyPrecisionFixtureTests: XCTestCase {
 
     private var checkpointURL: URL { Self.root.appendingPathComponent("anyprec/\(Self.fixture.checkpoint)") }
 
-    /// Converts the fixture with its preprocessing (detection on: recipe and architecture from the keys).
-    private func convert(activations: ActivationMode = .f32) throws -> (ConversionReport, URL) {
+    /// Converts a fixture with its preprocessing (detection on: recipe and architecture from the keys).
+    private func convert(_ fixture: AnyPrecisionFixture = fixture,
+                         activations: ActivationMode = .f32) throws -> (ConversionReport, URL) {
         var options = ConversionOptions()
         options.method.activations = activations
-        options.inputSize = [Self.fixture.input.height, Self.fixture.input.width]
-        options.mean = Self.fixture.input.mean
-        options.std = Self.fixture.input.std
-        let out = tmp.appendingPathComponent("resnet20q.lbm")
-        return (try Converter.convert(checkpoint: checkpointURL, to: out, options: options), out)
+        options.inputSize = [fixture.input.height, fixture.input.width]
+        options.mean = fixture.input.mean
+        options.std = fixture.input.std
+        let out = tmp.appendingPathComponent("\(fixture.checkpoint)-\(activations.rawValue).lbm")
+        return (try Converter.convert(checkpoint: Self.root.appendingPathComponent("anyprec/\(fixture.checkpoint)"),
+                                      to: out, options: options), out)
+    }
+
+    /// Every width of `model` on every input of `fixture`, from one session.
+    private func checkEveryWidth(_ model: Model, _ fixture: AnyPrecisionFixture, _ what: String) throws {
+        XCTAssertEqual(model.availableBits, fixture.options.bits)
+        let session = Session(model: model)
+        for bits in model.availableBits {
+            try session.setBits(bits)
+            for item in fixture.images {
+                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
+                              "\(what): \(item.path) at \(bits) bits")
+            }
+        }
     }
 
     private func image(_ path: String) throws -> Image {
@@ -59,17 +76,9 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
         XCTAssertEqual(report.arch, "resnet20q", report.archEvidence)
         let model = try Model(contentsOf: out)
-        XCTAssertEqual(model.availableBits, Self.fixture.options.bits)
         XCTAssertEqual(model.defaultBits, 8)
-        let session = Session(model: model)
-        XCTAssertEqual(session.bits, 8)
-        for bits in model.availableBits {
-            try session.setBits(bits)
-            for item in Self.fixture.images {
-                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
-                              "\(item.path) at \(bits) bits")
-            }
-        }
+        XCTAssertEqual(Session(model: model).bits, 8)
+        try checkEveryWidth(model, Self.fixture, "resnet20q")
         // 1/2/4/8-bit convs are packed codes, 32 exact f32; the stem, skip convs and fc are f32 everywhere
         let conv = { (bits: Int) in try model.layers(bits: bits).first { $0.name == "layers.4.conv1" }!.weightFormat }
         XCTAssertEqual(try conv(2), "codebook2")
@@ -85,15 +94,24 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         let (report, out) = try convert(activations: .u8)
         XCTAssertTrue(report.activations.contains("integer kernels"), report.activations)
         let model = try Model(contentsOf: out)
-        let session = Session(model: model)
         for bits in model.availableBits {
             let kernels = try model.layers(bits: bits).compactMap(\.kernel)
             XCTAssertEqual(kernels.filter { $0.hasPrefix("qk_lgemm_w\(bits)_") }.count, bits <= 4 ? 18 : 0, "\(bits) bits: \(kernels)")
-            try session.setBits(bits)
-            for item in Self.fixture.images {
-                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
-                              "u8 path: \(item.path) at \(bits) bits")
-            }
+        }
+        try checkEveryWidth(model, Self.fixture, "resnet20q u8 path")
+    }
+
+    /// The DoReFa SVHN net (input 40, last activation clamp(0, 1) without quantization below 32 bits), f32
+    /// and integer paths, every width.
+    func testSVHNEveryBitWidthBothPaths() throws {
+        let fixture = Self.load("svhnq")
+        for activations in ActivationMode.allCases {
+            let (report, out) = try convert(fixture, activations: activations)
+            XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+            XCTAssertEqual(report.arch, "svhnq", report.archEvidence)
+            let model = try Model(contentsOf: out)
+            XCTAssertTrue(try model.layers(bits: 2).contains { $0.op == "conv2d" && $0.name == "layers.20" })
+            try checkEveryWidth(model, fixture, "svhnq \(activations)")
         }
     }
 
@@ -114,8 +132,8 @@ final class AnyPrecisionFixtureTests: XCTestCase {
     /// the exact zeros land on u = 0.5, which rounds half to even at every width.
     func testWeightQuantizerReductionsMatchPyTorch() throws {
         let checkpoint = try Checkpoint.load(contentsOf: checkpointURL)
-        XCTAssertEqual(AnyPrecisionRecipe.quantizedConvs(checkpoint), Self.fixture.options.layers.map(\.name))
-        for layer in Self.fixture.options.layers {
+        XCTAssertEqual(AnyPrecisionRecipe.quantizedConvs(checkpoint), Self.fixture.options.layers!.map(\.name))
+        for layer in Self.fixture.options.layers! {
             let w = checkpoint.tensor(layer.name + ".weight")!.floatValues()
             XCTAssertEqual(w.filter { $0 == 0 }.count, layer.zero_weights)
             // u * n = n / 2 for a zero weight: 0.5 -> 0, 1.5 -> 2, 7.5 -> 8, 127.5 -> 128
