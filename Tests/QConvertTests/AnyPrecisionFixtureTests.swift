@@ -41,20 +41,22 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         options.inputSize = [fixture.input.height, fixture.input.width]
         options.mean = fixture.input.mean
         options.std = fixture.input.std
+        options.resize = 0
         let out = tmp.appendingPathComponent("\(fixture.checkpoint)-\(activations.rawValue).lbm")
         return (try Converter.convert(checkpoint: Self.root.appendingPathComponent("anyprec/\(fixture.checkpoint)"),
                                       to: out, options: options), out)
     }
 
     /// Every width of `model` on every input of `fixture`, from one session.
-    private func checkEveryWidth(_ model: Model, _ fixture: AnyPrecisionFixture, _ what: String) throws {
+    private func checkEveryWidth(_ model: Model, _ fixture: AnyPrecisionFixture, _ what: String,
+                                 tolerance: (Int) -> Float = { _ in 1e-3 }) throws {
         XCTAssertEqual(model.availableBits, fixture.options.bits)
         let session = Session(model: model)
         for bits in model.availableBits {
             try session.setBits(bits)
             for item in fixture.images {
                 assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
-                              "\(what): \(item.path) at \(bits) bits")
+                              "\(what): \(item.path) at \(bits) bits", tolerance: tolerance(bits))
             }
         }
     }
@@ -63,10 +65,10 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         try ImageReader.read(contentsOf: Self.root.appendingPathComponent(path))
     }
 
-    /// max |diff| <= 1e-3 * max |logit| and the same top-1.
-    private func assertMatches(_ got: [Float], _ want: [Float], _ what: String) {
+    /// max |diff| <= tolerance * max |logit| and the same top-1.
+    private func assertMatches(_ got: [Float], _ want: [Float], _ what: String, tolerance: Float = 1e-3) {
         let worst = zip(got, want).map { abs($0 - $1) }.max()!
-        XCTAssertLessThanOrEqual(worst, 1e-3 * want.map(abs).max()!, "\(what): got \(got) want \(want)")
+        XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(what): got \(got) want \(want)")
         XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(what) top-1")
     }
 
@@ -112,6 +114,20 @@ final class AnyPrecisionFixtureTests: XCTestCase {
             let model = try Model(contentsOf: out)
             XCTAssertTrue(try model.layers(bits: 2).contains { $0.op == "conv2d" && $0.name == "layers.20" })
             try checkEveryWidth(model, fixture, "svhnq \(activations)")
+        }
+    }
+
+    /// resnet50q (pre-activation bottlenecks, switchable BatchNorm in downsample.1, 'module.' keys) at base
+    /// width 4 on 64x64 inputs, f32 and integer paths. At 8 bits (255 activation steps) one activation of
+    /// one input lies within float rounding of a step boundary, and at this thin width the one-step flip
+    /// moves the logits by 3.1e-3 of their range (every other input and width: <= 6.2e-7); top-1 agrees.
+    func testResNet50qEveryBitWidthBothPaths() throws {
+        let fixture = Self.load("resnet50q")
+        for activations in ActivationMode.allCases {
+            let (report, out) = try convert(fixture, activations: activations)
+            XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+            XCTAssertEqual(report.arch, "resnet50q", report.archEvidence)
+            try checkEveryWidth(try Model(contentsOf: out), fixture, "resnet50q \(activations)") { $0 == 8 ? 5e-3 : 1e-3 }
         }
     }
 

@@ -21,7 +21,7 @@ public protocol ArchitectureFamily: Sendable {
 
 /// All families LowBit knows, in the order they are tried.
 public enum Architectures {
-    public static let families: [ArchitectureFamily] = [CIFARResNet(), TorchvisionResNet(), SequentialVGG(), LowBitCNN(), PreActResNet(), SVHNDoReFa()]
+    public static let families: [ArchitectureFamily] = [CIFARResNet(), PreActBottleneckResNet(), TorchvisionResNet(), SequentialVGG(), LowBitCNN(), PreActResNet(), SVHNDoReFa()]
 
     /// Every `--arch` name.
     public static var allNames: [String] { families.flatMap(\.members) }
