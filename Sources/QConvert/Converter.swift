@@ -62,6 +62,10 @@ public enum Converter {
         progress("reading checkpoint", 0)
         let checkpoint = try Checkpoint.load(contentsOf: url)
         let (recipe, recipeEvidence) = try MethodRecipes.resolve(options.recipe, checkpoint)
+        if let anyPrecision = recipe as? AnyPrecisionRecipe {
+            return try convertRunTimeBits(anyPrecision, evidence: recipeEvidence, checkpoint: checkpoint, url: url,
+                                          to: output, options: options, start: start, progress: progress)
+        }
         if let recipe {
             return try convertMethod(recipe, evidence: recipeEvidence, checkpoint: checkpoint, url: url, to: output,
                                      options: options, start: start, progress: progress)
@@ -179,7 +183,7 @@ public enum Converter {
         }
     }
 
-    private static func applyOverrides(_ model: inout FloatModel, _ options: ConversionOptions) throws {
+    static func applyOverrides(_ model: inout FloatModel, _ options: ConversionOptions) throws {
         var p = model.preprocessing
         if let size = options.inputSize { p.inputSize = size }
         if let mean = options.mean { p.mean = mean }

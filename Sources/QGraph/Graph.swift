@@ -78,7 +78,7 @@ public struct Graph: Codable, Equatable, Sendable {
             try need(1)
             guard inputs[0].last == b.channels else { throw fail("input \(inputs[0]) has not \(b.channels) channels") }
             return inputs[0]
-        case .prelu, .activation, .quantize, .dequantize, .roundToFixed, .sign:
+        case .prelu, .activation, .quantize, .dequantize, .roundToFixed, .sign, .doReFa:
             try need(1)
             return inputs[0]
         case .add:

@@ -7,20 +7,27 @@ public struct LoadedModel: Sendable {
     public let graph: Graph
     public let info: ModelInfo
     public let file: LBMFile
+    /// One graph per bit width, for models whose width is chosen at run time (nil for the others).
+    public var bitWidths: BitWidthGraphs? = nil
 }
 
 /// The .lbm metadata keys this layer owns (docs/FORMAT.md, "The graph").
 public enum ModelArchive {
     public static let graphKey = "lowbit.graph"
     public static let infoKey = "lowbit.model"
+    public static let bitWidthsKey = "lowbit.graphs"
 
     /// Validates and writes atomically (the writer renames a finished temporary file into place).
-    public static func write(graph: Graph, info: ModelInfo, tensors: TensorStore, to url: URL) throws {
+    /// `bitWidths`: the graph of every run-time bit width (its default's must be `graph`).
+    public static func write(graph: Graph, info: ModelInfo, tensors: TensorStore, bitWidths: BitWidthGraphs? = nil,
+                             to url: URL) throws {
         try info.preprocessing.validate()
         try graph.validate(tensors: tensors)
+        try bitWidths?.validate(main: graph, tensors: tensors)
         var writer = LBMWriter()
         writer.metadata[graphKey] = try encode(graph)
         writer.metadata[infoKey] = try encode(info)
+        if let bitWidths { writer.metadata[bitWidthsKey] = try encode(bitWidths) }
         for name in tensors.names {
             let t = tensors[name]!
             try writer.addTensor(name, dtype: t.dtype, shape: t.shape, bytes: t.bytes)
@@ -38,20 +45,22 @@ public enum ModelArchive {
         guard let graphText = file.metadata[graphKey], let infoText = file.metadata[infoKey] else {
             throw GraphError("\(name): not a LowBit model (metadata '\(graphKey)' or '\(infoKey)' missing)")
         }
-        let graph: Graph, info: ModelInfo
+        let graph: Graph, info: ModelInfo, bitWidths: BitWidthGraphs?
         do {
             graph = try JSONDecoder().decode(Graph.self, from: Data(graphText.utf8))
             info = try JSONDecoder().decode(ModelInfo.self, from: Data(infoText.utf8))
+            bitWidths = try file.metadata[bitWidthsKey].map { try JSONDecoder().decode(BitWidthGraphs.self, from: Data($0.utf8)) }
         } catch {
             throw GraphError("\(name): model description is malformed: \(error)")
         }
         do {
             try info.preprocessing.validate()
             try graph.validate(tensors: file)
+            try bitWidths?.validate(main: graph, tensors: file)
         } catch let error as GraphError {
             throw GraphError("\(name): \(error.description)")
         }
-        return LoadedModel(graph: graph, info: info, file: file)
+        return LoadedModel(graph: graph, info: info, file: file, bitWidths: bitWidths)
     }
 
     private static func encode<T: Encodable>(_ value: T) throws -> String {

@@ -127,6 +127,9 @@ public enum Op: Codable, Equatable, Sendable {
     /// DeepShift's fixed-point rounding of activations: y = clamp(floor(x / 2^-F) * 2^-F, -2^(I-1),
     /// 2^(I-1) - 1) with I integer bits and F fraction bits (round_to_fixed, float32 as PyTorch does it).
     case roundToFixed(integerBits: Int, fractionBits: Int)
+    /// DoReFa activation quantization (Any-Precision's activation at k < 32 bits), float32 as PyTorch:
+    /// y = round_half_even(clamp(x, 0, 1) * n) / n with n = 2^bits - 1, so y = P / n for P in 0...n.
+    case doReFa(bits: Int)
     /// Elementwise sum of two inputs, then the activation.
     case add(Activation)
     case maxPool(Pool)
@@ -152,6 +155,7 @@ public enum Op: Codable, Equatable, Sendable {
         case .prelu: return "prelu"
         case .roundToFixed: return "round_to_fixed"
         case .sign: return "sign"
+        case .doReFa(let bits): return "dorefa\(bits)"
         case .add: return "add"
         case .maxPool: return "maxpool"
         case .avgPool: return "avgpool"

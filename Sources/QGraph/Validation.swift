@@ -72,7 +72,7 @@ extension Graph {
         case .linear(let l):
             if l.weight.scheme == .float32, u8In[0] { throw fail("f32 weights need an f32 input") }
             if out.isUInt8 && (!u8In[0] || out == .dynamicUInt8) { throw fail("linear output must be f32 or static u8") }
-        case .batchNorm, .activation, .prelu, .roundToFixed, .sign:
+        case .batchNorm, .activation, .prelu, .roundToFixed, .sign, .doReFa:
             guard !u8In[0], !out.isUInt8 else { throw fail("runs on f32 values only (fold or fuse it first)") }
         case .add:
             guard u8In[0] == u8In[1], u8In[0] == out.isUInt8, out != .dynamicUInt8 else {
@@ -140,6 +140,8 @@ extension Graph {
             guard (1...32).contains(i), (0...32).contains(f) else {
                 throw GraphError("node '\(node.name)': round_to_fixed bits must be I in 1...32, F in 0...32")
             }
+        case .doReFa(let bits):
+            guard (1...16).contains(bits) else { throw GraphError("node '\(node.name)': DoReFa bits must be in 1...16") }
         case .prelu(let slopes):
             let c = value(node.inputs[0])!.shape.last!
             guard let info = tensors.tensorInfo(slopes), info.dtype == .f32, info.shape == [1] || info.shape == [c] else {

@@ -9,13 +9,19 @@ final class ExecutionState {
     let dynamicScales: UnsafeMutablePointer<Float>
     let dynamicZeros: UnsafeMutablePointer<Int32>
     let epilogueScratch: UnsafeMutablePointer<Float>
-    let inputOffset: Int
+    /// Where the running plan's input lives (set when a session switches plans).
+    var inputOffset: Int
     private let counts: (Int, Int)
 
-    init(plan: Plan) {
-        arena = UnsafeMutableRawPointer.allocate(byteCount: max(plan.arenaBytes, 64), alignment: 64)
-        arena.initializeMemory(as: UInt8.self, repeating: 0, count: max(plan.arenaBytes, 64))
-        counts = (max(plan.dynamicSlots, 1), max(plan.maxDynamicChannels, 1))
+    convenience init(plan: Plan) { self.init(plans: [plan]) }
+
+    /// State that can run any of `plans` (one at a time): every buffer sized for the largest.
+    init(plans: [Plan]) {
+        let plan = plans[0]
+        let arenaBytes = max(plans.map(\.arenaBytes).max()!, 64)
+        arena = UnsafeMutableRawPointer.allocate(byteCount: arenaBytes, alignment: 64)
+        arena.initializeMemory(as: UInt8.self, repeating: 0, count: arenaBytes)
+        counts = (max(plans.map(\.dynamicSlots).max()!, 1), max(plans.map(\.maxDynamicChannels).max()!, 1))
         dynamicScales = .allocate(capacity: counts.0)
         dynamicScales.initialize(repeating: 1, count: counts.0)
         dynamicZeros = .allocate(capacity: counts.0)
@@ -129,6 +135,9 @@ enum Executor {
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):
                 let x = f32(src), y = f32(dst)
                 for i in 0..<count { y[i] = min(max((x[i] / delta).rounded(.down) * delta, lo), hi) }
+            case .doReFa(let src, let dst, let count, let levels):
+                let x = f32(src), y = f32(dst)
+                for i in 0..<count { y[i] = (min(max(x[i], 0), 1) * levels).rounded(.toNearestOrEven) / levels }
             case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
                 let x = f32(src), y = f32(dst)
                 for i in 0..<count {

@@ -32,7 +32,12 @@ public final class Model: @unchecked Sendable {
     /// Size of the model file in bytes.
     public let fileSize: Int
     let file: LBMFile
+    /// The plan of the default bit width (of the only graph, for models without run-time bit widths).
     let plan: Plan
+    /// Run-time bit width -> its plan, all built at load (empty for models without run-time widths).
+    let plansByBits: [Int: Plan]
+    /// The width a new Session runs at (nil: the model has no run-time bit widths).
+    public let defaultBits: Int?
 
     /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here.
     public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
@@ -46,6 +51,7 @@ public final class Model: @unchecked Sendable {
         file = loaded.file
         fileSize = loaded.file.fileSize
         plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel, depthwise: depthwise)
+        (plansByBits, defaultBits) = try Self.bitWidthPlans(loaded, defaultPlan: plan, kernel: kernel, depthwise: depthwise)
     }
 
     /// The member each quantized layer runs with (a GEMM member, or a dwconv3x3 member for direct
@@ -60,8 +66,8 @@ public final class Model: @unchecked Sendable {
     public var inputElementCount: Int { inputShape.reduce(1, *) }
     /// Number of network outputs (classes).
     public var outputCount: Int { graph.value(graph.output)!.elementCount }
-    /// Bytes of activation memory one session allocates.
-    public var arenaBytes: Int { plan.arenaBytes }
+    /// Bytes of activation memory one session allocates (the largest over the bit widths).
+    public var arenaBytes: Int { ([plan] + plansByBits.values).map(\.arenaBytes).max()! }
 }
 
 /// Per-thread execution state of a `Model`: the activation arena and run-time quantization parameters.
@@ -70,11 +76,18 @@ public final class Session {
     public let model: Model
     public let threads: Int
     let state: ExecutionState
+    /// The plan `run` executes: the model's, or the one of the selected bit width.
+    var plan: Plan
+    /// The bit width this session runs at (nil for models without run-time bit widths); see `setBits`.
+    public internal(set) var bits: Int?
 
+    /// A session at the model's default bit width. Its memory fits every width, so `setBits` never allocates.
     public init(model: Model, threads: Int = 1) {
         self.model = model
         self.threads = max(1, threads)
-        state = ExecutionState(plan: model.plan)
+        plan = model.plan
+        bits = model.defaultBits
+        state = ExecutionState(plans: [model.plan] + model.plansByBits.values)
     }
 
     /// Runs the network on a preprocessed input ([H, W, C] floats, `Model.inputElementCount` of them) and
@@ -109,18 +122,18 @@ public final class Session {
     /// Runs `input` `runs` times with a clock around every step and returns each step's mean time.
     public func profile(_ input: [Float], runs: Int) -> LayerProfile {
         precondition(input.count == model.inputElementCount && runs > 0)
-        let timer = StepTimer(steps: model.plan.steps.count)
+        let timer = StepTimer(steps: plan.steps.count)
         input.withUnsafeBufferPointer { buffer in
             for _ in 0..<runs {
-                _ = Executor.run(model.plan, state: state, input: buffer, threads: threads, observer: nil, timer: timer)
+                _ = Executor.run(plan, state: state, input: buffer, threads: threads, observer: nil, timer: timer)
             }
         }
         let ms = (0..<timer.count).map { Double(timer.nanoseconds[$0]) / 1e6 / Double(runs) }
-        return LayerProfile(layers: model.plan.layerInfo, milliseconds: ms, runs: runs)
+        return LayerProfile(layers: plan.layerInfo, milliseconds: ms, runs: runs)
     }
 
     private func execute(input: UnsafeBufferPointer<Float>,
                          observer: ((String, UnsafeBufferPointer<Float>) -> Void)?) -> UnsafeBufferPointer<Float> {
-        Executor.run(model.plan, state: state, input: input, threads: threads, observer: observer)
+        Executor.run(plan, state: state, input: input, threads: threads, observer: observer)
     }
 }

@@ -56,6 +56,8 @@ enum Step {
     case sign(src: Int, dst: Int, count: Int)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
+    /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
+    case doReFa(src: Int, dst: Int, count: Int, levels: Float)
 }
 
 /// Memory the plan owns (colsums, precomputed scales, zero biases), 64-byte aligned, freed with the plan.
@@ -202,6 +204,8 @@ final class Plan: @unchecked Sendable {
                 let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
                 steps.append(.roundToFixed(src: src, dst: dst, count: out.elementCount,
                                            delta: Float(sign: .plus, exponent: -f, significand: 1), lo: -bound, hi: bound - 1))
+            case .doReFa(let bits):
+                steps.append(.doReFa(src: src, dst: dst, count: out.elementCount, levels: Float((1 << bits) - 1)))
             case .prelu(let slopes):
                 let values = floats(slopes)
                 steps.append(.prelu(src: src, dst: dst, count: out.elementCount, channels: out.shape.last!,

@@ -139,9 +139,10 @@ struct QBench: ParsableCommand {
         for point in points {
             let cpus = point.cores.map { coreReport!.cpus($0) }
             if let cpus { try ThreadAffinity.pin(threads: point.threads, to: cpus) }
-            // A fixed-precision model runs at its own width (checked above); an any-precision model will
-            // take `point.bits` here.
+            // A fixed-precision model runs at its own width (checked above); an any-precision model
+            // switches its session to `point.bits` (a prebuilt plan, no reload).
             let session = Session(model: loaded, threads: point.threads)
+            if let bits = point.bits, !loaded.runtimeBitWidths.isEmpty { try session.setBits(bits) }
             let measured = measure(session: session, input: input, control: control)
             results.append(PointResult(point: point, cpus: cpus, measured: measured))
             if wantProfile && layerProfile == nil { layerProfile = session.profile(input, runs: runs) }

@@ -51,7 +51,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
     var arch: String = "auto"
 
-    @Option(help: "Conversion recipe: auto (detect the training method from the keys), plain (post-training quantization), dgms, s3, deepshift or binaryconnect.")
+    @Option(help: "Conversion recipe: auto (detect the training method from the keys), plain (post-training quantization), dgms, s3, deepshift, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")
     var recipe: String = "auto"
 
     @Option(help: "Method recipes: activations f32 (the method's float inference, exact weights) or u8 (integer kernels).")

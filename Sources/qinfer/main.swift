@@ -36,6 +36,9 @@ struct QInfer: ParsableCommand {
     @Option(help: "Threads for the network.")
     var threads: Int = 1
 
+    @Option(help: "Bit width to run at, for models converted with run-time bit widths (Any-Precision); default: the model's default width.")
+    var bits: Int?
+
     @Flag(help: "One JSON object per image (and one summary object when evaluating).")
     var json = false
 
@@ -63,6 +66,7 @@ struct QInfer: ParsableCommand {
         let modelURL = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
         let loaded = try Model(contentsOf: modelURL, kernel: KernelChoice(rawValue: kernel)!)
         let session = Session(model: loaded, threads: threads)
+        if let bits { try session.setBits(bits) }
         let labels = loaded.info.labels
         var items: [LabelledImage] = []
         if images.isEmpty {
@@ -92,10 +96,11 @@ struct QInfer: ParsableCommand {
                 if ranked.prefix(5).contains(where: { $0.index == label }) { top5 += 1 }
             }
             if json {
-                let object = ImageResult(image: item.url.path, top: Array(ranked.prefix(top)), logits: logits, ms: ms)
+                let object = ImageResult(image: item.url.path, top: Array(ranked.prefix(top)), logits: logits, ms: ms,
+                                         bits: session.bits)
                 print(try encodeJSON(object))
             } else if !quiet {
-                print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms)")
+                print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms\(session.bits.map { ", \($0) bits" } ?? ""))")
                 for r in ranked.prefix(top) {
                     print(String(format: "  %6.2f%%  %3d  %@", r.prob * 100, r.index, r.label))
                 }
@@ -124,6 +129,8 @@ private struct ImageResult: Encodable {
     var top: [RankedClass]
     var logits: [Float]
     var ms: Double
+    /// The run-time bit width (Any-Precision models only).
+    var bits: Int?
 }
 
 private struct EvaluationSummary: Encodable {

@@ -21,7 +21,8 @@ public protocol ArchitectureFamily: Sendable {
 
 /// All families LowBit knows, in the order they are tried.
 public enum Architectures {
-    public static let families: [ArchitectureFamily] = [CIFARResNet(), TorchvisionResNet(), SequentialVGG(), BiRealResNet(), LowBitCNN(), MobileNetV2(), MnasNet()]
+    public static let families: [ArchitectureFamily] = [CIFARResNet(), PreActBottleneckResNet(), TorchvisionResNet(), SequentialVGG(),
+        BiRealResNet(), LowBitCNN(), MobileNetV2(), MnasNet(), PreActResNet(), SVHNDoReFa()]
 
     /// Every `--arch` name.
     public static var allNames: [String] { families.flatMap(\.members) }

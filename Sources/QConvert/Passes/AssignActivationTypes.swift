@@ -60,7 +60,7 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             try append(node, node.inputs, new.value(node.inputs[0])!.quant)
         case .globalAvgPool:
             try append(node, node.inputs, .float32)
-        case .batchNorm, .activation, .prelu, .dequantize, .roundToFixed, .sign:
+        case .batchNorm, .activation, .prelu, .dequantize, .roundToFixed, .sign, .doReFa:
             try append(node, [try asF32(node.inputs[0])], .float32)
         case .quantize:
             try append(node, node.inputs, new.value(node.output)?.quant ?? old.value(node.output)!.quant)

@@ -22,8 +22,8 @@ func insertInputRounding(_ graph: inout Graph, _ rounds: [String: (Int, Int)]) t
 }
 
 /// Replaces the f32 weights of every layer in `layers` by its codes: levels become a table in units of
-/// u (u = max|level| / 64 when every level is 0 or +-2^e, so the table is shift-coded, else max|level| /
-/// 127), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
+/// u (the layer's own `unit` when it has one; else u = max|level| / 64 when every level is 0 or +-2^e, so
+/// the table is shift-coded, else max|level| / 127), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
 /// activations use the exact weights: w = scale[oc] * levels[code] / u with scale[oc] = u * s[oc], s the
 /// folded BatchNorm factor. Layers with more than 16 levels keep exact f32 weights.
 func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
@@ -46,18 +46,23 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
         guard layer.codes.count == rows * k else {
             throw ConvertError("layer \(node.name): \(layer.codes.count) codes for a \(rows)x\(k) weight")
         }
-        guard layer.levels.count <= 16 else {
+        // 256 levels with a unit (levels[code] / unit within half a step of code - 128): 8-bit codes,
+        // stored as the byte code ^ 0x80, which is the int8 value the 8-bit kernels read
+        let eightBit = layer.levels.count == 256 && layer.unit != nil
+        guard layer.levels.count <= 16 || eightBit else {
             report.format = "f32 (\(layer.levels.count) levels)"
             reports.append(report)
             continue
         }
-        let bits = layer.levels.count <= 2 ? 1 : layer.levels.count <= 4 ? 2 : layer.levels.count <= 8 ? 3 : 4
-        let levels = layer.levels + [Float](repeating: 0, count: (1 << bits) - layer.levels.count)
+        let bits = layer.levels.count <= 2 ? 1 : layer.levels.count <= 4 ? 2 : layer.levels.count <= 8 ? 3 : eightBit ? 8 : 4
+        var levels = layer.levels + [Float](repeating: 0, count: (1 << bits) - layer.levels.count), codes = layer.codes
+        if eightBit { levels = (0..<256).map { layer.levels[$0 ^ 0x80] }; codes = codes.map { $0 ^ 0x80 } }
         let top = levels.reduce(Float(0)) { max($0, abs($1)) }
         let powersOfTwo = levels.allSatisfy { $0 == 0 || ($0.significandBitPattern == 0 && $0.isNormal) }
-        let unit: Float = top == 0 ? 1 : top / (powersOfTwo ? 64 : 127)
+        let unit: Float = layer.unit ?? (top == 0 ? 1 : top / (powersOfTwo ? 64 : 127))
         let exact = levels.map { $0 / unit }
-        let lut = exact.map { Int(min(max($0.rounded(.toNearestOrEven), -128), 127)) }
+        let lut = eightBit ? (0..<256).map { Int(Int8(bitPattern: UInt8($0))) }
+            : exact.map { Int(min(max($0.rounded(.toNearestOrEven), -128), 127)) }
         // codes in GEMM order: (ky, kx, c) per row, as GraphBuilder lays out the weights
         let cg = k / (kernel[0] * kernel[1])
         var gemmCodes = [UInt8](repeating: 0, count: rows * k)
@@ -66,7 +71,7 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
                 for ky in 0..<kernel[0] {
                     for kx in 0..<kernel[1] {
                         gemmCodes[o * k + (ky * kernel[1] + kx) * cg + c] =
-                            layer.codes[((o * cg + c) * kernel[0] + ky) * kernel[1] + kx]
+                            codes[((o * cg + c) * kernel[0] + ky) * kernel[1] + kx]
                     }
                 }
             }
@@ -78,8 +83,8 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
         model.tensors.remove(wName)
         model.tensors.set("\(node.name).codes", StoredTensor(dtype: .u8, shape: [packedRows, packed.count / packedRows], bytes: packed))
         model.tensors.set("\(node.name).scale", StoredTensor(floats: scales, shape: [rows]))
-        let scheme: WeightScheme = powersOfTwo && WeightDescriptor.isShiftTable(lut) ? .shift : .codebook
-        descriptor = WeightDescriptor(scheme: scheme, bits: bits, codes: "\(node.name).codes", lut: lut,
+        let scheme: WeightScheme = !eightBit && powersOfTwo && WeightDescriptor.isShiftTable(lut) ? .shift : .codebook
+        descriptor = WeightDescriptor(scheme: scheme, bits: bits, codes: "\(node.name).codes", lut: eightBit ? nil : lut,
                                       scale: "\(node.name).scale", levels: exact)
         switch node.op {
         case .conv2d(var c): c.weight = descriptor; model.graph.nodes[i].op = .conv2d(c)
@@ -92,7 +97,7 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
         for o in 0..<rows { for j in 0..<k { approx[o * k + j] = scales[o] * Float(lut[Int(gemmCodes[o * k + j])]) } }
         report.format = descriptor.label
         report.bits = bits
-        report.bytes = report.bytes - w.bytes.count + packed.count + rows * 4 + lut.count
+        report.bytes = report.bytes - w.bytes.count + packed.count + rows * 4 + (eightBit ? 0 : lut.count)
         report.sqnrDB = sqnr(folded, approx)
         reports.append(report)
     }

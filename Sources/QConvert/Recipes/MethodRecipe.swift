@@ -11,6 +11,9 @@ struct MethodLayer: Sendable {
     var codes: [UInt8]
     /// The real value of each code (float32, exactly what the method multiplies with).
     var levels: [Float]
+    /// When set, every level is an integer multiple of this (e.g. Any-Precision: E / n, levels E * (2Q - n)
+    /// / n), and it becomes the layer's table unit so the int8 table holds those integers exactly.
+    var unit: Float? = nil
 }
 
 /// A checkpoint rewritten for the architecture builders: every quantized layer's `<layer>.weight` holds
@@ -66,7 +69,8 @@ extension MethodRecipe {
 
 /// The known method recipes, in detection order.
 public enum MethodRecipes {
-    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), EqualBitsRecipe(), BinaryConnectRecipe()]
+    static let all: [MethodRecipe] = [DGMSRecipe(), S3Recipe(), DeepShiftRecipe(), EqualBitsRecipe(), AnyPrecisionRecipe(),
+                                      BinaryConnectRecipe()]
 
     /// Every `--recipe` name (plain first).
     public static var names: [String] { ["plain"] + all.map(\.name) }

@@ -1,0 +1,184 @@
+// The Any-Precision recipe against its PyTorch reference (Tests/Fixtures/seeds/anyprec, written by
+// toolchain/seeds/gen_anyprec.py): one converted file, every bit width's logits, run-time switching.
+import Foundation
+@testable import QCheckpoint
+@testable import QConvert
+import QGraph
+import QRuntime
+import _QTestSupport
+import XCTest
+
+/// resnet20q.json / svhnq.json (the parts these tests read).
+private struct AnyPrecisionFixture: Decodable {
+    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
+    struct Layer: Decodable { var name: String; var E: Float; var max_abs_tanh: Float; var zero_weights: Int }
+    struct Options: Decodable { var bits: [Int]; var layers: [Layer]? }
+    struct Image: Decodable { var path: String; var logits_by_bits: [String: [Float]] }
+    var checkpoint: String
+    var input: Input
+    var options: Options
+    var images: [Image]
+}
+
+final class AnyPrecisionFixtureTests: XCTestCase {
+    private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+    private static func load(_ name: String) -> AnyPrecisionFixture {
+        try! JSONDecoder().decode(AnyPrecisionFixture.self, from: Data(contentsOf: root.appendingPathComponent("anyprec/\(name).json")))
+    }
+    private static let fixture = load("resnet20q")
+    private var tmp: URL!
+
+    override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory() }
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
+
+    private var checkpointURL: URL { Self.root.appendingPathComponent("anyprec/\(Self.fixture.checkpoint)") }
+
+    /// Converts a fixture with its preprocessing (detection on: recipe and architecture from the keys).
+    private func convert(_ fixture: AnyPrecisionFixture = fixture,
+                         activations: ActivationMode = .f32) throws -> (ConversionReport, URL) {
+        var options = ConversionOptions()
+        options.method.activations = activations
+        options.inputSize = [fixture.input.height, fixture.input.width]
+        options.mean = fixture.input.mean
+        options.std = fixture.input.std
+        options.resize = 0
+        let out = tmp.appendingPathComponent("\(fixture.checkpoint)-\(activations.rawValue).lbm")
+        return (try Converter.convert(checkpoint: Self.root.appendingPathComponent("anyprec/\(fixture.checkpoint)"),
+                                      to: out, options: options), out)
+    }
+
+    /// Every width of `model` on every input of `fixture`, from one session.
+    private func checkEveryWidth(_ model: Model, _ fixture: AnyPrecisionFixture, _ what: String,
+                                 tolerance: (Int) -> Float = { _ in 1e-3 }) throws {
+        XCTAssertEqual(model.availableBits, fixture.options.bits)
+        let session = Session(model: model)
+        for bits in model.availableBits {
+            try session.setBits(bits)
+            for item in fixture.images {
+                assertMatches(try session.classify(try image(item.path)), item.logits_by_bits[String(bits)]!,
+                              "\(what): \(item.path) at \(bits) bits", tolerance: tolerance(bits))
+            }
+        }
+    }
+
+    private func image(_ path: String) throws -> Image {
+        try ImageReader.read(contentsOf: Self.root.appendingPathComponent(path))
+    }
+
+    /// max |diff| <= tolerance * max |logit| and the same top-1.
+    private func assertMatches(_ got: [Float], _ want: [Float], _ what: String, tolerance: Float = 1e-3) {
+        let worst = zip(got, want).map { abs($0 - $1) }.max()!
+        XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(what): got \(got) want \(want)")
+        XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(what) top-1")
+    }
+
+    /// One file, five widths: detection, then each width's logits on every fixture input from one session.
+    func testEveryBitWidthMatchesPyTorch() throws {
+        let (report, out) = try convert()
+        XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+        XCTAssertEqual(report.arch, "resnet20q", report.archEvidence)
+        let model = try Model(contentsOf: out)
+        XCTAssertEqual(model.defaultBits, 8)
+        XCTAssertEqual(Session(model: model).bits, 8)
+        try checkEveryWidth(model, Self.fixture, "resnet20q")
+        // 1/2/4/8-bit convs are packed codes, 32 exact f32; the stem, skip convs and fc are f32 everywhere
+        let conv = { (bits: Int) in try model.layers(bits: bits).first { $0.name == "layers.4.conv1" }!.weightFormat }
+        XCTAssertEqual(try conv(2), "codebook2")
+        XCTAssertEqual(try conv(8), "codebook8")
+        XCTAssertEqual(try conv(32), "f32")
+        XCTAssertTrue(try model.layers(bits: 1).contains { $0.op == "dorefa1" })
+        XCTAssertFalse(try model.layers(bits: 32).contains { $0.op.hasPrefix("dorefa") })
+    }
+
+    /// The integer path: DoReFa activations as u8 P into the table-lookup kernels at 1/2/4 bits (exact
+    /// int32 sums), f32 at 8 and 32 bits; every width still matches PyTorch.
+    func testIntegerPathMatchesPyTorch() throws {
+        let (report, out) = try convert(activations: .u8)
+        XCTAssertTrue(report.activations.contains("integer kernels"), report.activations)
+        let model = try Model(contentsOf: out)
+        for bits in model.availableBits {
+            let kernels = try model.layers(bits: bits).compactMap(\.kernel)
+            XCTAssertEqual(kernels.filter { $0.hasPrefix("qk_lgemm_w\(bits)_") }.count, bits <= 4 ? 18 : 0, "\(bits) bits: \(kernels)")
+        }
+        try checkEveryWidth(model, Self.fixture, "resnet20q u8 path")
+    }
+
+    /// The DoReFa SVHN net (input 40, last activation clamp(0, 1) without quantization below 32 bits), f32
+    /// and integer paths, every width.
+    func testSVHNEveryBitWidthBothPaths() throws {
+        let fixture = Self.load("svhnq")
+        for activations in ActivationMode.allCases {
+            let (report, out) = try convert(fixture, activations: activations)
+            XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+            XCTAssertEqual(report.arch, "svhnq", report.archEvidence)
+            let model = try Model(contentsOf: out)
+            XCTAssertTrue(try model.layers(bits: 2).contains { $0.op == "conv2d" && $0.name == "layers.20" })
+            try checkEveryWidth(model, fixture, "svhnq \(activations)")
+        }
+    }
+
+    /// resnet50q (pre-activation bottlenecks, switchable BatchNorm in downsample.1, 'module.' keys) at base
+    /// width 4 on 64x64 inputs, f32 and integer paths. At 8 bits (255 activation steps) one activation of
+    /// one input lies within float rounding of a step boundary, and at this thin width the one-step flip
+    /// moves the logits by 3.1e-3 of their range (every other input and width: <= 6.2e-7); top-1 agrees.
+    func testResNet50qEveryBitWidthBothPaths() throws {
+        let fixture = Self.load("resnet50q")
+        for activations in ActivationMode.allCases {
+            let (report, out) = try convert(fixture, activations: activations)
+            XCTAssertEqual(report.recipe, "any-precision", report.recipeEvidence)
+            XCTAssertEqual(report.arch, "resnet50q", report.archEvidence)
+            try checkEveryWidth(try Model(contentsOf: out), fixture, "resnet50q \(activations)") { $0 == 8 ? 5e-3 : 1e-3 }
+        }
+    }
+
+    /// Switching a session's width gives exactly what a fresh session at that width gives, in any order.
+    func testSwitchingBitsEqualsFreshSession() throws {
+        let model = try Model(contentsOf: try convert().1)
+        let input = try image(Self.fixture.images[0].path)
+        let switching = Session(model: model)
+        for bits in [32, 1, 4, 1, 8, 2, 32] {
+            try switching.setBits(bits)
+            XCTAssertEqual(try switching.classify(input), try Session(model: model, bits: bits).classify(input), "\(bits) bits")
+        }
+        XCTAssertThrowsError(try switching.setBits(3)) { XCTAssertTrue("\($0)".contains("no 3-bit variant"), "\($0)") }
+        XCTAssertEqual(switching.bits, 32)
+    }
+
+    /// The weight quantizer's reductions agree with PyTorch's float32 ones (E = mean|W|, max|tanh W|) and
+    /// the exact zeros land on u = 0.5, which rounds half to even at every width.
+    func testWeightQuantizerReductionsMatchPyTorch() throws {
+        let checkpoint = try Checkpoint.load(contentsOf: checkpointURL)
+        XCTAssertEqual(AnyPrecisionRecipe.quantizedConvs(checkpoint), Self.fixture.options.layers!.map(\.name))
+        for layer in Self.fixture.options.layers! {
+            let w = checkpoint.tensor(layer.name + ".weight")!.floatValues()
+            XCTAssertEqual(w.filter { $0 == 0 }.count, layer.zero_weights)
+            // u * n = n / 2 for a zero weight: 0.5 -> 0, 1.5 -> 2, 7.5 -> 8, 127.5 -> 128
+            for (bits, code) in [(1, 0), (2, 2), (4, 8), (8, 128)] {
+                let q = AnyPrecisionRecipe.quantize(w, bits: bits)
+                XCTAssertEqual(q.e, layer.E, layer.name)
+                XCTAssertEqual(q.maxTanh, layer.max_abs_tanh, layer.name)
+                for (i, x) in w.enumerated() where x == 0 { XCTAssertEqual(Int(q.codes![i]), code, "\(layer.name) at \(bits) bits") }
+            }
+        }
+    }
+
+    /// --recipe any-precision on a checkpoint without switchable BatchNorms is refused, and no file is left.
+    func testForcedRecipeOnOtherCheckpointIsRefused() throws {
+        var options = ConversionOptions()
+        options.recipe = "any-precision"
+        let out = tmp.appendingPathComponent("x.lbm")
+        XCTAssertThrowsError(try Converter.convert(checkpoint: Self.root.appendingPathComponent("dgms/vggsmall.pth"), to: out,
+                                                   options: options)) {
+            XCTAssertTrue("\($0)".contains("no <bn>.bn_dict.<bits>.* keys"), "\($0)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    /// Bit widths are per model: a model without them refuses setBits.
+    func testModelWithoutBitWidthsRefusesBits() throws {
+        let model = try Model(contentsOf: DefaultModel.modelURL())
+        XCTAssertEqual(model.availableBits, [])
+        XCTAssertNil(Session(model: model).bits)
+        XCTAssertThrowsError(try Session(model: model, bits: 4)) { XCTAssertTrue("\($0)".contains("no run-time bit widths"), "\($0)") }
+    }
+}

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""Writes the Any-Precision SVHN fixture: Tests/Fixtures/seeds/anyprec/{svhnq.pth.tar, svhnq.json}.
+
+    /work/venv/bin/python toolchain/seeds/gen_anyprec_svhn.py            # writes the fixture
+    /work/venv/bin/python toolchain/seeds/gen_anyprec_svhn.py --verify   # reloads it and checks the JSON
+
+The DoReFa SVHN CNN of the Any-Precision code (models/svhn_quan.py, svhnq: expand 2, the released size),
+with the weight/activation math and switchable BatchNorm of gen_anyprec.py, input 40x40, mean = std = 0.5:
+    layers.0 conv 5x5 (bias, full precision) -> maxpool 2 -> act
+    -> layers.3 qconv 3x3 p1 -> bn 4 -> act -> layers.6 qconv 3x3 p1 -> bn 7 -> maxpool 2 -> act
+    -> layers.10 qconv 3x3 p0 -> bn 11 -> act -> layers.13 qconv 3x3 p1 -> bn 14 -> act
+    -> layers.16 qconv 3x3 p0 -> bn 17 -> act -> (dropout) -> layers.20 qconv 5x5 p0
+    -> Activate(quantize=False): clamp(x, 0, 1) at k < 32, ReLU at 32 -> flatten -> fc (full precision)
+Saved like gen_anyprec.py's resnet20q ({epoch, model, state_dict, best_prec1, optimizer}), zip format.
+"""
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from gen_anyprec import BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, run_all_widths  # noqa: E402
+
+METHOD = "anyprec"
+MEAN = [0.5, 0.5, 0.5]
+STD = [0.5, 0.5, 0.5]
+INPUT_SEEDS = [1, 2, 3, 4, 5]
+EXPAND = 2
+
+
+class Act(nn.Module):
+    """Activate: DoReFa at k < 32 and ReLU at 32; with quantize=False clamp(0, 1) at k < 32."""
+    def __init__(self, quantize: bool = True):
+        super().__init__()
+        self.quantize = quantize
+
+    def forward(self, x):
+        if self.quantize or Switch.bits == 32:
+            return activate(x, Switch.bits)
+        return torch.clamp(x, 0.0, 1.0)
+
+
+class SVHNQ(nn.Module):
+    def __init__(self, ep: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Conv2d(3, ep * 6, 5, padding=0, bias=True), nn.MaxPool2d(2), Act(),
+            QConv2d(ep * 6, ep * 8, 3, padding=1, bias=False), SwitchBatchNorm2d(ep * 8), Act(),
+            QConv2d(ep * 8, ep * 8, 3, padding=1, bias=False), SwitchBatchNorm2d(ep * 8), nn.MaxPool2d(2), Act(),
+            QConv2d(ep * 8, ep * 16, 3, padding=0, bias=False), SwitchBatchNorm2d(ep * 16), Act(),
+            QConv2d(ep * 16, ep * 16, 3, padding=1, bias=False), SwitchBatchNorm2d(ep * 16), Act(),
+            QConv2d(ep * 16, ep * 16, 3, padding=0, bias=False), SwitchBatchNorm2d(ep * 16), Act(),
+            nn.Dropout(0.5),
+            QConv2d(ep * 16, ep * 64, 5, padding=0, bias=False), Act(quantize=False),
+        )
+        self.fc = nn.Linear(ep * 64, 10)
+
+    def forward(self, x):
+        x = self.layers(x)
+        return self.fc(x.view([x.shape[0], -1]))
+
+
+@torch.no_grad()
+def build(seed: int) -> SVHNQ:
+    common.seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = SVHNQ(EXPAND)
+    model.layers[0].weight.mul_(4.0)      # a stem whose outputs reach the [0, 1] activation range
+    model.fc.weight.copy_(0.5 * torch.randn(model.fc.weight.shape, generator=gen))
+    model.fc.bias.copy_(0.1 * torch.randn(model.fc.bias.shape, generator=gen))
+    for m in model.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.weight.copy_(0.3 + 0.4 * torch.rand(m.weight.shape, generator=gen))
+            m.bias.copy_(0.3 + 0.2 * torch.randn(m.bias.shape, generator=gen))
+        if isinstance(m, QConv2d):
+            w = m.weight.view(-1)
+            w[torch.randperm(w.numel(), generator=gen)[:3]] = 0.0
+    batches = common.calibration_batches(40, 40, 3, MEAN, STD, count=4, batch=16)
+    common.calibrate_batchnorm(model, run_all_widths, batches)
+    return model
+
+
+def logits_by_bits(model, inputs) -> list:
+    out = []
+    with torch.no_grad():
+        for rel in inputs:
+            x = common.load_input(rel, MEAN, STD)
+            per = {}
+            for b in BITS:
+                Switch.bits = b
+                per[str(b)] = model(x)[0]
+            out.append(per)
+    return out
+
+
+def verify() -> None:
+    record = common.read_fixture_json(METHOD, "svhnq")
+    model = SVHNQ(record["options"]["expand"])
+    model.load_state_dict(common.load_checkpoint(METHOD, "svhnq")["state_dict"], strict=True)
+    model.eval()
+    for per, im in zip(logits_by_bits(model, [im["path"] for im in record["images"]]), record["images"]):
+        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
+    print("svhnq: checkpoint reloads to the recorded logits at every bit width")
+
+
+def main():
+    torch.set_num_threads(1)
+    if "--verify" in sys.argv:
+        verify()
+        return
+    inputs = [common.write_input(40, 40, 3, s) for s in INPUT_SEEDS]
+    for seed in range(100):
+        model = build(seed)
+        model.eval()
+        logits = logits_by_bits(model, inputs)
+        margins = [[common.top2_margin(per[str(b)]) for b in BITS] for per in logits]
+        worst = min(min(m) for m in margins)
+        if worst >= 1e-2:
+            break
+        print(f"model seed {seed}: top-2 margin {worst:.4f} < 1e-2, next seed")
+    obj = {"epoch": 100, "model": "svhnq", "state_dict": model.state_dict(), "best_prec1": 97.0}
+    ckpt = common.checkpoint_path(METHOD, "svhnq", "pth.tar")
+    common.save_checkpoint(obj, ckpt, legacy=False)
+    common.write_fixture_json(METHOD, "svhnq", {
+        "arch": "svhnq",
+        "checkpoint": ckpt.name,
+        "format": "zip",
+        "input": {"height": 40, "width": 40, "channels": 3, "mean": MEAN, "std": STD},
+        "options": {"bits": BITS, "model_seed": seed, "expand": EXPAND,
+                    "full_precision": ["layers.0", "fc"]},
+        "images": [{"path": rel,
+                    "logits_by_bits": {k: common.f32_list(v) for k, v in per.items()},
+                    "top2_margin_by_bits": {str(b): round(m, 6) for b, m in zip(BITS, ms)}}
+                   for rel, per, ms in zip(inputs, logits, margins)],
+        "notes": ("svhnq (models/svhn_quan.py, expand 2) with random but BatchNorm-calibrated weights; the last "
+                  "activation is Activate(quantize=False): clamp(0, 1) below 32 bits, ReLU at 32."),
+    })
+    print(f"seed {seed}, {ckpt.stat().st_size} bytes, min margin {worst:.4f}, top-1 by bits: "
+          + " ".join(f"{b}:{[int(per[str(b)].argmax()) for per in logits]}" for b in BITS))
+
+
+if __name__ == "__main__":
+    main()
