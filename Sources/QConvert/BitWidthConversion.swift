@@ -62,15 +62,11 @@ extension Converter {
         try ModelArchive.write(graph: graphs[defaultBits]!, info: info, tensors: tensors,
                                bitWidths: BitWidthGraphs(defaultBits: defaultBits, graphs: graphs), to: output)
         progress("done", 1)
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return ConversionReport(
-            source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
-            arch: model.arch, archEvidence: archEvidence, recipe: recipe.name, recipeEvidence: recipeEvidence,
-            recipeNotes: notes, precision: precision, activations: activations, calibrationImages: 0,
-            preprocessing: model.preprocessing, labels: model.labels.count, layers: reports,
-            floatWeightBytes: floatBytes, weightBytes: tensors.byteCount, fileBytes: fileBytes,
-            compression: tensors.byteCount > 0 ? Double(floatBytes) / Double(tensors.byteCount) : 1,
-            seconds: Date().timeIntervalSince(start))
+            checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: archEvidence, recipe: recipe.name,
+            recipeEvidence: recipeEvidence, recipeNotes: notes, precision: precision, activations: activations,
+            calibrationImages: 0, preprocessing: model.preprocessing, labels: model.labels.count, layers: reports,
+            floatWeightBytes: floatBytes, weightBytes: tensors.byteCount, start: start)
     }
 }
 

@@ -52,6 +52,26 @@ public struct ConversionReport: Codable, Sendable {
     public var seconds: Double
 }
 
+extension ConversionReport {
+    /// The report of a conversion whose file is written: its size on disk, the compression of the weights
+    /// (float32 bytes / stored bytes, from `layers` unless given) and the time since `start`.
+    init(checkpoint: Checkpoint, output: URL, arch: String, archEvidence: String, recipe: String, recipeEvidence: String,
+         recipeNotes: [String], precision: String, activations: String, calibrationImages: Int,
+         preprocessing: Preprocessing, labels: Int, layers: [LayerReport], floatWeightBytes: Int? = nil,
+         weightBytes: Int? = nil, start: Date) {
+        let floatBytes = floatWeightBytes ?? layers.reduce(0) { $0 + $1.floatBytes }
+        let stored = weightBytes ?? layers.reduce(0) { $0 + $1.bytes }
+        self.init(source: checkpoint.url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper,
+                  output: output.path, arch: arch, archEvidence: archEvidence, recipe: recipe, recipeEvidence: recipeEvidence,
+                  recipeNotes: recipeNotes, precision: precision, activations: activations,
+                  calibrationImages: calibrationImages, preprocessing: preprocessing, labels: labels, layers: layers,
+                  floatWeightBytes: floatBytes, weightBytes: stored,
+                  fileBytes: (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0,
+                  compression: stored > 0 ? Double(floatBytes) / Double(stored) : 1,
+                  seconds: Date().timeIntervalSince(start))
+    }
+}
+
 /// Converts float checkpoints with the plain recipe.
 public enum Converter {
     /// Reads `checkpoint`, converts it and writes `output` atomically. `progress` receives a stage name and
@@ -106,17 +126,11 @@ public enum Converter {
         progress("writing", 0.95)
         try ModelArchive.write(graph: model.graph, info: info, tensors: model.tensors, to: output)
         progress("done", 1)
-
-        let floatBytes = layers.reduce(0) { $0 + $1.floatBytes }, weightBytes = layers.reduce(0) { $0 + $1.bytes }
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return ConversionReport(
-            source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
-            arch: model.arch, archEvidence: evidence, recipe: "plain", recipeEvidence: recipeEvidence, recipeNotes: [],
-            precision: precision, activations: activations,
+            checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: evidence, recipe: "plain",
+            recipeEvidence: recipeEvidence, recipeNotes: [], precision: precision, activations: activations,
             calibrationImages: calibration?.imageCount ?? 0, preprocessing: model.preprocessing,
-            labels: model.labels.count, layers: layers, floatWeightBytes: floatBytes, weightBytes: weightBytes,
-            fileBytes: fileBytes, compression: weightBytes > 0 ? Double(floatBytes) / Double(weightBytes) : 1,
-            seconds: Date().timeIntervalSince(start))
+            labels: model.labels.count, layers: layers, start: start)
     }
 
     /// A method recipe's conversion: exact effective weights -> graph -> round_to_fixed inputs -> BatchNorm
@@ -164,16 +178,11 @@ public enum Converter {
         progress("writing", 0.95)
         try ModelArchive.write(graph: model.graph, info: info, tensors: model.tensors, to: output)
         progress("done", 1)
-        let floatBytes = layers.reduce(0) { $0 + $1.floatBytes }, weightBytes = layers.reduce(0) { $0 + $1.bytes }
-        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0
         return ConversionReport(
-            source: url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper, output: output.path,
-            arch: model.arch, archEvidence: evidence, recipe: recipe.name, recipeEvidence: recipeEvidence,
-            recipeNotes: prepared.notes, precision: precision, activations: activations,
+            checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: evidence, recipe: recipe.name,
+            recipeEvidence: recipeEvidence, recipeNotes: prepared.notes, precision: precision, activations: activations,
             calibrationImages: calibrationCount, preprocessing: model.preprocessing, labels: model.labels.count,
-            layers: layers, floatWeightBytes: floatBytes, weightBytes: weightBytes, fileBytes: fileBytes,
-            compression: weightBytes > 0 ? Double(floatBytes) / Double(weightBytes) : 1,
-            seconds: Date().timeIntervalSince(start))
+            layers: layers, start: start)
     }
 
     private static func isWeightLayer(_ op: Op) -> Bool {
