@@ -73,7 +73,7 @@ typedef struct qk_epilogue {
     qk_output_kind output_kind;
     void* out;                   /**< [M][ldc] u8, f32 or int32 */
     size_t ldc;                  /**< output row stride in elements, >= N */
-    float out_inv_scale;         /**< u8 output: 1 / output scale */
+    float out_inv_scale;         /**< u8 output: 1 / output scale, > 0 (finite) */
     int32_t out_zero;            /**< u8 output zero point, in [0, 255] */
 } qk_epilogue;
 

@@ -81,6 +81,7 @@ typedef struct {
     __mmask16 live;
     __m512i zc;                  /* a_zero * colsum */
     __m512 scale, bias, lo, hi, inv, rscale;
+    __m512 tlo, thi;             /* u8 output: bounds of y * inv (see qk_vnni_epilogue_row) */
     __m512i rzero, ozero;
 } qk_vnni_epi;
 
@@ -97,6 +98,12 @@ QK_VNNI_INLINE qk_vnni_epi qk_vnni_epi_make(const qk_qgemm_args* g, size_t n, si
     c.rscale = _mm512_set1_ps(e->rscale);
     c.rzero = _mm512_set1_epi32(e->rzero);
     c.ozero = _mm512_set1_epi32(e->out_zero);
+    /* clamp(y, lo, hi) * inv == clamp(y * inv, lo * inv, hi * inv) for inv > 0 (rounded products keep
+     * their order), and clamping y * inv to [-zero, 255 - zero] before rounding gives the same q as
+     * clamping q to [0, 255] after (the bounds are integers): one clamp does all three */
+    const float lo_t = e->clamp_lo * e->out_inv_scale, hi_t = e->clamp_hi * e->out_inv_scale;
+    c.tlo = _mm512_set1_ps(fmaxf(lo_t, (float)-e->out_zero));
+    c.thi = _mm512_set1_ps(fminf(hi_t, (float)(255 - e->out_zero)));
     return c;
 }
 
@@ -119,16 +126,16 @@ QK_VNNI_INLINE void qk_vnni_epilogue_row(const qk_qgemm_args* g, const qk_vnni_e
     } else if (e->residual_kind == QK_RESIDUAL_F32) {
         y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(c->live, (const float*)e->residual + m * e->ldr + n));
     }
-    y = _mm512_min_ps(_mm512_max_ps(y, c->lo), c->hi);
     if (e->output_kind == QK_OUTPUT_F32) {
+        y = _mm512_min_ps(_mm512_max_ps(y, c->lo), c->hi);
         _mm512_mask_storeu_ps((float*)e->out + m * e->ldc + n, c->live, y);
         return;
     }
-    __m512 t = _mm512_mul_ps(y, c->inv);
-    t = _mm512_min_ps(_mm512_max_ps(t, _mm512_set1_ps(-QK_REQUANT_TMAX)), _mm512_set1_ps(QK_REQUANT_TMAX));
+    /* u8: q = round(clamp(y * inv, tlo, thi)) + zero, already in [0, 255] (a NaN y takes tlo, as
+     * fmaxf takes lo in the scalar epilogue) */
+    const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, c->inv), c->tlo), c->thi);
     const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), c->ozero);
-    _mm_mask_storeu_epi8((uint8_t*)e->out + m * e->ldc + n, c->live,
-                         _mm512_cvtusepi32_epi8(_mm512_max_epi32(q, _mm512_setzero_si512())));
+    _mm_mask_storeu_epi8((uint8_t*)e->out + m * e->ldc + n, c->live, _mm512_cvtepi32_epi8(q));
 }
 
 /* The body for exactly `rows` (a constant, 1..8) rows [m0, m0+rows) and columns [n0, n0+nr),
