@@ -35,6 +35,11 @@ final class OpsTests: XCTestCase {
         qk_minmax_f32(0, x, &lo, &hi)
         XCTAssertEqual(lo, .infinity)
         XCTAssertEqual(hi, -.infinity)
+        // NaNs are skipped (as fminf/fmaxf do), in the 16-lane body and in the tail
+        let withNaN: [Float] = [3, .nan, -2, 5] + (0..<37).map { Float($0) / 10 } + [.nan]
+        qk_minmax_f32(withNaN.count, withNaN, &lo, &hi)
+        XCTAssertEqual(lo, -2)
+        XCTAssertEqual(hi, 5)
     }
 
     static let poolShapes: [(Int32, Int32, Int32, Int32, Int32, Int32, (Int32, Int32, Int32, Int32))] = [
