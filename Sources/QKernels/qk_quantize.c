@@ -2,15 +2,8 @@
  * quantization. */
 #include <math.h>
 #include "internal/qk_epilogue.h"
+#include "internal/qk_isa_internal.h"
 #include "qk_ops.h"
-
-/* Elementwise loops the compiler vectorises: on x86-64 also compiled for AVX2 and AVX-512 and picked
- * by the CPU at load (ifunc); the same float operations, so every clone gives the same bits. */
-#if defined(__x86_64__)
-#define QK_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define QK_VECTOR_CLONES
-#endif
 
 QK_VECTOR_CLONES void qk_quantize_u8(size_t n, const float* restrict in, float inv_scale, int32_t zero,
                     uint8_t* restrict out) {

@@ -7,3 +7,11 @@
 int qk_isa_within(qk_isa member, qk_isa ceiling);
 /** Rank within its architecture (scalar 0). */
 int qk_isa_rank(qk_isa isa);
+
+/* Elementwise loops the compiler vectorises: on x86-64 also compiled for AVX2 and AVX-512 and picked
+ * by the CPU at load (ifunc); the same C float operations, so every clone gives the same bits. */
+#if defined(__x86_64__)
+#define QK_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define QK_VECTOR_CLONES
+#endif
