@@ -66,6 +66,9 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "DeepShift: mode ps (shift/sign tensors) or q (plain weights); default: from the keys.")
     var deepshiftMode: String?
 
+    @Flag(help: "BinaryConnect: scale each output channel's sign(w) by its mean |w|.")
+    var binaryChannelScale = false
+
     @Option(help: "Equal Bits: prune rate k in [0, 1) (0: binary; e.g. 0.5: ternary); default: from a model<k>.th file name, else 0.")
     var pruneRate: Double?
 
@@ -153,6 +156,7 @@ struct QConvertCommand: ParsableCommand {
         options.method.fixedPoint = try parsedFixedPoint()
         options.method.deepShiftMode = deepshiftMode
         options.method.pruneRate = pruneRate
+        options.method.binaryChannelScale = binaryChannelScale
         options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
         options.calibrationCount = calibrationCount
         options.inputSize = try parsedInputSize()

@@ -1,6 +1,7 @@
 // The method recipes against the PyTorch reference of each method (Tests/Fixtures/seeds, written by
 // toolchain/seeds/gen_*.py): detection, then logits on every fixture input.
 import Foundation
+import QCheckpoint
 @testable import QConvert
 import QGraph
 import QRuntime
@@ -120,6 +121,36 @@ final class MethodFixtureTests: XCTestCase {
             let img = try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path))
             XCTAssertEqual(try lut.classify(img), try shift.classify(img), image.path)
         }
+    }
+
+    /// --binary-channel-scale: W = mean|w_oc| * sign(w) per output channel, carried as the channel's scale.
+    func testBinaryConnectChannelScale() throws {
+        let checkpoint = try QCheckpoint.Checkpoint.load(contentsOf: Self.root.appendingPathComponent("binaryconnect/resnet56_bc.th"))
+        var options = MethodOptions()
+        options.binaryChannelScale = true
+        let prepared = try BinaryConnectRecipe().prepare(checkpoint, options: options)
+        let latent = checkpoint.tensor("layer2.3.conv1.weight")!
+        let w = prepared.checkpoint.tensor("layer2.3.conv1.weight")!.floatValues()
+        let layer = try XCTUnwrap(prepared.layers["layer2.3.conv1"])
+        let rows = latent.shape[0], per = latent.elementCount / rows, x = latent.floatValues()
+        for r in 0..<rows {
+            let alpha = x[r * per ..< (r + 1) * per].reduce(Float(0)) { $0 + abs($1) } / Float(per)
+            XCTAssertEqual(layer.channelScales?[r], alpha)
+            for j in 0..<per { XCTAssertEqual(w[r * per + j], alpha * (x[r * per + j] > 0 ? 1 : x[r * per + j] < 0 ? -1 : 0)) }
+        }
+        XCTAssertNil(prepared.layers["conv1"], "the first conv stays float")
+        // converted, it runs and its decoded weights are the scaled ones (logits differ from the unscaled model)
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var conv = ConversionOptions()
+        conv.recipe = "binaryconnect"
+        conv.method.binaryChannelScale = true
+        _ = try Converter.convert(checkpoint: checkpoint.url, to: dir.appendingPathComponent("s.lbm"), options: conv)
+        conv.method.binaryChannelScale = false
+        _ = try Converter.convert(checkpoint: checkpoint.url, to: dir.appendingPathComponent("u.lbm"), options: conv)
+        let input = [Float](repeating: 0.25, count: 32 * 32 * 3)
+        XCTAssertNotEqual(Session(model: try Model(contentsOf: dir.appendingPathComponent("s.lbm"))).run(input),
+                          Session(model: try Model(contentsOf: dir.appendingPathComponent("u.lbm"))).run(input))
     }
 
     func testRecipeFlagValidation() throws {

@@ -3,7 +3,8 @@ import QCheckpoint
 import QGraph
 
 /// No official code. Two kinds of checkpoints (SEEDS.md §4):
-///  - BinaryConnect: latent float weights, inference with sign(w) (sign(0) = 0, no scale) in every conv
+///  - BinaryConnect: latent float weights, inference with sign(w) (sign(0) = 0, no scale; or, with
+///    --binary-channel-scale, alpha[oc] * sign(w) with alpha = mean |w| of the channel) in every conv
 ///    except the first; the first conv and the linear layers stay float. Not recognisable from the keys:
 ///    `--recipe binaryconnect`.
 ///  - Stochastic rounding: weights already on a per-layer grid w = q * delta (q small integers). Recognised
@@ -52,12 +53,23 @@ struct BinaryConnectRecipe: MethodRecipe {
         guard convs.count >= 2 else { throw ConvertError("BinaryConnect: needs at least two conv layers, found \(convs.count)") }
         var set: [String: CheckpointTensor] = [:], layers: [String: MethodLayer] = [:]
         for item in convs.dropFirst() {
-            let w = item.tensor.floatValues().map { x -> Float in x > 0 ? 1 : x < 0 ? -1 : 0 }
+            let latent = item.tensor.floatValues()
+            let signs = latent.map { x -> Float in x > 0 ? 1 : x < 0 ? -1 : 0 }
+            var layer = codesForValues(signs)!
+            var w = signs
+            if options.binaryChannelScale {
+                // alpha[oc] = mean |w| over the channel (XNOR-Net style), W = alpha[oc] * sign(w)
+                let rows = item.tensor.shape[0], per = latent.count / rows
+                let alpha = (0..<rows).map { r in latent[r * per ..< (r + 1) * per].reduce(Float(0)) { $0 + abs($1) } / Float(per) }
+                for i in w.indices { w[i] = alpha[i / per] * signs[i] }
+                layer.channelScales = alpha
+            }
             set[item.name] = CheckpointTensor(shape: item.tensor.shape, floats: w)
-            layers[String(item.name.dropLast(".weight".count))] = codesForValues(w)
+            layers[String(item.name.dropLast(".weight".count))] = layer
         }
         var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set), layers: layers)
-        prepared.notes.append("BinaryConnect: sign(w) in \(layers.count) convs; first conv '\(convs[0].name)' and linear layers float")
+        prepared.notes.append("BinaryConnect: " + (options.binaryChannelScale ? "mean|w| * sign(w) per output channel" : "sign(w)")
+            + " in \(layers.count) convs; first conv '\(convs[0].name)' and linear layers float")
         return prepared
     }
 }

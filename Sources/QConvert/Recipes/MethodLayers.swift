@@ -77,7 +77,7 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
             }
         }
         let fold = foldFactors[node.name] ?? [Float](repeating: 1, count: rows)
-        let scales = fold.map { $0 * unit }
+        let scales = (0..<rows).map { fold[$0] * unit * (layer.channelScales?[$0] ?? 1) }
         let packed = packCodes(gemmCodes, rows: rows, k: k, bits: bits, groups: groups)
         let packedRows = WeightDescriptor.packedRows(rows: rows, groups: groups)
         model.tensors.remove(wName)

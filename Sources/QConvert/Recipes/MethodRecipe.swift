@@ -14,6 +14,9 @@ struct MethodLayer: Sendable {
     /// When set, every level is an integer multiple of this (e.g. Any-Precision: E / n, levels E * (2Q - n)
     /// / n), and it becomes the layer's table unit so the int8 table holds those integers exactly.
     var unit: Float? = nil
+    /// A per-output-channel factor of the weights (BinaryConnect with a scale: W = alpha[oc] * level):
+    /// multiplied into the channel's scale; nil = 1.
+    var channelScales: [Float]? = nil
 }
 
 /// A checkpoint rewritten for the architecture builders: every quantized layer's `<layer>.weight` holds
@@ -41,6 +44,8 @@ public struct MethodOptions: Sendable {
     public var deepShiftMode: String?
     /// Equal Bits prune rate k in [0, 1) (not saved in checkpoints); nil: from the file name, else 0.
     public var pruneRate: Double?
+    /// BinaryConnect: scale each output channel's sign(w) by alpha = mean |w| of the channel.
+    public var binaryChannelScale = false
 
     public init() {}
 }
