@@ -32,8 +32,10 @@ public final class Model: Sendable {
 
     /// Loads and validates a `.lbm` file (written by `qconvert`) and plans its execution.
     ///
-    /// - Parameter bits: the weight bit width to run at; nil runs the model at its own width. A width the
-    ///   file cannot run at (see ``availableBits``) throws.
+    /// - Parameters:
+    ///   - url: the `.lbm` file.
+    ///   - bits: the weight bit width to run at; nil runs the model at its own width. A width the file cannot
+    ///     run at (see ``Model/availableBits``) throws.
     public init(contentsOf url: URL, bits: Int? = nil) throws {
         runtime = try QRuntime.Model(contentsOf: url)
         if let bits, !runtime.canRun(bits: bits) {
@@ -52,7 +54,7 @@ public final class Model: Sendable {
     public var labels: [String] { runtime.info.labels }
     /// The network input a tensor must have: [height, width, channels].
     public var inputShape: [Int] { runtime.inputShape }
-    /// How many values ``Session/run(_:)`` returns (classes).
+    /// How many values ``Session/run(_:)-([Float])`` returns (classes).
     public var outputCount: Int { runtime.outputCount }
     /// The weight bits most of the work runs at (4 for a "w4, first/last w8" model; 32 for float).
     public var bits: Int? { runtime.weightBits }
