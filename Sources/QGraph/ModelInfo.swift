@@ -11,7 +11,7 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var std: [Float]
     public var resize: Int?
     /// true: resample like PIL's bilinear filter (antialiased when downscaling, as torchvision's Resize does on
-    /// PIL images); nil or false: plain bilinear interpolation (F.interpolate, antialias=False). Stored in
+    /// PIL images; 8-bit images byte for byte as Pillow); nil or false: plain bilinear interpolation (F.interpolate, antialias=False). Stored in
     /// the graph JSON only when set, so older files read unchanged.
     public var antialias: Bool?
 

@@ -1,7 +1,11 @@
 // PIL-style bilinear resampling (Pillow's ImagingResample with the BILINEAR filter), which is what
-// torchvision's Resize does to PIL images: antialiased when downscaling. In Float, separable, horizontal
-// pass first (as Pillow); Pillow's 8-bit path rounds to uint8 between the passes and at the end, so results
-// differ from Pillow's by at most about one 8-bit step (toolchain/imagenet/compare_preprocessing.py).
+// torchvision's Resize does to PIL images: antialiased when downscaling. Separable, horizontal pass first
+// (as Pillow), only over the source rows and output columns the crop needs.
+//   8-bit images (maxval 255): exactly Pillow's ImagingResample*_8bpc: each weight as a fixed-point integer
+//     with 22 fraction bits (rounded half away from zero), sums started at 2^21, shifted right 22 and
+//     clamped to 0...255 after each pass; so the result equals Pillow's byte for byte.
+//   Other depths (16-bit PNG, NetPBM maxval != 255): the same weights in Float, no rounding between passes
+//     (torch's F.interpolate(antialias=True)).
 //
 // Coefficients per output sample `o` along an axis, `in` source samples resized to `out` (Pillow's
 // precompute_coeffs, in Double):
@@ -19,8 +23,13 @@ struct ResampleTaps {
     var start: [Int]
     var count: [Int]
     var weights: [Float]
-    /// Stride of `weights` per output sample (the most taps any sample has).
+    /// The weights as Pillow's 8-bit path holds them: round-half-away(weight * 2^22).
+    var fixed: [Int32]
+    /// Stride of `weights` and `fixed` per output sample (the most taps any sample has).
     var width: Int
+
+    /// Fraction bits of `fixed` (Pillow's PRECISION_BITS, 32 - 8 - 2).
+    static let precisionBits = 22
 
     /// Taps for `outputs` samples starting at resized index `offset`, resampling `source` samples to `resized`.
     init(outputs: Int, offset: Int, resized: Int, source: Int) {
@@ -31,6 +40,8 @@ struct ResampleTaps {
         start = [Int](repeating: 0, count: outputs)
         count = [Int](repeating: 0, count: outputs)
         weights = [Float](repeating: 0, count: outputs * width)
+        fixed = [Int32](repeating: 0, count: outputs * width)
+        let one = Double(1 << Self.precisionBits)
         for o in 0..<outputs {
             let r = o + offset
             guard r >= 0 && r < resized else { continue }
@@ -42,7 +53,11 @@ struct ResampleTaps {
             let total = w.reduce(0, +)
             start[o] = xmin
             count[o] = w.count
-            for k in w.indices { weights[o * width + k] = Float(total != 0 ? w[k] / total : 0) }
+            for k in w.indices {
+                let normalised = total != 0 ? w[k] / total : 0
+                weights[o * width + k] = Float(normalised)
+                fixed[o * width + k] = Int32(normalised < 0 ? -0.5 + normalised * one : 0.5 + normalised * one)
+            }
         }
     }
 }
@@ -50,7 +65,6 @@ struct ResampleTaps {
 extension PreprocessPlan {
     /// Fills `output` with the antialiased resize of `image`, cropped and normalised (`count` values).
     func runAntialiased(_ image: Image, _ p: Preprocessing, into output: UnsafeMutableBufferPointer<Float>) {
-        let (c, ic) = (outChannels, image.channels)
         let rows = ResampleTaps(outputs: outHeight, offset: top, resized: resizedHeight, source: image.height)
         let cols = ResampleTaps(outputs: outWidth, offset: left, resized: resizedWidth, source: image.width)
         // Source rows any output row reads.
@@ -59,7 +73,59 @@ extension PreprocessPlan {
             firstRow = min(firstRow, rows.start[o])
             lastRow = max(lastRow, rows.start[o] + rows.count[o] - 1)
         }
-        let usedRows = max(lastRow - firstRow + 1, 0)
+        let used = firstRow..<max(lastRow + 1, firstRow)
+        if image.maxval == 255 {
+            resample8(image, p, rows, cols, used, into: output)
+        } else {
+            resampleFloat(image, p, rows, cols, used, into: output)
+        }
+    }
+
+    /// Pillow's 8-bit arithmetic; samples are recovered as bytes (they were byte / 255).
+    private func resample8(_ image: Image, _ p: Preprocessing, _ rows: ResampleTaps, _ cols: ResampleTaps,
+                           _ used: Range<Int>, into output: UnsafeMutableBufferPointer<Float>) {
+        let (c, ic) = (outChannels, image.channels)
+        let shift = ResampleTaps.precisionBits
+        let half: Int32 = 1 << (shift - 1)
+        @inline(__always) func clip8(_ v: Int32) -> UInt8 { v <= 0 ? 0 : UInt8(min(v >> shift, 255)) }
+        let bytes = image.pixels.map { UInt8(($0 * 255).rounded()) }
+        var horizontal = [UInt8](repeating: 0, count: used.count * outWidth * ic)
+        for y in 0..<used.count {
+            let srcRow = (used.lowerBound + y) * image.width * ic
+            for x in 0..<outWidth where cols.count[x] > 0 {
+                let (s, n, wBase) = (cols.start[x], cols.count[x], x * cols.width)
+                for ch in 0..<ic {
+                    var sum = half
+                    for k in 0..<n { sum &+= Int32(bytes[srcRow + (s + k) * ic + ch]) &* cols.fixed[wBase + k] }
+                    horizontal[(y * outWidth + x) * ic + ch] = clip8(sum)
+                }
+            }
+        }
+        for y in 0..<outHeight {
+            let (s, n, wBase) = (rows.start[y], rows.count[y], y * rows.width)
+            for x in 0..<outWidth {
+                let o = (y * outWidth + x) * c
+                for ch in 0..<c {
+                    let sc = ic == 1 ? 0 : ch
+                    var value: UInt8 = 0
+                    if cols.count[x] > 0 && n > 0 {
+                        var sum = half
+                        for k in 0..<n {
+                            sum &+= Int32(horizontal[((s + k - used.lowerBound) * outWidth + x) * ic + sc]) &* rows.fixed[wBase + k]
+                        }
+                        value = clip8(sum)
+                    }
+                    output[o + ch] = (Float(value) / 255 - p.mean[ch]) / p.std[ch]
+                }
+            }
+        }
+    }
+
+    /// The same filter in Float with no intermediate rounding.
+    private func resampleFloat(_ image: Image, _ p: Preprocessing, _ rows: ResampleTaps, _ cols: ResampleTaps,
+                               _ used: Range<Int>, into output: UnsafeMutableBufferPointer<Float>) {
+        let (c, ic) = (outChannels, image.channels)
+        let (firstRow, usedRows) = (used.lowerBound, used.count)
         // Horizontal pass: used source rows x output columns x image channels.
         var horizontal = [Float](repeating: 0, count: usedRows * outWidth * ic)
         image.pixels.withUnsafeBufferPointer { src in

@@ -9,7 +9,8 @@ measured on the photos so that the class depends on the photo), converts it with
            -> CenterCrop(224) -> ToTensor -> Normalize(ImageNet) -> the float ResNet-18
   LowBit:  qinfer --save-inputs (JPEG/PNG decode, EXIF, antialiased resize 256, crop 224, normalise)
 and reports the preprocessing error (max and mean |difference| of the normalised inputs, also in 8-bit
-steps) and the top-1 agreement. The PyTorch top-1 classes are written as an ImageNet-style ground-truth
+steps; LowBit resamples 8-bit images with Pillow's own fixed-point arithmetic, so 0 is expected), the
+largest |difference| of the logits, and the top-1 agreement. The PyTorch top-1 classes are written as an ImageNet-style ground-truth
 file (Caffe val.txt form) plus a synset list, and qinfer evaluates the photo folder with them, so qinfer's
 top-1 *is* the agreement and its top-5 says how often PyTorch's class is among LowBit's five.
 
@@ -154,8 +155,8 @@ def main():
 
     print(f"{'photo':42s} {'torch':>5s} {'lowbit':>6s} {'max|d|':>8s} {'mean|d|':>8s} {'8-bit':>6s} {'logit':>8s}")
     for r in rows:
-        print(f"{r[0][:42]:42s} {r[1]:5d} {r[2]:6d} {r[3]:8.4f} {r[4]:8.5f} {r[5]:6.2f} {r[6]:8.4f}")
-    print(f"preprocessing error over {len(photos)} photos (normalised units): max {worst:.4f}, mean {sums / count:.6f}")
+        print(f"{r[0][:42]:42s} {r[1]:5d} {r[2]:6d} {r[3]:8.1e} {r[4]:8.1e} {r[5]:6.2f} {r[6]:8.1e}")
+    print(f"preprocessing error over {len(photos)} photos (normalised units): max {worst:.3g}, mean {sums / count:.3g}")
     print(f"top-1 agreement: {agree}/{len(photos)} ({len(set(r[1] for r in rows))} distinct PyTorch classes)")
 
     # qinfer as an ImageNet evaluation: PyTorch's classes as the ground truth, synsets as class names.
