@@ -16,8 +16,8 @@ top-1 *is* the agreement and its top-5 says how often PyTorch's class is among L
 
   python3 toolchain/imagenet/compare_preprocessing.py --work /tmp/lowbit-photos [--bin .build/release]
 
-Photos (kept in WORK, never in the repository): Debian plasma-workspace-wallpapers (the photographs
-among its wallpapers), scikit-image's bundled data (skimage.data), matplotlib's sample_data and
+Photos, 50 (kept in WORK, never in the repository): Debian plasma-workspace-wallpapers (15 photographs
+among its wallpapers) and opencv-doc (12 of its sample photos), scikit-image's bundled data (skimage.data), matplotlib's sample_data and
 scikit-learn's sample images (pip download of the wheel, unpacked). Needs: torch, pillow, scikit-image,
 matplotlib in the Python running this (e.g. /work/venv), apt-get and pip for the downloads.
 """
@@ -42,6 +42,9 @@ SKIMAGE_PHOTOS = ["astronaut.png", "brick.png", "camera.png", "cell.png", "chels
                   "coffee.png", "coins.png", "grass.png", "gravel.png", "ihc.png", "microaneurysms.png", "moon.png",
                   "motorcycle_left.png", "motorcycle_right.png", "page.png", "text.png", "rocket.jpg",
                   "hubble_deep_field.jpg", "retina.jpg"]
+# Photographs among opencv-doc's sample data (Debian), twelve of them to make 50 in all.
+OPENCV_PHOTOS = ["aero1.jpg", "aloeL.jpg", "apple.jpg", "baboon.jpg", "basketball1.png", "building.jpg",
+                 "butterfly.jpg", "fruits.jpg", "home.jpg", "leuvenA.jpg", "messi5.jpg", "squirrel_cls.jpg"]
 MATPLOTLIB_PHOTOS = ["grace_hopper.jpg"]
 SKLEARN_PHOTOS = ["china.jpg", "flower.jpg"]
 MEAN = [0.485, 0.456, 0.406]
@@ -49,7 +52,7 @@ STD = [0.229, 0.224, 0.225]
 
 
 def collect(work):
-    """Copies the photos into WORK/photos (downloading the Debian package and the sklearn wheel once)."""
+    """Copies the photos into WORK/photos (downloading the Debian packages and the sklearn wheel once)."""
     photos = work / "photos"
     photos.mkdir(parents=True, exist_ok=True)
     downloads = work / "downloads"
@@ -63,6 +66,17 @@ def collect(work):
         images = sorted(glob.glob(str(walls / "usr/share/wallpapers" / name / "contents/images/*")))
         pick = [f for f in images if os.path.basename(f).startswith("1920x1080")] or images
         shutil.copy(pick[0], photos / f"plasma-{name}{Path(pick[0]).suffix}")
+    opencv = downloads / "opencv"
+    if not opencv.exists():
+        subprocess.run(["apt-get", "download", "opencv-doc"], cwd=downloads, check=True)
+        deb = next(downloads.glob("opencv-doc_*.deb"))
+        opencv.mkdir()
+        tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", str(opencv), "--wildcards", "./usr/share/doc/opencv-doc/examples/data/*"],
+                       stdin=tar.stdout, check=True)
+        tar.wait()
+    for name in OPENCV_PHOTOS:
+        shutil.copy(opencv / "usr/share/doc/opencv-doc/examples/data" / name, photos / f"opencv-{name}")
     import skimage
     import matplotlib
     for name in SKIMAGE_PHOTOS:
