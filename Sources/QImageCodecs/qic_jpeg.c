@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+#include <jerror.h>
 
 typedef struct qic_jpeg_error {
     struct jpeg_error_mgr base;
@@ -21,10 +22,12 @@ static void qic_jpeg_fail(j_common_ptr cinfo) {
     longjmp(err->jump, 1);
 }
 
-/// msg_level -1 is a warning about damaged data (e.g. "Premature end of JPEG file"): fail on it rather than
-/// classify a half-grey image. Trace messages (level >= 0) are ignored.
+/// msg_level -1 is a warning about damaged data ("Premature end of JPEG file", "bad Huffman code"): fail on it
+/// rather than classify a half-grey image. The exception is stray bytes between segments ("N extraneous
+/// bytes before marker"), which many cameras write and which leave the pixels intact. Trace messages
+/// (level >= 0) are ignored.
 static void qic_jpeg_message(j_common_ptr cinfo, int msg_level) {
-    if (msg_level < 0) qic_jpeg_fail(cinfo);
+    if (msg_level < 0 && cinfo->err->msg_code != JWRN_EXTRANEOUS_DATA) qic_jpeg_fail(cinfo);
 }
 
 int qic_jpeg_decode(const uint8_t *bytes, size_t count, int max_side, size_t max_samples, qic_image *out) {

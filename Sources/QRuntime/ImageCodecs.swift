@@ -1,8 +1,9 @@
 // JPEG and PNG decoding into `Image`s (through QImageCodecs: libjpeg-turbo and libpng), with the EXIF
 // orientation of JPEGs applied so the pixels stand the way a photo viewer shows them.
 //
-//   JPEG: gray or RGB 8-bit (YCbCr converted by libjpeg, ISLOW DCT, as PIL decodes); CMYK refused; any
-//         libjpeg warning (truncated file, corrupt entropy data) is an error. EXIF orientation 2...8 (APP1
+//   JPEG: gray or RGB 8-bit (YCbCr converted by libjpeg, ISLOW DCT, as PIL decodes); CMYK refused; a
+//         libjpeg warning about damaged data (truncated file, corrupt entropy data) is an error, stray bytes
+//         between segments are not. EXIF orientation 2...8 (APP1
 //         "Exif", IFD0 tag 0x0112) is applied as PIL's ImageOps.exif_transpose does; a damaged EXIF block
 //         is ignored (orientation 1), the pixels are what matter.
 //   PNG:  every colour type and depth; palette -> RGB, 1/2/4-bit gray -> 8-bit, alpha (and tRNS) dropped,

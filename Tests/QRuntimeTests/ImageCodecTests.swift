@@ -155,6 +155,10 @@ final class ImageCodecTests: XCTestCase {
         assertFails([0xFF, 0xD8, 0xFF] + [UInt8](repeating: 0x11, count: 40), "corrupt JPEG")
         assertFails(try fixture("cmyk.jpg"), "unsupported JPEG colour space (CMYK/YCCK)")
         try flipBytes(good)
+        // Stray bytes between segments (written by some cameras) are tolerated: same pixels.
+        XCTAssertEqual(Array(good[20..<22]), [0xFF, 0xDB], "DQT after the 16-byte APP0")
+        let stray = Array(good[..<20]) + [0x00, 0x11, 0x22] + Array(good[20...])
+        XCTAssertEqual(try ImageReader.decode(stray, name: "x").pixels, try ImageReader.decode(good, name: "x").pixels)
         // A damaged EXIF block is ignored, not fatal.
         var exif = try fixture("orient6.jpg")
         let tiff = try XCTUnwrap(indexOf(Array("Exif".utf8), in: exif)) + 6

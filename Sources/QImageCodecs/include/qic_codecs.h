@@ -24,7 +24,8 @@ typedef struct qic_image {
 
 /// Decodes a baseline or progressive JPEG (gray, YCbCr or RGB; CMYK is refused) to 8-bit gray or RGB.
 /// Refuses images with a side above `max_side` or more than `max_samples` samples before allocating them.
-/// Every libjpeg warning (truncated data, corrupt entropy data) is treated as an error.
+/// Every libjpeg warning about damaged data (truncation, corrupt entropy data) is an error; stray bytes
+/// between segments are tolerated.
 /// Returns 0 on success, -1 with `out->message` set otherwise (out->pixels is then NULL).
 int qic_jpeg_decode(const uint8_t *bytes, size_t count, int max_side, size_t max_samples, qic_image *out);
 
