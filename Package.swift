@@ -13,7 +13,7 @@ let package = Package(
     name: "LowBit",
     platforms: [.macOS(.v13)],
     products: [
-        .library(name: "LowBit", targets: ["QRuntime"]),
+        .library(name: "LowBit", targets: ["LowBit"]),
         .executable(name: "qconvert", targets: ["qconvert"]),
         .executable(name: "qinfer", targets: ["qinfer"]),
         .executable(name: "qbench", targets: ["qbench"]),
@@ -26,7 +26,14 @@ let package = Package(
         .target(name: "QCheckpoint"),
         .target(name: "QFormat"),
         .target(name: "QGraph", dependencies: ["QFormat"]),
-        .target(name: "QRuntime", dependencies: ["QGraph", "QFormat", "QKernels"]),
+        // JPEG/PNG through the system's libjpeg(-turbo) and libpng (module maps in Sources/CLib*; Debian:
+        // libjpeg-dev libpng-dev); QImageCodecs keeps their longjmp error handling in C.
+        .systemLibrary(name: "CLibJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CLibPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .target(name: "QImageCodecs", dependencies: ["CLibJPEG", "CLibPNG"]),
+        .target(name: "QRuntime", dependencies: ["QGraph", "QFormat", "QKernels", "QImageCodecs"]),
+        // The library product's public API (Sources/LowBit/LowBit.docc; example in Examples/Classify).
+        .target(name: "LowBit", dependencies: ["QRuntime"]),
         .target(name: "QConvert", dependencies: ["QCheckpoint", "QGraph", "QFormat", "QRuntime", "QKernels"]),
         .target(name: "_QTestSupport", path: "Sources/_QTestSupport"),
         .executableTarget(name: "qconvert", dependencies: [
@@ -42,10 +49,18 @@ let package = Package(
         .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
         .testTarget(name: "QConvertTests", dependencies: ["QConvert", "QGraph", "QKernels", "_QTestSupport"],
                     exclude: ["Golden"]),  // read from the source tree by path
-        .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "QGraph", "_QTestSupport"]),
+        .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "QGraph", "_QTestSupport"],
+                    exclude: ["Images"]),  // read from the source tree by path
+        .testTarget(name: "LowBitTests", dependencies: ["LowBit", "QConvert", "_QTestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),
     ]
 )
+
+// The DocC plugin joins only when LOWBIT_DOCS is set (the same reason):
+//   LOWBIT_DOCS=1 swift package generate-documentation --target LowBit
+if ProcessInfo.processInfo.environment["LOWBIT_DOCS"] != nil {
+    package.dependencies.append(.package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"))
+}
 
 // Benchmarks/ (ordo-one/benchmark) join the package only when LOWBIT_BENCHMARKS is set, so library
 // users and `swift test` never fetch or build the benchmark tooling:

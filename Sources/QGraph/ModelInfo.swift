@@ -10,13 +10,19 @@ public struct Preprocessing: Codable, Equatable, Sendable {
     public var mean: [Float]
     public var std: [Float]
     public var resize: Int?
+    /// true: resample like PIL's bilinear filter (antialiased when downscaling, as torchvision's Resize does on
+    /// PIL images; 8-bit images byte for byte as Pillow); nil or false: plain bilinear interpolation (F.interpolate, antialias=False). Stored in
+    /// the graph JSON only when set, so older files read unchanged.
+    public var antialias: Bool?
 
-    public init(inputSize: [Int], channels: Int, mean: [Float], std: [Float], resize: Int? = nil) {
+    public init(inputSize: [Int], channels: Int, mean: [Float], std: [Float], resize: Int? = nil,
+                antialias: Bool? = nil) {
         self.inputSize = inputSize
         self.channels = channels
         self.mean = mean
         self.std = std
         self.resize = resize
+        self.antialias = antialias
     }
 
     /// Checks sizes and values are usable.

@@ -37,9 +37,12 @@ public struct LabelledImage: Sendable {
 }
 
 public enum Dataset {
+    /// File extensions a folder walk picks up (compared lower-cased).
+    public static let imageExtensions: Set<String> = ["ppm", "pgm", "pnm", "jpg", "jpeg", "png"]
+
     /// Images to classify from a command-line argument: a file; a labels.csv (path,label — label an index
     /// or a class name); or a folder, which uses its labels.csv when present, else class subfolders named
-    /// like the model's labels, else every PPM/PGM inside without labels.
+    /// like the model's labels, else every image inside (`imageExtensions`) without labels.
     public static func images(from argument: String, labels: [String]) throws -> [LabelledImage] {
         let url = URL(fileURLWithPath: argument)
         var isDirectory: ObjCBool = false
@@ -89,12 +92,12 @@ public enum Dataset {
             throw RuntimeError("\(dir.path): cannot list folder")
         }
         var result: [LabelledImage] = []
-        for case let url as URL in walker where ["ppm", "pgm", "pnm"].contains(url.pathExtension.lowercased()) {
+        for case let url as URL in walker where imageExtensions.contains(url.pathExtension.lowercased()) {
             let parent = url.deletingLastPathComponent().lastPathComponent
             let index = labels.firstIndex { $0.caseInsensitiveCompare(parent) == .orderedSame }
             result.append(LabelledImage(url: url, label: index))
         }
-        guard !result.isEmpty else { throw RuntimeError("\(dir.path): no PPM/PGM images found") }
+        guard !result.isEmpty else { throw RuntimeError("\(dir.path): no JPEG, PNG or PPM/PGM images found") }
         return result.sorted { $0.url.path < $1.url.path }
     }
 }

@@ -11,9 +11,10 @@ public struct Image: Sendable {
     public let channels: Int
     /// `height * width * channels` samples in HWC order, values in [0, 1].
     public let pixels: [Float]
-    /// The file's maximum sample value (1...65535); 255 for 8-bit images.
+    /// The file's maximum sample value (1...65535): 255 for 8-bit images, 65535 for 16-bit PNGs.
     public let maxval: Int
-    /// The NetPBM format it was read from ("P2", "P3", "P5", "P6"), or nil for an image made in memory.
+    /// The format it was read from ("JPEG", "PNG", or the NetPBM magic "P2", "P3", "P5", "P6"), or nil for an
+    /// image made in memory.
     public let format: String?
     /// Where it came from (a path or the name given to `ImageReader.decode`), used in error messages.
     public let name: String?

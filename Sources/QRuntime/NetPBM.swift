@@ -12,14 +12,15 @@
 // width * height * channels <= 2^28, maxval 1...65535.
 import Foundation
 
-/// Reads PPM/PGM images (P2, P3, P5, P6) into `Image`s.
+/// Reads JPEG, PNG and PPM/PGM images (P2, P3, P5, P6) into `Image`s, choosing the decoder by the file's
+/// signature (never its name).
 public enum ImageReader {
     /// Largest accepted width or height.
     public static let maxSide = 1 << 15
     /// Largest accepted width * height * channels.
     public static let maxSamples = 1 << 28
 
-    /// Reads the first image of a PPM/PGM file; errors name `url.path`.
+    /// Reads a JPEG, PNG or PPM/PGM file (the first image of a multi-image NetPBM file); errors name `url.path`.
     public static func read(contentsOf url: URL) throws -> Image {
         let name = url.path
         var isDirectory: ObjCBool = false
@@ -33,18 +34,23 @@ public enum ImageReader {
         } catch {
             throw ImageError(file: name, "cannot read: \(error.localizedDescription)")
         }
-        return try data.withUnsafeBytes { raw in
-            var decoder = NetPBMDecoder(bytes: raw.bindMemory(to: UInt8.self), name: name)
-            return try decoder.decode()
-        }
+        return try data.withUnsafeBytes { raw in try decode(raw.bindMemory(to: UInt8.self), name: name) }
     }
 
-    /// Decodes the first image in PPM/PGM bytes; `name` is used in error messages.
+    /// Decodes JPEG, PNG or PPM/PGM bytes; `name` is used in error messages.
     public static func decode(_ bytes: [UInt8], name: String) throws -> Image {
-        try bytes.withUnsafeBufferPointer { buffer in
-            var decoder = NetPBMDecoder(bytes: buffer, name: name)
-            return try decoder.decode()
+        try bytes.withUnsafeBufferPointer { try decode($0, name: name) }
+    }
+
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, name: String) throws -> Image {
+        if bytes.count >= 3, bytes[0] == 0xFF, bytes[1] == 0xD8, bytes[2] == 0xFF {
+            return try ImageCodecs.decodeJPEG(bytes, name: name)
         }
+        if bytes.count >= 4, bytes[0] == 0x89, bytes[1] == 0x50, bytes[2] == 0x4E, bytes[3] == 0x47 {
+            return try ImageCodecs.decodePNG(bytes, name: name)
+        }
+        var decoder = NetPBMDecoder(bytes: bytes, name: name)
+        return try decoder.decode()
     }
 }
 
@@ -112,17 +118,15 @@ struct NetPBMDecoder {
             }
         }
         if let kind = Self.knownFormat(b) {
-            throw error("not a PPM/PGM file (looks like \(kind); qinfer reads PPM/PGM)")
+            throw error("unsupported image format (looks like \(kind)); qinfer reads JPEG, PNG and PPM/PGM")
         }
         let shown = b.prefix(2).map(Self.printable).joined()
-        throw error("not a PPM/PGM file (magic '\(shown)')")
+        throw error("not a JPEG, PNG or PPM/PGM file (magic '\(shown)')")
     }
 
     /// Names common non-NetPBM image formats from their signatures.
     private static func knownFormat(_ b: UnsafeBufferPointer<UInt8>) -> String? {
         func starts(_ sig: [UInt8]) -> Bool { b.count >= sig.count && zip(b, sig).allSatisfy { $0 == $1 } }
-        if starts([0xFF, 0xD8, 0xFF]) { return "JPEG" }
-        if starts([0x89, 0x50, 0x4E, 0x47]) { return "PNG" }
         if starts(Array("GIF8".utf8)) { return "GIF" }
         if starts([0x49, 0x49, 0x2A, 0x00]) || starts([0x4D, 0x4D, 0x00, 0x2A]) { return "TIFF" }
         if starts(Array("RIFF".utf8)), b.count >= 12, Array(b[8..<12]) == Array("WEBP".utf8) { return "WebP" }

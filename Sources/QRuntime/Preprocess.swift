@@ -10,8 +10,9 @@
 //        i0 = min(floor(src), in - 1);  i1 = min(i0 + 1, in - 1);  w1 = clamp(src - i0, 0, 1);  w0 = 1 - w1
 //        (in == out: i0 = i1 = o, w0 = 1, w1 = 0: an exact copy)
 //        value = (p[y0][x0] * wx0 + p[y0][x1] * wx1) * wy0 + (p[y1][x0] * wx0 + p[y1][x1] * wx1) * wy1
-//      Note: torchvision applied to a PIL image resizes with PIL's antialiased filter instead; for
-//      downscaling the two differ slightly. Models stored with resize = nil at their native size are exact.
+//      With antialias = true the resize is PIL's bilinear filter instead (antialiased when downscaling, what
+//      torchvision's Resize does to PIL images; AntialiasResample.swift). Models stored with resize = nil at
+//      their native size are exact either way.
 //   3. CenterCrop (only after resize = r): top = int(round((h - ch) / 2.0)) with Python's round
 //      (half to even), left likewise; a crop larger than the image zero-pads first (left/top pad
 //      (cw - w) // 2), as torchvision does, with 0 then normalised like any sample.
@@ -56,12 +57,13 @@ public enum Preprocessor {
         }
         if image.channels == 1 && p.channels == 3 { steps.append("gray to RGB (replicated)") }
         let resampled = plan.resizedWidth != image.width || plan.resizedHeight != image.height
+        let filter = p.antialias == true ? "bilinear, antialiased like PIL" : "bilinear, no antialias"
         switch (p.resize, resampled) {
         case (nil, false): steps.append("no resize")
-        case (nil, true): steps.append("resize to \(plan.resizedWidth)x\(plan.resizedHeight) (bilinear, no antialias)")
+        case (nil, true): steps.append("resize to \(plan.resizedWidth)x\(plan.resizedHeight) (\(filter))")
         case (let r?, false): steps.append("shorter side already \(r) (no resampling)")
         case (let r?, true):
-            steps.append("resize shorter side to \(r): \(plan.resizedWidth)x\(plan.resizedHeight) (bilinear, no antialias)")
+            steps.append("resize shorter side to \(r): \(plan.resizedWidth)x\(plan.resizedHeight) (\(filter))")
         }
         if p.resize != nil {
             if plan.outWidth == plan.resizedWidth && plan.outHeight == plan.resizedHeight {
@@ -156,6 +158,10 @@ struct PreprocessPlan {
         let (c, ic) = (outChannels, image.channels)
         let exact = resizedHeight == image.height && resizedWidth == image.width && top == 0 && left == 0
             && outHeight == image.height && outWidth == image.width
+        if !exact && p.antialias == true {
+            runAntialiased(image, p, into: output)
+            return
+        }
         image.pixels.withUnsafeBufferPointer { src in
             p.mean.withUnsafeBufferPointer { mean in
                 p.std.withUnsafeBufferPointer { std in

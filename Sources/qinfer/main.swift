@@ -9,16 +9,17 @@ struct QInfer: ParsableCommand {
         commandName: "qinfer",
         abstract: "Classify images with a LowBit model.",
         discussion: """
-            IMAGE may be a PPM/PGM file (P2, P3, P5, P6), a folder, or a labels.csv (path,label). A folder with a
-            labels.csv, or with class subfolders named like the model's labels, and a labels.csv are evaluated:
-            top-1, top-5, images/s and mean latency. With no IMAGE, the bundled default model classifies its
-            first bundled sample image.
+            IMAGE may be a JPEG, PNG or PPM/PGM file (P2, P3, P5, P6), a folder, or a labels.csv (path,label). A
+            folder with a labels.csv, or with class subfolders named like the model's labels, a labels.csv, and
+            images given a ground-truth file with --labels are evaluated: top-1, top-5, images/s and mean latency.
+            With no IMAGE, the bundled default model classifies its first bundled sample image.
 
             Examples:
               qinfer                                   # bundled model, bundled sample
               qinfer cat.ppm --model resnet20-w4.lbm --top 3
               qinfer ../shared/data/cifar10-test/labels.csv --model resnet20-w8.lbm
               qinfer a.pgm b.pgm --json
+              qinfer imagenet-val/ --model resnet18-w4.lbm --labels LOC_val_solution.csv --synsets LOC_synset_mapping.txt
             """)
 
     @Argument(help: "Images, folders or labels.csv files.")
@@ -38,6 +39,15 @@ struct QInfer: ParsableCommand {
 
     @Option(help: "Bit width to run at, for models converted with run-time bit widths (Any-Precision); default: the model's default width.")
     var bits: Int?
+
+    @Option(help: ArgumentHelp("Ground truth for the images: 'NAME LABEL' lines (whitespace or comma separated); LABEL a class index, synset ID or label.", valueName: "file"))
+    var labels: String?
+
+    @Option(help: ArgumentHelp("Synset ID of each class, one per line in class order (ImageNet's LOC_synset_mapping.txt), for synset labels.", valueName: "file"))
+    var synsets: String?
+
+    @Option(help: ArgumentHelp("Write each preprocessed network input to this folder as NAME.f32 (HWC float32, little-endian).", valueName: "folder"))
+    var saveInputs: String?
 
     @Flag(help: "One JSON object per image (and one summary object when evaluating).")
     var json = false
@@ -68,6 +78,10 @@ struct QInfer: ParsableCommand {
         let session = Session(model: loaded, threads: threads)
         if let bits { try session.setBits(bits) }
         let labels = loaded.info.labels
+        let truth = try self.labels.map { file in
+            try GroundTruth(contentsOf: URL(fileURLWithPath: file), classLabels: labels,
+                            synsets: try synsets.map { try GroundTruth.synsets(contentsOf: URL(fileURLWithPath: $0)) })
+        }
         var items: [LabelledImage] = []
         if images.isEmpty {
             guard let first = try DefaultModel.sampleImages().first else {
@@ -77,6 +91,9 @@ struct QInfer: ParsableCommand {
         } else {
             for argument in images { items += try Dataset.images(from: argument, labels: labels) }
         }
+        if let truth { items = items.map { LabelledImage(url: $0.url, label: truth.label(for: $0.url) ?? $0.label) } }
+        let inputsFolder = saveInputs.map { URL(fileURLWithPath: $0) }
+        if let inputsFolder { try FileManager.default.createDirectory(at: inputsFolder, withIntermediateDirectories: true) }
         let evaluating = items.contains { $0.label != nil }
         let quiet = evaluating && items.count > 20 && !json
         var top1 = 0, top5 = 0, labelled = 0
@@ -85,6 +102,11 @@ struct QInfer: ParsableCommand {
         for item in items {
             let image = try ImageReader.read(contentsOf: item.url)
             if verbose { FileHandle.standardError.write(Data("\(item.url.path): \(Preprocessor.describe(loaded.info.preprocessing, image: image))\n".utf8)) }
+            if let inputsFolder {
+                let input = try Preprocessor.apply(loaded.info.preprocessing, to: image)
+                let name = item.url.deletingPathExtension().lastPathComponent + ".f32"
+                try input.withUnsafeBytes { Data($0) }.write(to: inputsFolder.appendingPathComponent(name))
+            }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let logits = try session.classify(image)
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6

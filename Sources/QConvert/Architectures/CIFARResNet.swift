@@ -68,9 +68,11 @@ extension Preprocessing {
     /// 32x32 RGB, ImageNet mean/std: what akamaster's CIFAR ResNets were trained with.
     static let cifarImageNetStats = Preprocessing(inputSize: [32, 32], channels: 3,
                                                   mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225])
-    /// torchvision ImageNet evaluation: resize 256, center crop 224, ImageNet mean/std.
+    /// torchvision ImageNet evaluation on PIL images: resize 256 (PIL bilinear, antialiased), center crop 224,
+    /// ImageNet mean/std.
     static let imageNet = Preprocessing(inputSize: [224, 224], channels: 3,
-                                        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256)
+                                        mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], resize: 256,
+                                        antialias: true)
 }
 
 /// Built-in label lists.

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Builds a self-contained LowBit release folder for this machine's architecture (x86-64 or aarch64):
+#   qconvert, qinfer, qbench   release builds with --static-swift-stdlib (no Swift runtime needed), RUNPATH $ORIGIN
+#   libomp.so.5, libjpeg.so.62, libpng16.so.16   the non-base shared libraries they load, beside them
+#   models/                    the bundled default model and its sample images (found beside the binaries)
+#   README.md                  what is inside and how to run it
+# The target machine needs only glibc, libstdc++, libgcc and zlib (Debian's base system).
+#
+#   toolchain/bundle.sh [OUT_DIR]          default: dist/lowbit-$(uname -m)
+# Checked by toolchain/test-bundle.sh, which runs the bundle with the Swift toolchain and LLVM hidden.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="${1:-$root/dist/lowbit-$(uname -m)}"
+cd "$root"
+
+# SwiftPM links executables with RUNPATH $ORIGIN on Linux; the check below makes sure of it.
+flags=(-c release --static-swift-stdlib)
+start=$(date +%s)
+swift build "${flags[@]}" --product qconvert
+swift build "${flags[@]}" --product qinfer
+swift build "${flags[@]}" --product qbench
+bin="$(swift build "${flags[@]}" --show-bin-path)"
+echo "bundle: release build took $(( $(date +%s) - start )) s"
+
+rm -rf "$out"
+mkdir -p "$out/models/fashion-mnist"
+for tool in qconvert qinfer qbench; do
+  install -m 755 "$bin/$tool" "$out/$tool"
+  strip "$out/$tool"
+done
+
+# Shared libraries outside Debian's base system: everything the Swift toolchain or LLVM provides, and the
+# image codecs. ldd resolves the real files (libomp.so.5 is a symlink into /usr/lib/llvm-14/lib).
+bundled=()
+while read -r name path; do
+  case "$name" in
+    libc.so*|libm.so*|libdl.so*|librt.so*|libpthread.so*|ld-linux*|libgcc_s.so*|libstdc++.so*|libz.so*|linux-vdso*) continue ;;
+  esac
+  [ -f "$path" ] || { echo "bundle: cannot resolve $name" >&2; exit 1; }
+  cp -L "$path" "$out/$name"
+  bundled+=("$name")
+done < <(for tool in qconvert qinfer qbench; do ldd "$out/$tool"; done | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | sort -u)
+
+for tool in qconvert qinfer qbench; do
+  readelf -d "$out/$tool" | grep -q 'RUNPATH.*\$ORIGIN' || { echo "bundle: $tool lacks RUNPATH \$ORIGIN" >&2; exit 1; }
+done
+
+model="models/fashion-mnist"
+cp "$model/fmnist-cnn-w4.lbm" "$out/$model/"
+cp -r "$model/samples" "$out/$model/"
+[ -f "$model/labels.txt" ] && cp "$model/labels.txt" "$out/$model/"
+
+cat > "$out/README.md" <<README
+# LowBit $(git describe --always --dirty 2>/dev/null || echo "") for $(uname -m) Linux
+
+Self-contained: the Swift runtime is linked statically; ${bundled[*]:-no other libraries} lie beside the
+binaries, which find them through RUNPATH \$ORIGIN. Needs glibc $(ldd --version | head -1 | awk '{print $NF}') or newer, libstdc++ and zlib.
+
+    ./qinfer                                  # bundled Fashion-MNIST model, first sample image
+    ./qinfer photo.jpg --model resnet18-w4.lbm --top 5
+    ./qbench --threads 1,2,4 --runs 50        # bundled model
+    ./qconvert model.pth --bits 4 -o model-w4.lbm
+
+The default model is found in models/ beside the binaries (or \$LOWBIT_MODELS). \`--help\` on each tool
+lists its options. Source, documentation and the ARM build notes: toolchain/README.md of the repository.
+README
+du -sh "$out"
+echo "bundle: $out (${bundled[*]:-})"
