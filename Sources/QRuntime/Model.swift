@@ -25,18 +25,20 @@ public final class Model: @unchecked Sendable {
     let file: LBMFile
     let plan: Plan
 
-    /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here.
-    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto) throws {
-        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel)
+    /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here,
+    /// including a plan whose activation arena exceeds `limits`.
+    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto, limits: ModelLimits = .default) throws {
+        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel, limits: limits)
     }
 
     /// Plans an already decoded model.
-    public init(loaded: LoadedModel, kernel: KernelChoice = .auto) throws {
+    public init(loaded: LoadedModel, kernel: KernelChoice = .auto, limits: ModelLimits = .default) throws {
         graph = loaded.graph
         info = loaded.info
         file = loaded.file
         fileSize = loaded.file.fileSize
         plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel)
+        try limits.checkArena(plan.arenaBytes, model: loaded.file.name)
     }
 
     /// The GEMM member each quantized layer runs with, in execution order (layer name, member).
