@@ -10,8 +10,10 @@
 # Each run starts from the committed seed corpus Fuzz/corpus/TARGET plus the test fixtures, writes new
 # inputs to .build-fuzz/corpus/TARGET (not committed), and stops at the first crash, hang (-timeout),
 # leak or sanitizer report. A crasher is copied to Fuzz/crashers/TARGET/ and the script exits non-zero:
-# fix the bug, then add the file to the matching regression test (Tests/*/FuzzRegressionTests.swift
-# replays every file in Fuzz/crashers/). The last line per target reports total execs and execs/s.
+# fix the bug and commit the file: Tests/QCheckpointTests/FuzzRegressionTests.swift (checkpoint,
+# safetensors) and Tests/QFormatTests/FuzzRegressionTests.swift (lbm) replay every file in Fuzz/corpus and
+# Fuzz/crashers in the normal suite; a netpbm or cli crasher gets a test case of its own in ImageTests or
+# CLITests. The last line per target reports total execs and execs/s.
 # Environment: FUZZ_JOBS (parallel libFuzzer jobs, default 1), FUZZ_RSS_MB (default 2048).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,17 +79,20 @@ run() {
   local corpus=$out/corpus/$target artifacts=$out/artifacts/$target
   mkdir -p "$corpus" "$artifacts"
   local dict=() seeds
-  [ -f "Fuzz/dict/$target.dict" ] && dict=(-dict="Fuzz/dict/$target.dict")
+  [ -f "Fuzz/dict/$target.dict" ] && dict=(-dict="$root/Fuzz/dict/$target.dict")
   read -r -a seeds <<<"$(seed_dirs "$target")"
   local existing=()
-  for d in "${seeds[@]}"; do [ -d "$d" ] && existing+=("$d"); done
+  for d in "${seeds[@]}"; do [ -d "$d" ] && existing+=("$root/$d"); done
+  # Parallel jobs (FUZZ_JOBS > 1) write fuzz-N.log into the current folder: keep them in .build-fuzz.
+  local parallel=()
+  [ "${FUZZ_JOBS:-1}" -gt 1 ] && parallel=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
   echo "== fuzz $target for ${seconds}s"
   local log=$out/$target.log status=0
-  ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:${ASAN_OPTIONS:-}" \
+  (cd "$out" && ASAN_OPTIONS="detect_leaks=1:allocator_may_return_null=1:${ASAN_OPTIONS:-}" \
     "$out/bin/$target" "$corpus" "${existing[@]}" "${dict[@]}" -max_total_time="$seconds" -timeout=10 \
       -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -malloc_limit_mb="${FUZZ_RSS_MB:-2048}" -max_len=65536 \
-      -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -print_final_stats=1 \
-      -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+      "${parallel[@]}" -print_final_stats=1 \
+      -artifact_prefix="$artifacts/" >"$log" 2>&1) || status=$?
   local execs rate
   execs=$(grep -m1 'stat::number_of_executed_units' "$log" | awk '{print $2}')
   rate=$(grep -m1 'stat::average_exec_per_sec' "$log" | awk '{print $2}')
