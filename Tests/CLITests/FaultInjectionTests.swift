@@ -87,6 +87,16 @@ final class FaultInjectionTests: XCTestCase {
         let asOutput = try ProcessRunner.run(qconvert, [checkpoint.path, "-o", folder.path])
         XCTAssertEqual(asOutput.status, 1)
         XCTAssertTrue(asOutput.stderr.contains("a-folder") && asOutput.stderr.contains("cannot move"), asOutput.stderr)
+        // A FIFO where a file is expected: refused at once, not read (which would wait for a writer).
+        let fifo = tmp.appendingPathComponent("a-fifo")
+        XCTAssertEqual(mkfifo(fifo.path, 0o600), 0)
+        for (tool, args) in [("qconvert", [fifo.path, "-o", tmp.appendingPathComponent("z.lbm").path]),
+                             ("qinfer", ["--model", fifo.path]), ("qinfer", [fifo.path])] {
+            let r = try ProcessRunner.runProduct(tool, args, timeout: 60)
+            XCTAssertEqual(r.status, 1, "\(tool) \(args): \(r.stderr)")
+            XCTAssertTrue(r.stderr.contains("a-fifo") && r.stderr.contains("not a regular file"), "\(tool): \(r.stderr)")
+        }
+        try FileManager.default.removeItem(at: fifo)
         // An output folder that does not exist.
         let nowhere = try ProcessRunner.run(qconvert, [checkpoint.path, "-o", tmp.path + "/missing/out.lbm"])
         XCTAssertEqual(nowhere.status, 1)
