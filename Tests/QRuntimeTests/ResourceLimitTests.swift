@@ -62,6 +62,17 @@ final class ResourceLimitTests: XCTestCase {
         XCTAssertEqual(ModelLimits().maxArenaBytes, ModelLimits.defaultMaxArenaBytes)
     }
 
+    /// The environment variable reaches the executables: a 1000-byte limit refuses the bundled model.
+    func testEnvironmentVariableLimitsTheExecutables() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment[ModelLimits.arenaEnvironmentVariable] = "1000"
+        let r = try ProcessRunner.runProduct("qinfer", [], environment: environment)
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("qinfer: error:") && r.stderr.contains("limit of 1000"), r.stderr)
+        environment[ModelLimits.arenaEnvironmentVariable] = "not a number"
+        XCTAssertEqual(try ProcessRunner.runProduct("qinfer", [], environment: environment).status, 0)
+    }
+
     func testAbsurdShapesAreRefusedByValidation() throws {
         let cases: [(String, String, String)] = [
             ("billion-channels", #"[4,4,3]"#, #"[4,4,1000000000]"#),
