@@ -127,8 +127,12 @@ public struct Checkpoint: Sendable {
 
     /// The whole file in one read.
     private static func readFile(_ url: URL) throws -> [UInt8] {
-        guard let handle = fopen(url.path, "rb") else {
-            throw CheckpointError(file: url.path, offset: nil, message: "cannot open: \(String(cString: strerror(errno)))")
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then refuses it); no effect on files.
+        let fd = open(url.path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0, let handle = fdopen(fd, "rb") else {
+            let message = "cannot open: \(String(cString: strerror(errno)))"
+            if fd >= 0 { close(fd) }
+            throw CheckpointError(file: url.path, offset: nil, message: message)
         }
         defer { fclose(handle) }
         var info = stat()

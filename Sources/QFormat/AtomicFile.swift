@@ -59,6 +59,7 @@ enum AtomicFile {
                     if code == EINTR { continue }
                     var message = "cannot write (\(written) of \(expectedSize) bytes written): \(errnoText(code))"
                     if code == ENOSPC || code == EDQUOT { message += "; the disk is full or over quota" }
+                    if code == EFBIG { message += "; the file size limit (ulimit -f) or the file system's largest file was reached" }
                     throw LBMError(file: destination, message: message)
                 }
                 p += n

@@ -5,7 +5,9 @@ import FoundationEssentials
 import Foundation
 #endif
 
-/// One tensor of an open `LBMFile`: its bytes point into the file and stay valid while the file lives.
+/// One tensor of an open `LBMFile`: its bytes point into the file's memory, which the view keeps alive
+/// (it holds the mapping), so the bytes stay valid while the view or its file lives. Code that keeps only
+/// `bytes` must keep the view or the file alive itself (e.g. `withExtendedLifetime`).
 public struct LBMTensorView {
     /// The tensor's name.
     public let name: String
@@ -17,6 +19,8 @@ public struct LBMTensorView {
     public let bytes: UnsafeRawBufferPointer
     /// Where the bytes start, counted from the first byte of the file (a multiple of 64).
     public let fileOffset: Int
+    /// The memory behind `bytes`, retained so a view outliving its `LBMFile` still points at live memory.
+    let owner: AnyObject
 
     /// The number of elements (the product of `shape`; 1 for a scalar).
     public var elementCount: Int { bytes.count / dtype.byteSize }
@@ -79,7 +83,7 @@ public final class LBMFile: @unchecked Sendable {
         let start = region.bytes.baseAddress! + entry.offset
         return LBMTensorView(name: entry.name, dtype: entry.dtype, shape: entry.shape,
                              bytes: UnsafeRawBufferPointer(start: start, count: entry.byteCount),
-                             fileOffset: entry.offset)
+                             fileOffset: entry.offset, owner: region)
     }
 
     /// All tensors in file order.

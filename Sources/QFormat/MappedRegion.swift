@@ -54,7 +54,8 @@ final class MappedRegion: @unchecked Sendable {
     /// Maps the file read-only (PROT_READ, MAP_PRIVATE), or reads it into memory when mapping fails.
     convenience init(contentsOf url: URL) throws {
         let path = url.path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then refuses it); no effect on files.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         if fd < 0 {
             let code = errno
             throw LBMError(file: path, message: "cannot open: \(AtomicFile.errnoText(code))")

@@ -39,19 +39,23 @@ public final class Model: @unchecked Sendable {
     /// The width a new Session runs at (nil: the model has no run-time bit widths).
     public let defaultBits: Int?
 
-    /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here.
-    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
-        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel, depthwise: depthwise)
+    /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here,
+    /// including a plan whose activation arena exceeds `limits`.
+    public convenience init(contentsOf url: URL, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
+                            limits: ModelLimits = .default) throws {
+        try self.init(loaded: ModelArchive.read(contentsOf: url), kernel: kernel, depthwise: depthwise, limits: limits)
     }
 
     /// Plans an already decoded model.
-    public init(loaded: LoadedModel, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
+    public init(loaded: LoadedModel, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
+                limits: ModelLimits = .default) throws {
         graph = loaded.graph
         info = loaded.info
         file = loaded.file
         fileSize = loaded.file.fileSize
         plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel, depthwise: depthwise)
         (plansByBits, defaultBits) = try Self.bitWidthPlans(loaded, defaultPlan: plan, kernel: kernel, depthwise: depthwise)
+        try limits.checkArena(([plan] + plansByBits.values).map(\.arenaBytes).max()!, model: loaded.file.name)
     }
 
     /// The member each quantized layer runs with (a GEMM member, or a dwconv3x3 member for direct

@@ -28,6 +28,9 @@ public enum ImageReader {
             throw ImageError(file: name, "no such file")
         }
         guard !isDirectory.boolValue else { throw ImageError(file: name, "is a directory, not an image file") }
+        // A FIFO, socket or device would block or never end: only regular files are read.
+        let type = (try? FileManager.default.attributesOfItem(atPath: name)[.type]) as? FileAttributeType
+        guard type == .typeRegular else { throw ImageError(file: name, "not a regular file") }
         let data: Data
         do {
             data = try Data(contentsOf: url, options: .mappedIfSafe)

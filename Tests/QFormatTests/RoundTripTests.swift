@@ -88,7 +88,12 @@ final class RoundTripTests: XCTestCase {
 
         var named = LBMWriter()
         try named.addTensor("poids/ß/🙂", dtype: .u8, shape: [1], bytes: [9])
-        XCTAssertEqual(Array(try LBMFile(bytes: named.serialized(), name: "n").tensor("poids/ß/🙂")!.bytes), [9])
+        // The file must outlive the copy of its bytes (found by toolchain/sanitize.sh: a use after free
+        // when the temporary file was released before Array copied the view).
+        let namedFile = try LBMFile(bytes: named.serialized(), name: "n")
+        withExtendedLifetime(namedFile) {
+            XCTAssertEqual(Array(namedFile.tensor("poids/ß/🙂")!.bytes), [9])
+        }
     }
 
     func testOutputIsDeterministicAndDataStartsAligned() throws {
