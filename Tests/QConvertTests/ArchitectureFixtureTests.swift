@@ -9,58 +9,8 @@ import QRuntime
 import _QTestSupport
 import XCTest
 
-/// One fixture's JSON (toolchain/seeds/README.md).
-private struct ArchFixture: Decodable {
-    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
-    struct Image: Decodable { var path: String; var logits: [Double] }
-    var method, arch, checkpoint: String
-    var input: Input
-    var images: [Image]
-}
-
 final class ArchitectureFixtureTests: XCTestCase {
-    private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
-
-    private func fixture(_ method: String, _ name: String) throws -> ArchFixture {
-        try JSONDecoder().decode(ArchFixture.self, from: Data(contentsOf: Self.root.appendingPathComponent("\(method)/\(name).json")))
-    }
-
-    /// Converts fixture `method/name` with the fixture's input geometry and `configure`, checks the
-    /// recognised recipe and architecture, and returns the model with the fixture.
-    private func convert(_ method: String, _ name: String, recipe: String, arch: String,
-                         configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, ArchFixture) {
-        let fixture = try fixture(method, name)
-        var options = ConversionOptions()
-        options.inputSize = [fixture.input.height, fixture.input.width]
-        options.resize = 0
-        options.mean = fixture.input.mean
-        options.std = fixture.input.std
-        configure(&options)
-        let dir = try TestPaths.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("\(name).lbm")
-        let report = try Converter.convert(checkpoint: Self.root.appendingPathComponent("\(method)/\(fixture.checkpoint)"),
-                                           to: out, options: options)
-        XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
-        XCTAssertEqual(report.arch, arch, "\(method)/\(name): \(report.archEvidence)")
-        XCTAssertEqual(fixture.arch, arch)
-        return (try Model(contentsOf: out), fixture)
-    }
-
-    /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's (when `tolerance` is
-    /// given) and the same top-1.
-    private func compare(_ model: Model, _ fixture: ArchFixture, tolerance: Float?, _ label: String) throws {
-        let session = Session(model: model)
-        for image in fixture.images {
-            let want = image.logits.map(Float.init)
-            let got = try session.classify(try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path)))
-            if let tolerance {
-                let worst = zip(got, want).map { abs($0 - $1) }.max()!
-                XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(label) \(image.path): got \(got) want \(want)")
-            }
-            XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(label) \(image.path) top-1")
-        }
-    }
+    private static let root = SeedFixture.root
 
     func testMobileNetV2Float() throws {
         let (model, fixture) = try convert("plain", "mobilenetv2", recipe: "plain", arch: "mobilenet_v2") {

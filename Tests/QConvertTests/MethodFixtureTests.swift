@@ -8,49 +8,17 @@ import QRuntime
 import _QTestSupport
 import XCTest
 
-/// One fixture's JSON (toolchain/seeds/README.md).
-private struct Fixture: Decodable {
-    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
-    struct Image: Decodable { var path: String; var logits: [Double]? }
-    var method, arch, checkpoint: String
-    var input: Input
-    var images: [Image]
-}
-
 final class MethodFixtureTests: XCTestCase {
-    private static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
 
-    /// Converts fixture `name` of `method` with `configure`, checks the detected recipe and architecture,
-    /// runs every input and compares with the PyTorch logits: max |diff| <= tolerance * max |logit| and
-    /// the same top-1. Returns the converted model.
+    private static let root = SeedFixture.root
+
+    /// Converts fixture `method/name` with `configure`, checks the detected recipe and architecture, and
+    /// compares every input's logits with PyTorch's (max |diff| <= tolerance * max |logit|, same top-1).
     @discardableResult
     private func check(_ method: String, _ name: String, recipe: String, arch: String, tolerance: Float = 1e-3,
                        configure: (inout ConversionOptions) -> Void = { _ in }) throws -> Model {
-        let json = Self.root.appendingPathComponent("\(method)/\(name).json")
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: json))
-        var options = ConversionOptions()
-        options.inputSize = [fixture.input.height, fixture.input.width]
-        options.resize = 0
-        options.mean = fixture.input.mean
-        options.std = fixture.input.std
-        configure(&options)
-        let dir = try TestPaths.makeTemporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        let out = dir.appendingPathComponent("\(name).lbm")
-        let report = try Converter.convert(checkpoint: Self.root.appendingPathComponent("\(method)/\(fixture.checkpoint)"),
-                                           to: out, options: options)
-        XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
-        XCTAssertEqual(report.arch, arch, "\(method)/\(name)")
-        let model = try Model(contentsOf: out)
-        let session = Session(model: model)
-        for image in fixture.images {
-            let want = try XCTUnwrap(image.logits).map(Float.init)
-            let got = try session.classify(try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path)))
-            let scale = want.map(abs).max()!
-            let worst = zip(got, want).map { abs($0 - $1) }.max()!
-            XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(method)/\(name) \(image.path): got \(got) want \(want)")
-            XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(method)/\(name) \(image.path) top-1")
-        }
+        let (model, fixture) = try convert(method, name, recipe: recipe, arch: arch, configure: configure)
+        try compare(model, fixture, tolerance: tolerance, "\(method)/\(name)")
         return model
     }
 
@@ -103,8 +71,7 @@ final class MethodFixtureTests: XCTestCase {
     /// The u8 integer path of a method model: shift-add and table lookup give identical logits (exact
     /// integer sums), and top-1 agrees with the float reference.
     func testS3IntegerPathShiftEqualsLookup() throws {
-        let json = Self.root.appendingPathComponent("s3/resnet18.json")
-        let fixture = try JSONDecoder().decode(Fixture.self, from: Data(contentsOf: json))
+        let fixture = try fixture("s3", "resnet18")
         var options = ConversionOptions()
         options.inputSize = [64, 64]
         options.resize = 0

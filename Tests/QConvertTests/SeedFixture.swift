@@ -1,0 +1,62 @@
+// The seed-method fixtures (Tests/Fixtures/seeds, toolchain/seeds/README.md) as the converter tests use
+// them: the JSON, conversion with the fixture's input geometry, and the logit comparison with PyTorch.
+import Foundation
+import QConvert
+import QRuntime
+import _QTestSupport
+import XCTest
+
+/// One fixture's JSON (toolchain/seeds/README.md).
+struct SeedFixture: Decodable {
+    struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
+    struct Image: Decodable { var path: String; var logits: [Double] }
+    var method, arch, checkpoint: String
+    var input: Input
+    var images: [Image]
+
+    /// Tests/Fixtures/seeds.
+    static let root = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+}
+
+extension XCTestCase {
+    /// The JSON of fixture `method/name`.
+    func fixture(_ method: String, _ name: String) throws -> SeedFixture {
+        try JSONDecoder().decode(SeedFixture.self, from: Data(contentsOf: SeedFixture.root.appendingPathComponent("\(method)/\(name).json")))
+    }
+
+    /// Converts fixture `method/name` with the fixture's input geometry and `configure`, checks the
+    /// recognised recipe and architecture, and returns the model with the fixture.
+    func convert(_ method: String, _ name: String, recipe: String, arch: String,
+                 configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture) {
+        let fixture = try fixture(method, name)
+        var options = ConversionOptions()
+        options.inputSize = [fixture.input.height, fixture.input.width]
+        options.resize = 0
+        options.mean = fixture.input.mean
+        options.std = fixture.input.std
+        configure(&options)
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("\(name).lbm")
+        let report = try Converter.convert(checkpoint: SeedFixture.root.appendingPathComponent("\(method)/\(fixture.checkpoint)"),
+                                           to: out, options: options)
+        XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
+        XCTAssertEqual(report.arch, arch, "\(method)/\(name): \(report.archEvidence)")
+        return (try Model(contentsOf: out), fixture)
+    }
+
+    /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's (when `tolerance` is
+    /// given) and the same top-1.
+    func compare(_ model: Model, _ fixture: SeedFixture, tolerance: Float?, _ label: String) throws {
+        let session = Session(model: model)
+        for image in fixture.images {
+            let want = image.logits.map(Float.init)
+            let got = try session.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
+            if let tolerance {
+                let worst = zip(got, want).map { abs($0 - $1) }.max()!
+                XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(label) \(image.path): got \(got) want \(want)")
+            }
+            XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(label) \(image.path) top-1")
+        }
+    }
+}
