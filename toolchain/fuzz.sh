@@ -39,9 +39,17 @@ build() {  # the reader targets (all but cli)
   "$swiftc" "${link[@]}" Fuzz/FuzzCheckpoint.swift "$out/mods/QCheckpoint.o" -o "$out/bin/checkpoint"
   "$swiftc" "${link[@]}" Fuzz/FuzzSafetensors.swift "$out/mods/QCheckpoint.o" -o "$out/bin/safetensors"
   "$swiftc" "${link[@]}" Fuzz/FuzzLBM.swift "$out/mods/QGraph.o" "$out/mods/QFormat.o" -o "$out/bin/lbm"
-  # The image decoder has no dependencies beyond its Image type: compiled straight into the target.
-  "$swiftc" "${link[@]}" -module-name NetPBMFuzz Fuzz/FuzzNetPBM.swift Sources/QRuntime/NetPBM.swift \
-    Sources/QRuntime/Image.swift -o "$out/bin/netpbm"
+  # The image decoders (PPM/PGM in Swift; JPEG and PNG through QImageCodecs' C over libjpeg/libpng),
+  # compiled straight into the target with their Image type; the C part instrumented the same way.
+  mkdir -p "$out/qic"
+  for c in "$root"/Sources/QImageCodecs/*.c; do
+    clang -O1 -g -fsanitize=fuzzer-no-link,address -I "$root/Sources/QImageCodecs/include" -c "$c" \
+      -o "$out/qic/$(basename "$c" .c).o"
+  done
+  printf 'module QImageCodecs {\n    header "%s"\n    export *\n}\n' "$root/Sources/QImageCodecs/include/qic_codecs.h" \
+    > "$out/qic/module.modulemap"
+  "$swiftc" "${link[@]}" -I "$out/qic" -module-name NetPBMFuzz Fuzz/FuzzNetPBM.swift Sources/QRuntime/NetPBM.swift \
+    Sources/QRuntime/Image.swift Sources/QRuntime/ImageCodecs.swift "$out"/qic/*.o -ljpeg -lpng -o "$out/bin/netpbm"
 } 2> >(grep -v "ld.gold: warning: Cannot export local symbol" >&2)
 
 # qconvert and qinfer need the whole package (QKernels' C, QRuntime, QConvert, ArgumentParser): SwiftPM builds
@@ -54,12 +62,13 @@ build_cli() {
   swift build --scratch-path "$spm" --sanitize address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --product qinfer >/dev/null
   local debug objects=()
   debug=$(swift build --scratch-path "$spm" --show-bin-path)
-  for m in QKernels QCheckpoint QFormat QGraph QRuntime QConvert ArgumentParser ArgumentParserToolInfo qconvert qinfer; do
+  for m in QKernels QImageCodecs QCheckpoint QFormat QGraph QRuntime QConvert ArgumentParser ArgumentParserToolInfo qconvert qinfer; do
     while IFS= read -r o; do objects+=("$o"); done < <(find "$debug/$m.build" -name '*.o')
   done
   "$swiftc" "${flags[@]}" -I "$debug/Modules" Fuzz/FuzzCLI.swift "${objects[@]}" \
     -Xcc -fmodule-map-file="$debug/QKernels.build/module.modulemap" -I Sources/QKernels/include \
-    -L /usr/lib/llvm-14/lib -lomp5 -Xlinker -rpath -Xlinker /usr/lib/llvm-14/lib -o "$out/bin/cli"
+    -Xcc -fmodule-map-file="$debug/QImageCodecs.build/module.modulemap" -I Sources/QImageCodecs/include \
+    -ljpeg -lpng -L /usr/lib/llvm-14/lib -lomp5 -Xlinker -rpath -Xlinker /usr/lib/llvm-14/lib -o "$out/bin/cli"
 }
 
 # Seeds beyond Fuzz/corpus/TARGET: the fixtures the tests already use.
@@ -68,7 +77,7 @@ seed_dirs() {
   checkpoint) echo Fuzz/corpus/checkpoint Tests/QCheckpointTests/Fixtures ;;
   safetensors) echo Fuzz/corpus/safetensors ;;
   lbm) echo Fuzz/corpus/lbm ;;
-  netpbm) echo Fuzz/corpus/netpbm ;;
+  netpbm) echo Fuzz/corpus/netpbm Tests/QRuntimeTests/Images ;;
   cli) echo Fuzz/corpus/cli ;;
   esac
 }
