@@ -101,6 +101,29 @@ QK_NEON_INLINE void qk_neon_half(int32x4_t acc[QK_NEONDOT_MR][4], const uint8_t*
     }
 }
 
+/* The epilogue of a NEON tile whose raw sums sit in sums[row][channel - n0]: acc' = sums + c * colsum[n]
+ * (c = 128 - za after s8 dot products with the -128 activation offset; -za for shift-add), then 4
+ * channels at a time through qk_neon_epilogue4, a partial group through the scalar epilogue. */
+QK_NEON_INLINE void qk_neon_finish_tile(const qk_qgemm_args* g, const int32_t sums[][16], size_t m0, size_t n0,
+                                        size_t mr, size_t nr, int32_t c) {
+    for (size_t q = 0; q < 4 && 4 * q < nr; q++) {
+        const size_t n = n0 + 4 * q, cols = nr - 4 * q < 4 ? nr - 4 * q : 4;
+        int32_t fix[4] = {0, 0, 0, 0};
+        for (size_t j = 0; j < cols; j++) fix[j] = (int32_t)((uint32_t)c * (uint32_t)g->colsum[n + j]);
+        const int32x4_t fixv = vld1q_s32(fix);
+        for (size_t i = 0; i < mr; i++) {
+            const int32x4_t s = vaddq_s32(vld1q_s32(&sums[i][4 * q]), fixv);
+            if (cols == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
+                qk_neon_epilogue4(&g->epi, m0 + i, n, s);
+            } else {
+                int32_t v[4];
+                vst1q_s32(v, s);
+                for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(&g->epi, m0 + i, n + j, v[j]);
+            }
+        }
+    }
+}
+
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. Activations enter as a - 128 (s8); past K
  * they must contribute 0, so the last partial block of each row is copied into a buffer of 128s. */
@@ -134,23 +157,8 @@ QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
     int32_t sums[QK_NEONDOT_MR][16];
     for (int i = 0; i < QK_NEONDOT_MR; i++)
         for (int q = 0; q < 4; q++) vst1q_s32(&sums[i][4 * q], acc[i][q]);
-    for (size_t q = 0; q < 4 && 4 * q < nr; q++) {
-        const size_t n = n0 + 4 * q, cols = nr - 4 * q < 4 ? nr - 4 * q : 4;
-        /* acc' = S + (128 - za) * colsum */
-        int32_t fix[4] = {0, 0, 0, 0};
-        for (size_t j = 0; j < cols; j++) fix[j] = (int32_t)((uint32_t)(128 - g->a_zero) * (uint32_t)g->colsum[n + j]);
-        const int32x4_t fixv = vld1q_s32(fix);
-        for (size_t i = 0; i < mr; i++) {
-            const int32x4_t s = vaddq_s32(vld1q_s32(&sums[i][4 * q]), fixv);
-            if (cols == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
-                qk_neon_epilogue4(&g->epi, m0 + i, n, s);
-            } else {
-                int32_t v[4];
-                vst1q_s32(v, s);
-                for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(&g->epi, m0 + i, n + j, v[j]);
-            }
-        }
-    }
+    /* acc' = S + (128 - za) * colsum */
+    qk_neon_finish_tile(g, sums, m0, n0, mr, nr, 128 - g->a_zero);
 }
 
 #endif /* __aarch64__ */

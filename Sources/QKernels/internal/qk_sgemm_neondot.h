@@ -72,22 +72,7 @@ QK_NEON_INLINE void qk_sgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
             for (int r = 0; r < 2; r++)
                 vst1q_s32(&sums[i][8 * h + 4 * r], vpaddq_s32(acc[i][r][0], acc[i][r][1]));
     }
-    for (size_t q = 0; q < 4 && 4 * q < nr; q++) {
-        const size_t n = n0 + 4 * q, cols = nr - 4 * q < 4 ? nr - 4 * q : 4;
-        int32_t zc[4] = {0, 0, 0, 0};  /* acc' = acc - za * colsum */
-        for (size_t j = 0; j < cols; j++) zc[j] = (int32_t)((uint32_t)g->a_zero * (uint32_t)g->colsum[n + j]);
-        const int32x4_t zcv = vld1q_s32(zc);
-        for (size_t i = 0; i < mr; i++) {
-            const int32x4_t s = vsubq_s32(vld1q_s32(&sums[i][4 * q]), zcv);
-            if (cols == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
-                qk_neon_epilogue4(&g->epi, m0 + i, n, s);
-            } else {
-                int32_t v[4];
-                vst1q_s32(v, s);
-                for (size_t j = 0; j < cols; j++) qk_qgemm_epilogue(&g->epi, m0 + i, n + j, v[j]);
-            }
-        }
-    }
+    qk_neon_finish_tile(g, sums, m0, n0, mr, nr, -g->a_zero);   /* acc' = acc - za * colsum */
 }
 
 #endif /* __aarch64__ */
