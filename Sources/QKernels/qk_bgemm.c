@@ -1,8 +1,11 @@
 /* qk_bgemm.c — the bgemm driver: split the output into the member's MR x NR tiles and run them,
- * OpenMP-parallel over tiles (each tile is computed alone, so any team size gives the same bits). */
+ * in L1-sized column blocks, OpenMP-parallel over (block, row tile) jobs (each tile is computed alone, so any team size gives the same bits). */
 #include <assert.h>
 #include "internal/qk_parallel.h"
 #include "qk_bgemm.h"
+
+/** Packed weight bytes of one column block (see qk_bgemm): about two thirds of a 48 KB L1. */
+#define QK_BGEMM_BLOCK_BYTES (32 * 1024)
 
 void qk_bgemm(const qk_bgemm_ukernel_desc* uk, const qk_bgemm_args* args) {
     assert(uk != NULL);
@@ -13,14 +16,25 @@ void qk_bgemm(const qk_bgemm_ukernel_desc* uk, const qk_bgemm_args* args) {
     const size_t MR = (size_t)uk->mr, NR = (size_t)uk->nr, M = args->M, N = args->N;
     const size_t mt = (M + MR - 1) / MR, nt = (N + NR - 1) / NR;
     const qk_bgemm_ukernel_fn fn = uk->fn;
-    /* Row tile outer, column tile inner: a tile's activation words stay in L1 while the packed
-     * weights (at most a few hundred KB for a ResNet layer) stream from L2. Work is counted in
-     * 64-k words x outputs. */
-    const long long jobs = (long long)(mt * nt);
+    /* Column tiles go in blocks whose packed weights fit QK_BGEMM_BLOCK_BYTES (L1): block outer,
+     * row tile, then the block's column tiles, so a block's weights are read from L2 once and
+     * reused by every row tile, and a row tile's activation words are reused by the block's
+     * column tiles. Work is counted in 64-k words x outputs. */
+    const size_t tile_bytes = (NR + QK_BGEMM_ROW_GROUP - 1) / QK_BGEMM_ROW_GROUP * args->kw *
+                              2 * QK_BGEMM_ROW_GROUP * sizeof(uint64_t);
+    size_t block = QK_BGEMM_BLOCK_BYTES / (tile_bytes > 0 ? tile_bytes : 1);
+    if (block < 1) block = 1;
+    if (block > nt) block = nt;
+    const size_t blocks = (nt + block - 1) / block;
+    const long long jobs = (long long)(blocks * mt);
     const int par = jobs > 1 && M * N * (args->kw + 1) * 8 >= QK_PARALLEL_MIN_WORK;
 #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
     for (long long j = 0; j < jobs; j++) {
-        const size_t m0 = (size_t)j / nt * MR, n0 = (size_t)j % nt * NR;
-        fn(args, m0, n0, M - m0 < MR ? M - m0 : MR, N - n0 < NR ? N - n0 : NR);
+        const size_t b = (size_t)j / mt, m0 = (size_t)j % mt * MR;
+        const size_t t_end = (b + 1) * block < nt ? (b + 1) * block : nt;
+        for (size_t t = b * block; t < t_end; t++) {
+            const size_t n0 = t * NR;
+            fn(args, m0, n0, M - m0 < MR ? M - m0 : MR, N - n0 < NR ? N - n0 : NR);
+        }
     }
 }

@@ -67,12 +67,40 @@ void qk_bgemm_segment_sums(const uint64_t* packed, size_t N, size_t kw, size_t s
 
 #if defined(__x86_64__)
 #include <immintrin.h>
-/* The AVX-512 form of the f32 packer: one compare per 16 floats gives 16 mask bits (ordered
- * compares: NaN is neither > 0 nor < 0, so it packs as 0, like the portable loop). Only the C
- * valid floats of a row are loaded (masked loads). */
-__attribute__((target("avx512f")))
+/* The AVX-512 form of the f32 packer. First pass (whole 64-channel words only): the sign plane is
+ * the floats' sign bits (vpmovd2m, joined in mask registers), and a zero or NaN anywhere is caught
+ * by an unsigned max over (bits & 0x7FFFFFFF) - 1, which is >= 0x7F800000 exactly for +-0 (wraps
+ * to 0xFFFFFFFF) and NaN; with neither present, sign bit = (x < 0) and every position is nonzero,
+ * so the planes are exact. Otherwise (zeros, NaN, or a partial word) the exact compare packer
+ * below runs instead: one ordered compare per 16 floats and sign (NaN is neither > 0 nor < 0). */
+__attribute__((target("avx512f,avx512bw,avx512dq")))
+static int qk_bgemm_pack_f32_signs_avx512(const float* x, size_t rows, size_t C, size_t ldx, uint64_t* out,
+                                          size_t ldo) {
+    const size_t cw = C / 64;
+    const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), one = _mm512_set1_epi32(1);
+    __m512i worst = _mm512_setzero_si512();
+    for (size_t r = 0; r < rows; r++) {
+        const float* xr = x + r * ldx;
+        uint64_t* o = out + r * ldo;
+        for (size_t j = 0; j < cw; j++, xr += 64) {
+            __m512i v[4];
+            for (int q = 0; q < 4; q++) {
+                v[q] = _mm512_loadu_si512(xr + 16 * q);
+                worst = _mm512_max_epu32(worst, _mm512_sub_epi32(_mm512_and_si512(v[q], magnitude), one));
+            }
+            const __mmask32 lo = _mm512_kunpackw(_mm512_movepi32_mask(v[1]), _mm512_movepi32_mask(v[0]));
+            const __mmask32 hi = _mm512_kunpackw(_mm512_movepi32_mask(v[3]), _mm512_movepi32_mask(v[2]));
+            o[2 * j] = ~(uint64_t)0;
+            o[2 * j + 1] = (uint64_t)_mm512_kunpackd(hi, lo);
+        }
+    }
+    return _mm512_reduce_max_epu32(worst) >= 0x7F800000u;
+}
+
+__attribute__((target("avx512f,avx512bw")))
 static int qk_bgemm_pack_f32_avx512(const float* x, size_t rows, size_t C, size_t ldx, uint64_t* out,
                                     size_t ldo) {
+    if (C % 64 == 0 && !qk_bgemm_pack_f32_signs_avx512(x, rows, C, ldx, out, ldo)) return 0;
     const size_t cw = (C + 63) / 64;
     const __m512 zero = _mm512_setzero_ps();
     uint64_t any_zero = 0;

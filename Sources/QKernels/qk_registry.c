@@ -116,7 +116,7 @@ const qk_bgemm_ukernel_desc qk_bgemm_ukernels[] = {
     QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x8c64__scalar, 4, 8, QK_ISA_SCALAR),
 #if defined(__x86_64__)
     QK_BGEMM_MEMBER(qk_bgemm_ukernel_2x8c64__avx2, 2, 8, QK_ISA_AVX2),
-    QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x16c64__avx512vnni, 4, 16, QK_ISA_AVX512VNNI),
+    QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x32c64__avx512vnni, 4, 32, QK_ISA_AVX512VNNI),
 #endif
 #if defined(__aarch64__)
     QK_BGEMM_MEMBER(qk_bgemm_ukernel_4x8c64__neon, 4, 8, QK_ISA_NEONDOT),

@@ -209,6 +209,35 @@ final class BGemmTests: XCTestCase {
         XCTAssertEqual(nz, [2, 0, 0, 0, 0, 0, 0, 1, 1])
     }
 
+    /// The f32 packer on whole 64-channel words (where AVX-512 takes the sign bits directly and checks
+    /// for zeros and NaN afterwards) against the definition, with and without a zero, -0 or NaN placed
+    /// in one random row.
+    func testPackerOnWholeWords() {
+        var rng = SeededGenerator(seed: testSeed(0x5161))
+        for t in 0..<60 {
+            let rows = Int.random(in: 1...9, using: &rng), C = 64 * Int.random(in: 1...3, using: &rng), ld = C + t % 3
+            var x = (0..<(rows * ld)).map { _ in signedFloat(Bool.random(using: &rng) ? 1 : -1, &rng) }
+            let special = t % 3 == 0 ? nil : [Float(0), -Float(0), Float.nan][t % 3]
+            if let special { x[Int.random(in: 0..<rows, using: &rng) * ld + Int.random(in: 0..<C, using: &rng)] = special }
+            let words = C / 64
+            var out = [UInt64](repeating: 0xDEAD, count: rows * 2 * words)
+            let zero = qk_bgemm_pack_f32(x, rows, C, ld, &out, 2 * words)
+            XCTAssertEqual(zero, special == nil ? 0 : 1, "case \(t)")
+            for r in 0..<rows {
+                for j in 0..<words {
+                    var mask: UInt64 = 0, sign: UInt64 = 0
+                    for b in 0..<64 {
+                        let v = x[r * ld + 64 * j + b]
+                        if v > 0 || v < 0 { mask |= 1 << UInt64(b) }
+                        if v < 0 { sign |= 1 << UInt64(b) }
+                    }
+                    XCTAssertEqual(out[r * 2 * words + 2 * j], mask, "case \(t) row \(r) word \(j) mask")
+                    XCTAssertEqual(out[r * 2 * words + 2 * j + 1], sign, "case \(t) row \(r) word \(j) sign")
+                }
+            }
+        }
+    }
+
     /// Binary conv of f32 NHWC input against a direct convolution of sign values (int32 output).
     func testConvAgainstDirect() {
         let seed = testSeed(0xC0)
@@ -256,6 +285,18 @@ final class BGemmTests: XCTestCase {
             var r = SeededGenerator(seed: seed)
             let s2 = runConv(uk, g, zeros: 0, rng: &r)
             XCTAssertEqual(s2.values, s2.want, "seed \(seed) \(uk.nameString) stride 2")
+            // 512 channels: the packed weights exceed the driver's L1 column block, so the GEMM runs
+            // in several column blocks
+            let wide = qk_conv_geom(in_h: 5, in_w: 6, in_c: 512, out_c: 100, kernel_h: 3, kernel_w: 3,
+                                    stride_h: 1, stride_w: 1, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1,
+                                    dilation_h: 1, dilation_w: 1, groups: 1)
+            for zeros in [0, 3] {
+                var r1 = SeededGenerator(seed: seed), r2 = r1
+                let one = withThreads(1) { runConv(uk, wide, zeros: zeros, rng: &r1) }
+                let two = withThreads(2) { runConv(uk, wide, zeros: zeros, rng: &r2) }
+                XCTAssertEqual(one.values, one.want, "seed \(seed) \(uk.nameString) 512 channels zeros=\(zeros)")
+                XCTAssertEqual(two.values, one.values, "seed \(seed) \(uk.nameString) 512 channels, 2 vs 1 threads")
+            }
         }
     }
 

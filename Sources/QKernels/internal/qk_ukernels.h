@@ -69,7 +69,7 @@ QK_DECLARE_QGEMM(qk_sgemm_w4_ukernel_4x16c32__neondot);
 QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x8c64__scalar);
 #if defined(__x86_64__)
 QK_DECLARE_BGEMM(qk_bgemm_ukernel_2x8c64__avx2);
-QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x16c64__avx512vnni);
+QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x32c64__avx512vnni);
 #endif
 #if defined(__aarch64__)
 QK_DECLARE_BGEMM(qk_bgemm_ukernel_4x8c64__neon);
