@@ -129,7 +129,8 @@ enum Executor {
             case .clamp(let src, let dst, let count, let lo, let hi):
                 let x = f32(src), y = f32(dst)
                 for i in 0..<count { y[i] = min(max(x[i], lo), hi) }
-            case .sign(let src, let dst, let count):
+            case .sign(let src, let dst, let count, let unused):
+                if unused && observer == nil { break }
                 let x = f32(src), y = f32(dst)
                 for i in 0..<count { y[i] = x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0 }
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):

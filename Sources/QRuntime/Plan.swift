@@ -52,8 +52,9 @@ enum Step {
     case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
     case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
-    /// y = sign(x), sign(0) = 0.
-    case sign(src: Int, dst: Int, count: Int)
+    /// y = sign(x), sign(0) = 0. `unused`: only binary convs read y, and they pack x directly, so the
+    /// step runs only for a calibration observer.
+    case sign(src: Int, dst: Int, count: Int, unused: Bool)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
@@ -103,12 +104,29 @@ final class Plan: @unchecked Sendable {
         let memory = OwnedMemory()
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
+        // A binary conv packs sign(x) from x itself (the same bits as packing sign(x): +1, -1, and 0 for
+        // +-0 and NaN), so it reads the sign node's input; a sign node read only by binary convs then
+        // need not run (it still runs for a calibration observer, which reports its values).
+        var packedSource: [Int: String] = [:]  // conv node index -> the value its binary path packs
+        for (s, node) in graph.nodes.enumerated() {
+            guard case .conv2d(let c) = node.op, let p = graph.producer(of: node.inputs[0]), graph.nodes[p].op == .sign,
+                  !values[node.inputs[0]]!.1.quant.isUInt8, !values[graph.nodes[p].inputs[0]]!.1.quant.isUInt8,
+                  binaryConvScale(c, inputIsSign: true) != nil else { continue }
+            packedSource[s] = graph.nodes[p].inputs[0]
+        }
+        let unusedSigns = Set(graph.nodes.indices.filter { p in
+            graph.nodes[p].op == .sign && graph.nodes[p].output != graph.output
+                && graph.consumers(of: graph.nodes[p].output).allSatisfy { packedSource[$0] != nil }
+        })
+
         // Lifetimes: value i lives from its producing step to its last reading step (input: from -1).
         var first = [Int](repeating: -1, count: graph.values.count)
         var last = [Int](repeating: -1, count: graph.values.count)
         for (s, node) in graph.nodes.enumerated() {
             first[values[node.output]!.0] = s
-            for name in node.inputs { last[values[name]!.0] = max(last[values[name]!.0], s) }
+            for name in node.inputs + (packedSource[s].map { [$0] } ?? []) {
+                last[values[name]!.0] = max(last[values[name]!.0], s)
+            }
         }
         last[values[graph.output]!.0] = graph.nodes.count
         var requests = graph.values.enumerated().map { i, v in
@@ -167,7 +185,7 @@ final class Plan: @unchecked Sendable {
             switch node.op {
             case .conv2d(let c):
                 let step = try layerStep(
-                    conv: c, input: src, output: dst, inShape: x.shape, outShape: out.shape,
+                    conv: c, input: packedSource[s].map(offset) ?? src, output: dst, inShape: x.shape, outShape: out.shape,
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
@@ -199,7 +217,7 @@ final class Plan: @unchecked Sendable {
                 let r = a.clampRange
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
             case .sign:
-                steps.append(.sign(src: src, dst: dst, count: out.elementCount))
+                steps.append(.sign(src: src, dst: dst, count: out.elementCount, unused: unusedSigns.contains(s)))
             case .roundToFixed(let i, let f):
                 let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
                 steps.append(.roundToFixed(src: src, dst: dst, count: out.elementCount,
