@@ -138,7 +138,8 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
             }
             for (int32_t oy = 0; oy < oh; oy++)
                 for (int32_t ox = 0; ox < ow; ox++)
-                    corr_row[(size_t)oy * ow + ox] = (uint16_t)(yid[oy] * nx + xid[ox]);
+                    corr_row[(size_t)oy * ow + ox] = ypat[yid[oy]] == 0 && xpat[xid[ox]] == 0
+                        ? (uint16_t)QK_BGEMM_NO_CORRECTION : (uint16_t)(yid[oy] * nx + xid[ox]);
             use_corr = corr;
         }
     }

@@ -15,7 +15,8 @@
  * in both planes of both operands, so they add 0 to every formula; K is the count of real
  * positions. On the two paths that ignore ma, rows whose activations hold known zeros (conv zero
  * padding) are fixed by an exact correction: those paths count such a position as a = +1 (sign
- * bit 0), so  acc -= corr[corr_row[m]][n],  corr = sum of w[n][k] over the row's zero positions.
+ * bit 0), so  acc -= corr[corr_row[m]][n],  corr = sum of w[n][k] over the row's zero positions
+ * (rows with corr_row[m] = QK_BGEMM_NO_CORRECTION have none).
  *
  * Epilogue: qk_epilogue (qk_gemm.h) with acc' = acc (no zero point): y = (float)acc * scale[n]
  * (+ bias[n]) (+ residual) -> clamp -> f32 / u8 out, or raw int32 out (QK_OUTPUT_I32). Same float
@@ -48,6 +49,9 @@ extern "C" {
 /** Weight rows per packed group (8 x 64-bit lanes = one 512-bit register per plane). */
 #define QK_BGEMM_ROW_GROUP 8
 
+/** corr_row value of a row without padded positions: nothing to subtract (no table read). */
+#define QK_BGEMM_NO_CORRECTION 0xFFFFu
+
 /** Which formula a bgemm call uses (what the caller knows about zeros; see the top of the file). */
 typedef enum qk_bgemm_path {
     QK_BGEMM_GENERAL = 0,   /**< zeros in activations and weights: both masks read */
@@ -69,12 +73,13 @@ typedef struct qk_bgemm_args {
     qk_bgemm_path path;
     const int32_t* w_nonzero;    /**< [N] nonzero weights per row (QK_BGEMM_SIGN_ACT only) */
     const int32_t* corr;         /**< SIGN_ACT / BINARY: [classes][N] corrections, or NULL for none */
-    const uint16_t* corr_row;    /**< [M] class of row m (used when corr != NULL) */
+    const uint16_t* corr_row;    /**< [M] class of row m, or QK_BGEMM_NO_CORRECTION (used when corr != NULL) */
     qk_epilogue epi;             /**< scale/bias over N; output f32, u8 or i32 (acc) */
 } qk_bgemm_args;
 
-/** The bgemm family signature: output tile rows [m0, m0+mr) x columns [n0, n0+nr), epilogue
- *  included, 1 <= mr <= MR, 1 <= nr <= NR. */
+/** The bgemm family signature: output rows [m0, m0+mr) x columns [n0, n0+nr), epilogue included,
+ *  1 <= nr <= NR and any mr >= 1 (a band of rows: members step through it MR rows at a time, so
+ *  per-call setup is paid once per band). */
 typedef void (*qk_bgemm_ukernel_fn)(const qk_bgemm_args* args, size_t m0, size_t n0, size_t mr,
                                     size_t nr);
 

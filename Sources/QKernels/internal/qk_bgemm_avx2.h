@@ -88,17 +88,20 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
     qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
 }
 
+/* The member: rows [m0, m0 + mr) two at a time (mr may exceed MR: the driver passes row bands). */
 QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                         size_t nr) {
-    assert(mr >= 1 && mr <= QK_BGEMM_AVX2_MR && nr >= 1 && nr <= QK_BGEMM_AVX2_NR);
-    const int rows = mr == 1 ? 1 : 2;
-    switch (g->path * 2 + rows) {
-    case QK_BGEMM_GENERAL * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 1, QK_BGEMM_GENERAL); break;
-    case QK_BGEMM_GENERAL * 2 + 2: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 2, QK_BGEMM_GENERAL); break;
-    case QK_BGEMM_SIGN_ACT * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 1, QK_BGEMM_SIGN_ACT); break;
-    case QK_BGEMM_SIGN_ACT * 2 + 2: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 2, QK_BGEMM_SIGN_ACT); break;
-    case QK_BGEMM_BINARY * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 1, QK_BGEMM_BINARY); break;
-    default: qk_bgemm_avx2_tile(g, m0, n0, mr, nr, 2, QK_BGEMM_BINARY); break;
+    assert(mr >= 1 && nr >= 1 && nr <= QK_BGEMM_AVX2_NR);
+    for (; mr > 0; m0 += QK_BGEMM_AVX2_MR, mr = mr > QK_BGEMM_AVX2_MR ? mr - QK_BGEMM_AVX2_MR : 0) {
+        const size_t rows_left = mr < QK_BGEMM_AVX2_MR ? mr : QK_BGEMM_AVX2_MR;
+        switch (g->path * 2 + (int)rows_left) {
+        case QK_BGEMM_GENERAL * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, 1, nr, 1, QK_BGEMM_GENERAL); break;
+        case QK_BGEMM_GENERAL * 2 + 2: qk_bgemm_avx2_tile(g, m0, n0, 2, nr, 2, QK_BGEMM_GENERAL); break;
+        case QK_BGEMM_SIGN_ACT * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, 1, nr, 1, QK_BGEMM_SIGN_ACT); break;
+        case QK_BGEMM_SIGN_ACT * 2 + 2: qk_bgemm_avx2_tile(g, m0, n0, 2, nr, 2, QK_BGEMM_SIGN_ACT); break;
+        case QK_BGEMM_BINARY * 2 + 1: qk_bgemm_avx2_tile(g, m0, n0, 1, nr, 1, QK_BGEMM_BINARY); break;
+        default: qk_bgemm_avx2_tile(g, m0, n0, 2, nr, 2, QK_BGEMM_BINARY); break;
+        }
     }
 }
 #endif

@@ -64,7 +64,8 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish(const qk_bgemm_args* g, size_
     for (int r = 0; r < ROWS; r++) {
         const size_t m = m0 + (size_t)r;
         __m512i a = acc[r];
-        if (corr != NULL) a = _mm512_sub_epi32(a, _mm512_maskz_loadu_epi32(k, corr + (size_t)corr_row[m] * N + n));
+        if (corr != NULL && corr_row[m] != QK_BGEMM_NO_CORRECTION)
+            a = _mm512_sub_epi32(a, _mm512_maskz_loadu_epi32(k, corr + (size_t)corr_row[m] * N + n));
         if (out_kind == QK_OUTPUT_I32) {
             _mm512_mask_storeu_epi32((int32_t*)out + m * ldc + n, k, a);
         } else if (!vector_f32) {
@@ -170,18 +171,20 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
         }                                                                                        \
     } while (0)
 
+/* Rows [m0, m0 + mr) four at a time (mr may exceed MR: the driver passes row bands). */
 #define QK_BGEMM_AVX512_ROWS(P)                                      \
+    for (; mr >= 4; mr -= 4, m0 += 4) QK_BGEMM_AVX512_PASSES(4, P);  \
     switch (mr) {                                                    \
+    case 0: break;                                                   \
     case 1: QK_BGEMM_AVX512_PASSES(1, P); break;                     \
     case 2: QK_BGEMM_AVX512_PASSES(2, P); break;                     \
-    case 3: QK_BGEMM_AVX512_PASSES(3, P); break;                     \
-    default: QK_BGEMM_AVX512_PASSES(4, P); break;                    \
+    default: QK_BGEMM_AVX512_PASSES(3, P); break;                    \
     }
 
 /* The member: one compiled body per (row count, path). */
 QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                             size_t nr) {
-    assert(mr >= 1 && mr <= QK_BGEMM_AVX512_MR && nr >= 1 && nr <= QK_BGEMM_AVX512_NR);
+    assert(mr >= 1 && nr >= 1 && nr <= QK_BGEMM_AVX512_NR);
     if (g->path == QK_BGEMM_BINARY) {
         QK_BGEMM_AVX512_ROWS(QK_BGEMM_BINARY)
     } else if (g->path == QK_BGEMM_SIGN_ACT) {

@@ -79,15 +79,17 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
     qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
 }
 
+/* The member: rows [m0, m0 + mr) four at a time (mr may exceed MR: the driver passes row bands). */
 QK_BGEMM_NEON_INLINE void qk_bgemm_neon(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                         size_t nr) {
-    assert(mr >= 1 && mr <= QK_BGEMM_NEON_MR && nr >= 1 && nr <= QK_BGEMM_NEON_NR);
-#define QK_BGEMM_NEON_ROWS(P)                                          \
-    switch (mr) {                                                      \
-    case 1: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 1, P); break;       \
-    case 2: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 2, P); break;       \
-    case 3: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 3, P); break;       \
-    default: qk_bgemm_neon_tile(g, m0, n0, mr, nr, 4, P); break;      \
+    assert(mr >= 1 && nr >= 1 && nr <= QK_BGEMM_NEON_NR);
+#define QK_BGEMM_NEON_ROWS(P)                                                 \
+    for (; mr >= 4; mr -= 4, m0 += 4) qk_bgemm_neon_tile(g, m0, n0, 4, nr, 4, P); \
+    switch (mr) {                                                             \
+    case 0: break;                                                            \
+    case 1: qk_bgemm_neon_tile(g, m0, n0, 1, nr, 1, P); break;                \
+    case 2: qk_bgemm_neon_tile(g, m0, n0, 2, nr, 2, P); break;                \
+    default: qk_bgemm_neon_tile(g, m0, n0, 3, nr, 3, P); break;               \
     }
     if (g->path == QK_BGEMM_BINARY) {
         QK_BGEMM_NEON_ROWS(QK_BGEMM_BINARY)

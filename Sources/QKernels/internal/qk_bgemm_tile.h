@@ -67,9 +67,10 @@ static inline int32_t qk_bgemm_dot_scalar(const qk_bgemm_args* g, size_t m, size
     return base - 2 * negative;
 }
 
-/** Padding correction of a SIGN_ACT / BINARY row: corr[corr_row[m]][n] (0 without a table). */
+/** Padding correction of a SIGN_ACT / BINARY row: corr[corr_row[m]][n] (0 without a table or for
+ *  QK_BGEMM_NO_CORRECTION rows). */
 static inline int32_t qk_bgemm_correction(const qk_bgemm_args* g, size_t m, size_t n) {
-    if (g->path == QK_BGEMM_GENERAL || g->corr == NULL) return 0;
+    if (g->path == QK_BGEMM_GENERAL || g->corr == NULL || g->corr_row[m] == QK_BGEMM_NO_CORRECTION) return 0;
     return g->corr[(size_t)g->corr_row[m] * g->N + n];
 }
 
