@@ -43,12 +43,16 @@ final class MethodFixtureTests: XCTestCase {
     /// top-1 unchanged. The bound stays 5e-3 because no float32 reference is unique at 1e-3 here: PyTorch
     /// float32 is itself 3.6e-3 from float64 PyTorch on input 0 (a decision 0.03 ulp from its grid line),
     /// and LowBit is 3.6e-3 / 2.5e-3 / 2.8e-3 from float64 on inputs 0 / 3 / 4 (docs/METHODS.md "Coarse
-    /// quantizers", toolchain/seeds/reference_spread.py). The 16.16 PS fixture, DeepShift's default, stays
-    /// within 1e-3.
+    /// quantizers", toolchain/seeds/reference_spread.py). Checked against both references the JSON holds
+    /// (float32 `logits`, float64 `logits_f64`), top-1 included. The 16.16 PS fixture, DeepShift's
+    /// default, stays within 1e-3.
     func testDeepShiftQ() throws {
-        try check("deepshift", "resnet20_q", recipe: "deepshift", arch: "resnet20", tolerance: 5e-3) {
+        let model = try check("deepshift", "resnet20_q", recipe: "deepshift", arch: "resnet20", tolerance: 5e-3) {
             $0.recipe = "deepshift"
             $0.method.fixedPoint = (4, 6)
+        }
+        try compare(model, try fixture("deepshift", "resnet20_q"), tolerance: 5e-3, "deepshift/resnet20_q vs float64") {
+            $0.logits_f64!
         }
     }
 
