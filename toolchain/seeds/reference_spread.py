@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""How unique is "the method's PyTorch inference" on the two fixtures whose quantizers are coarse enough
-for float rounding to flip a decision: deepshift/resnet20_q (round_to_fixed 4.6 before every shift layer)
+"""How unique is "the method's PyTorch inference" on the fixtures whose quantizers are coarse enough for
+float rounding to flip a decision: deepshift/resnet20_q (round_to_fixed 4.6 before every shift layer)
 and anyprec/resnet50q (DoReFa activations; 255 steps at 8 bits)?
 
 For every fixture input this runs the generator's model in several PyTorch configurations and reports
@@ -23,7 +23,8 @@ Each line ends with the decision of the float64 run nearest to its threshold (a 
 rounding midpoint), in float32 ulps of the value: a decision that close can only be reproduced by
 carrying the pre-quantizer value (and what feeds it) in double.
 
-With --qinfer and converted models (--deepshift-lbm, --anyprec-lbm PATH...), LowBit's `qinfer --json`
+anyprec/resnet20q (the same DoReFa math at CIFAR size) is measured the same way. With --qinfer and
+converted models (--deepshift-lbm, --anyprec-lbm, --resnet20q-lbm PATH...), LowBit's `qinfer --json`
 logits are compared with the same references.
 
     /work/venv/bin/python toolchain/seeds/reference_spread.py
@@ -247,6 +248,7 @@ def main():
     parser.add_argument("--qinfer")
     parser.add_argument("--deepshift-lbm", nargs="*", default=[])
     parser.add_argument("--anyprec-lbm", nargs="*", default=[])
+    parser.add_argument("--resnet20q-lbm", nargs="*", default=[])
     parser.add_argument("--bits", type=int, nargs="*", default=[8])
     args = parser.parse_args()
     install_hooks()
@@ -264,6 +266,12 @@ def main():
                                               "module."), strict=True)
     model.eval()
     report("anyprec/resnet50q (DoReFa)", model, record, args.bits, args.anyprec_lbm, args.qinfer)
+
+    record = common.read_fixture_json("anyprec", "resnet20q")
+    model = gen_anyprec.ResNet20Q(record["options"]["width"])
+    model.load_state_dict(common.load_checkpoint("anyprec", "resnet20q")["state_dict"], strict=True)
+    model.eval()
+    report("anyprec/resnet20q (DoReFa)", model, record, args.bits, args.resnet20q_lbm, args.qinfer)
 
 
 if __name__ == "__main__":
