@@ -9,7 +9,13 @@ import XCTest
 /// One fixture's JSON (toolchain/seeds/README.md).
 struct SeedFixture: Decodable {
     struct Input: Decodable { var height, width: Int; var mean, std: [Float] }
-    struct Image: Decodable { var path: String; var logits: [Double] }
+    struct Image: Decodable {
+        var path: String
+        /// PyTorch float32 (every fixture).
+        var logits: [Double]
+        /// The same model in float64 (fixtures whose coarse quantizers float32 rounding can flip).
+        var logits_f64: [Double]?
+    }
     var method, arch, checkpoint: String
     var input: Input
     var images: [Image]
@@ -45,12 +51,13 @@ extension XCTestCase {
         return (try Model(contentsOf: out), fixture)
     }
 
-    /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's (when `tolerance` is
-    /// given) and the same top-1.
-    func compare(_ model: Model, _ fixture: SeedFixture, tolerance: Float?, _ label: String) throws {
+    /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's `reference` logits
+    /// (float32 unless given; when `tolerance` is given) and the same top-1.
+    func compare(_ model: Model, _ fixture: SeedFixture, tolerance: Float?, _ label: String,
+                 reference: (SeedFixture.Image) -> [Double] = { $0.logits }) throws {
         let session = Session(model: model)
         for image in fixture.images {
-            let want = image.logits.map(Float.init)
+            let want = reference(image).map(Float.init)
             let got = try session.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
             if let tolerance {
                 let worst = zip(got, want).map { abs($0 - $1) }.max()!

@@ -13,6 +13,7 @@ math and switchable BatchNorm of gen_anyprec.py:
 Saved as train_imagenet.py saves it under DataParallel: {epoch, arch, state_dict ('module.' keys), best_prec1},
 zip format. Inputs 64x64 (the network is fully convolutional up to the global pool), ImageNet mean/std.
 """
+import copy
 import sys
 from pathlib import Path
 
@@ -99,11 +100,15 @@ def build(seed: int) -> ResNet50Q:
     return model
 
 
-def logits_by_bits(model, inputs) -> list:
+def logits_by_bits(model, inputs, dtype=torch.float32) -> list:
+    """Per input, {bits: logits}; dtype float64 runs a float64 copy of the model on the same float32
+    input tensor (exact or within ~1e-16: the reference no summation order can move across a DoReFa
+    step; toolchain/seeds/reference_spread.py)."""
+    model = copy.deepcopy(model).to(dtype)
     out = []
     with torch.no_grad():
         for rel in inputs:
-            x = common.load_input(rel, MEAN, STD)
+            x = common.load_input(rel, MEAN, STD).to(dtype)
             per = {}
             for b in BITS:
                 Switch.bits = b
@@ -118,9 +123,12 @@ def verify() -> None:
     state = common.strip_prefix(common.load_checkpoint(METHOD, "resnet50q")["state_dict"], "module.")
     model.load_state_dict(state, strict=True)
     model.eval()
-    for per, im in zip(logits_by_bits(model, [im["path"] for im in record["images"]]), record["images"]):
+    paths = [im["path"] for im in record["images"]]
+    for per, per64, im in zip(logits_by_bits(model, paths), logits_by_bits(model, paths, torch.float64),
+                              record["images"]):
         assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
-    print("resnet50q: checkpoint reloads to the recorded logits at every bit width")
+        assert {k: v.tolist() for k, v in per64.items()} == im["logits_by_bits_f64"]
+    print("resnet50q: checkpoint reloads to the recorded float32 and float64 logits at every bit width")
 
 
 def main():
@@ -138,6 +146,7 @@ def main():
         if worst >= 1e-2:
             break
         print(f"model seed {seed}: top-2 margin {worst:.4f} < 1e-2, next seed")
+    logits64 = logits_by_bits(model, inputs, torch.float64)
     state = {"module." + k: v for k, v in model.state_dict().items()}
     obj = {"epoch": 120, "arch": "resnet50q", "state_dict": state, "best_prec1": 74.63}
     ckpt = common.checkpoint_path(METHOD, "resnet50q", "pth.tar")
@@ -151,10 +160,13 @@ def main():
                     "full_precision": ["conv1", "layerS.0.downsample.0", "fc"]},
         "images": [{"path": rel,
                     "logits_by_bits": {k: common.f32_list(v) for k, v in per.items()},
+                    "logits_by_bits_f64": {k: v.tolist() for k, v in per64.items()},
                     "top2_margin_by_bits": {str(b): round(m, 6) for b, m in zip(BITS, ms)}}
-                   for rel, per, ms in zip(inputs, logits, margins)],
+                   for rel, per, per64, ms in zip(inputs, logits, logits64, margins)],
         "notes": ("resnet50q at base width 4 (the paper's is 64: same keys, shapes scaled), 64x64 inputs, 10 "
-                  "classes; 'module.' keys as DataParallel saves them; downsample.1 is a switchable BatchNorm."),
+                  "classes; 'module.' keys as DataParallel saves them; downsample.1 is a switchable BatchNorm. "
+                  "logits_by_bits: PyTorch float32, 1 thread; logits_by_bits_f64: the same model in float64 "
+                  "(model.double(), same float32 input tensor)."),
     })
     print(f"seed {seed}, {ckpt.stat().st_size} bytes, min margin {worst:.4f}, top-1 by bits: "
           + " ".join(f"{b}:{[int(per[str(b)].argmax()) for per in logits]}" for b in BITS))

@@ -17,6 +17,7 @@ Inference math (pytorch/deepshift/modules.py, modules_q.py, utils.py, ste.py; fl
       W = 2^round(ln|w'| / float32(ln 2)) * sign(w')
   round = torch.round (half to even).
 """
+import copy
 import math
 
 import numpy as np
@@ -181,6 +182,15 @@ def activation_clamps(model: nn.Module, x: torch.Tensor) -> int:
     return count[0]
 
 
+@torch.no_grad()
+def float64_logits(model: nn.Module, path: str) -> list:
+    """The logits of the same math in float64 (model.double() on the float32 input tensor): products and
+    sums exact or within ~1e-16, so no summation order decides a round_to_fixed step the way float32
+    rounding can at 4.6 (toolchain/seeds/reference_spread.py)."""
+    x = common.load_input(path, MEAN, STD).double()
+    return [float(v) for v in copy.deepcopy(model).double()(x).flatten().tolist()]
+
+
 def generate(name: str, mode: str, weight_bits: int, act_bits, seed: int) -> None:
     common.seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -212,6 +222,8 @@ def generate(name: str, mode: str, weight_bits: int, act_bits, seed: int) -> Non
     legacy_keys.canonicalize(path)
 
     images = calibration.pick_inputs(model, 32, 3, MEAN, STD, IMAGES)
+    for image in images:
+        image["logits_f64"] = float64_logits(model, image["path"])
     clamps = [activation_clamps(model, common.load_input(img["path"], MEAN, STD)) for img in images]
     planted = ({"shift": PS_SHIFTS, "sign": PS_SIGNS} if mode == "PS" else {"weight": Q_WEIGHTS})
     common.write_fixture_json(METHOD, name, {
@@ -253,7 +265,8 @@ def generate(name: str, mode: str, weight_bits: int, act_bits, seed: int) -> Non
             f"activation bits are DeepShift's --activation-integer-bits/--activation-fraction-bits "
             f"options as remembered from its public code (default 16/16); the fixed-point rounding of "
             f"the input and bias of every shift layer (and nowhere else) follows modules.py/modules_q.py "
-            f"of the public code. Logits: PyTorch {torch.__version__} float32, 1 thread."),
+            f"of the public code. Logits: PyTorch {torch.__version__} float32, 1 thread; logits_f64: the same "
+            f"model in float64 (model.double(), same float32 input tensor)."),
     })
     print(f"{name}: {path.stat().st_size} bytes, clamps {clamps}, {weight_counts}")
 

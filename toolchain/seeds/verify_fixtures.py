@@ -47,6 +47,9 @@ def verify(method: str, record_path) -> list:
         logits = model(x)
         if common.f32_list(logits) != image["logits"]:
             errors.append(f"{name}: logits of {image['path']} differ")
+        if "logits_f64" in image and model.double()(x.double()).flatten().tolist() != image["logits_f64"]:
+            errors.append(f"{name}: float64 logits of {image['path']} differ")
+        model.float()
         if common.top2_margin(logits) < 1e-2:
             errors.append(f"{name}: top-2 margin of {image['path']} below 1e-2")
     return errors
