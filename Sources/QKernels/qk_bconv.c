@@ -21,11 +21,19 @@
 /** Largest number of padding classes kept for the fast path (3x3 pad 1 needs 9). */
 #define QK_BCONV_MAX_CLASSES 64
 
-/* Workspace pieces: the padded packed image (uint64), a_rows [M] and a_segs [taps] (size_t),
- * corr [classes][out_c] (int32), corr_row [M] (uint16). */
+/* The row tables (qk_bconv_prepare): a header, a_rows [M] and a_segs [taps] (size_t), corr
+ * [classes][out_c] (int32), corr_row [M] (uint16). The workspace: the padded packed image (uint64),
+ * then room for the tables when the layer has none. */
 typedef struct {
     size_t cw, kw, M, taps, hp, wp, image_words;
 } qk_bconv_sizes;
+
+typedef struct {
+    int32_t fast;      /* padding classes fit: SIGN_ACT / BINARY may run (else GENERAL only) */
+    int32_t corrected; /* some row has padded taps: corr / corr_row are used */
+    int32_t segs;      /* pieces per implicit row */
+    int32_t pad_;
+} qk_bconv_header;
 
 static qk_bconv_sizes qk_bconv_sizes_of(const qk_conv_geom* g) {
     qk_bconv_sizes s;
@@ -39,10 +47,14 @@ static qk_bconv_sizes qk_bconv_sizes_of(const qk_conv_geom* g) {
     return s;
 }
 
-size_t qk_bconv_workspace_bytes(const qk_conv_geom* g) {
+size_t qk_bconv_tables_bytes(const qk_conv_geom* g) {
     const qk_bconv_sizes s = qk_bconv_sizes_of(g);
-    return s.image_words * sizeof(uint64_t) + (s.M + s.taps) * sizeof(size_t)
+    return sizeof(qk_bconv_header) + (s.M + s.taps) * sizeof(size_t)
          + (size_t)QK_BCONV_MAX_CLASSES * (size_t)g->out_c * sizeof(int32_t) + s.M * sizeof(uint16_t);
+}
+
+size_t qk_bconv_workspace_bytes(const qk_conv_geom* g) {
+    return qk_bconv_sizes_of(g).image_words * sizeof(uint64_t) + qk_bconv_tables_bytes(g);
 }
 
 /* Pattern ids along one axis: pat[o] = bitmask of kernel taps outside [0, in) for output o;
@@ -69,20 +81,89 @@ static size_t qk_bconv_axis_patterns(int32_t out, int32_t in, int32_t kernel, in
     return count;
 }
 
+/* The table arrays inside a tables buffer. */
+typedef struct {
+    qk_bconv_header* header;
+    size_t* a_rows;
+    size_t* a_segs;
+    int32_t* corr;
+    uint16_t* corr_row;
+} qk_bconv_tables;
+
+static qk_bconv_tables qk_bconv_tables_in(const qk_conv_geom* g, void* buffer) {
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    qk_bconv_tables t;
+    t.header = (qk_bconv_header*)buffer;
+    t.a_rows = (size_t*)(t.header + 1);
+    t.a_segs = t.a_rows + s.M;
+    t.corr = (int32_t*)(t.a_segs + s.taps);
+    t.corr_row = (uint16_t*)(t.corr + (size_t)QK_BCONV_MAX_CLASSES * (size_t)g->out_c);
+    return t;
+}
+
+void qk_bconv_prepare(const qk_conv_geom* g, const qk_bconv_layer* layer, void* tables) {
+    assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64);
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    const qk_bconv_tables t = qk_bconv_tables_in(g, tables);
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), taps = g->kernel_h * g->kernel_w;
+    const size_t N = (size_t)g->out_c, pw = 2 * s.cw;
+
+    /* where each row and each piece (a kernel row's taps, or one tap) starts in the image */
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++)
+            t.a_rows[(size_t)oy * ow + ox] = ((size_t)oy * g->stride_h * s.wp + (size_t)ox * g->stride_w) * pw;
+    const int whole_rows = g->dilation_w == 1;
+    const size_t segs = whole_rows ? (size_t)g->kernel_h : s.taps;
+    for (size_t p = 0; p < segs; p++) {
+        const size_t ky = whole_rows ? p : p / (size_t)g->kernel_w, kx = whole_rows ? 0 : p % (size_t)g->kernel_w;
+        t.a_segs[p] = (ky * (size_t)g->dilation_h * s.wp + kx * (size_t)g->dilation_w) * pw;
+    }
+    t.header->segs = (int32_t)segs;
+
+    /* padding classes and their corrections, for the two paths that ignore activation masks */
+    uint16_t yid[oh > 0 ? oh : 1], xid[ow > 0 ? ow : 1];
+    uint64_t ypat[QK_BCONV_MAX_CLASSES], xpat[QK_BCONV_MAX_CLASSES];
+    const size_t ny = qk_bconv_axis_patterns(oh, g->in_h, g->kernel_h, g->stride_h, g->pad_top,
+                                             g->dilation_h, yid, ypat, QK_BCONV_MAX_CLASSES);
+    const size_t nx = qk_bconv_axis_patterns(ow, g->in_w, g->kernel_w, g->stride_w, g->pad_left,
+                                             g->dilation_w, xid, xpat, QK_BCONV_MAX_CLASSES);
+    t.header->fast = !(ny == 0 || nx == 0 || ny * nx > QK_BCONV_MAX_CLASSES);
+    t.header->corrected = t.header->fast && (ny * nx > 1 || ypat[0] != 0 || xpat[0] != 0);
+    if (!t.header->corrected) return;
+    assert(layer->tap_sums != NULL);
+    for (size_t cy = 0; cy < ny; cy++) {
+        for (size_t cx = 0; cx < nx; cx++) {
+            int32_t* c = t.corr + (cy * nx + cx) * N;
+            memset(c, 0, N * sizeof(int32_t));
+            for (int32_t tap = 0; tap < taps; tap++) {
+                const int32_t ky = tap / g->kernel_w, kx = tap % g->kernel_w;
+                if ((((ypat[cy] >> ky) | (xpat[cx] >> kx)) & 1) == 0) continue;
+                const int32_t* ts = layer->tap_sums + (size_t)tap * N;
+                for (size_t n = 0; n < N; n++) c[n] += ts[n];
+            }
+        }
+    }
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++)
+            t.corr_row[(size_t)oy * ow + ox] = ypat[yid[oy]] == 0 && xpat[xid[ox]] == 0
+                ? (uint16_t)QK_BGEMM_NO_CORRECTION : (uint16_t)(yid[oy] * nx + xid[ox]);
+}
+
 void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
                     const qk_bconv_layer* layer, void* workspace) {
     assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64);
     const qk_bconv_sizes s = qk_bconv_sizes_of(g);
-    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), taps = g->kernel_h * g->kernel_w;
     const size_t C = (size_t)g->in_c, N = (size_t)g->out_c, pw = 2 * s.cw;
     if (s.M == 0 || N == 0) return;
     uint64_t* image = (uint64_t*)workspace;
-    size_t* a_rows = (size_t*)(image + s.image_words);
-    size_t* a_segs = a_rows + s.M;
-    int32_t* corr = (int32_t*)(a_segs + s.taps);
-    uint16_t* corr_row = (uint16_t*)(corr + (size_t)QK_BCONV_MAX_CLASSES * N);
+    void* tables = (void*)layer->tables; /* only read below */
+    if (tables == NULL) {
+        tables = image + s.image_words;
+        qk_bconv_prepare(g, layer, tables);
+    }
+    const qk_bconv_tables t = qk_bconv_tables_in(g, tables);
 
-    /* 1. sign-pack the input into the zero-bordered image, one image row per job */
+    /* sign-pack the input into the zero-bordered image, one image row per job */
     int in_zero = 0;
     const size_t border = (size_t)g->pad_left * pw, right = (size_t)g->pad_right * pw;
     memset(image, 0, (size_t)g->pad_top * s.wp * pw * sizeof(uint64_t));
@@ -97,71 +178,27 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
         in_zero |= qk_bgemm_pack_f32(in + (size_t)y * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw);
     }
 
-    /* 2. where each row and each piece (a kernel row's taps, or one tap) starts in the image */
-    for (int32_t oy = 0; oy < oh; oy++)
-        for (int32_t ox = 0; ox < ow; ox++)
-            a_rows[(size_t)oy * ow + ox] =
-                ((size_t)oy * g->stride_h * s.wp + (size_t)ox * g->stride_w) * pw;
-    const int whole_rows = g->dilation_w == 1;
-    const size_t segs = whole_rows ? (size_t)g->kernel_h : s.taps;
-    for (size_t p = 0; p < segs; p++) {
-        const size_t ky = whole_rows ? p : p / (size_t)g->kernel_w, kx = whole_rows ? 0 : p % (size_t)g->kernel_w;
-        a_segs[p] = (ky * (size_t)g->dilation_h * s.wp + kx * (size_t)g->dilation_w) * pw;
-    }
-
-    /* 3. the path; for the two that ignore activation masks, padding classes and corrections */
+    /* the path: a zero input needs the general path; the other two count padding as +1 and
+     * subtract the row class's correction */
     qk_bgemm_path path = in_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
-    const int fast = path != QK_BGEMM_GENERAL;
-    const int32_t* use_corr = NULL;
-    if (fast) {
-        uint16_t yid[oh], xid[ow];
-        uint64_t ypat[QK_BCONV_MAX_CLASSES], xpat[QK_BCONV_MAX_CLASSES];
-        const size_t ny = qk_bconv_axis_patterns(oh, g->in_h, g->kernel_h, g->stride_h, g->pad_top,
-                                                 g->dilation_h, yid, ypat, QK_BCONV_MAX_CLASSES);
-        const size_t nx = qk_bconv_axis_patterns(ow, g->in_w, g->kernel_w, g->stride_w, g->pad_left,
-                                                 g->dilation_w, xid, xpat, QK_BCONV_MAX_CLASSES);
-        if (ny == 0 || nx == 0 || ny * nx > QK_BCONV_MAX_CLASSES) {
-            path = QK_BGEMM_GENERAL;
-        } else if (ny * nx > 1 || ypat[0] != 0 || xpat[0] != 0) {
-            assert(layer->tap_sums != NULL);
-            for (size_t cy = 0; cy < ny; cy++) {
-                for (size_t cx = 0; cx < nx; cx++) {
-                    int32_t* c = corr + (cy * nx + cx) * N;
-                    memset(c, 0, N * sizeof(int32_t));
-                    for (int32_t t = 0; t < taps; t++) {
-                        const int32_t ky = t / g->kernel_w, kx = t % g->kernel_w;
-                        if ((((ypat[cy] >> ky) | (xpat[cx] >> kx)) & 1) == 0) continue;
-                        const int32_t* ts = layer->tap_sums + (size_t)t * N;
-                        for (size_t n = 0; n < N; n++) c[n] += ts[n];
-                    }
-                }
-            }
-            for (int32_t oy = 0; oy < oh; oy++)
-                for (int32_t ox = 0; ox < ow; ox++)
-                    corr_row[(size_t)oy * ow + ox] = ypat[yid[oy]] == 0 && xpat[xid[ox]] == 0
-                        ? (uint16_t)QK_BGEMM_NO_CORRECTION : (uint16_t)(yid[oy] * nx + xid[ox]);
-            use_corr = corr;
-        }
-    }
-
-    /* 4. the GEMM */
+    if (!t.header->fast) path = QK_BGEMM_GENERAL;
     qk_bgemm_args a;
     a.M = s.M;
     a.N = N;
     a.kw = s.kw;
-    a.K = (size_t)taps * C;
+    a.K = s.taps * C;
     a.a = image;
     a.lda = 0;
-    a.a_rows = a_rows;
-    a.a_segs = a_segs;
-    a.segs = segs;
-    a.seg_words = s.kw / segs;
+    a.a_rows = t.a_rows;
+    a.a_segs = t.a_segs;
+    a.segs = (size_t)t.header->segs;
+    a.seg_words = s.kw / a.segs;
     a.w = layer->w;
     a.path = path;
     a.w_nonzero = layer->w_nonzero;
     assert(path != QK_BGEMM_SIGN_ACT || a.w_nonzero != NULL);
-    a.corr = use_corr;
-    a.corr_row = corr_row;
+    a.corr = path != QK_BGEMM_GENERAL && t.header->corrected ? t.corr : NULL;
+    a.corr_row = t.corr_row;
     a.epi = layer->epi;
     qk_bgemm(uk, &a);
 }

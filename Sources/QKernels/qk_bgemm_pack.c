@@ -78,7 +78,8 @@ static int qk_bgemm_pack_f32_signs_avx512(const float* x, size_t rows, size_t C,
                                           size_t ldo) {
     const size_t cw = C / 64;
     const __m512i magnitude = _mm512_set1_epi32(0x7FFFFFFF), one = _mm512_set1_epi32(1);
-    __m512i worst = _mm512_setzero_si512();
+    __m512i worst[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                        _mm512_setzero_si512()}; /* one per quarter word: no serial max chain */
     for (size_t r = 0; r < rows; r++) {
         const float* xr = x + r * ldx;
         uint64_t* o = out + r * ldo;
@@ -86,7 +87,7 @@ static int qk_bgemm_pack_f32_signs_avx512(const float* x, size_t rows, size_t C,
             __m512i v[4];
             for (int q = 0; q < 4; q++) {
                 v[q] = _mm512_loadu_si512(xr + 16 * q);
-                worst = _mm512_max_epu32(worst, _mm512_sub_epi32(_mm512_and_si512(v[q], magnitude), one));
+                worst[q] = _mm512_max_epu32(worst[q], _mm512_sub_epi32(_mm512_and_si512(v[q], magnitude), one));
             }
             const __mmask32 lo = _mm512_kunpackw(_mm512_movepi32_mask(v[1]), _mm512_movepi32_mask(v[0]));
             const __mmask32 hi = _mm512_kunpackw(_mm512_movepi32_mask(v[3]), _mm512_movepi32_mask(v[2]));
@@ -94,7 +95,8 @@ static int qk_bgemm_pack_f32_signs_avx512(const float* x, size_t rows, size_t C,
             o[2 * j + 1] = (uint64_t)_mm512_kunpackd(hi, lo);
         }
     }
-    return _mm512_reduce_max_epu32(worst) >= 0x7F800000u;
+    const __m512i all = _mm512_max_epu32(_mm512_max_epu32(worst[0], worst[1]), _mm512_max_epu32(worst[2], worst[3]));
+    return _mm512_reduce_max_epu32(all) >= 0x7F800000u;
 }
 
 __attribute__((target("avx512f,avx512bw")))

@@ -59,7 +59,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         return step
     }
     if inputQuant == nil, let unit = binaryConvScale(c, inputIsSign: inputIsSign) {
-        step.binary = binaryConv(c, unit: unit, epilogue: epilogue, file: file, memory: memory)
+        step.binary = binaryConv(c, geometry: geometry, unit: unit, epilogue: epilogue, file: file, memory: memory)
         step.kernelName = String(cString: step.binary!.kernel.pointee.name)
         return step
     }
@@ -158,8 +158,9 @@ func binaryConvScale(_ c: Conv2D, inputIsSign: Bool) -> Float? {
     return unit
 }
 
-/// The packed binary layer of a conv accepted by binaryConvScale (plan-owned memory).
-private func binaryConv(_ c: Conv2D, unit: Float, epilogue: qk_epilogue, file: LBMFile,
+/// The packed binary layer of a conv accepted by binaryConvScale, with its row tables built for
+/// `geometry` (plan-owned memory).
+private func binaryConv(_ c: Conv2D, geometry: qk_conv_geom, unit: Float, epilogue: qk_epilogue, file: LBMFile,
                         memory: OwnedMemory) -> (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>) {
     let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
     let packed = file.tensor(c.weight.codes!)!.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
@@ -181,7 +182,11 @@ private func binaryConv(_ c: Conv2D, unit: Float, epilogue: qk_epilogue, file: L
     qk_bgemm_row_nonzeros(planes, oc, kw, nonzero)
     var epi = epilogue
     epi.scale = memory.floats((0..<oc).map { scale[$0] * unit })
-    let layer = qk_bconv_layer(w: UnsafePointer(planes), w_has_zero: hasZero, tap_sums: UnsafePointer(tapSums),
-                               w_nonzero: UnsafePointer(nonzero), epi: epi)
+    var layer = qk_bconv_layer(w: UnsafePointer(planes), w_has_zero: hasZero, tap_sums: UnsafePointer(tapSums),
+                               w_nonzero: UnsafePointer(nonzero), epi: epi, tables: nil)
+    var g = geometry
+    let tables = memory.allocate(qk_bconv_tables_bytes(&g))
+    qk_bconv_prepare(&g, &layer, tables)
+    layer.tables = UnsafeRawPointer(tables)
     return (layer, qk_bgemm_select(qk_isa_active()))
 }

@@ -238,7 +238,8 @@ final class BGemmTests: XCTestCase {
         }
     }
 
-    /// Binary conv of f32 NHWC input against a direct convolution of sign values (int32 output).
+    /// Binary conv of f32 NHWC input against a direct convolution of sign values (int32 output), with
+    /// plan-time row tables (qk_bconv_prepare) on every other case and per-call tables on the rest.
     func testConvAgainstDirect() {
         let seed = testSeed(0xC0)
         for (mi, uk) in bgemmMembers.enumerated() where qk_isa_supported(uk.isa) != 0 {
@@ -259,7 +260,7 @@ final class BGemmTests: XCTestCase {
                 let ctx = "seed \(seed)+\(mi) \(uk.nameString) conv #\(t) \(g.in_h)x\(g.in_w)x\(g.in_c)->\(g.out_c) "
                     + "k\(g.kernel_h)x\(g.kernel_w) s\(g.stride_h) pad \(g.pad_top),\(g.pad_left),\(g.pad_bottom),"
                     + "\(g.pad_right) d\(g.dilation_h) zeros=\(zeros)"
-                let got = runConv(uk, g, zeros: zeros, rng: &rng)
+                let got = runConv(uk, g, zeros: zeros, rng: &rng, prepared: t % 2 == 0)
                 XCTAssertTrue(got.untouched, "\(ctx): wrote outside its output")
                 if let msg = bgemmMismatch(got.values, got.want, N: Int(g.out_c), context: ctx) {
                     XCTFail(msg); return
@@ -311,7 +312,7 @@ final class BGemmTests: XCTestCase {
 
     /// Runs qk_bconv2d_f32 on random sign data (zeros: bit 0 input, bit 1 weights) and the direct reference.
     private func runConv(_ uk: qk_bgemm_ukernel_desc, _ geom: qk_conv_geom, zeros: Int,
-                         rng: inout SeededGenerator) -> (values: [Double], want: [Double], untouched: Bool) {
+                         rng: inout SeededGenerator, prepared: Bool = false) -> (values: [Double], want: [Double], untouched: Bool) {
         var g = geom
         let oh = Int(qk_conv_out_h(&g)), ow = Int(qk_conv_out_w(&g))
         let C = Int(g.in_c), N = Int(g.out_c), kh = Int(g.kernel_h), kwid = Int(g.kernel_w), taps = kh * kwid
@@ -333,7 +334,15 @@ final class BGemmTests: XCTestCase {
             layer.w_nonzero = np.baseAddress
             layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = UnsafeMutableRawPointer(out.ptr); layer.epi.ldc = ldc
             var member = uk
-            qk_bconv2d_f32(&member, &g, x, &layer, ws)
+            if prepared {  // plan-time row tables, as the runtime builds them
+                let tables = UnsafeMutableRawPointer.allocate(byteCount: qk_bconv_tables_bytes(&g), alignment: 64)
+                defer { tables.deallocate() }
+                qk_bconv_prepare(&g, &layer, tables)
+                layer.tables = UnsafeRawPointer(tables)
+                qk_bconv2d_f32(&member, &g, x, &layer, ws)
+            } else {
+                qk_bconv2d_f32(&member, &g, x, &layer, ws)
+            }
         } } }
         var values = [Double](repeating: 0, count: M * N), want = values
         for oy in 0..<oh {

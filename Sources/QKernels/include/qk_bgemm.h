@@ -135,9 +135,18 @@ typedef struct qk_bconv_layer {
     const int32_t* tap_sums;     /**< [kh*kw][out_c] qk_bgemm_segment_sums (padding corrections) */
     const int32_t* w_nonzero;    /**< [out_c] qk_bgemm_row_nonzeros (zero weights, sign inputs) */
     qk_epilogue epi;             /**< arrays over out_c; out [out_h*out_w][ldc >= out_c] */
+    const void* tables;          /**< qk_bconv_prepare's row tables for this geometry, or NULL
+                                      (then every call builds them in its workspace) */
 } qk_bconv_layer;
 
-/** Workspace bytes of qk_bconv2d_f32 for geometry g (8-byte aligned buffer). */
+/** Bytes of the row tables of geometry g (8-byte aligned buffer). */
+size_t qk_bconv_tables_bytes(const qk_conv_geom* g);
+/** Builds the row tables once (plan time): where each implicit GEMM row and piece starts in the
+ *  packed image, and the padding-correction classes from layer->tap_sums. They depend only on g
+ *  and the layer's weights. */
+void qk_bconv_prepare(const qk_conv_geom* g, const qk_bconv_layer* layer, void* tables);
+/** Workspace bytes of qk_bconv2d_f32 for geometry g (8-byte aligned buffer; includes room for the
+ *  row tables, used only when layer->tables is NULL). */
 size_t qk_bconv_workspace_bytes(const qk_conv_geom* g);
 /** Binary conv of an f32 NHWC input: packs sign(in) per pixel into a zero-bordered image (taps
  *  outside the image read zero words = zero activations, exact) and runs qk_bgemm with implicit
