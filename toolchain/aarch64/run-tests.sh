@@ -5,8 +5,9 @@
 # the scalar members. Needs gcc-aarch64-linux-gnu and qemu-user-static (apt-get). Run from anywhere.
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out=${TMPDIR:-/tmp}/lowbit-aarch64
-mkdir -p "$out"
+# a fresh folder per run: concurrent runs (worktrees, CI) must not overwrite each other's binary
+out=$(mktemp -d "${TMPDIR:-/tmp}/lowbit-aarch64.XXXXXX")
+trap 'rm -rf "$out"' EXIT
 src="$root/Sources/QKernels"
 aarch64-linux-gnu-gcc -O2 -fopenmp -ffp-contract=off -Wall -Wno-unknown-pragmas -I"$src/include" \
     -o "$out/qk_selftest" "$root/toolchain/aarch64/qk_selftest.c" "$src"/*.c "$src"/ukernels/*.c -lm

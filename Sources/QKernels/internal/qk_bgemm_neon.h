@@ -1,19 +1,31 @@
-/* qk_bgemm_neon.h — the body of the NEON bgemm member (base ASIMD `cnt`; registered at the
- * neondot level, the only aarch64 level): up to 4 rows x 8 columns (one packed row group = four
- * q registers of 2 rows x 64 k per plane). A row's words are duplicated into both lanes.
- *   BINARY:   neg += cnt(sa ^ sw), widened u8 -> u16 -> u32 (uaddlp, uadalp); acc = K - 2 * neg
- *   SIGN_ACT: neg += cnt(mw & (sa ^ sw)), widened the same way;  acc = w_nonzero[n] - 2 * neg
- *   GENERAL: t = ma & mw, x = sa ^ sw, d = cnt(t & ~x) - cnt(t & x) (s8 in [-8, 8]), widened
- *            s8 -> s16 -> s32 (saddlp, sadalp);                        acc = sum d
+/* qk_bgemm_neon.h — the body of the NEON bgemm member (ASIMD `cnt`, byte sums with the dot product
+ * instructions; registered at the neondot level, which guarantees FEAT_DotProd): up to 4 rows x 8
+ * columns (one packed row group = four q registers of 2 rows x 64 k per plane). A row's words are
+ * duplicated into both lanes.
+ *   BINARY:   neg += udot(cnt(sa ^ sw), ones);             acc = K - 2 * neg
+ *   SIGN_ACT: neg += udot(cnt(mw & (sa ^ sw)), ones);      acc = w_nonzero[n] - 2 * neg
+ *   GENERAL: t = ma & mw, x = sa ^ sw, d = cnt(t & ~x) - cnt(t & x) (s8 in [-8, 8]),
+ *            acc += sdot(d, ones)                          acc = sum d
  *            (= pc(t) - 2 pc(t & x): the general formula of qk_bgemm.h)
- * Each int32x4 accumulator holds two rows' partial sums as lane pairs; vpaddq folds them at the
- * end. The tile finishes through the shared scalar epilogue. Private. */
+ * (udot/sdot against a vector of ones sums each 4 bytes into a 32-bit lane: three instructions per
+ * 128 positions on the two fast paths, where widening pairwise adds would take four.) Each int32x4
+ * accumulator holds two rows' partial sums as lane pairs; vpaddq folds them at the end. The tile
+ * finishes through the shared scalar epilogue. Private. */
 #pragma once
 #if defined(__aarch64__)
+#if !defined(__clang__)
+/* GCC checks intrinsics' targets per translation unit (see qk_qgemm_neondot.h). */
+#pragma GCC target("arch=armv8.2-a+dotprod")
+#endif
 #include <arm_neon.h>
 #include "qk_bgemm_tile.h"
 
-#define QK_BGEMM_NEON_INLINE static inline __attribute__((always_inline))
+#if defined(__clang__)
+#define QK_BGEMM_NEON_TARGET "dotprod"
+#else
+#define QK_BGEMM_NEON_TARGET "arch=armv8.2-a+dotprod"
+#endif
+#define QK_BGEMM_NEON_INLINE static inline __attribute__((always_inline, target(QK_BGEMM_NEON_TARGET)))
 #define QK_BGEMM_NEON_MR 4
 #define QK_BGEMM_NEON_NR 8
 
@@ -22,6 +34,7 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
     const int TERNARY = PATH == QK_BGEMM_GENERAL;
     const size_t segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
     const uint64_t* w = qk_bgemm_group(g, n0);
+    const uint8x16_t ones = vdupq_n_u8(1);
     int32x4_t acc[4][4];
     for (int r = 0; r < 4; r++)
         for (int q = 0; q < 4; q++) acc[r][q] = vdupq_n_s32(0);
@@ -46,14 +59,13 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
                         const uint8x16_t t = vandq_u8(mw[q], ma), x = veorq_u8(sw[q], sa);
                         const int8x16_t d = vsubq_s8(vreinterpretq_s8_u8(vcntq_u8(vbicq_u8(t, x))),
                                                      vreinterpretq_s8_u8(vcntq_u8(vandq_u8(t, x))));
-                        acc[r][q] = vpadalq_s16(acc[r][q], vpaddlq_s8(d));
+                        acc[r][q] = vdotq_s32(acc[r][q], d, vreinterpretq_s8_u8(ones));
                     }
                 } else {
                     for (int q = 0; q < 4; q++) {
                         uint8x16_t x = veorq_u8(sw[q], sa);
                         if (PATH == QK_BGEMM_SIGN_ACT) x = vandq_u8(x, mw[q]);
-                        const uint16x8_t c = vpaddlq_u8(vcntq_u8(x));
-                        acc[r][q] = vreinterpretq_s32_u32(vpadalq_u16(vreinterpretq_u32_s32(acc[r][q]), c));
+                        acc[r][q] = vreinterpretq_s32_u32(vdotq_u32(vreinterpretq_u32_s32(acc[r][q]), vcntq_u8(x), ones));
                     }
                 }
             }
