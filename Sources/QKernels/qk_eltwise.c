@@ -1,8 +1,10 @@
-/* qk_eltwise.c — elementwise add (u8 with per-input quantization, f32) and the option-A shortcut
- * (stride-2 subsample with zero channel padding, CIFAR ResNet). */
+/* qk_eltwise.c — elementwise add (u8 with per-input quantization, f32), the option-A shortcut
+ * (stride-2 subsample with zero channel padding, CIFAR ResNet), the f32 activation steps (affine,
+ * PReLU, clamp, sign, round_to_fixed, DoReFa) and the HWC -> CHW flatten. */
 #include <math.h>
 #include <string.h>
 #include "internal/qk_epilogue.h"
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_ops.h"
 
@@ -44,4 +46,165 @@ void qk_shortcut_a_u8(const uint8_t* in, int32_t in_h, int32_t in_w, int32_t in_
 void qk_shortcut_a_f32(const float* in, int32_t in_h, int32_t in_w, int32_t in_c, int32_t pad,
                        int32_t out_c, float zero_value, float* out) {
     QK_SHORTCUT_A_BODY(float);
+}
+
+/* ---- f32 activation steps ----
+ * Each public function splits [0, n) into chunks (on the OpenMP team when n is large) and calls a
+ * run function compiled per ISA (QK_VECTOR_CLONES). Per-channel steps (channel of element i is
+ * i % channels) never take a modulo per element: the run function loops over periods of whole
+ * pixels and, inside one, over the channel parameters tiled to the period's length. Elementwise,
+ * so every chunking and every team size gives the same bits. */
+
+/** Elements per chunk handed to one thread (rounded up to a whole period). */
+#define QK_ELTWISE_CHUNK ((size_t)8192)
+/** A period is at least this many elements (four AVX-512 vectors) ... */
+#define QK_PERIOD_MIN ((size_t)64)
+/** ... and at most this many: lcm(channels, 16) * 2^j for channels < QK_PERIOD_MIN is <= 1008. */
+#define QK_PERIOD_MAX ((size_t)1024)
+
+/** The period of a per-channel step: `channels` itself when that is long enough, else the smallest
+ *  multiple of lcm(channels, 16) (whole vectors, whole pixels) with at least QK_PERIOD_MIN elements. */
+static size_t qk_channel_period(size_t channels) {
+    if (channels >= QK_PERIOD_MIN) return channels;
+    const size_t low_bit = channels & (~channels + 1); /* largest power of two dividing channels */
+    size_t period = channels * (16 / (low_bit < 16 ? low_bit : 16));
+    while (period < QK_PERIOD_MIN) period *= 2;
+    return period;
+}
+
+/** `params` repeated to `period` elements in `tiled` (whole copies, as period % channels == 0);
+ *  returns `params` itself when no tiling is needed. */
+static const float* qk_tile_params(const float* params, size_t channels, size_t period, float* tiled) {
+    if (period == channels) return params;
+    for (size_t j = 0; j < period; j += channels) memcpy(tiled + j, params, channels * sizeof(float));
+    return tiled;
+}
+
+/** Runs STMT with `begin` and `count` bound to consecutive chunks of [0, n) (`chunk` elements each,
+ *  the last shorter): one call below QK_PARALLEL_MIN_WORK, else a static OpenMP loop over chunks. */
+#define QK_FOR_CHUNKS(n, chunk, begin, count, STMT)                                                   \
+    do {                                                                                              \
+        if ((n) < QK_PARALLEL_MIN_WORK) {                                                             \
+            const size_t begin = 0, count = (n);                                                      \
+            STMT;                                                                                     \
+        } else {                                                                                      \
+            const long long chunks_ = (long long)(((n) + (chunk) - 1) / (chunk));                     \
+            _Pragma("omp parallel for schedule(static) num_threads(qk_team_size())")                  \
+            for (long long k_ = 0; k_ < chunks_; k_++) {                                              \
+                const size_t begin = (size_t)k_ * (chunk);                                            \
+                const size_t count = (n) - begin < (chunk) ? (n) - begin : (chunk);                   \
+                STMT;                                                                                 \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+/** Swift's min(max(x, lo), hi): max(x, y) is `y >= x ? y : x`, min(x, y) is `y < x ? y : x`,
+ *  so a NaN x passes through and ties pick lo / x (the sign of a zero follows). */
+static inline float qk_swift_clamp(float x, float lo, float hi) {
+    const float t = lo >= x ? lo : x;
+    return hi < t ? hi : t;
+}
+
+/* The run functions: n elements from a period boundary; `period` elements of parameters. */
+#define QK_PER_CHANNEL_RUN(EXPR)                                                                      \
+    size_t i = 0;                                                                                     \
+    for (; i + period <= n; i += period) {                                                            \
+        const float* restrict x = in + i;                                                             \
+        float* restrict y = out + i;                                                                  \
+        for (size_t j = 0; j < period; j++) y[j] = (EXPR);                                            \
+    }                                                                                                 \
+    const float* restrict x = in + i;                                                                 \
+    float* restrict y = out + i;                                                                      \
+    for (size_t j = 0; j < n - i; j++) y[j] = (EXPR)
+
+static QK_VECTOR_CLONES void qk_affine_run(size_t n, size_t period, const float* restrict in,
+                                           const float* restrict scale, const float* restrict shift,
+                                           float* restrict out) {
+    QK_PER_CHANNEL_RUN(x[j] * scale[j] + shift[j]);
+}
+
+static QK_VECTOR_CLONES void qk_prelu_run(size_t n, size_t period, const float* restrict in,
+                                          const float* restrict slope, float* restrict out) {
+    QK_PER_CHANNEL_RUN(x[j] >= 0.0f ? x[j] : slope[j] * x[j]);
+}
+
+void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scale, const float* shift,
+                   float* out) {
+    float tiled_scale[QK_PERIOD_MAX], tiled_shift[QK_PERIOD_MAX];
+    const size_t period = qk_channel_period(channels);
+    const float* s = qk_tile_params(scale, channels, period, tiled_scale);
+    const float* b = qk_tile_params(shift, channels, period, tiled_shift);
+    const size_t chunk = period * ((QK_ELTWISE_CHUNK + period - 1) / period);
+    QK_FOR_CHUNKS(n, chunk, begin, count, qk_affine_run(count, period, in + begin, s, b, out + begin));
+}
+
+void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out) {
+    float tiled_slope[QK_PERIOD_MAX];
+    const size_t period = qk_channel_period(channels);
+    const float* a = qk_tile_params(slope, channels, period, tiled_slope);
+    const size_t chunk = period * ((QK_ELTWISE_CHUNK + period - 1) / period);
+    QK_FOR_CHUNKS(n, chunk, begin, count, qk_prelu_run(count, period, in + begin, a, out + begin));
+}
+
+static QK_VECTOR_CLONES void qk_clamp_run(size_t n, const float* restrict in, float lo, float hi,
+                                          float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = qk_swift_clamp(in[i], lo, hi);
+}
+
+static QK_VECTOR_CLONES void qk_sign_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? 1.0f : (in[i] < 0.0f ? -1.0f : 0.0f);
+}
+
+static QK_VECTOR_CLONES void qk_round_to_fixed_run(size_t n, const float* restrict in, float delta,
+                                                   float lo, float hi, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = qk_swift_clamp(floorf(in[i] / delta) * delta, lo, hi);
+}
+
+static QK_VECTOR_CLONES void qk_dorefa_run(size_t n, const float* restrict in, float levels,
+                                           float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = rintf(qk_swift_clamp(in[i], 0.0f, 1.0f) * levels) / levels;
+}
+
+void qk_clamp_f32(size_t n, const float* in, float lo, float hi, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_clamp_run(count, in + begin, lo, hi, out + begin));
+}
+
+void qk_sign_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_sign_run(count, in + begin, out + begin));
+}
+
+void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, float hi, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count,
+                  qk_round_to_fixed_run(count, in + begin, delta, lo, hi, out + begin));
+}
+
+void qk_dorefa_f32(size_t n, const float* in, float levels, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_dorefa_run(count, in + begin, levels, out + begin));
+}
+
+/* HWC -> CHW in square tiles, so both the strided reads and the strided writes stay in a few cache
+ * lines per tile; h*w == 1 or channels == 1 is a plain copy. */
+#define QK_TRANSPOSE_TILE ((size_t)16)
+#define QK_HWC_TO_CHW_BODY(T)                                                                         \
+    do {                                                                                              \
+        if (hw == 1 || channels == 1) {                                                               \
+            memcpy(out, in, hw * channels * sizeof(T));                                               \
+            return;                                                                                   \
+        }                                                                                             \
+        for (size_t p0 = 0; p0 < hw; p0 += QK_TRANSPOSE_TILE) {                                       \
+            const size_t p1 = p0 + QK_TRANSPOSE_TILE < hw ? p0 + QK_TRANSPOSE_TILE : hw;              \
+            for (size_t c0 = 0; c0 < channels; c0 += QK_TRANSPOSE_TILE) {                             \
+                const size_t c1 = c0 + QK_TRANSPOSE_TILE < channels ? c0 + QK_TRANSPOSE_TILE : channels; \
+                for (size_t c = c0; c < c1; c++)                                                      \
+                    for (size_t p = p0; p < p1; p++) out[c * hw + p] = in[p * channels + c];          \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+void qk_hwc_to_chw_f32(size_t hw, size_t channels, const float* in, float* out) {
+    QK_HWC_TO_CHW_BODY(float);
+}
+
+void qk_hwc_to_chw_u8(size_t hw, size_t channels, const uint8_t* in, uint8_t* out) {
+    QK_HWC_TO_CHW_BODY(uint8_t);
 }

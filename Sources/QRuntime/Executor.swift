@@ -115,36 +115,20 @@ enum Executor {
             case .flatten(let src, let dst, let shape, let isU8):
                 // [H, W, C] -> PyTorch's (C, H, W) order.
                 let (h, w, c) = shape
-                for y in 0..<h {
-                    for x in 0..<w {
-                        for ch in 0..<c {
-                            let from = (y * w + x) * c + ch, to = (ch * h + y) * w + x
-                            if isU8 { u8(dst)[to] = u8(src)[from] } else { f32(dst)[to] = f32(src)[from] }
-                        }
-                    }
-                }
+                if isU8 { qk_hwc_to_chw_u8(h * w, c, u8(src), u8(dst)) } else { qk_hwc_to_chw_f32(h * w, c, f32(src), f32(dst)) }
             case .affine(let src, let dst, let count, let channels, let scale, let shift):
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count { let ch = i % channels; y[i] = x[i] * scale[ch] + shift[ch] }
+                qk_affine_f32(count, channels, f32(src), scale, shift, f32(dst))
             case .clamp(let src, let dst, let count, let lo, let hi):
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count { y[i] = min(max(x[i], lo), hi) }
+                qk_clamp_f32(count, f32(src), lo, hi, f32(dst))
             case .sign(let src, let dst, let count, let unused):
                 if unused && observer == nil { break }
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count { y[i] = x[i] > 0 ? 1 : x[i] < 0 ? -1 : 0 }
+                qk_sign_f32(count, f32(src), f32(dst))
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count { y[i] = min(max((x[i] / delta).rounded(.down) * delta, lo), hi) }
+                qk_round_to_fixed_f32(count, f32(src), delta, lo, hi, f32(dst))
             case .doReFa(let src, let dst, let count, let levels):
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count { y[i] = (min(max(x[i], 0), 1) * levels).rounded(.toNearestOrEven) / levels }
+                qk_dorefa_f32(count, f32(src), levels, f32(dst))
             case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
-                let x = f32(src), y = f32(dst)
-                for i in 0..<count {
-                    let a = shared ? slopes[0] : slopes[i % channels]
-                    y[i] = x[i] >= 0 ? x[i] : a * x[i]
-                }
+                qk_prelu_f32(count, shared ? 1 : channels, f32(src), slopes, f32(dst))
             }
             if let timer {
                 let t = StepTimer.now()

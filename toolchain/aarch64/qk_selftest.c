@@ -7,7 +7,9 @@
  * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
  * the CPU lacks the dot product. The dwconv3x3 members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
- * and their scalar twin. Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
+ * and their scalar twin. The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
+ * DoReFa) must equal their scalar expressions bit for bit on special values.
+ * Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -585,6 +587,91 @@ static void check_dwconv_member(const qk_dwconv_ukernel_desc* uk) {
     }
 }
 
+/* ---- f32 activation steps (qk_eltwise.c): NEON gets them by auto-vectorisation, so they must
+ * equal, bit for bit, these scalar forms of the Swift expressions they replaced (Tests/QKernelsTests/
+ * EltwiseTests.swift), special values included. */
+static float bits_float(uint32_t b) { float f; memcpy(&f, &b, sizeof f); return f; }
+static uint32_t float_bits(float f) { uint32_t b; memcpy(&b, &f, sizeof b); return b; }
+static float eltwise_input(void) {
+    static const uint32_t specials[] = {0x7fc00000u, 0xffc00000u, 0x7fc01234u, 0x7f800055u, 0x80000000u, 0u,
+                                        0x7f800000u, 0xff800000u, 1u, 0x80000001u, 0x00200000u, 0x3f000000u,
+                                        0xbf000000u, 0x40200000u, 0x3f7fffffu, 0x3f800001u};
+    switch (rnd() % 3) {
+    case 0: return bits_float(rnd() << 16 ^ rnd());
+    case 1: return rndf(-4.0f, 4.0f);
+    default: return bits_float(specials[rnd() % (sizeof specials / sizeof specials[0])]);
+    }
+}
+static float swift_clamp(float x, float lo, float hi) {
+    const float t = lo >= x ? lo : x;  /* Swift.max(x, lo) */
+    return hi < t ? hi : t;            /* Swift.min(t, hi) */
+}
+static void check_eltwise_f32(const char* what, size_t n, size_t c, const float* x, const float* got,
+                              const float* scale, const float* shift, int op, float p0, float p1, float p2) {
+    cases++;
+    if (!guards_ok((const uint8_t*)got, n * sizeof(float))) {
+        fprintf(stderr, "FAIL %s n %zu channels %zu: wrote outside its output\n", what, n, c);
+        failures++;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const float v = x[i];
+        float want;
+        switch (op) {
+        case 0: want = v * scale[i % c] + shift[i % c]; break;
+        case 1: want = v >= 0.0f ? v : scale[i % c] * v; break;
+        case 2: want = swift_clamp(v, p0, p1); break;
+        case 3: want = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); break;
+        case 4: want = swift_clamp(floorf(v / p0) * p0, p1, p2); break;
+        default: want = rintf(swift_clamp(v, 0.0f, 1.0f) * p0) / p0; break;
+        }
+        if (float_bits(got[i]) != float_bits(want)) {
+            fprintf(stderr, "FAIL %s n %zu channels %zu at %zu: x 0x%08x got 0x%08x want 0x%08x\n", what, n, c, i,
+                    float_bits(v), float_bits(got[i]), float_bits(want));
+            failures++;
+            return;
+        }
+    }
+}
+static void check_eltwise(void) {
+    static const size_t channel_counts[] = {1, 3, 8, 16, 17, 64, 69};
+    for (size_t ci = 0; ci < sizeof channel_counts / sizeof channel_counts[0]; ci++) {
+        const size_t c = channel_counts[ci];
+        float scale[69], shift[69];
+        for (size_t j = 0; j < c; j++) {
+            scale[j] = eltwise_input();
+            shift[j] = eltwise_input();
+            if (isnan(scale[j])) scale[j] = -0.0f;  /* NaN in both operands: payload unspecified */
+            if (isnan(shift[j])) shift[j] = INFINITY;
+        }
+        const size_t lengths[] = {0, 1, 15, 17, 65, c + 1, 5 * c + 3, 33 * c + c / 2, (32768 / c + 7) * c + 5};
+        for (size_t li = 0; li < sizeof lengths / sizeof lengths[0]; li++) {
+            const size_t n = lengths[li], bytes = n * sizeof(float);
+            float* x = malloc(bytes + sizeof(float));
+            for (size_t i = 0; i < n; i++) x[i] = eltwise_input();
+            float* y = (float*)guarded(bytes);
+            qk_affine_f32(n, c, x, scale, shift, y);
+            check_eltwise_f32("affine", n, c, x, y, scale, shift, 0, 0, 0, 0);
+            qk_prelu_f32(n, c, x, scale, y);
+            check_eltwise_f32("prelu", n, c, x, y, scale, shift, 1, 0, 0, 0);
+            qk_clamp_f32(n, x, -1.0f, 6.0f, y);
+            check_eltwise_f32("clamp", n, c, x, y, scale, shift, 2, -1.0f, 6.0f, 0);
+            qk_clamp_f32(n, x, -0.0f, 0.0f, y);
+            check_eltwise_f32("clamp zeros", n, c, x, y, scale, shift, 2, -0.0f, 0.0f, 0);
+            qk_sign_f32(n, x, y);
+            check_eltwise_f32("sign", n, c, x, y, scale, shift, 3, 0, 0, 0);
+            qk_round_to_fixed_f32(n, x, 1.0f / 64, -8.0f, 7.0f, y);
+            check_eltwise_f32("round_to_fixed", n, c, x, y, scale, shift, 4, 1.0f / 64, -8.0f, 7.0f);
+            qk_round_to_fixed_f32(n, x, 0.3f, -5.0f, 5.0f, y);
+            check_eltwise_f32("round_to_fixed 0.3", n, c, x, y, scale, shift, 4, 0.3f, -5.0f, 5.0f);
+            qk_dorefa_f32(n, x, 3.0f, y);
+            check_eltwise_f32("dorefa", n, c, x, y, scale, shift, 5, 3.0f, 0, 0);
+            release((uint8_t*)y);
+            free(x);
+        }
+    }
+}
+
 int main(int argc, char** argv) {
     const char* expect = NULL;
     rng_state = 20261123;
@@ -667,6 +754,7 @@ int main(int argc, char** argv) {
             printf("shift dispatch %d bits -> %s\n", bits, d->name);
         }
     }
+    check_eltwise();
     printf("%d members run, %d skipped, %d cases, %d failures\n", ran, skipped, cases, failures);
     return failures == 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
-/* qk_ops.h — the non-GEMM operators: pooling, elementwise add, the option-A shortcut,
- * (de)quantization and min/max. NHWC, batch 1. Float math is float32 in the order written,
- * without FMA; u8 results use the same rounding as the GEMM epilogue:
+/* qk_ops.h — the non-GEMM operators: pooling, elementwise add, the f32 activation steps, the
+ * flatten transpose, the option-A shortcut, (de)quantization and min/max. NHWC, batch 1. Float
+ * math is float32 in the order written, without FMA; u8 results use the same rounding as the GEMM epilogue:
  *   q = clamp((int)lrintf(y * inv_scale) + zero, 0, 255)   (round half to even) */
 #pragma once
 #include <stddef.h>
@@ -47,6 +47,36 @@ void qk_add_u8(size_t n, const uint8_t* a, float a_scale, int32_t a_zero, const 
                int32_t out_zero, uint8_t* out);
 /** f32 add: out = fminf(fmaxf(a + b, clamp_lo), clamp_hi). */
 void qk_add_f32(size_t n, const float* a, const float* b, float clamp_lo, float clamp_hi, float* out);
+
+/* The f32 activation steps of the method recipes. They reproduce the Swift expressions they replaced
+ * bit for bit, for every input (NaN, +-0, +-inf, subnormals): float32 operations in the order written,
+ * a multiply and an add stay two roundings (no FMA). `in` and `out` hold n floats and do not overlap;
+ * nothing outside out[0, n) is written and nothing past in[n - 1] is read. Large n runs on the team
+ * (qk_set_num_threads); every team size gives the same bits.
+ * Per-channel steps are NHWC: element i has channel c = i % channels (channels >= 1; n need not be a
+ * multiple of channels). */
+
+/** Inference BatchNorm: out[i] = in[i] * scale[c] + shift[c]. */
+void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scale, const float* shift,
+                   float* out);
+/** PReLU: out[i] = in[i] >= 0 ? in[i] : slope[c] * in[i] (a NaN takes the slope branch and stays NaN;
+ *  -0 stays -0). One shared slope: channels = 1. */
+void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out);
+/** Clamp with Swift's min(max(x, lo), hi): t = lo >= x ? lo : x; out = hi < t ? hi : t
+ *  (a NaN x stays NaN; equal values, e.g. zeros of either sign, pick lo over x and t over hi). */
+void qk_clamp_f32(size_t n, const float* in, float lo, float hi, float* out);
+/** sign with sign(0) = 0: out = x > 0 ? 1 : x < 0 ? -1 : 0 (+-0 and NaN give +0). */
+void qk_sign_f32(size_t n, const float* in, float* out);
+/** DeepShift round_to_fixed: out = clamp(floorf(x / delta) * delta, lo, hi), clamp as qk_clamp_f32. */
+void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, float hi, float* out);
+/** DoReFa activation, levels = 2^k - 1: out = rintf(clamp(x, 0, 1) * levels) / levels, clamp as
+ *  qk_clamp_f32 (x = -0 gives +0, NaN stays NaN), rintf in the default mode (half to even). */
+void qk_dorefa_f32(size_t n, const float* in, float levels, float* out);
+
+/** Flatten in PyTorch's order: out[c][p] = in[p][c] for p < hw (pixels), c < channels. A copy, so
+ *  every bit pattern survives. `in` and `out` do not overlap. */
+void qk_hwc_to_chw_f32(size_t hw, size_t channels, const float* in, float* out);
+void qk_hwc_to_chw_u8(size_t hw, size_t channels, const uint8_t* in, uint8_t* out);
 
 /** Option-A shortcut (CIFAR ResNet): out [(in_h+1)/2][(in_w+1)/2][out_c],
  *  out[y][x][c] = (pad <= c < pad + in_c) ? in[2y][2x][c - pad] : zero_value. */

@@ -1,0 +1,196 @@
+// The f32 activation steps and the flatten transpose of qk_eltwise.c against the Swift expressions the
+// executor ran before them, bit for bit, on generated inputs full of special values (NaN, +-0, +-inf,
+// subnormals, ties), odd channel counts and lengths that are not multiples of any vector width.
+import QKernels
+import XCTest
+
+final class EltwiseTests: XCTestCase {
+    /// Values mixed into every input: NaNs (quiet, signalling, payloads, both signs), zeros, infinities,
+    /// subnormals, the extremes, and ties of the rounding steps.
+    static let specials: [Float] = [
+        .nan, -.nan, Float(nan: 0x1234, signaling: false), Float(nan: 0x55, signaling: true),
+        -Float(nan: 0x2A, signaling: false), 0, -0.0, .infinity, -.infinity,
+        .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude / 3, -.leastNormalMagnitude / 3,
+        .leastNormalMagnitude, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+        0.5, -0.5, 1, -1, 1.5, 2.5, -2.5, 1 / 3, 2 / 3, 0.999_999_94, 1.000_000_1, 1e-30, -1e-30, 7.9, -8.1,
+    ]
+
+    /// Channel counts: one shared parameter, odd, vector-sized, and 64 + 5.
+    static let channelCounts = [1, 3, 8, 16, 17, 64, 69]
+
+    /// Lengths for `channels`: whole pixel counts plus a partial pixel, and one long enough to run on
+    /// the team (QK_PARALLEL_MIN_WORK is 2^15 elements).
+    static func lengths(channels c: Int) -> [Int] {
+        var ns = [0, 1, 2, 15, 17, 63, 65, c, c + 1, 2 * c - 1, 5 * c + 3, 33 * c, 33 * c + c / 2]
+        ns.append((32768 / c + 7) * c + 5)
+        return Array(Set(ns)).sorted()
+    }
+
+    /// A seeded input of n floats: a third arbitrary bit patterns (every class, NaN included), a third
+    /// typical activations in [-4, 4], a third special values.
+    static func input(_ n: Int, _ rng: inout SeededGenerator) -> [Float] {
+        (0..<n).map { _ in
+            switch UInt8.random(in: 0..<3, using: &rng) {
+            case 0: return Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng))
+            case 1: return Float.random(in: -4...4, using: &rng)
+            default: return specials.randomElement(using: &rng)!
+            }
+        }
+    }
+
+    /// Per-channel parameters: anything but NaN (with a NaN in both operands of a multiply, which payload
+    /// survives is up to the instruction selection), zeros and infinities included.
+    static func parameters(_ n: Int, _ rng: inout SeededGenerator) -> [Float] {
+        (0..<n).map { _ in
+            switch UInt8.random(in: 0..<4, using: &rng) {
+            case 0:
+                let v = Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng))
+                return v.isNaN ? 0 : v
+            case 1: return [0, -0.0, .infinity, -.infinity, .leastNonzeroMagnitude, 1].randomElement(using: &rng)!
+            default: return Float.random(in: -3...3, using: &rng)
+            }
+        }
+    }
+
+    /// Runs `kernel` (input, output) into a guarded output with one and with two threads and compares
+    /// each result, bit for bit, with `reference(i, x[i])`; prints the seed and the first difference.
+    func check(_ what: String, seed: UInt64, _ x: [Float], _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+               reference: (Int, Float) -> Float, file: StaticString = #filePath, line: UInt = #line) {
+        let want = x.indices.map { reference($0, x[$0]).bitPattern }
+        for threads: Int32 in [1, 2] {
+            let out = Guarded<Float>(count: x.count)
+            x.withUnsafeBufferPointer { p in withThreads(threads) { kernel(p.baseAddress!, out.ptr) } }
+            XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed) \(what): wrote outside its output",
+                          file: file, line: line)
+            if let i = x.indices.first(where: { out[$0].bitPattern != want[$0] }) {
+                let near = max(0, i - 2)..<min(x.count, i + 3)
+                XCTFail("seed \(seed) \(what), \(threads) threads, n \(x.count): first difference at \(i): "
+                        + "x \(x[i]) (0x\(String(x[i].bitPattern, radix: 16))) got 0x\(String(out[i].bitPattern, radix: 16)) "
+                        + "want 0x\(String(want[i], radix: 16)); around: x \(near.map { x[$0] }) "
+                        + "got \(near.map { out[$0] }) want \(near.map { Float(bitPattern: want[$0]) })",
+                        file: file, line: line)
+                return
+            }
+        }
+    }
+
+    func testAffineMatchesSwift() {
+        let seed = testSeed(61)
+        var rng = SeededGenerator(seed: seed)
+        for c in Self.channelCounts {
+            let scale = Self.parameters(c, &rng), shift = Self.parameters(c, &rng)
+            for n in Self.lengths(channels: c) {
+                let x = Self.input(n, &rng)
+                check("affine channels \(c)", seed: seed, x, { qk_affine_f32(n, c, $0, scale, shift, $1) }) { i, x in
+                    let ch = i % c
+                    return x * scale[ch] + shift[ch]
+                }
+            }
+        }
+    }
+
+    func testPReLUMatchesSwift() {
+        let seed = testSeed(62)
+        var rng = SeededGenerator(seed: seed)
+        for c in Self.channelCounts {
+            let slopes = Self.parameters(c, &rng)
+            for n in Self.lengths(channels: c) {
+                let x = Self.input(n, &rng)
+                check("prelu channels \(c)", seed: seed, x, { qk_prelu_f32(n, c, $0, slopes, $1) }) { i, x in
+                    let a = c == 1 ? slopes[0] : slopes[i % c]
+                    return x >= 0 ? x : a * x
+                }
+            }
+        }
+    }
+
+    func testClampMatchesSwift() {
+        let seed = testSeed(63)
+        var rng = SeededGenerator(seed: seed)
+        let bounds: [(Float, Float)] = [(0, .infinity), (0, 6), (-1, 1), (-0.0, 0), (0, -0.0), (-.infinity, .infinity),
+                                        (.nan, 1), (0, .nan), (2, -2)]
+        for (lo, hi) in bounds {
+            for n in Self.lengths(channels: 17) {
+                let x = Self.input(n, &rng)
+                check("clamp [\(lo), \(hi)]", seed: seed, x, { qk_clamp_f32(n, $0, lo, hi, $1) }) { _, x in
+                    min(max(x, lo), hi)
+                }
+            }
+        }
+    }
+
+    func testSignMatchesSwift() {
+        let seed = testSeed(64)
+        var rng = SeededGenerator(seed: seed)
+        for n in Self.lengths(channels: 3) {
+            let x = Self.input(n, &rng)
+            check("sign", seed: seed, x, { qk_sign_f32(n, $0, $1) }) { _, x in x > 0 ? 1 : x < 0 ? -1 : 0 }
+        }
+    }
+
+    func testRoundToFixedMatchesSwift() {
+        let seed = testSeed(65)
+        var rng = SeededGenerator(seed: seed)
+        // (integer, fraction) bits as the planner builds them, and a delta that is not a power of two
+        var cases: [(delta: Float, lo: Float, hi: Float)] = [(4, 6), (16, 16), (1, 0), (8, 3)].map { i, f in
+            let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
+            return (Float(sign: .plus, exponent: -f, significand: 1), -bound, bound - 1)
+        }
+        cases.append((0.3, -5, 5))
+        for (delta, lo, hi) in cases {
+            for n in Self.lengths(channels: 69) {
+                // values on, and one ulp around, the grid k * delta
+                var x = Self.input(n, &rng)
+                for i in stride(from: 0, to: n, by: 3) {
+                    let g = Float(Int.random(in: -600...600, using: &rng)) * delta
+                    x[i] = [g, g.nextUp, g.nextDown].randomElement(using: &rng)!
+                }
+                check("round_to_fixed delta \(delta)", seed: seed, x, { qk_round_to_fixed_f32(n, $0, delta, lo, hi, $1) }) { _, x in
+                    min(max((x / delta).rounded(.down) * delta, lo), hi)
+                }
+            }
+        }
+    }
+
+    func testDoReFaMatchesSwift() {
+        let seed = testSeed(66)
+        var rng = SeededGenerator(seed: seed)
+        for levels: Float in [1, 3, 7, 15, 255] {
+            for n in Self.lengths(channels: 64) {
+                // exact ties (k + 0.5) / levels and their neighbours
+                var x = Self.input(n, &rng)
+                for i in stride(from: 1, to: n, by: 3) {
+                    let t = (Float(Int.random(in: 0..<Int(levels), using: &rng)) + 0.5) / levels
+                    x[i] = [t, t.nextUp, t.nextDown].randomElement(using: &rng)!
+                }
+                check("dorefa levels \(levels)", seed: seed, x, { qk_dorefa_f32(n, $0, levels, $1) }) { _, x in
+                    (min(max(x, 0), 1) * levels).rounded(.toNearestOrEven) / levels
+                }
+            }
+        }
+    }
+
+    /// The flatten transpose against the executor's former loop, f32 (every bit pattern) and u8.
+    func testHWCToCHWMatchesLoop() {
+        let seed = testSeed(67)
+        var rng = SeededGenerator(seed: seed)
+        for (h, w, c) in [(1, 1, 1), (1, 1, 69), (4, 4, 64), (3, 5, 17), (7, 7, 3), (1, 9, 1), (2, 3, 33), (17, 1, 16)] {
+            let n = h * w * c
+            let xf = (0..<n).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) }
+            let xu = (0..<n).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            var wantF = [UInt32](repeating: 0, count: n), wantU = [UInt8](repeating: 0, count: n)
+            for y in 0..<h { for x in 0..<w { for ch in 0..<c {
+                let from = (y * w + x) * c + ch, to = (ch * h + y) * w + x
+                wantF[to] = xf[from].bitPattern
+                wantU[to] = xu[from]
+            } } }
+            let outF = Guarded<Float>(count: n), outU = Guarded<UInt8>(count: n)
+            qk_hwc_to_chw_f32(h * w, c, xf, outF.ptr)
+            qk_hwc_to_chw_u8(h * w, c, xu, outU.ptr)
+            XCTAssertTrue(outF.unchangedOutside { _ in true } && outU.unchangedOutside { _ in true },
+                          "seed \(seed) \(h)x\(w)x\(c): wrote outside its output")
+            XCTAssertEqual(outF.array.map(\.bitPattern), wantF, "seed \(seed) f32 \(h)x\(w)x\(c)")
+            XCTAssertEqual(outU.array, wantU, "seed \(seed) u8 \(h)x\(w)x\(c)")
+        }
+    }
+}
