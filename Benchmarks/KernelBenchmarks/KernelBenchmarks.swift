@@ -136,6 +136,10 @@ final class BConvProblem {
         layer.epi.output_kind = QK_OUTPUT_F32; layer.epi.out = alloc(size * size * c * 4); layer.epi.ldc = c
         workspace = UnsafeMutableRawPointer.allocate(byteCount: qk_bconv_workspace_bytes(&geom), alignment: 64)
         blocks.append(workspace)
+        // the row tables, built once as the runtime's plan does
+        let tables = alloc(qk_bconv_tables_bytes(&geom))
+        qk_bconv_prepare(&geom, &layer, tables)
+        layer.tables = UnsafeRawPointer(tables)
     }
 
     deinit { blocks.forEach { $0.deallocate() } }

@@ -84,10 +84,11 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_finish(const qk_bgemm_args* g, size_
 
 /* ROWS (1..4) rows from m0 x GROUPS (2 or 4) row groups from n0 (columns n0..n0+nr, nr <= 8 *
  * GROUPS; groups past nr recompute the last real group and are dropped). ROWS, GROUPS and PATH
- * (qk_bgemm_path) are constants, so every array below lives in registers. */
+ * (qk_bgemm_path) are constants, so every array below lives in registers. woff: kw word offsets
+ * (qk_bgemm_avx512 builds them once per call from the row's pieces). */
 QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t m0, size_t n0, size_t nr,
-                                                 int ROWS, int GROUPS, int PATH) {
-    const size_t kw = g->kw, segs = qk_bgemm_segs(g), sw = qk_bgemm_seg_words(g);
+                                                 int ROWS, int GROUPS, int PATH, const size_t* woff) {
+    const size_t kw = g->kw;
     const size_t real_groups = (nr + QK_BGEMM_ROW_GROUP - 1) / QK_BGEMM_ROW_GROUP;
     const uint64_t* w[4];
     QK_BGEMM_AVX512_UNROLL
@@ -101,40 +102,36 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
     const uint64_t* rows[4];
     QK_BGEMM_AVX512_UNROLL
     for (int r = 0; r < ROWS; r++) rows[r] = qk_bgemm_row(g, m0 + (size_t)r);
-    size_t o = 0; /* word offset of the current k-word in every group */
-    for (size_t s = 0; s < segs; s++) {
-        const size_t off = qk_bgemm_piece_offset(g, s);
-        const uint64_t* ap[4];
+    /* one flat loop over the k-words; woff[j] = the offset of word j's (mask, sign) pair in a row */
+    for (size_t j = 0; j < kw; j++) {
+        const size_t o = j * QK_BGEMM_GROUP_WORDS;
+        __m512i sw[4], mw[4];
         QK_BGEMM_AVX512_UNROLL
-        for (int r = 0; r < ROWS; r++) ap[r] = rows[r] + off;
-        for (size_t i = 0; i < sw; i++, o += QK_BGEMM_GROUP_WORDS) {
-            __m512i sw_[4], mw[4];
-            QK_BGEMM_AVX512_UNROLL
-            for (int h = 0; h < GROUPS; h++) {
-                sw_[h] = _mm512_loadu_si512(w[h] + o + QK_BGEMM_ROW_GROUP);
-                if (PATH != QK_BGEMM_BINARY) mw[h] = _mm512_loadu_si512(w[h] + o);
-            }
-            QK_BGEMM_AVX512_UNROLL
-            for (int r = 0; r < ROWS; r++) {
-                const __m512i sa = _mm512_set1_epi64((long long)ap[r][2 * i + 1]);
-                if (PATH == QK_BGEMM_BINARY) {
-                    QK_BGEMM_AVX512_UNROLL
-                    for (int h = 0; h < GROUPS; h++)
-                        neg[r][h] = _mm512_add_epi64(neg[r][h], _mm512_popcnt_epi64(_mm512_xor_si512(sw_[h], sa)));
-                } else if (PATH == QK_BGEMM_SIGN_ACT) {
-                    QK_BGEMM_AVX512_UNROLL
-                    for (int h = 0; h < GROUPS; h++)
-                        neg[r][h] = _mm512_add_epi64(
-                            neg[r][h], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw[h], sw_[h], sa, 0x60)));
-                } else {
-                    const __m512i ma = _mm512_set1_epi64((long long)ap[r][2 * i]);
-                    QK_BGEMM_AVX512_UNROLL
-                    for (int h = 0; h < GROUPS; h++) {
-                        const __m512i t = _mm512_and_si512(mw[h], ma);
-                        nz[r][h] = _mm512_add_epi64(nz[r][h], _mm512_popcnt_epi64(t));
-                        neg[r][h] = _mm512_add_epi64(
-                            neg[r][h], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t, sw_[h], sa, 0x60)));
-                    }
+        for (int h = 0; h < GROUPS; h++) {
+            sw[h] = _mm512_loadu_si512(w[h] + o + QK_BGEMM_ROW_GROUP);
+            if (PATH != QK_BGEMM_BINARY) mw[h] = _mm512_loadu_si512(w[h] + o);
+        }
+        QK_BGEMM_AVX512_UNROLL
+        for (int r = 0; r < ROWS; r++) {
+            const uint64_t* pair = rows[r] + woff[j];
+            const __m512i sa = _mm512_set1_epi64((long long)pair[1]);
+            if (PATH == QK_BGEMM_BINARY) {
+                QK_BGEMM_AVX512_UNROLL
+                for (int h = 0; h < GROUPS; h++)
+                    neg[r][h] = _mm512_add_epi64(neg[r][h], _mm512_popcnt_epi64(_mm512_xor_si512(sw[h], sa)));
+            } else if (PATH == QK_BGEMM_SIGN_ACT) {
+                QK_BGEMM_AVX512_UNROLL
+                for (int h = 0; h < GROUPS; h++)
+                    neg[r][h] = _mm512_add_epi64(
+                        neg[r][h], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(mw[h], sw[h], sa, 0x60)));
+            } else {
+                const __m512i ma = _mm512_set1_epi64((long long)pair[0]);
+                QK_BGEMM_AVX512_UNROLL
+                for (int h = 0; h < GROUPS; h++) {
+                    const __m512i t = _mm512_and_si512(mw[h], ma);
+                    nz[r][h] = _mm512_add_epi64(nz[r][h], _mm512_popcnt_epi64(t));
+                    neg[r][h] = _mm512_add_epi64(
+                        neg[r][h], _mm512_popcnt_epi64(_mm512_ternarylogic_epi64(t, sw[h], sa, 0x60)));
                 }
             }
         }
@@ -164,10 +161,10 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
 #define QK_BGEMM_AVX512_PASSES(ROWS, P)                                                          \
     do {                                                                                         \
         if ((P) != QK_BGEMM_GENERAL) {                                                           \
-            qk_bgemm_avx512_tile(g, m0, n0, nr, ROWS, 4, P);                                     \
+            qk_bgemm_avx512_tile(g, m0, n0, nr, ROWS, 4, P, woff);                                     \
         } else {                                                                                 \
-            qk_bgemm_avx512_tile(g, m0, n0, nr < 16 ? nr : 16, ROWS, 2, P);                      \
-            if (nr > 16) qk_bgemm_avx512_tile(g, m0, n0 + 16, nr - 16, ROWS, 2, P);              \
+            qk_bgemm_avx512_tile(g, m0, n0, nr < 16 ? nr : 16, ROWS, 2, P, woff);                      \
+            if (nr > 16) qk_bgemm_avx512_tile(g, m0, n0 + 16, nr - 16, ROWS, 2, P, woff);              \
         }                                                                                        \
     } while (0)
 
@@ -185,6 +182,9 @@ QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512_tile(const qk_bgemm_args* g, size_t 
 QK_BGEMM_AVX512_INLINE void qk_bgemm_avx512(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                             size_t nr) {
     assert(mr >= 1 && nr >= 1 && nr <= QK_BGEMM_AVX512_NR);
+    size_t woff[g->kw > 0 ? g->kw : 1]; /* kw <= QK_MAX_K / 64 + taps: a few KB at most */
+    for (size_t s = 0, j = 0; s < qk_bgemm_segs(g); s++)
+        for (size_t i = 0; i < qk_bgemm_seg_words(g); i++, j++) woff[j] = qk_bgemm_piece_offset(g, s) + 2 * i;
     if (g->path == QK_BGEMM_BINARY) {
         QK_BGEMM_AVX512_ROWS(QK_BGEMM_BINARY)
     } else if (g->path == QK_BGEMM_SIGN_ACT) {
