@@ -134,7 +134,7 @@ public enum Converter {
     }
 
     /// A method recipe's conversion: exact effective weights -> graph -> round_to_fixed inputs -> BatchNorm
-    /// folded -> codes packed with the folded scales -> f32 activations (the method's own inference, exact)
+    /// folded (unless the recipe keeps it on the f32 path) -> codes packed with the folded scales -> f32 activations (the method's own inference, exact)
     /// or u8 activations (integer kernels; calibrated with --calibrate, else dynamic).
     private static func convertMethod(_ recipe: MethodRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
                                       url: URL, to output: URL, options: ConversionOptions, start: Date,
@@ -145,7 +145,8 @@ public enum Converter {
         model.preprocessing = recipe.preprocessing(arch: model.arch, familyDefault: model.preprocessing)
         try applyOverrides(&model, options)
         try insertInputRounding(&model.graph, prepared.roundInputs)
-        let factors = try foldBatchNorm(&model)
+        let keepBatchNorm = options.method.activations == .f32 && !recipe.foldsBatchNormOnFloatPath
+        let factors = keepBatchNorm ? [:] : try foldBatchNorm(&model)
         fuseResidualAdd(&model.graph)
         fuseActivation(&model.graph)
         progress("packing", 0.5)

@@ -117,10 +117,10 @@ static inline float qk_swift_clamp(float x, float lo, float hi) {
     float* restrict y = out + i;                                                                      \
     for (size_t j = 0; j < n - i; j++) y[j] = (EXPR)
 
-static QK_VECTOR_CLONES void qk_affine_run(size_t n, size_t period, const float* restrict in,
-                                           const float* restrict scale, const float* restrict shift,
-                                           float* restrict out) {
-    QK_PER_CHANNEL_RUN(x[j] * scale[j] + shift[j]);
+static QK_FMA_CLONES void qk_affine_run(size_t n, size_t period, const float* restrict in,
+                                       const float* restrict scale, const float* restrict shift,
+                                       float* restrict out) {
+    QK_PER_CHANNEL_RUN(fmaf(x[j], scale[j], shift[j]));
 }
 
 static QK_VECTOR_CLONES void qk_prelu_run(size_t n, size_t period, const float* restrict in,

@@ -208,7 +208,9 @@ final class Plan: @unchecked Sendable {
                 let gamma = floats(b.gamma), beta = floats(b.beta), mean = floats(b.mean), variance = floats(b.variance)
                 var scale = [Float](repeating: 0, count: b.channels), shift = scale
                 for c in 0..<b.channels {
-                    scale[c] = gamma[c] / (variance[c] + b.eps).squareRoot()
+                    // PyTorch's order (batch_norm_cpu_collect_linear_and_constant_terms): invstd first
+                    let invstd = 1 / (variance[c] + b.eps).squareRoot()
+                    scale[c] = invstd * gamma[c]
                     shift[c] = beta[c] - mean[c] * scale[c]
                 }
                 steps.append(.affine(src: src, dst: dst, count: out.elementCount, channels: b.channels,

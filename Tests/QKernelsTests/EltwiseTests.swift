@@ -74,7 +74,8 @@ final class EltwiseTests: XCTestCase {
         }
     }
 
-    func testAffineMatchesSwift() {
+    /// BatchNorm is one fused multiply-add per element (PyTorch's CPU kernels), not a multiply then an add.
+    func testAffineIsOneFusedMultiplyAdd() {
         let seed = testSeed(61)
         var rng = SeededGenerator(seed: seed)
         for c in Self.channelCounts {
@@ -83,10 +84,15 @@ final class EltwiseTests: XCTestCase {
                 let x = Self.input(n, &rng)
                 check("affine channels \(c)", seed: seed, x, { qk_affine_f32(n, c, $0, scale, shift, $1) }) { i, x in
                     let ch = i % c
-                    return x * scale[ch] + shift[ch]
+                    return shift[ch].addingProduct(x, scale[ch])
                 }
             }
         }
+        // (1 + 2^-23)^2 - (1 + 2^-22) = 2^-46 fused; a rounded product first would give 0
+        let one = 1 + Float.ulpOfOne, x = [Float](repeating: one, count: 33)
+        var out = [Float](repeating: 0, count: 33)
+        qk_affine_f32(33, 1, x, [one], [-(1 + 2 * Float.ulpOfOne)], &out)
+        XCTAssertEqual(out, [Float](repeating: 0x1p-46, count: 33))
     }
 
     func testPReLUMatchesSwift() {

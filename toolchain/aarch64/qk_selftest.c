@@ -618,7 +618,7 @@ static void check_eltwise_f32(const char* what, size_t n, size_t c, const float*
         const float v = x[i];
         float want;
         switch (op) {
-        case 0: want = v * scale[i % c] + shift[i % c]; break;
+        case 0: want = fmaf(v, scale[i % c], shift[i % c]); break; /* one fused multiply-add */
         case 1: want = v >= 0.0f ? v : scale[i % c] * v; break;
         case 2: want = swift_clamp(v, p0, p1); break;
         case 3: want = v > 0.0f ? 1.0f : (v < 0.0f ? -1.0f : 0.0f); break;

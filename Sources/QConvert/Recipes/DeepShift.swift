@@ -11,6 +11,11 @@ import QGraph
 /// Every conv and linear is a shift layer. With --fixed-point I,F the input of every shift layer and its
 /// bias pass round_to_fixed: clamp(floor(x / 2^-F) * 2^-F, -2^(I-1), 2^(I-1) - 1).
 struct DeepShiftRecipe: MethodRecipe {
+    /// Shift weights are exact powers of two, and round_to_fixed inputs sit on a 2^-F grid: PyTorch's
+    /// conv sums of those products are (nearly always) exact, and the next round_to_fixed floors them
+    /// after BatchNorm. Folding BatchNorm into the weights would round every product instead, and on
+    /// coarse grids (4.6) a value one rounding away from a grid line moves a whole step.
+    var foldsBatchNormOnFloatPath: Bool { false }
     let name = "deepshift"
     /// DeepShift's default --weight-bits.
     static let defaultWeightBits = 5

@@ -66,10 +66,15 @@ protocol MethodRecipe: Sendable {
     func prepare(_ checkpoint: Checkpoint, options: MethodOptions) throws -> PreparedCheckpoint
     /// The preprocessing the method trains `arch` with, given the architecture family's default.
     func preprocessing(arch: String, familyDefault: Preprocessing) -> Preprocessing
+    /// Whether BatchNorm folds into the weights on the f32 activation path (the u8 path always folds).
+    /// False keeps each BatchNorm as its own step after the conv, as PyTorch runs it: for methods whose
+    /// exact weights are powers of two, folding would turn every exact product into a rounded one.
+    var foldsBatchNormOnFloatPath: Bool { get }
 }
 
 extension MethodRecipe {
     func preprocessing(arch: String, familyDefault: Preprocessing) -> Preprocessing { familyDefault }
+    var foldsBatchNormOnFloatPath: Bool { true }
 }
 
 /// The known method recipes, in detection order.

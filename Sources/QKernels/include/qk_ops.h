@@ -48,15 +48,18 @@ void qk_add_u8(size_t n, const uint8_t* a, float a_scale, int32_t a_zero, const 
 /** f32 add: out = fminf(fmaxf(a + b, clamp_lo), clamp_hi). */
 void qk_add_f32(size_t n, const float* a, const float* b, float clamp_lo, float clamp_hi, float* out);
 
-/* The f32 activation steps of the method recipes. They reproduce the Swift expressions they replaced
- * bit for bit, for every input (NaN, +-0, +-inf, subnormals): float32 operations in the order written,
- * a multiply and an add stay two roundings (no FMA). `in` and `out` hold n floats and do not overlap;
+/* The f32 activation steps of the method recipes, exact for every input (NaN, +-0, +-inf,
+ * subnormals): float32 operations in the order written; a multiply and an add stay two roundings,
+ * except in qk_affine_f32, which is one fused multiply-add like PyTorch's CPU BatchNorm kernels. `in` and `out` hold n floats and do not overlap;
  * nothing outside out[0, n) is written and nothing past in[n - 1] is read. Large n runs on the team
  * (qk_set_num_threads); every team size gives the same bits.
  * Per-channel steps are NHWC: element i has channel c = i % channels (channels >= 1; n need not be a
  * multiple of channels). */
 
-/** Inference BatchNorm: out[i] = in[i] * scale[c] + shift[c]. */
+/** Inference BatchNorm: out[i] = fmaf(in[i], scale[c], shift[c]) (one rounding). With scale =
+ *  (1 / sqrt(var + eps)) * gamma and shift = beta - mean * scale (the planner), this is the
+ *  arithmetic of PyTorch's CPU batch_norm inference (its AVX2/AVX-512 kernels fuse the multiply-add),
+ *  so a value feeding a coarse quantizer (round_to_fixed, DoReFa) rounds as PyTorch's does. */
 void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scale, const float* shift,
                    float* out);
 /** PReLU: out[i] = in[i] >= 0 ? in[i] : slope[c] * in[i] (a NaN takes the slope branch and stays NaN;

@@ -12,6 +12,10 @@ int qk_isa_rank(qk_isa isa);
  * by the CPU at load (ifunc); the same C float operations, so every clone gives the same bits. */
 #if defined(__x86_64__)
 #define QK_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+/* The same for loops that call fmaf: "avx2" alone has no FMA (fmaf would be a libm call per element),
+ * Haswell is AVX2 + FMA; the default clone keeps the exact libm fmaf. */
+#define QK_FMA_CLONES __attribute__((target_clones("avx512f", "arch=haswell", "default")))
 #else
 #define QK_VECTOR_CLONES
+#define QK_FMA_CLONES
 #endif
