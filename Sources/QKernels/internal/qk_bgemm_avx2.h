@@ -7,7 +7,8 @@
  *            sad(pc8(p) + (8 - pc8(q))) per lane: sum = pc(t) - 2 pc(t & x) + 64 per word,
  *            acc = sum - 64 * kw.  (pc8 = LUT[lo nibble] + LUT[hi nibble]; 8 - pc8 uses the table
  *            4 - popcount(nibble) twice, so every byte stays in [0, 16] for vpsadbw.)
- * The tile finishes through the shared scalar epilogue. Private. */
+ * The tile finishes in 8 float lanes for f32 output (qk_bgemm_avx2_finish), else through the shared
+ * scalar epilogue. Private. */
 #pragma once
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -22,6 +23,37 @@ QK_BGEMM_AVX2_INLINE __m256i qk_bgemm_avx2_nibbles(__m256i v, __m256i lut) {
     const __m256i low = _mm256_set1_epi8(0x0F);
     return _mm256_add_epi8(_mm256_shuffle_epi8(lut, _mm256_and_si256(v, low)),
                            _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(v, 4), low)));
+}
+
+/* Finishes rows m0..m0+mr (mr <= 2) x columns n0..n0+nr (nr <= 8) of acc = out[r][c]: for f32
+ * output with no or an f32 residual, the padding correction and the qgemm epilogue in 8 float lanes
+ * (mul, add bias, add residual, maxps/minps with the constant second, as fmaxf/fminf treat NaN:
+ * the scalar epilogue's bits); other outputs through the shared scalar finish. */
+QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_finish(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr,
+                                               int32_t out[2][8]) {
+    const qk_epilogue* e = &g->epi;
+    if (e->output_kind != QK_OUTPUT_F32 || e->residual_kind == QK_RESIDUAL_U8) {
+        qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
+        return;
+    }
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)nr), lane); /* lanes < nr */
+    const __m256 scale = _mm256_maskload_ps(e->scale + n0, k);
+    const __m256 bias = e->bias != NULL ? _mm256_maskload_ps(e->bias + n0, k) : _mm256_setzero_ps();
+    const __m256 lo = _mm256_set1_ps(e->clamp_lo), hi = _mm256_set1_ps(e->clamp_hi);
+    const int32_t* corr = g->path != QK_BGEMM_GENERAL ? g->corr : NULL;
+    for (size_t r = 0; r < mr; r++) {
+        const size_t m = m0 + r;
+        __m256i a = _mm256_loadu_si256((const __m256i*)out[r]);
+        if (corr != NULL && g->corr_row[m] != QK_BGEMM_NO_CORRECTION)
+            a = _mm256_sub_epi32(a, _mm256_maskload_epi32(corr + (size_t)g->corr_row[m] * g->N + n0, k));
+        __m256 y = _mm256_mul_ps(_mm256_cvtepi32_ps(a), scale);
+        if (e->bias != NULL) y = _mm256_add_ps(y, bias);
+        if (e->residual_kind == QK_RESIDUAL_F32)
+            y = _mm256_add_ps(y, _mm256_maskload_ps((const float*)e->residual + m * e->ldr + n0, k));
+        y = _mm256_min_ps(_mm256_max_ps(y, lo), hi);
+        _mm256_maskstore_ps((float*)e->out + m * e->ldc + n0, k, y);
+    }
 }
 
 QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
@@ -85,7 +117,7 @@ QK_BGEMM_AVX2_INLINE void qk_bgemm_avx2_tile(const qk_bgemm_args* g, size_t m0, 
                       : PATH == QK_BGEMM_SIGN_ACT
                           ? ((size_t)c < nr ? g->w_nonzero[n0 + (size_t)c] : 0) - 2 * (int32_t)lanes[r][c]
                           : (int32_t)g->K - 2 * (int32_t)lanes[r][c];
-    qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
+    qk_bgemm_avx2_finish(g, m0, n0, (size_t)ROWS < mr ? (size_t)ROWS : mr, nr, out);
 }
 
 /* The member: rows [m0, m0 + mr) two at a time (mr may exceed MR: the driver passes row bands). */
