@@ -9,8 +9,9 @@
  *            (= pc(t) - 2 pc(t & x): the general formula of qk_bgemm.h)
  * (udot/sdot against a vector of ones sums each 4 bytes into a 32-bit lane: three instructions per
  * 128 positions on the two fast paths, where widening pairwise adds would take four.) Each int32x4
- * accumulator holds two rows' partial sums as lane pairs; vpaddq folds them at the end. The tile
- * finishes through the shared scalar epilogue. Private. */
+ * accumulator holds two rows' partial sums as lane pairs; vpaddq folds them at the end. Full tiles
+ * with f32 output finish in float32x4 lanes (qk_bgemm_neon_finish), the rest through the shared
+ * scalar epilogue. Private. */
 #pragma once
 #if defined(__aarch64__)
 #if !defined(__clang__)
@@ -28,6 +29,46 @@
 #define QK_BGEMM_NEON_INLINE static inline __attribute__((always_inline, target(QK_BGEMM_NEON_TARGET)))
 #define QK_BGEMM_NEON_MR 4
 #define QK_BGEMM_NEON_NR 8
+
+/* Finishes rows m0..m0+mr (mr <= 4) x columns n0..n0+nr of acc = out[r][c]: full 8-column tiles with
+ * f32 output and no or an f32 residual run the padding correction and the qgemm epilogue in two
+ * float32x4 per row (mul, add bias, add residual, then FMAXNM / FMINNM, which treat NaN as fmaxf /
+ * fminf do: the scalar epilogue's bits); the rest through the shared scalar finish. */
+QK_BGEMM_NEON_INLINE void qk_bgemm_neon_finish(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr,
+                                               int32_t out[4][8]) {
+    const qk_epilogue* e = &g->epi;
+    if (nr != 8 || e->output_kind != QK_OUTPUT_F32 || e->residual_kind == QK_RESIDUAL_U8) {
+        qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
+        return;
+    }
+    const float32x4_t s0 = vld1q_f32(e->scale + n0), s1 = vld1q_f32(e->scale + n0 + 4);
+    const float32x4_t b0 = e->bias != NULL ? vld1q_f32(e->bias + n0) : vdupq_n_f32(0);
+    const float32x4_t b1 = e->bias != NULL ? vld1q_f32(e->bias + n0 + 4) : vdupq_n_f32(0);
+    const float32x4_t lo = vdupq_n_f32(e->clamp_lo), hi = vdupq_n_f32(e->clamp_hi);
+    const int32_t* corr = g->path != QK_BGEMM_GENERAL ? g->corr : NULL;
+    for (size_t r = 0; r < mr; r++) {
+        const size_t m = m0 + r;
+        int32x4_t a0 = vld1q_s32(out[r]), a1 = vld1q_s32(out[r] + 4);
+        if (corr != NULL && g->corr_row[m] != QK_BGEMM_NO_CORRECTION) {
+            const int32_t* c = corr + (size_t)g->corr_row[m] * g->N + n0;
+            a0 = vsubq_s32(a0, vld1q_s32(c));
+            a1 = vsubq_s32(a1, vld1q_s32(c + 4));
+        }
+        float32x4_t y0 = vmulq_f32(vcvtq_f32_s32(a0), s0), y1 = vmulq_f32(vcvtq_f32_s32(a1), s1);
+        if (e->bias != NULL) {
+            y0 = vaddq_f32(y0, b0);
+            y1 = vaddq_f32(y1, b1);
+        }
+        if (e->residual_kind == QK_RESIDUAL_F32) {
+            const float* res = (const float*)e->residual + m * e->ldr + n0;
+            y0 = vaddq_f32(y0, vld1q_f32(res));
+            y1 = vaddq_f32(y1, vld1q_f32(res + 4));
+        }
+        float* o = (float*)e->out + m * e->ldc + n0;
+        vst1q_f32(o, vminnmq_f32(vmaxnmq_f32(y0, lo), hi));
+        vst1q_f32(o + 4, vminnmq_f32(vmaxnmq_f32(y1, lo), hi));
+    }
+}
 
 QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr,
                                              size_t nr, int ROWS, int PATH) {
@@ -88,7 +129,7 @@ QK_BGEMM_NEON_INLINE void qk_bgemm_neon_tile(const qk_bgemm_args* g, size_t m0, 
         vst1q_s32(out[r], lo);
         vst1q_s32(out[r] + 4, hi);
     }
-    qk_bgemm_finish_tile_scalar(g, m0, n0, mr, nr, &out[0][0], 8);
+    qk_bgemm_neon_finish(g, m0, n0, (size_t)ROWS < mr ? (size_t)ROWS : mr, nr, out);
 }
 
 /* The member: rows [m0, m0 + mr) four at a time (mr may exceed MR: the driver passes row bands). */
