@@ -12,16 +12,13 @@
 #define QK_FDW_LANES 16
 #define QK_FDW_VECS 2
 typedef __m512 qk_fdw_v;
+typedef __mmask16 qk_fdw_part;
 
-QK_FDW_INLINE __mmask16 qk_fdw_mask(size_t live) {
-    return live >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << live) - 1u);
-}
-QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p, size_t live) {
-    return live >= 16 ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(qk_fdw_mask(live), p);
-}
-QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v, size_t live) {
-    if (live >= 16) _mm512_storeu_ps(p, v); else _mm512_mask_storeu_ps(p, qk_fdw_mask(live), v);
-}
+QK_FDW_INLINE qk_fdw_part qk_fdw_part_make(size_t live) { return (__mmask16)((1u << live) - 1u); }
+QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p) { return _mm512_loadu_ps(p); }
+QK_FDW_INLINE qk_fdw_v qk_fdw_load_part(const float* p, qk_fdw_part k) { return _mm512_maskz_loadu_ps(k, p); }
+QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v) { _mm512_storeu_ps(p, v); }
+QK_FDW_INLINE void qk_fdw_store_part(float* p, qk_fdw_v v, qk_fdw_part k) { _mm512_mask_storeu_ps(p, k, v); }
 QK_FDW_INLINE qk_fdw_v qk_fdw_fma(qk_fdw_v a, qk_fdw_v b, qk_fdw_v acc) { return _mm512_fmadd_ps(a, b, acc); }
 QK_FDW_INLINE qk_fdw_v qk_fdw_add(qk_fdw_v a, qk_fdw_v b) { return _mm512_add_ps(a, b); }
 /* maxps/minps return the second operand when either is NaN: fmaxf(y, lo) / fminf(y, hi). */

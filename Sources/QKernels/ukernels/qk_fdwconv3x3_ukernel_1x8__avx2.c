@@ -12,16 +12,15 @@
 #define QK_FDW_LANES 8
 #define QK_FDW_VECS 1
 typedef __m256 qk_fdw_v;
+typedef __m256i qk_fdw_part;
 
-QK_FDW_INLINE __m256i qk_fdw_mask(size_t live) {
+QK_FDW_INLINE qk_fdw_part qk_fdw_part_make(size_t live) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32((int32_t)live), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p, size_t live) {
-    return live >= 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, qk_fdw_mask(live));
-}
-QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v, size_t live) {
-    if (live >= 8) _mm256_storeu_ps(p, v); else _mm256_maskstore_ps(p, qk_fdw_mask(live), v);
-}
+QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p) { return _mm256_loadu_ps(p); }
+QK_FDW_INLINE qk_fdw_v qk_fdw_load_part(const float* p, qk_fdw_part k) { return _mm256_maskload_ps(p, k); }
+QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v) { _mm256_storeu_ps(p, v); }
+QK_FDW_INLINE void qk_fdw_store_part(float* p, qk_fdw_v v, qk_fdw_part k) { _mm256_maskstore_ps(p, k, v); }
 QK_FDW_INLINE qk_fdw_v qk_fdw_fma(qk_fdw_v a, qk_fdw_v b, qk_fdw_v acc) { return _mm256_fmadd_ps(a, b, acc); }
 QK_FDW_INLINE qk_fdw_v qk_fdw_add(qk_fdw_v a, qk_fdw_v b) { return _mm256_add_ps(a, b); }
 /* maxps/minps return the second operand when either is NaN: fmaxf(y, lo) / fminf(y, hi). */

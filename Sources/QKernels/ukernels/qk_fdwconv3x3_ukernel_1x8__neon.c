@@ -13,15 +13,17 @@
 #define QK_FDW_LANES 4
 #define QK_FDW_VECS 2
 typedef float32x4_t qk_fdw_v;
+typedef size_t qk_fdw_part;  /* live lanes */
 
-QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p, size_t live) {
-    if (live >= 4) return vld1q_f32(p);
+QK_FDW_INLINE qk_fdw_part qk_fdw_part_make(size_t live) { return live; }
+QK_FDW_INLINE qk_fdw_v qk_fdw_load(const float* p) { return vld1q_f32(p); }
+QK_FDW_INLINE qk_fdw_v qk_fdw_load_part(const float* p, qk_fdw_part live) {
     float t[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     memcpy(t, p, live * sizeof(float));
     return vld1q_f32(t);
 }
-QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v, size_t live) {
-    if (live >= 4) { vst1q_f32(p, v); return; }
+QK_FDW_INLINE void qk_fdw_store(float* p, qk_fdw_v v) { vst1q_f32(p, v); }
+QK_FDW_INLINE void qk_fdw_store_part(float* p, qk_fdw_v v, qk_fdw_part live) {
     float t[4];
     vst1q_f32(t, v);
     memcpy(p, t, live * sizeof(float));
