@@ -30,7 +30,7 @@ private func useDirectFloatDepthwise(_ step: inout ConvStep, _ c: Conv2D, rows: 
     let oc = c.outChannels, wStride = qk_fdwconv3x3_weight_stride(Int32(oc))
     let w = memory.allocate(9 * wStride * 4).bindMemory(to: Float.self, capacity: 9 * wStride)
     qk_fdwconv3x3_pack(rows, 9, Int32(oc), w, wStride)
-    step.floatDepthwise = (UnsafePointer(w), wStride, qk_fdwconv_select(qk_isa_active())!)
+    step.floatDepthwise = (UnsafePointer(w), wStride, qk_fdwconv_select_for(qk_isa_active(), Int32(oc))!)
 }
 
 /// An epilogue with no residual and f32 output; the caller fills the rest.

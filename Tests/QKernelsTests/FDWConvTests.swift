@@ -271,9 +271,32 @@ final class FDWConvTests: XCTestCase {
             let isa = String(cString: qk_isa_name(uk.isa))
             XCTAssertTrue(group(3) == isa || (uk.isa == QK_ISA_NEONDOT && group(3) == "neon"), name)
         }
+        for uk in fdwconvMembers {
+            XCTAssertEqual(uk.channels % uk.lanes, 0, uk.nameString)
+            XCTAssertEqual(uk.lanes == 1, uk.isa == QK_ISA_SCALAR, uk.nameString)
+        }
         let active = qk_isa_active()
         let picked = qk_fdwconv_select(active)!.pointee
         XCTAssertEqual(picked.isa, fdwconvMembers.contains { $0.isa == active } ? active : QK_ISA_SCALAR)
         XCTAssertEqual(qk_fdwconv_select(QK_ISA_SCALAR)!.pointee.isa, QK_ISA_SCALAR)
+        // per channel count: the best SIMD member whose vector width divides C, else the plain pick
+        for isa in (0..<QK_ISA_COUNT).map({ qk_isa(rawValue: UInt32($0)) }) where qk_isa_supported(isa) == 1 {
+            for C in 1...100 {
+                let d = qk_fdwconv_select_for(isa, Int32(C))!.pointee
+                let fits = fdwconvMembers.filter {
+                    $0.isa != QK_ISA_SCALAR && qk_isa_supported($0.isa) == 1 && $0.isa.rawValue <= isa.rawValue
+                        && C % Int($0.lanes) == 0
+                }
+                let want = fits.max { $0.isa.rawValue < $1.isa.rawValue } ?? qk_fdwconv_select(isa)!.pointee
+                XCTAssertEqual(d.nameString, want.nameString, "C \(C) isa \(String(cString: qk_isa_name(isa)))")
+            }
+        }
+        #if arch(x86_64)
+        if active == QK_ISA_AVX512VNNI {
+            XCTAssertEqual(qk_fdwconv_select_for(active, 8)!.pointee.isa, QK_ISA_AVX2)
+            XCTAssertEqual(qk_fdwconv_select_for(active, 48)!.pointee.isa, QK_ISA_AVX512VNNI)
+            XCTAssertEqual(qk_fdwconv_select_for(active, 3)!.pointee.isa, QK_ISA_AVX512VNNI)
+        }
+        #endif
     }
 }

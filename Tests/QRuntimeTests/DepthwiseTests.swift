@@ -152,7 +152,7 @@ final class DepthwiseTests: XCTestCase {
         let direct = try Model(contentsOf: url)
         let gemm = try Model(contentsOf: url, depthwise: .gemm)
 
-        let member = String(cString: qk_fdwconv_select(qk_isa_active())!.pointee.name)
+        let member = String(cString: qk_fdwconv_select_for(qk_isa_active(), Int32(channels))!.pointee.name)
         let kernels = Dictionary(uniqueKeysWithValues: direct.layers.map { ($0.name, $0.kernel ?? "-") })
         for name in ["dw1", "dw2", "dw3"] { XCTAssertEqual(kernels[name], member, name) }
         for name in ["expand", "dw4"] { XCTAssertTrue(kernels[name]!.hasPrefix("qk_fgemm_"), "\(name): \(kernels[name]!)") }

@@ -836,6 +836,14 @@ int main(int argc, char** argv) {
         } else {
             printf("dispatch fdwconv3x3 -> %s\n", d->name);
         }
+        for (int32_t c = 1; c <= 70; c++) {  /* per channel count: never above the CPU, SIMD when one fits */
+            const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
+            if (f == NULL || !qk_isa_supported(f->isa) || (f->isa != active && f->isa != QK_ISA_SCALAR)
+                || (f->isa != QK_ISA_SCALAR && c % f->lanes != 0 && f != d)) {
+                fprintf(stderr, "FAIL fdwconv dispatch for C=%d picked %s\n", c, f ? f->name : "nothing");
+                failures++;
+            }
+        }
     }
     /* Dispatch: whatever it picks must be supported and the best available. */
     for (int bits = 1; bits <= 8; bits++) {

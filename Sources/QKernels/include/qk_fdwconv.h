@@ -57,6 +57,7 @@ typedef struct qk_fdwconv_ukernel_desc {
     const char* name;            /**< the symbol, e.g. "qk_fdwconv3x3_ukernel_1x32__avx512vnni" */
     qk_fdwconv_ukernel_fn fn;
     int32_t pixels, channels;    /**< output pixels x channels computed per inner step */
+    int32_t lanes;               /**< floats per vector (1 for the scalar member) */
     qk_isa isa;
 } qk_fdwconv_ukernel_desc;
 
@@ -68,6 +69,12 @@ const qk_fdwconv_ukernel_desc* qk_fdwconv_ukernel_at(size_t i);
 /** Dispatch: the best member whose ISA this CPU supports and is not above `isa` (pass
  *  qk_isa_active()); never NULL (the scalar member always qualifies). */
 const qk_fdwconv_ukernel_desc* qk_fdwconv_select(qk_isa isa);
+/** Dispatch for a layer of `channels` channels: the best SIMD member (by ISA, not above `isa`) whose
+ *  vector width divides `channels`, else qk_fdwconv_select(isa). With NHWC f32 rows a wider vector
+ *  than the channel count divides leaves every pixel a partial vector and splits half the loads
+ *  across cache lines: C = 8 runs 2x faster on the 8-lane AVX2 member than on the 16-lane AVX-512
+ *  one (docs/KERNELS.md). Never NULL. */
+const qk_fdwconv_ukernel_desc* qk_fdwconv_select_for(qk_isa isa, int32_t channels);
 
 /** Row stride (in floats) of the repacked weights for C channels: roundup(C, QK_FDWCONV_CHANNEL_ALIGN). */
 size_t qk_fdwconv3x3_weight_stride(int32_t channels);
