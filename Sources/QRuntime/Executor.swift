@@ -187,8 +187,13 @@ enum Executor {
             var args = template
             if let residual = c.residual { args.epi.residual = UnsafeRawPointer(base + residual) }
             args.epi.out = base + c.output
-            qk_conv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &args,
-                          (base + c.workspace).assumingMemoryBound(to: Float.self))
+            let input = (base + c.input).assumingMemoryBound(to: Float.self)
+            if let dw = c.floatDepthwise {
+                var direct = qk_fdwconv_args(geom: geometry, in: input, w: dw.w, w_stride: dw.wStride, epi: args.epi)
+                qk_fdwconv3x3(dw.kernel, &direct)
+            } else {
+                qk_conv2d_f32(kernel, &geometry, input, &args, (base + c.workspace).assumingMemoryBound(to: Float.self))
+            }
         }
     }
 }

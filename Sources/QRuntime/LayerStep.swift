@@ -13,11 +13,24 @@ func convGeometry(_ c: Conv2D, inShape: [Int]) -> qk_conv_geom {
                  dilation_h: Int32(c.dilation[0]), dilation_w: Int32(c.dilation[1]), groups: Int32(c.groups))
 }
 
-/// True if a conv runs on the direct depthwise 3x3 kernels (qk_dwconv.h): quantized weights (so u8
-/// activations), groups == in_c == out_c, 3x3, dilation 1, stride 1 or 2.
-func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom) -> Bool {
+/// True if a conv runs on a direct depthwise 3x3 family (groups == in_c == out_c, 3x3, dilation 1,
+/// stride 1 or 2): u8 inputs with quantized weights on dwconv3x3 (qk_dwconv.h); f32 inputs (f32 weights,
+/// or weights-only quantized ones decoded to exact f32) on fdwconv3x3 (qk_fdwconv.h).
+func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool) -> Bool {
     var g = geometry
-    return c.weight.scheme != .float32 && qk_dwconv3x3_supports(&g) == 1
+    guard qk_dwconv3x3_supports(&g) == 1 else { return false }
+    return inputIsU8 ? c.weight.scheme != .float32 : true
+}
+
+/// Sets the f32 depthwise path of a step whose f32 GEMM weights are `rows` ([C][9]) when the conv
+/// qualifies: the rows are repacked once into fdwconv3x3's [9][C] layout (plan-owned memory).
+private func useDirectFloatDepthwise(_ step: inout ConvStep, _ c: Conv2D, rows: UnsafePointer<Float>,
+                                     depthwise: DepthwisePath, memory: OwnedMemory) {
+    guard depthwise == .direct, runsDirectDepthwise(c, geometry: step.geometry, inputIsU8: false) else { return }
+    let oc = c.outChannels, wStride = qk_fdwconv3x3_weight_stride(Int32(oc))
+    let w = memory.allocate(9 * wStride * 4).bindMemory(to: Float.self, capacity: 9 * wStride)
+    qk_fdwconv3x3_pack(rows, 9, Int32(oc), w, wStride)
+    step.floatDepthwise = (UnsafePointer(w), wStride, qk_fdwconv_select_for(qk_isa_active(), Int32(oc))!)
 }
 
 /// An epilogue with no residual and f32 output; the caller fills the rest.
@@ -56,6 +69,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
         let weights = file.tensor(c.weight.values!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
         let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
         step.float = (args, qk_fgemm_select(qk_isa_active()))
+        useDirectFloatDepthwise(&step, c, rows: weights, depthwise: depthwise, memory: memory)
         return step
     }
     if inputQuant == nil, let unit = binaryConvScale(c, inputIsSign: inputIsSign) {
@@ -65,10 +79,11 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     }
     if inputQuant == nil {
         // Weights-only quantization: f32 activations, so the exact weights (scale[oc] * levels[code])
-        // are decoded once here and the layer runs on the f32 GEMM.
+        // are decoded once here and the layer runs on the f32 GEMM (depthwise 3x3: on fdwconv3x3).
         let weights = decodeExactWeights(c, file: file, memory: memory)
         let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
         step.float = (args, qk_fgemm_select(qk_isa_active()))
+        useDirectFloatDepthwise(&step, c, rows: weights, depthwise: depthwise, memory: memory)
         return step
     }
     let bits = c.weight.bits
@@ -115,7 +130,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: Int(QK_ROW_GROUP) * rowBytes,
                              bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
     step.quantized = (args, kernel)
-    if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry) {
+    if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry, inputIsU8: true) {
         // Repack once: conv group g = channel g, one row of K = 9 codes in a 16-row group.
         let wStride = qk_dwconv3x3_weight_stride(Int32(oc))
         let w = memory.allocate(9 * wStride).bindMemory(to: Int8.self, capacity: 9 * wStride)

@@ -26,6 +26,9 @@ struct ConvStep {
                     kernel: UnsafePointer<qk_dwconv_ukernel_desc>)?
     /// f32 layers: the f32 GEMM arguments and member.
     var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
+    /// f32 depthwise 3x3 layers run directly: repacked weights [9][wStride] and the fdwconv3x3 member;
+    /// the epilogue comes from `float` (nil: the f32 GEMM path).
+    var floatDepthwise: (w: UnsafePointer<Float>, wStride: Int, kernel: UnsafePointer<qk_fdwconv_ukernel_desc>)?
     /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.
     var binary: (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>)?
     var inputQuant: QuantRef?
@@ -137,17 +140,17 @@ final class Plan: @unchecked Sendable {
         for (s, node) in graph.nodes.enumerated() {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
-            // direct depthwise needs no workspace, but only u8 inputs take it: a weights-only coded
-            // depthwise conv (f32 input) runs on the f32 GEMM and needs its im2col
             let inputIsU8 = values[node.inputs[0]]!.1.quant.isUInt8
-            if depthwise == .direct && inputIsU8 && runsDirectDepthwise(c, geometry: geometry) { continue }
+            let binary = !inputIsU8 && binaryConvScale(
+                c, inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false) != nil
+            // direct depthwise (u8 or f32 input, as layerStep decides) needs no workspace; the GEMM path
+            // needs its im2col
+            if depthwise == .direct && !binary && runsDirectDepthwise(c, geometry: geometry, inputIsU8: inputIsU8) { continue }
             var geometryCopy = geometry
             // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
             // conv (sign inputs, binary/ternary weights) its bit-plane image
-            var bytes = qk_conv_workspace_bytes(&geometryCopy, values[node.inputs[0]]!.1.quant.isUInt8 ? 1 : 4)
-            if binaryConvScale(c, inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false) != nil {
-                bytes = max(bytes, qk_bconv_workspace_bytes(&geometryCopy))
-            }
+            var bytes = qk_conv_workspace_bytes(&geometryCopy, inputIsU8 ? 1 : 4)
+            if binary { bytes = max(bytes, qk_bconv_workspace_bytes(&geometryCopy)) }
             if bytes > 0 {
                 scratchRequest[s] = requests.count
                 requests.append(BufferRequest(bytes: bytes, first: s, last: s))
@@ -256,7 +259,8 @@ final class Plan: @unchecked Sendable {
             observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount))
             var member: String?
             if case .conv(let c)? = steps.last, steps.count == infos.count + 1 {
-                member = c.kernelName ?? c.float.map { String(cString: $0.kernel.pointee.name) }
+                member = c.kernelName ?? c.floatDepthwise.map { String(cString: $0.kernel.pointee.name) }
+                    ?? c.float.map { String(cString: $0.kernel.pointee.name) }
             }
             infos.append(LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member))
         }

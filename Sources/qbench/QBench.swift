@@ -35,6 +35,9 @@ struct QBench: ParsableCommand {
     @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 2-, 3- and 4-bit shift-coded layers).")
     var kernel: String = "auto"
 
+    @Option(help: "Depthwise 3x3 convs: direct (the dwconv3x3 / fdwconv3x3 kernels) or gemm (one GEMM per channel, for comparison).")
+    var depthwise: String = "direct"
+
     @Option(help: ArgumentHelp("Threads, or a comma-separated list to sweep (e.g. 1,2,4,8).", valueName: "N[,N...]"))
     var threads: String = "1"
 
@@ -87,6 +90,7 @@ struct QBench: ParsableCommand {
         }
         if let cores { _ = try parseSelections(cores) }
         guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut or shift") }
+        guard DepthwisePath(rawValue: depthwise) != nil else { throw ValidationError("--depthwise must be direct or gemm") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard warmupSecs >= 0, warmupSecs.isFinite else { throw ValidationError("--warmup-secs must not be negative") }
         guard (1...1_000_000).contains(runs) else { throw ValidationError("--runs must be in 1...1000000") }
@@ -111,7 +115,8 @@ struct QBench: ParsableCommand {
     private func benchmark() throws {
         let url = try model.map { URL(fileURLWithPath: $0) } ?? DefaultModel.modelURL()
         let clock = Stopwatch()
-        let loaded = try Model(contentsOf: url, kernel: KernelChoice(rawValue: kernel)!)
+        let loaded = try Model(contentsOf: url, kernel: KernelChoice(rawValue: kernel)!,
+                               depthwise: DepthwisePath(rawValue: depthwise)!)
         let initMs = clock.elapsedMs
 
         let bitList = try bits.map { try parseList($0, flag: "--bits") }

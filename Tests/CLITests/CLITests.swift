@@ -18,7 +18,8 @@ final class CLITests: XCTestCase {
         for (tool, args) in [("qinfer", ["--top", "0"]), ("qinfer", ["--threads", "-1"]), ("qbench", ["--runs", "0"]),
                              ("qconvert", ["x.pt", "--bits", "5"]), ("qconvert", ["x.pt", "--clip", "bogus"]),
                              ("qconvert", ["x.pt", "--scheme", "shift", "--bits", "8"]),
-                             ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"])] {
+                             ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"]),
+                             ("qbench", ["--depthwise", "sideways"])] {
             let r = try ProcessRunner.runProduct(tool, args)
             XCTAssertNotEqual(r.status, 0, "\(tool) \(args)")
             XCTAssertTrue(r.stderr.contains("Error") || r.stderr.contains("error"), "\(tool) \(args): \(r.stderr)")

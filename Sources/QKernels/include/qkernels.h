@@ -9,5 +9,6 @@
 #include "qk_gemm.h"
 #include "qk_conv.h"
 #include "qk_dwconv.h"
+#include "qk_fdwconv.h"
 #include "qk_ops.h"
 #include "qk_bgemm.h"
