@@ -1,4 +1,4 @@
-/* qk_fdwconv_registry.c — the fdwconv3x3 registry (the single source of truth for its dispatch, tests
+/* qk_fdwconv_registry.c — the fdwconv registry (the single source of truth for its dispatch, tests
  * and benchmarks) and dispatch over it. */
 #include "internal/qk_fdwconv_ukernels.h"
 #include "internal/qk_isa_internal.h"
@@ -7,13 +7,13 @@
 #define QK_FDWCONV_MEMBER(sym, PIXELS, CHANNELS, LANES, ISA) {#sym, sym, PIXELS, CHANNELS, LANES, ISA}
 
 const qk_fdwconv_ukernel_desc qk_fdwconv_ukernels[] = {
-    QK_FDWCONV_MEMBER(qk_fdwconv3x3_ukernel_1x1__scalar, 1, 1, 1, QK_ISA_SCALAR),
+    QK_FDWCONV_MEMBER(qk_fdwconv_ukernel_1x1__scalar, 1, 1, 1, QK_ISA_SCALAR),
 #if defined(__x86_64__)
-    QK_FDWCONV_MEMBER(qk_fdwconv3x3_ukernel_1x8__avx2, 1, 8, 8, QK_ISA_AVX2),
-    QK_FDWCONV_MEMBER(qk_fdwconv3x3_ukernel_1x32__avx512vnni, 1, 32, 16, QK_ISA_AVX512VNNI),
+    QK_FDWCONV_MEMBER(qk_fdwconv_ukernel_1x8__avx2, 1, 8, 8, QK_ISA_AVX2),
+    QK_FDWCONV_MEMBER(qk_fdwconv_ukernel_1x32__avx512vnni, 1, 32, 16, QK_ISA_AVX512VNNI),
 #endif
 #if defined(__aarch64__)
-    QK_FDWCONV_MEMBER(qk_fdwconv3x3_ukernel_1x8__neon, 1, 8, 4, QK_ISA_NEONDOT),
+    QK_FDWCONV_MEMBER(qk_fdwconv_ukernel_1x8__neon, 1, 8, 4, QK_ISA_NEONDOT),
 #endif
 };
 const size_t qk_fdwconv_ukernel_count = sizeof(qk_fdwconv_ukernels) / sizeof(qk_fdwconv_ukernels[0]);

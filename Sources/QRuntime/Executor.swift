@@ -190,7 +190,7 @@ enum Executor {
             let input = (base + c.input).assumingMemoryBound(to: Float.self)
             if let dw = c.floatDepthwise {
                 var direct = qk_fdwconv_args(geom: geometry, in: input, w: dw.w, w_stride: dw.wStride, epi: args.epi)
-                qk_fdwconv3x3(dw.kernel, &direct)
+                qk_fdwconv(dw.kernel, &direct)
             } else {
                 qk_conv2d_f32(kernel, &geometry, input, &args, (base + c.workspace).assumingMemoryBound(to: Float.self))
             }

@@ -13,23 +13,23 @@ func convGeometry(_ c: Conv2D, inShape: [Int]) -> qk_conv_geom {
                  dilation_h: Int32(c.dilation[0]), dilation_w: Int32(c.dilation[1]), groups: Int32(c.groups))
 }
 
-/// True if a conv runs on a direct depthwise 3x3 family (groups == in_c == out_c, 3x3, dilation 1,
-/// stride 1 or 2): u8 inputs with quantized weights on dwconv3x3 (qk_dwconv.h); f32 inputs (f32 weights,
-/// or weights-only quantized ones decoded to exact f32) on fdwconv3x3 (qk_fdwconv.h).
+/// True if a conv runs on a direct depthwise family (groups == in_c == out_c, dilation 1, stride 1 or
+/// 2): u8 inputs with quantized weights, 3x3, on dwconv3x3 (qk_dwconv.h); f32 inputs (f32 weights, or
+/// weights-only quantized ones decoded to exact f32), 3x3 or 5x5, on fdwconv (qk_fdwconv.h).
 func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool) -> Bool {
     var g = geometry
-    guard qk_dwconv3x3_supports(&g) == 1 else { return false }
-    return inputIsU8 ? c.weight.scheme != .float32 : true
+    if inputIsU8 { return c.weight.scheme != .float32 && qk_dwconv3x3_supports(&g) == 1 }
+    return qk_fdwconv_supports(&g) == 1
 }
 
-/// Sets the f32 depthwise path of a step whose f32 GEMM weights are `rows` ([C][9]) when the conv
-/// qualifies: the rows are repacked once into fdwconv3x3's [9][C] layout (plan-owned memory).
+/// Sets the f32 depthwise path of a step whose f32 GEMM weights are `rows` ([C][K*K]) when the conv
+/// qualifies: the rows are repacked once into fdwconv's [K*K][C] layout (plan-owned memory).
 private func useDirectFloatDepthwise(_ step: inout ConvStep, _ c: Conv2D, rows: UnsafePointer<Float>,
                                      depthwise: DepthwisePath, memory: OwnedMemory) {
     guard depthwise == .direct, runsDirectDepthwise(c, geometry: step.geometry, inputIsU8: false) else { return }
-    let oc = c.outChannels, wStride = qk_fdwconv3x3_weight_stride(Int32(oc))
-    let w = memory.allocate(9 * wStride * 4).bindMemory(to: Float.self, capacity: 9 * wStride)
-    qk_fdwconv3x3_pack(rows, 9, Int32(oc), w, wStride)
+    let oc = c.outChannels, taps = c.reductionSize, wStride = qk_fdwconv_weight_stride(Int32(oc))
+    let w = memory.allocate(taps * wStride * 4).bindMemory(to: Float.self, capacity: taps * wStride)
+    qk_fdwconv_pack(rows, taps, Int32(taps), Int32(oc), w, wStride)
     step.floatDepthwise = (UnsafePointer(w), wStride, qk_fdwconv_select_for(qk_isa_active(), Int32(oc))!)
 }
 
@@ -79,7 +79,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     }
     if inputQuant == nil {
         // Weights-only quantization: f32 activations, so the exact weights (scale[oc] * levels[code])
-        // are decoded once here and the layer runs on the f32 GEMM (depthwise 3x3: on fdwconv3x3).
+        // are decoded once here and the layer runs on the f32 GEMM (depthwise 3x3 / 5x5: on fdwconv).
         let weights = decodeExactWeights(c, file: file, memory: memory)
         let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
         step.float = (args, qk_fgemm_select(qk_isa_active()))

@@ -26,7 +26,7 @@ struct ConvStep {
                     kernel: UnsafePointer<qk_dwconv_ukernel_desc>)?
     /// f32 layers: the f32 GEMM arguments and member.
     var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
-    /// f32 depthwise 3x3 layers run directly: repacked weights [9][wStride] and the fdwconv3x3 member;
+    /// f32 depthwise 3x3 / 5x5 layers run directly: repacked weights [K*K][wStride] and the fdwconv member;
     /// the epilogue comes from `float` (nil: the f32 GEMM path).
     var floatDepthwise: (w: UnsafePointer<Float>, wStride: Int, kernel: UnsafePointer<qk_fdwconv_ukernel_desc>)?
     /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.

@@ -35,7 +35,7 @@ struct QBench: ParsableCommand {
     @Option(help: "Quantized GEMM family: auto (the planner's pick), lut (table lookup + dot products) or shift (shift-add for 2-, 3- and 4-bit shift-coded layers).")
     var kernel: String = "auto"
 
-    @Option(help: "Depthwise 3x3 convs: direct (the dwconv3x3 / fdwconv3x3 kernels) or gemm (one GEMM per channel, for comparison).")
+    @Option(help: "Depthwise convs: direct (the dwconv3x3 / fdwconv kernels; f32 5x5 too) or gemm (one GEMM per channel, for comparison).")
     var depthwise: String = "direct"
 
     @Option(help: ArgumentHelp("Threads, or a comma-separated list to sweep (e.g. 1,2,4,8).", valueName: "N[,N...]"))

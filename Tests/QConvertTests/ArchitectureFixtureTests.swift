@@ -48,9 +48,9 @@ final class ArchitectureFixtureTests: XCTestCase {
     }
 
     /// Every conv but layers.0 is coded (codebook, K = 16) with f32 activations, depthwise 3x3 and 5x5
-    /// included: the coded depthwise 3x3 convs run on the direct fdwconv3x3 kernels (no im2col), the 5x5
-    /// ones on the f32 GEMM with their im2col workspace (the planner once skipped it for every coded
-    /// depthwise 3x3 conv, u8 input or not, while they still ran on the GEMM).
+    /// included: the coded depthwise convs, 3x3 and 5x5, run on the direct fdwconv kernels (no im2col;
+    /// the planner once skipped the workspace for every coded depthwise 3x3 conv, u8 input or not,
+    /// while they still ran on the GEMM).
     func testDGMSMnasNet() throws {
         let (model, fixture) = try convert("dgms", "mnasnet", recipe: "dgms", arch: "mnasnet")
         try compare(model, fixture, tolerance: 1e-3, "dgms/mnasnet")

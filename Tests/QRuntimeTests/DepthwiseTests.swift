@@ -1,5 +1,5 @@
 // Depthwise 3x3 convs in the runtime: the planner runs them on the direct dwconv3x3 kernels (u8
-// inputs) or fdwconv3x3 kernels (f32 inputs), reports the member, needs no im2col workspace for them,
+// inputs) or fdwconv kernels (f32 inputs, 3x3 and 5x5), reports the member, needs no im2col workspace for them,
 // and the outputs equal the GEMM path's bit for bit (u8) or to rounding (f32) (DepthwisePath.gemm runs
 // the same layers through qk_conv2d_u8 / qk_conv2d_f32).
 import Foundation
@@ -97,7 +97,8 @@ final class DepthwiseTests: XCTestCase {
     }
     /// input [9, 11, 3] f32 -> 1x1 conv (f32 weights) to 20 channels -> dw 3x3 s1 (f32 weights, ReLU6)
     /// -> dw 3x3 s1, asymmetric padding, residual (weights-only 4-bit codes) -> dw 3x3 s2 (weights-only
-    /// 2-bit codes) -> dw 3x3 dilation 2 (f32 weights; outside the direct family). All activations f32.
+    /// 2-bit codes) -> dw 3x3 dilation 2 (f32 weights; outside the direct family) -> dw 5x5 s1, pad 2,
+    /// residual (weights-only 4-bit codes) -> dw 5x5 s2, asymmetric padding (f32 weights). All activations f32.
     private func writeFloatModel(to url: URL, seed: UInt64) throws {
         var rng = SeededGenerator(seed: seed)
         var tensors = TensorStore()
@@ -134,14 +135,18 @@ final class DepthwiseTests: XCTestCase {
                   activation: .none, residual: nil, input: "dw2")
         try layer("dw4", cin: channels, k: 3, stride: 1, padding: [2, 2, 2, 2], dilation: 2, groups: channels, bits: 32,
                   activation: .none, residual: nil, input: "dw3")
+        try layer("dw5", cin: channels, k: 5, stride: 1, padding: [2, 2, 2, 2], groups: channels, bits: 4,
+                  activation: .relu, residual: "dw4", input: "dw4")
+        try layer("dw6", cin: channels, k: 5, stride: 2, padding: [1, 2, 2, 1], groups: channels, bits: 32,
+                  activation: .none, residual: nil, input: "dw5")
         let info = ModelInfo(name: "depthwise-f32", arch: "", recipe: "", precision: "", labels: [],
                              preprocessing: Preprocessing(inputSize: [size.h, size.w], channels: 3,
                                                           mean: [0, 0, 0], std: [1, 1, 1]))
         try ModelArchive.write(graph: graph, info: info, tensors: tensors, to: url)
     }
 
-    /// f32 inputs: depthwise 3x3 convs with f32 or weights-only coded weights run on fdwconv3x3 (the
-    /// dilated one stays on the f32 GEMM), need no im2col, agree with the GEMM path to rounding, and
+    /// f32 inputs: depthwise 3x3 and 5x5 convs with f32 or weights-only coded weights run on fdwconv
+    /// (the dilated one stays on the f32 GEMM), need no im2col, agree with the GEMM path to rounding, and
     /// give the same bits on 1 and 2 threads.
     func testFloatDepthwiseRunsDirectly() throws {
         let seed = UInt64(ProcessInfo.processInfo.environment["QK_TEST_SEED"] ?? "") ?? 92
@@ -154,9 +159,9 @@ final class DepthwiseTests: XCTestCase {
 
         let member = String(cString: qk_fdwconv_select_for(qk_isa_active(), Int32(channels))!.pointee.name)
         let kernels = Dictionary(uniqueKeysWithValues: direct.layers.map { ($0.name, $0.kernel ?? "-") })
-        for name in ["dw1", "dw2", "dw3"] { XCTAssertEqual(kernels[name], member, name) }
+        for name in ["dw1", "dw2", "dw3", "dw5", "dw6"] { XCTAssertEqual(kernels[name], member, name) }
         for name in ["expand", "dw4"] { XCTAssertTrue(kernels[name]!.hasPrefix("qk_fgemm_"), "\(name): \(kernels[name]!)") }
-        XCTAssertFalse(gemm.layers.contains { $0.kernel?.hasPrefix("qk_fdwconv3x3") ?? false })
+        XCTAssertFalse(gemm.layers.contains { $0.kernel?.hasPrefix("qk_fdwconv_") ?? false })
         XCTAssertLessThan(direct.arenaBytes, gemm.arenaBytes, "direct depthwise layers need no im2col workspace")
 
         var rng = SeededGenerator(seed: seed &+ 1)

@@ -7,7 +7,7 @@
  * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
  * the CPU lacks the dot product. The dwconv3x3 members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
- * and their scalar twin; the fdwconv3x3 (f32) members run the same kind of cases against their scalar
+ * and their scalar twin; the fdwconv (f32, 3x3 and 5x5) members run the same kind of cases against their scalar
  * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
  * DoReFa) must equal their scalar expressions bit for bit on special values.
  * Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
@@ -588,37 +588,37 @@ static void check_dwconv_member(const qk_dwconv_ukernel_desc* uk) {
     }
 }
 
-/* ---- fdwconv3x3 (f32 depthwise 3x3): every member equals its scalar twin bit for bit (one fmaf
+/* ---- fdwconv (f32 depthwise 3x3 and 5x5): every member equals its scalar twin bit for bit (one fmaf
  * chain over the in-image taps in (ky, kx) order, then the fgemm epilogue), stays within rounding of
  * a double reference and of the f32 GEMM path, and writes nothing outside out[m][c < C]. */
 static void check_fdwconv_member(const qk_fdwconv_ukernel_desc* uk) {
     const qk_fdwconv_ukernel_desc* twin = qk_fdwconv_select(QK_ISA_SCALAR);
     const int32_t Cs[] = {1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 64, 69};
     for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++) {
-        for (int rep = 0; rep < 6; rep++) {
-            const int32_t C = Cs[ci];
+        for (int rep = 0; rep < 12; rep++) {
+            const int32_t C = Cs[ci], K = rep < 6 ? 3 : 5, KK = K * K;
             qk_conv_geom g;
             memset(&g, 0, sizeof g);
             g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9);
-            g.in_c = g.out_c = g.groups = C; g.kernel_h = g.kernel_w = 3; g.dilation_h = g.dilation_w = 1;
+            g.in_c = g.out_c = g.groups = C; g.kernel_h = g.kernel_w = K; g.dilation_h = g.dilation_w = 1;
             g.stride_h = 1 + (int32_t)(rnd() % 2); g.stride_w = 1 + (int32_t)(rnd() % 2);
             g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 3);
             g.pad_bottom = (int32_t)(rnd() % 3); g.pad_right = (int32_t)(rnd() % 3);
-            if (!qk_dwconv3x3_supports(&g)) continue;
+            if (!qk_fdwconv_supports(&g)) continue;
             const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
             const size_t M = (size_t)oh * (size_t)ow, ldc = (size_t)C + rnd() % 3, ldr = (size_t)C + rnd() % 2;
             const size_t n_in = (size_t)g.in_h * (size_t)g.in_w * (size_t)C;
             float* in = malloc(n_in * sizeof(float));
             for (size_t i = 0; i < n_in; i++) in[i] = rndf(-2.0f, 2.0f);
-            float* rows = malloc((size_t)C * 9 * sizeof(float));
-            for (size_t i = 0; i < (size_t)C * 9; i++) rows[i] = rndf(-1.0f, 1.0f);
+            float* rows = malloc((size_t)C * (size_t)KK * sizeof(float));
+            for (size_t i = 0; i < (size_t)C * (size_t)KK; i++) rows[i] = rndf(-1.0f, 1.0f);
             float* bias = malloc((size_t)C * sizeof(float));
             for (int32_t c = 0; c < C; c++) bias[c] = rndf(-1.0f, 1.0f);
             float* res = malloc(M * ldr * sizeof(float));
             for (size_t i = 0; i < M * ldr; i++) res[i] = rndf(-3.0f, 3.0f);
-            const size_t ws = qk_fdwconv3x3_weight_stride(C);
-            float* w = malloc(9 * ws * sizeof(float));
-            qk_fdwconv3x3_pack(rows, 9, C, w, ws);
+            const size_t ws = qk_fdwconv_weight_stride(C);
+            float* w = malloc((size_t)KK * ws * sizeof(float));
+            qk_fdwconv_pack(rows, (size_t)KK, KK, C, w, ws);
             qk_fdwconv_args a;
             memset(&a, 0, sizeof a);
             a.geom = g; a.in = in; a.w = w; a.w_stride = ws;
@@ -631,12 +631,12 @@ static void check_fdwconv_member(const qk_fdwconv_ukernel_desc* uk) {
             const size_t bytes = M * ldc * sizeof(float);
             uint8_t *got = guarded(bytes), *scalar = guarded(bytes), *gemm = guarded(bytes);
             a.epi.out = got;
-            qk_fdwconv3x3(uk, &a);
+            qk_fdwconv(uk, &a);
             a.epi.out = scalar;
-            qk_fdwconv3x3(twin, &a);
+            qk_fdwconv(twin, &a);
             qk_fgemm_args f;
             memset(&f, 0, sizeof f);
-            f.b = rows; f.ldb = 9; f.epi = a.epi; f.epi.out = gemm;
+            f.b = rows; f.ldb = (size_t)KK; f.epi = a.epi; f.epi.out = gemm;
             float* wsp = malloc(qk_conv_workspace_bytes(&g, 4));
             qk_conv2d_f32(qk_fgemm_select(qk_isa_active()), &g, in, &f, wsp);
             free(wsp);
@@ -647,12 +647,12 @@ static void check_fdwconv_member(const qk_fdwconv_ukernel_desc* uk) {
                 const int32_t oy = (int32_t)(m / (size_t)ow), ox = (int32_t)(m % (size_t)ow);
                 for (int32_t c = 0; what == NULL && c < C; c++) {
                     double acc = 0.0, mag = 0.0;
-                    for (int ky = 0; ky < 3; ky++) {
-                        for (int kx = 0; kx < 3; kx++) {
+                    for (int ky = 0; ky < K; ky++) {
+                        for (int kx = 0; kx < K; kx++) {
                             const int32_t iy = oy * g.stride_h - g.pad_top + ky, ix = ox * g.stride_w - g.pad_left + kx;
                             if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
                             const double p = (double)in[((size_t)iy * (size_t)g.in_w + (size_t)ix) * (size_t)C + (size_t)c]
-                                           * rows[(size_t)c * 9 + (size_t)(ky * 3 + kx)];
+                                           * rows[(size_t)c * (size_t)KK + (size_t)(ky * K + kx)];
                             acc += p;
                             mag += fabs(p);
                         }
@@ -663,13 +663,13 @@ static void check_fdwconv_member(const qk_fdwconv_ukernel_desc* uk) {
                     float v, vg;
                     memcpy(&v, got + (m * ldc + (size_t)c) * 4, 4);
                     memcpy(&vg, gemm + (m * ldc + (size_t)c) * 4, 4);
-                    const double tol = 1e-6 * (mag + 1.0);
+                    const double tol = 1e-6 * (double)KK / 9.0 * (mag + 1.0);  /* error grows with the chain length */
                     if (fabs(v - acc) > tol) what = "differs from the double reference";
                     else if (fabs(v - vg) > 2 * tol) what = "differs from the f32 GEMM path beyond rounding";
                 }
             }
             if (what != NULL) {
-                fprintf(stderr, "FAIL %s C=%d H=%d W=%d stride=%dx%d pads=%d,%d,%d,%d rep=%d: %s\n", uk->name, C, g.in_h,
+                fprintf(stderr, "FAIL %s %dx%d C=%d H=%d W=%d stride=%dx%d pads=%d,%d,%d,%d rep=%d: %s\n", uk->name, K, K, C, g.in_h,
                         g.in_w, g.stride_h, g.stride_w, g.pad_top, g.pad_left, g.pad_bottom, g.pad_right, rep, what);
                 failures++;
             }
@@ -834,7 +834,7 @@ int main(int argc, char** argv) {
             fprintf(stderr, "FAIL fdwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
             failures++;
         } else {
-            printf("dispatch fdwconv3x3 -> %s\n", d->name);
+            printf("dispatch fdwconv -> %s\n", d->name);
         }
         for (int32_t c = 1; c <= 70; c++) {  /* per channel count: never above the CPU, SIMD when one fits */
             const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);

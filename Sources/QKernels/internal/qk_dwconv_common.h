@@ -20,11 +20,11 @@ static inline void qk_dwconv_rows(const qk_dwconv_args* a, size_t oy, const uint
     }
 }
 
-/** Output columns [*lo, *hi) whose three taps all lie inside the image horizontally: with all
- *  three rows inside too, the members read those pixels without per-tap checks. Shared with the
- *  f32 family (qk_fdwconv_common.h). */
-static inline void qk_dw3x3_interior_cols(const qk_conv_geom* g, size_t* lo, size_t* hi) {
-    const int32_t ow = qk_conv_out_w(g), last = g->in_w - 3 + g->pad_left;  /* ox*sw <= last */
+/** Output columns [*lo, *hi) whose kernel_w taps all lie inside the image horizontally: with all
+ *  kernel rows inside too, the members read those pixels without per-tap checks. Shared with the
+ *  f32 family (qk_fdwconv_common.h, 3x3 and 5x5); the u8 family is 3x3 only. */
+static inline void qk_dw_interior_cols(const qk_conv_geom* g, size_t* lo, size_t* hi) {
+    const int32_t ow = qk_conv_out_w(g), last = g->in_w - g->kernel_w + g->pad_left;  /* ox*sw <= last */
     int32_t h = last < 0 ? 0 : last / g->stride_w + 1, l = (g->pad_left + g->stride_w - 1) / g->stride_w;
     if (h > ow) h = ow;
     if (l > h) l = h;
@@ -32,9 +32,9 @@ static inline void qk_dw3x3_interior_cols(const qk_conv_geom* g, size_t* lo, siz
     *hi = (size_t)h;
 }
 
-/** qk_dw3x3_interior_cols of a u8 layer. */
+/** qk_dw_interior_cols of a u8 layer. */
 static inline void qk_dwconv_interior_cols(const qk_dwconv_args* a, size_t* lo, size_t* hi) {
-    qk_dw3x3_interior_cols(&a->geom, lo, hi);
+    qk_dw_interior_cols(&a->geom, lo, hi);
 }
 
 /** A view of the qgemm epilogue operands for this layer: the members run the qgemm epilogue

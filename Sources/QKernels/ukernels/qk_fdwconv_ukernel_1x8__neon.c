@@ -1,5 +1,6 @@
-/* qk_fdwconv3x3_ukernel_1x8__neon — depthwise 3x3, f32 x f32, one pixel x 8 channels per step: two
- * float32x4 accumulators, the tile's 18 weight vectors in registers, fmla per tap; the channel
+/* qk_fdwconv_ukernel_1x8__neon — depthwise 3x3 / 5x5, f32 x f32, one pixel x 8 channels per step: two
+ * float32x4 accumulators, the tile's 18 weight vectors in registers for 3x3 (5x5's 50 do not all
+ * fit, some are re-read per tap from L1), fmla per tap; the channel
  * tail goes through a zeroed 4-float buffer. Base ASIMD (registered at the neondot level, named
  * `neon` as fgemm). Body: internal/qk_fdwconv_body.h. */
 #include "../internal/qk_fdwconv_ukernels.h"
@@ -7,7 +8,7 @@
 #include <arm_neon.h>
 #include <string.h>
 
-#define QK_FDW_MEMBER qk_fdwconv3x3_ukernel_1x8__neon
+#define QK_FDW_MEMBER qk_fdwconv_ukernel_1x8__neon
 #define QK_FDW_TARGET
 #define QK_FDW_INLINE static inline __attribute__((always_inline))
 #define QK_FDW_LANES 4
