@@ -28,6 +28,7 @@ void qk_bgemm(const qk_bgemm_ukernel_desc* uk, const qk_bgemm_args* args) {
     if (block < 1) block = 1;
     if (block > nt) block = nt;
     const size_t blocks = (nt + block - 1) / block;
+    block = (nt + blocks - 1) / blocks; /* the same number of blocks, evened out: equal jobs for the threads */
     /* Rows go in bands of up to QK_BGEMM_BAND_TILES row tiles per member call (fewer when that
      * would leave under 4 jobs per thread). */
     const size_t team = (size_t)qk_team_size();
