@@ -13,7 +13,6 @@ math and switchable BatchNorm of gen_anyprec.py:
 Saved as train_imagenet.py saves it under DataParallel: {epoch, arch, state_dict ('module.' keys), best_prec1},
 zip format. Inputs 64x64 (the network is fully convolutional up to the global pool), ImageNet mean/std.
 """
-import copy
 import sys
 from pathlib import Path
 
@@ -22,7 +21,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gen_anyprec import BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, run_all_widths  # noqa: E402
+from gen_anyprec import (BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, image_records, logits_by_bits,  # noqa: E402
+                         pick_model, print_summary, randomize, run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.485, 0.456, 0.406]
@@ -86,35 +86,7 @@ def build(seed: int) -> ResNet50Q:
     common.seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     model = ResNet50Q(WIDTH)
-    model.fc.weight.copy_(0.5 * torch.randn(model.fc.weight.shape, generator=gen))
-    model.fc.bias.copy_(0.1 * torch.randn(model.fc.bias.shape, generator=gen))
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.copy_(0.3 + 0.4 * torch.rand(m.weight.shape, generator=gen))
-            m.bias.copy_(0.3 + 0.2 * torch.randn(m.bias.shape, generator=gen))
-        if isinstance(m, QConv2d):
-            w = m.weight.view(-1)
-            w[torch.randperm(w.numel(), generator=gen)[:3]] = 0.0
-    batches = common.calibration_batches(64, 64, 3, MEAN, STD, count=4, batch=16)
-    common.calibrate_batchnorm(model, run_all_widths, batches)
-    return model
-
-
-def logits_by_bits(model, inputs, dtype=torch.float32) -> list:
-    """Per input, {bits: logits}; dtype float64 runs a float64 copy of the model on the same float32
-    input tensor (exact or within ~1e-16: the reference no summation order can move across a DoReFa
-    step; toolchain/seeds/reference_spread.py)."""
-    model = copy.deepcopy(model).to(dtype)
-    out = []
-    with torch.no_grad():
-        for rel in inputs:
-            x = common.load_input(rel, MEAN, STD).to(dtype)
-            per = {}
-            for b in BITS:
-                Switch.bits = b
-                per[str(b)] = model(x)[0]
-            out.append(per)
-    return out
+    return randomize(model, gen, 64, MEAN, STD)
 
 
 def verify() -> None:
@@ -124,7 +96,8 @@ def verify() -> None:
     model.load_state_dict(state, strict=True)
     model.eval()
     paths = [im["path"] for im in record["images"]]
-    for per, per64, im in zip(logits_by_bits(model, paths), logits_by_bits(model, paths, torch.float64),
+    for per, per64, im in zip(logits_by_bits(model, paths, MEAN, STD),
+                              logits_by_bits(model, paths, MEAN, STD, torch.float64),
                               record["images"]):
         assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
         assert {k: v.tolist() for k, v in per64.items()} == im["logits_by_bits_f64"]
@@ -137,16 +110,8 @@ def main():
         verify()
         return
     inputs = [common.write_input(64, 64, 3, s) for s in INPUT_SEEDS]
-    for seed in range(100):
-        model = build(seed)
-        model.eval()
-        logits = logits_by_bits(model, inputs)
-        margins = [[common.top2_margin(per[str(b)]) for b in BITS] for per in logits]
-        worst = min(min(m) for m in margins)
-        if worst >= 1e-2:
-            break
-        print(f"model seed {seed}: top-2 margin {worst:.4f} < 1e-2, next seed")
-    logits64 = logits_by_bits(model, inputs, torch.float64)
+    seed, model, logits, margins, worst = pick_model(build, inputs, MEAN, STD)
+    logits64 = logits_by_bits(model, inputs, MEAN, STD, torch.float64)
     state = {"module." + k: v for k, v in model.state_dict().items()}
     obj = {"epoch": 120, "arch": "resnet50q", "state_dict": state, "best_prec1": 74.63}
     ckpt = common.checkpoint_path(METHOD, "resnet50q", "pth.tar")
@@ -158,18 +123,13 @@ def main():
         "input": {"height": 64, "width": 64, "channels": 3, "mean": MEAN, "std": STD},
         "options": {"bits": BITS, "model_seed": seed, "width": WIDTH, "real_width": 64,
                     "full_precision": ["conv1", "layerS.0.downsample.0", "fc"]},
-        "images": [{"path": rel,
-                    "logits_by_bits": {k: common.f32_list(v) for k, v in per.items()},
-                    "logits_by_bits_f64": {k: v.tolist() for k, v in per64.items()},
-                    "top2_margin_by_bits": {str(b): round(m, 6) for b, m in zip(BITS, ms)}}
-                   for rel, per, per64, ms in zip(inputs, logits, logits64, margins)],
+        "images": image_records(inputs, logits, margins, logits64),
         "notes": ("resnet50q at base width 4 (the paper's is 64: same keys, shapes scaled), 64x64 inputs, 10 "
                   "classes; 'module.' keys as DataParallel saves them; downsample.1 is a switchable BatchNorm. "
                   "logits_by_bits: PyTorch float32, 1 thread; logits_by_bits_f64: the same model in float64 "
                   "(model.double(), same float32 input tensor)."),
     })
-    print(f"seed {seed}, {ckpt.stat().st_size} bytes, min margin {worst:.4f}, top-1 by bits: "
-          + " ".join(f"{b}:{[int(per[str(b)].argmax()) for per in logits]}" for b in BITS))
+    print_summary(seed, ckpt, worst, logits)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gen_anyprec import BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, run_all_widths  # noqa: E402
+from gen_anyprec import (BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, image_records, logits_by_bits,  # noqa: E402
+                         pick_model, print_summary, randomize, run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.5, 0.5, 0.5]
@@ -69,31 +70,7 @@ def build(seed: int) -> SVHNQ:
     gen = torch.Generator().manual_seed(seed)
     model = SVHNQ(EXPAND)
     model.layers[0].weight.mul_(4.0)      # a stem whose outputs reach the [0, 1] activation range
-    model.fc.weight.copy_(0.5 * torch.randn(model.fc.weight.shape, generator=gen))
-    model.fc.bias.copy_(0.1 * torch.randn(model.fc.bias.shape, generator=gen))
-    for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):
-            m.weight.copy_(0.3 + 0.4 * torch.rand(m.weight.shape, generator=gen))
-            m.bias.copy_(0.3 + 0.2 * torch.randn(m.bias.shape, generator=gen))
-        if isinstance(m, QConv2d):
-            w = m.weight.view(-1)
-            w[torch.randperm(w.numel(), generator=gen)[:3]] = 0.0
-    batches = common.calibration_batches(40, 40, 3, MEAN, STD, count=4, batch=16)
-    common.calibrate_batchnorm(model, run_all_widths, batches)
-    return model
-
-
-def logits_by_bits(model, inputs) -> list:
-    out = []
-    with torch.no_grad():
-        for rel in inputs:
-            x = common.load_input(rel, MEAN, STD)
-            per = {}
-            for b in BITS:
-                Switch.bits = b
-                per[str(b)] = model(x)[0]
-            out.append(per)
-    return out
+    return randomize(model, gen, 40, MEAN, STD)
 
 
 def verify() -> None:
@@ -101,7 +78,8 @@ def verify() -> None:
     model = SVHNQ(record["options"]["expand"])
     model.load_state_dict(common.load_checkpoint(METHOD, "svhnq")["state_dict"], strict=True)
     model.eval()
-    for per, im in zip(logits_by_bits(model, [im["path"] for im in record["images"]]), record["images"]):
+    paths = [im["path"] for im in record["images"]]
+    for per, im in zip(logits_by_bits(model, paths, MEAN, STD), record["images"]):
         assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
     print("svhnq: checkpoint reloads to the recorded logits at every bit width")
 
@@ -112,15 +90,7 @@ def main():
         verify()
         return
     inputs = [common.write_input(40, 40, 3, s) for s in INPUT_SEEDS]
-    for seed in range(100):
-        model = build(seed)
-        model.eval()
-        logits = logits_by_bits(model, inputs)
-        margins = [[common.top2_margin(per[str(b)]) for b in BITS] for per in logits]
-        worst = min(min(m) for m in margins)
-        if worst >= 1e-2:
-            break
-        print(f"model seed {seed}: top-2 margin {worst:.4f} < 1e-2, next seed")
+    seed, model, logits, margins, worst = pick_model(build, inputs, MEAN, STD)
     obj = {"epoch": 100, "model": "svhnq", "state_dict": model.state_dict(), "best_prec1": 97.0}
     ckpt = common.checkpoint_path(METHOD, "svhnq", "pth.tar")
     common.save_checkpoint(obj, ckpt, legacy=False)
@@ -131,15 +101,11 @@ def main():
         "input": {"height": 40, "width": 40, "channels": 3, "mean": MEAN, "std": STD},
         "options": {"bits": BITS, "model_seed": seed, "expand": EXPAND,
                     "full_precision": ["layers.0", "fc"]},
-        "images": [{"path": rel,
-                    "logits_by_bits": {k: common.f32_list(v) for k, v in per.items()},
-                    "top2_margin_by_bits": {str(b): round(m, 6) for b, m in zip(BITS, ms)}}
-                   for rel, per, ms in zip(inputs, logits, margins)],
+        "images": image_records(inputs, logits, margins),
         "notes": ("svhnq (models/svhn_quan.py, expand 2) with random but BatchNorm-calibrated weights; the last "
                   "activation is Activate(quantize=False): clamp(0, 1) below 32 bits, ReLU at 32."),
     })
-    print(f"seed {seed}, {ckpt.stat().st_size} bytes, min margin {worst:.4f}, top-1 by bits: "
-          + " ".join(f"{b}:{[int(per[str(b)].argmax()) for per in logits]}" for b in BITS))
+    print_summary(seed, ckpt, worst, logits)
 
 
 if __name__ == "__main__":
