@@ -2,8 +2,9 @@
  * path (qk_conv2d_u8: im2col + the dispatched 8-bit qgemm member) at the ResNet-18 3x3 shapes,
  * one thread. Binary, whole conv from f32 input (sign packing into a padded image + implicit GEMM), on its three
  * paths: general (ternary weights and a third of the inputs exactly 0), sign-act (ternary weights,
- * no zero input: Equal Bits with a prune rate) and binary (no zeros), and from packed input (the
- * GEMMs with their epilogue alone).
+ * no zero input: Equal Bits with a prune rate) and binary (no zeros); from packed input
+ * (qk_bconv2d_packed: the implicit GEMM with its corrections and epilogue, as the runtime runs a
+ * binary conv behind a sign step), and the sign packing alone (qk_bconv_pack_image).
  * Prints medians of 31 runs. Build and run from the repository root (see Benchmarks/README.md):
  *   clang -O3 -fopenmp -idirafter /usr/lib/llvm-14/lib/clang/14.0.6/include -ffp-contract=off
  *     -ISources/QKernels/include Sources/QKernels/[*].c Sources/QKernels/ukernels/[*].c
@@ -41,8 +42,8 @@ int main(void) {
     const qk_bgemm_ukernel_desc* bk = qk_bgemm_select(isa);
     printf("ISA %s, int8 member %s, binary member %s, 1 thread, median times\n", qk_isa_name(isa), q8->name,
            bk->name);
-    printf("| shape | int8 conv | general | ratio | sign-act | ratio | binary | ratio | from packed input: general / sign-act / binary | binary ratio |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| shape | int8 conv | general | ratio | sign-act | ratio | binary | ratio | from packed input: general / sign-act / binary | binary ratio | sign packing |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     const int shapes[4][2] = {{56, 64}, {28, 128}, {14, 256}, {7, 512}};
     for (int s = 0; s < 4; s++) {
         const int hw = shapes[s][0], C = shapes[s][1];
@@ -106,30 +107,20 @@ int main(void) {
         const double tg = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inz, &lt, wsb));
         const double ts = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lt, wsb));
         const double tf = TIME_MEDIAN(31, qk_bconv2d_f32(bk, &g, inf, &lb, wsb));
-        /* From packed input: the GEMM and its epilogue alone, over the padded packed image the
-         * driver left at the start of its workspace (qk_bconv.c: (hw + 2) x (hw + 2) pixels of
-         * 2 * segw words) — what a binary conv costs when the op before it writes packed signs
-         * (no padding correction here: border rows are 2 of every hw) */
-        const size_t pw = 2 * segw, wp = (size_t)hw + 2;
-        size_t *rows = malloc(M * sizeof(size_t)), segs[3];  /* one piece per kernel row */
-        for (size_t m = 0; m < M; m++) rows[m] = (m / (size_t)hw * wp + m % (size_t)hw) * pw;
-        for (size_t t = 0; t < 3; t++) segs[t] = t * wp * pw;
-        qk_bgemm_args a;
-        memset(&a, 0, sizeof a);
-        a.M = M; a.N = N; a.kw = kw; a.K = K; a.a = (const uint64_t*)wsb;
-        a.a_rows = rows; a.a_segs = segs; a.segs = 3; a.seg_words = 3 * segw;
-        a.epi = lt.epi;
-        a.w = pt; a.path = QK_BGEMM_GENERAL;
-        const double gg = TIME_MEDIAN(31, qk_bgemm(bk, &a));
-        a.w_nonzero = nzt; a.path = QK_BGEMM_SIGN_ACT;
-        const double gs = TIME_MEDIAN(31, qk_bgemm(bk, &a));
-        a.w = pb; a.path = QK_BGEMM_BINARY;
-        const double gf = TIME_MEDIAN(31, qk_bgemm(bk, &a));
-        printf("| %dx%dx%d->%d | %.3f ms | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f / %.3f / %.3f ms | %.2fx |\n",
+        /* From packed input (qk_bconv2d_packed): what a binary conv costs when the op in front of it
+         * writes packed signs (the runtime's sign step), padding corrections included; and the
+         * packing alone (qk_bconv_pack_image) */
+        uint64_t *imz = malloc(qk_bconv_image_bytes(&g)), *imf = malloc(qk_bconv_image_bytes(&g));
+        const int zz = qk_bconv_pack_image(&g, inz, imz);
+        const double tp = TIME_MEDIAN(31, qk_bconv_pack_image(&g, inf, imf));
+        const double gg = TIME_MEDIAN(31, qk_bconv2d_packed(bk, &g, imz, zz, &lt));
+        const double gs = TIME_MEDIAN(31, qk_bconv2d_packed(bk, &g, imf, 0, &lt));
+        const double gf = TIME_MEDIAN(31, qk_bconv2d_packed(bk, &g, imf, 0, &lb));
+        printf("| %dx%dx%d->%d | %.3f ms | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f / %.3f / %.3f ms | %.2fx | %.1f us |\n",
                hw, hw, C, C, t8 * 1e3, tg * 1e3, t8 / tg, ts * 1e3, t8 / ts, tf * 1e3, t8 / tf, gg * 1e3, gs * 1e3,
-               gf * 1e3, t8 / gf);
+               gf * 1e3, t8 / gf, tp * 1e6);
         free(in8); free(codes); free(packed); free(colsum); free(scale); free(bias); free(out8); free(ws8);
-        free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb); free(tt); free(tb); free(rows);
+        free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb); free(tt); free(tb); free(imz); free(imf);
     }
     return 0;
 }

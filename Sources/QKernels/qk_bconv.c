@@ -149,21 +149,13 @@ void qk_bconv_prepare(const qk_conv_geom* g, const qk_bconv_layer* layer, void* 
                 ? (uint16_t)QK_BGEMM_NO_CORRECTION : (uint16_t)(yid[oy] * nx + xid[ox]);
 }
 
-void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
-                    const qk_bconv_layer* layer, void* workspace) {
-    assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64);
-    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
-    const size_t C = (size_t)g->in_c, N = (size_t)g->out_c, pw = 2 * s.cw;
-    if (s.M == 0 || N == 0) return;
-    uint64_t* image = (uint64_t*)workspace;
-    void* tables = (void*)layer->tables; /* only read below */
-    if (tables == NULL) {
-        tables = image + s.image_words;
-        qk_bconv_prepare(g, layer, tables);
-    }
-    const qk_bconv_tables t = qk_bconv_tables_in(g, tables);
+size_t qk_bconv_image_bytes(const qk_conv_geom* g) {
+    return qk_bconv_sizes_of(g).image_words * sizeof(uint64_t);
+}
 
-    /* sign-pack the input into the zero-bordered image, one image row per job */
+int qk_bconv_pack_image(const qk_conv_geom* g, const float* in, uint64_t* image) {
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    const size_t C = (size_t)g->in_c, pw = 2 * s.cw;
     int in_zero = 0;
     const size_t border = (size_t)g->pad_left * pw, right = (size_t)g->pad_right * pw;
     memset(image, 0, (size_t)g->pad_top * s.wp * pw * sizeof(uint64_t));
@@ -177,16 +169,25 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
         memset(row + border + (size_t)g->in_w * pw, 0, right * sizeof(uint64_t));
         in_zero |= qk_bgemm_pack_f32(in + (size_t)y * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw);
     }
+    return in_zero;
+}
+
+void qk_bconv2d_packed(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint64_t* image,
+                       int image_has_zero, const qk_bconv_layer* layer) {
+    assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64 && layer->tables != NULL);
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    if (s.M == 0 || g->out_c == 0) return;
+    const qk_bconv_tables t = qk_bconv_tables_in(g, (void*)layer->tables); /* only read below */
 
     /* the path: a zero input needs the general path; the other two count padding as +1 and
      * subtract the row class's correction */
-    qk_bgemm_path path = in_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
+    qk_bgemm_path path = image_has_zero ? QK_BGEMM_GENERAL : layer->w_has_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
     if (!t.header->fast) path = QK_BGEMM_GENERAL;
     qk_bgemm_args a;
     a.M = s.M;
-    a.N = N;
+    a.N = (size_t)g->out_c;
     a.kw = s.kw;
-    a.K = s.taps * C;
+    a.K = s.taps * (size_t)g->in_c;
     a.a = image;
     a.lda = 0;
     a.a_rows = t.a_rows;
@@ -201,4 +202,20 @@ void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, cons
     a.corr_row = t.corr_row;
     a.epi = layer->epi;
     qk_bgemm(uk, &a);
+}
+
+void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
+                    const qk_bconv_layer* layer, void* workspace) {
+    assert(g->groups == 1 && g->kernel_h <= 64 && g->kernel_w <= 64);
+    const qk_bconv_sizes s = qk_bconv_sizes_of(g);
+    if (s.M == 0 || g->out_c == 0) return;
+    uint64_t* image = (uint64_t*)workspace;
+    qk_bconv_layer with_tables = *layer;
+    if (with_tables.tables == NULL) {
+        void* tables = image + s.image_words;
+        qk_bconv_prepare(g, layer, tables);
+        with_tables.tables = tables;
+    }
+    const int in_zero = qk_bconv_pack_image(g, in, image);
+    qk_bconv2d_packed(uk, g, image, in_zero, &with_tables);
 }

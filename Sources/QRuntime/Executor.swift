@@ -120,9 +120,11 @@ enum Executor {
                 qk_affine_f32(count, channels, f32(src), scale, shift, f32(dst))
             case .clamp(let src, let dst, let count, let lo, let hi):
                 qk_clamp_f32(count, f32(src), lo, hi, f32(dst))
-            case .sign(let src, let dst, let count, let unused):
-                if unused && observer == nil { break }
+            case .sign(let src, let dst, let count):
                 qk_sign_f32(count, f32(src), f32(dst))
+            case .packSigns(let src, let dst, _, var image):
+                let flag = (base + dst).assumingMemoryBound(to: UInt64.self)
+                flag.pointee = UInt64(qk_bconv_pack_image(&image, f32(src), (base + dst + packedImageHeader).assumingMemoryBound(to: UInt64.self)))
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):
                 qk_round_to_fixed_f32(count, f32(src), delta, lo, hi, f32(dst))
             case .doReFa(let src, let dst, let count, let levels):
@@ -136,7 +138,14 @@ enum Executor {
                 clock = t
             }
             if let observer, let o = plan.observed[index] {
-                observer(o.name, UnsafeBufferPointer(start: f32(o.offset), count: o.count))
+                if case .packSigns(let src, _, let count, _) = step {
+                    // the floats this step stands for (calibration only: it allocates)
+                    var signs = [Float](repeating: 0, count: count)
+                    qk_sign_f32(count, f32(src), &signs)
+                    signs.withUnsafeBufferPointer { observer(o.name, $0) }
+                } else {
+                    observer(o.name, UnsafeBufferPointer(start: f32(o.offset), count: o.count))
+                }
             }
         }
         return UnsafeBufferPointer(start: f32(plan.outputOffset), count: plan.outputCount)
@@ -181,8 +190,14 @@ enum Executor {
             var layer = template
             if let residual = c.residual { layer.epi.residual = UnsafeRawPointer(base + residual) }
             layer.epi.out = base + c.output
-            qk_bconv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &layer,
-                           base + c.workspace)
+            if c.packedInput {
+                let flag = (base + c.input).assumingMemoryBound(to: UInt64.self).pointee
+                qk_bconv2d_packed(kernel, &geometry, (base + c.input + packedImageHeader).assumingMemoryBound(to: UInt64.self),
+                                  Int32(flag), &layer)
+            } else {
+                qk_bconv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &layer,
+                               base + c.workspace)
+            }
         } else if let (template, kernel) = c.float {
             var args = template
             if let residual = c.residual { args.epi.residual = UnsafeRawPointer(base + residual) }

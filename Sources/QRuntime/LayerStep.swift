@@ -45,7 +45,7 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
 func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
                inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
                choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct, file: LBMFile,
-               memory: OwnedMemory, inputIsSign: Bool = false) throws -> ConvStep {
+               memory: OwnedMemory, inputIsSign: Bool = false, inputIsPackedSigns: Bool = false) throws -> ConvStep {
     let geometry = convGeometry(c, inShape: inShape)
     let k = c.reductionSize
     let oc = c.outChannels
@@ -74,6 +74,7 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     }
     if inputQuant == nil, let unit = binaryConvScale(c, inputIsSign: inputIsSign) {
         step.binary = binaryConv(c, geometry: geometry, unit: unit, epilogue: epilogue, file: file, memory: memory)
+        step.packedInput = inputIsPackedSigns
         step.kernelName = String(cString: step.binary!.kernel.pointee.name)
         return step
     }

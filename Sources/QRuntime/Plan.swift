@@ -31,6 +31,8 @@ struct ConvStep {
     var floatDepthwise: (w: UnsafePointer<Float>, wStride: Int, kernel: UnsafePointer<qk_fdwconv_ukernel_desc>)?
     /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.
     var binary: (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>)?
+    /// Binary convs: the input is a packSigns step's image (else f32, packed by the conv).
+    var packedInput = false
     var inputQuant: QuantRef?
     var residualQuant: QuantRef?
     var outputQuant: QuantRef?
@@ -55,9 +57,11 @@ enum Step {
     case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
     case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
-    /// y = sign(x), sign(0) = 0. `unused`: only binary convs read y, and they pack x directly, so the
-    /// step runs only for a calibration observer.
-    case sign(src: Int, dst: Int, count: Int, unused: Bool)
+    /// y = sign(x), sign(0) = 0, as floats.
+    case sign(src: Int, dst: Int, count: Int)
+    /// y = sign(x) as the packed image of `image` (qk_bconv_pack_image) at dst + packedImageHeader, and
+    /// at dst one UInt64: 1 if any packed value is 0, else 0. Only binary convs read y.
+    case packSigns(src: Int, dst: Int, count: Int, image: qk_conv_geom)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
@@ -107,33 +111,42 @@ final class Plan: @unchecked Sendable {
         let memory = OwnedMemory()
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
-        // A binary conv packs sign(x) from x itself (the same bits as packing sign(x): +1, -1, and 0 for
-        // +-0 and NaN), so it reads the sign node's input; a sign node read only by binary convs then
-        // need not run (it still runs for a calibration observer, which reports its values).
-        var packedSource: [Int: String] = [:]  // conv node index -> the value its binary path packs
-        for (s, node) in graph.nodes.enumerated() {
-            guard case .conv2d(let c) = node.op, let p = graph.producer(of: node.inputs[0]), graph.nodes[p].op == .sign,
-                  !values[node.inputs[0]]!.1.quant.isUInt8, !values[graph.nodes[p].inputs[0]]!.1.quant.isUInt8,
-                  binaryConvScale(c, inputIsSign: true) != nil else { continue }
-            packedSource[s] = graph.nodes[p].inputs[0]
+        // Packed signs (Larq's quantize op): a sign node read only by binary convs that share one padded
+        // image geometry writes sign(x) as bit planes (qk_bconv_pack_image) instead of floats, and those
+        // convs run from the packed image (qk_bconv2d_packed). Other sign nodes write floats, and a
+        // binary conv reading them packs its own input.
+        var packedSigns: [Int: qk_conv_geom] = [:]  // sign node index -> the image geometry of its readers
+        for (p, node) in graph.nodes.enumerated() where node.op == .sign && node.output != graph.output
+            && !values[node.output]!.1.quant.isUInt8 && !values[node.inputs[0]]!.1.quant.isUInt8 {
+            let readers = graph.consumers(of: node.output)
+            let images = readers.map { r -> qk_conv_geom? in
+                guard case .conv2d(let c) = graph.nodes[r].op, graph.nodes[r].inputs[0] == node.output,
+                      !(c.residual && graph.nodes[r].inputs[1] == node.output),
+                      binaryConvScale(c, inputIsSign: true) != nil else { return nil }
+                return convGeometry(c, inShape: values[node.output]!.1.shape)
+            }
+            guard let first = images.first, let image = first,
+                  images.allSatisfy({ $0.map { sameImage($0, image) } ?? false }) else { continue }
+            packedSigns[p] = image
         }
-        let unusedSigns = Set(graph.nodes.indices.filter { p in
-            graph.nodes[p].op == .sign && graph.nodes[p].output != graph.output
-                && graph.consumers(of: graph.nodes[p].output).allSatisfy { packedSource[$0] != nil }
-        })
+        let readsPackedSigns = { (s: Int) in graph.producer(of: graph.nodes[s].inputs[0]).map { packedSigns[$0] != nil } ?? false }
 
         // Lifetimes: value i lives from its producing step to its last reading step (input: from -1).
         var first = [Int](repeating: -1, count: graph.values.count)
         var last = [Int](repeating: -1, count: graph.values.count)
         for (s, node) in graph.nodes.enumerated() {
             first[values[node.output]!.0] = s
-            for name in node.inputs + (packedSource[s].map { [$0] } ?? []) {
+            for name in node.inputs {
                 last[values[name]!.0] = max(last[values[name]!.0], s)
             }
         }
         last[values[graph.output]!.0] = graph.nodes.count
         var requests = graph.values.enumerated().map { i, v in
             BufferRequest(bytes: v.elementCount * (v.quant.isUInt8 ? 1 : 4) + extraBytes, first: first[i], last: max(last[i], first[i]))
+        }
+        for (p, image) in packedSigns {
+            var g = image
+            requests[values[graph.nodes[p].output]!.0].bytes = packedImageHeader + qk_bconv_image_bytes(&g) + extraBytes
         }
         // im2col workspaces, one per conv that needs one, alive only during its step.
         var scratchRequest: [Int: Int] = [:]
@@ -144,8 +157,9 @@ final class Plan: @unchecked Sendable {
             let binary = !inputIsU8 && binaryConvScale(
                 c, inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false) != nil
             // direct depthwise (u8 or f32 input, as layerStep decides) needs no workspace; the GEMM path
-            // needs its im2col
+            // needs its im2col; a binary conv behind packed signs none
             if depthwise == .direct && !binary && runsDirectDepthwise(c, geometry: geometry, inputIsU8: inputIsU8) { continue }
+            if binary && readsPackedSigns(s) { continue }
             var geometryCopy = geometry
             // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
             // conv (sign inputs, binary/ternary weights) its bit-plane image
@@ -188,12 +202,13 @@ final class Plan: @unchecked Sendable {
             switch node.op {
             case .conv2d(let c):
                 let step = try layerStep(
-                    conv: c, input: packedSource[s].map(offset) ?? src, output: dst, inShape: x.shape, outShape: out.shape,
+                    conv: c, input: src, output: dst, inShape: x.shape, outShape: out.shape,
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
                     choice: choice, depthwise: depthwise, file: file, memory: memory,
-                    inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false)
+                    inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false,
+                    inputIsPackedSigns: readsPackedSigns(s))
                 if let name = step.kernelName { kernels.append((node.name, name)) }
                 if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }
                 steps.append(.conv(step))
@@ -222,7 +237,11 @@ final class Plan: @unchecked Sendable {
                 let r = a.clampRange
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
             case .sign:
-                steps.append(.sign(src: src, dst: dst, count: out.elementCount, unused: unusedSigns.contains(s)))
+                if let image = packedSigns[s] {
+                    steps.append(.packSigns(src: src, dst: dst, count: out.elementCount, image: image))
+                } else {
+                    steps.append(.sign(src: src, dst: dst, count: out.elementCount))
+                }
             case .roundToFixed(let i, let f):
                 let bound = Float(sign: .plus, exponent: i - 1, significand: 1)
                 steps.append(.roundToFixed(src: src, dst: dst, count: out.elementCount,
@@ -262,6 +281,7 @@ final class Plan: @unchecked Sendable {
                 member = c.kernelName ?? c.floatDepthwise.map { String(cString: $0.kernel.pointee.name) }
                     ?? c.float.map { String(cString: $0.kernel.pointee.name) }
             }
+            if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
             infos.append(LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member))
         }
         self.steps = steps
@@ -283,3 +303,12 @@ final class Plan: @unchecked Sendable {
 
 /// Bytes every arena buffer may be read past its end by a kernel (QK_EXTRA_BYTES).
 let extraBytes = 64
+
+/// Bytes in front of a packed sign image: its has-zero flag, padded to keep the image 64-byte aligned.
+let packedImageHeader = 64
+
+/// True if two conv geometries read the same packed input image (same input shape and paddings).
+func sameImage(_ a: qk_conv_geom, _ b: qk_conv_geom) -> Bool {
+    [a.in_h, a.in_w, a.in_c, a.pad_top, a.pad_left, a.pad_bottom, a.pad_right]
+        == [b.in_h, b.in_w, b.in_c, b.pad_top, b.pad_left, b.pad_bottom, b.pad_right]
+}

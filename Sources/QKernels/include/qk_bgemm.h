@@ -148,12 +148,24 @@ void qk_bconv_prepare(const qk_conv_geom* g, const qk_bconv_layer* layer, void* 
 /** Workspace bytes of qk_bconv2d_f32 for geometry g (8-byte aligned buffer; includes room for the
  *  row tables, used only when layer->tables is NULL). */
 size_t qk_bconv_workspace_bytes(const qk_conv_geom* g);
+/** Bytes of the packed input image of geometry g: (pad_top + in_h + pad_bottom) x (pad_left + in_w +
+ *  pad_right) pixels of ceil(in_c / 64) (mask, sign) word pairs; border pixels are zero words.
+ *  It depends only on in_h, in_w, in_c and the four paddings. */
+size_t qk_bconv_image_bytes(const qk_conv_geom* g);
+/** Sign-packs an f32 NHWC input (sign(0) = 0, NaN -> 0) into the zero-bordered image of g (every
+ *  word written). Returns 1 if any packed activation is 0 (the conv then needs the general path).
+ *  What an op in front of binary convs writes so that they run from packed input (qk_bconv2d_packed). */
+int qk_bconv_pack_image(const qk_conv_geom* g, const float* in, uint64_t* image);
+/** Binary conv from a packed image (qk_bconv_pack_image's output and return value for the same
+ *  in_h / in_w / in_c / paddings); layer->tables must be set (qk_bconv_prepare). No workspace. */
+void qk_bconv2d_packed(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint64_t* image,
+                       int image_has_zero, const qk_bconv_layer* layer);
 /** Binary conv of an f32 NHWC input: packs sign(in) per pixel into a zero-bordered image (taps
  *  outside the image read zero words = zero activations, exact) and runs qk_bgemm with implicit
  *  rows (a_rows / a_segs: each tap's words read in place, no im2col copy):
  *  QK_BGEMM_BINARY when neither the weights nor the input hold a zero, QK_BGEMM_SIGN_ACT when
  *  only the weights do (padding corrected per row class on both), else QK_BGEMM_GENERAL.
- *  g->groups must be 1. */
+ *  g->groups must be 1. Equals qk_bconv_pack_image into the workspace, then qk_bconv2d_packed. */
 void qk_bconv2d_f32(const qk_bgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
                     const qk_bconv_layer* layer, void* workspace);
 
