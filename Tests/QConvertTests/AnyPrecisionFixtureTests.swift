@@ -18,7 +18,7 @@ private struct AnyPrecisionFixture: Decodable {
         /// PyTorch float32 per width.
         var logits_by_bits: [String: [Float]]
         /// The same model in float64 per width (resnet50q).
-        var logits_by_bits_f64: [String: [Float]]?
+        var logits_by_bits_f64: [String: [Double]]?
     }
     var checkpoint: String
     var input: Input
@@ -66,7 +66,7 @@ final class AnyPrecisionFixtureTests: XCTestCase {
                 assertMatches(got, item.logits_by_bits[String(bits)]!, "\(what): \(item.path) at \(bits) bits",
                               tolerance: tolerance(bits))
                 if float64 {
-                    assertMatches(got, item.logits_by_bits_f64![String(bits)]!,
+                    assertMatches(got, item.logits_by_bits_f64![String(bits)]!.map(Float.init),
                                   "\(what): \(item.path) at \(bits) bits vs float64", tolerance: tolerance(bits))
                 }
             }
@@ -148,6 +148,41 @@ final class AnyPrecisionFixtureTests: XCTestCase {
                 $0 == 8 ? 5e-3 : 1e-3
             }
         }
+    }
+
+    /// The float64 reference (ReferenceExecutor: the file's constants in double, no summation-order
+    /// dependence) against float64 PyTorch on resnet50q, every width and input. Below 32 bits every
+    /// DoReFa decision agrees and the logits are equal to double rounding (measured <= 1e-15; 8 bits
+    /// included, where PyTorch float32 and the f32 engine land up to 3.1e-3 away, docs/METHODS.md "Coarse
+    /// quantizers"), except one decision on input 2 at 8 bits: the root is layer2.0's third activation
+    /// (value layer2.0.bn2, channel 4, y 6, x 7), which float64 PyTorch puts 1.18 float32 ulps below the
+    /// midpoint 217.5/255 and the file's constants 0.02 ulps above it. The file stores E (and what is
+    /// made from it) in float32 as the method's float32 code has it; PyTorch float64 quantizes the
+    /// weights in double; that difference (E: up to 1.3e-7 relative) moves the value by 1.2 ulps
+    /// (reference_spread.py's "weights quantized in f32" run: +0.15 ulps, the same side). That flip is
+    /// asserted as the known one (3.1e-3, same top-1). At 32 bits (ReLU, no quantizer after the last
+    /// conv) the constants' float32 rounding shows directly: <= 2.3e-7.
+    func testFloat64ReferenceMatchesFloat64PyTorch() throws {
+        let fixture = Self.load("resnet50q")
+        let model = try Model(contentsOf: try convert(fixture).1)
+        XCTAssertEqual(model.availableBits, [1, 2, 4, 8, 32])
+        var worst: [Int: Double] = [:]
+        for bits in model.availableBits {
+            let reference = try ReferenceExecutor(model: model, bits: bits)
+            for item in fixture.images {
+                let d = RelativeDifference(try reference.classify(try image(item.path)), item.logits_by_bits_f64![String(bits)]!)
+                let what = "\(item.path) at \(bits) bits: \(d)"
+                XCTAssertTrue(d.sameTop1, what)
+                if bits == 8 && item.path == "inputs/3c64x64-2.ppm" {
+                    XCTAssertTrue((3.0e-3...3.2e-3).contains(d.relative), "the known float32-constant flip changed: \(what)")
+                    continue
+                }
+                XCTAssertLessThanOrEqual(d.relative, bits == 32 ? 1e-6 : 1e-12, what)
+                worst[bits] = max(worst[bits] ?? 0, d.relative)
+            }
+        }
+        print("resnet50q float64 reference vs float64 PyTorch (8 bits without the known flip), worst per width:",
+              worst.sorted { $0.key < $1.key }.map { "\($0.key): \(String(format: "%.1e", $0.value))" }.joined(separator: ", "))
     }
 
     /// Switching a session's width gives exactly what a fresh session at that width gives, in any order.

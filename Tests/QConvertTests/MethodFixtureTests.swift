@@ -54,6 +54,30 @@ final class MethodFixtureTests: XCTestCase {
         }
     }
 
+    /// The float64 reference (ReferenceExecutor) against float64 PyTorch (`logits_f64`) on both DeepShift
+    /// fixtures with their fixed point (PS 16.16, Q 4.6), input 0 of Q included (where PyTorch float32 and
+    /// the f32 engine are 3.6e-3 away): the file keeps every shift weight exact and BatchNorm unfolded,
+    /// every conv product is exact and every round_to_fixed decision agrees, so the logits are equal to
+    /// double rounding (measured: identical on all 10 inputs).
+    func testFloat64ReferenceMatchesFloat64PyTorchOnDeepShift() throws {
+        for (name, fixedPoint) in [("resnet20_ps", (16, 16)), ("resnet20_q", (4, 6))] {   // the fixtures' I.F
+            let (model, fixture) = try convert("deepshift", name, recipe: "deepshift", arch: "resnet20") {
+                $0.recipe = "deepshift"
+                $0.method.fixedPoint = fixedPoint
+            }
+            let reference = try ReferenceExecutor(model: model)
+            var worst = 0.0
+            for image in fixture.images {
+                let got = try reference.classify(try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path)))
+                let d = RelativeDifference(got, image.logits_f64!)
+                XCTAssertLessThanOrEqual(d.relative, 1e-12, "deepshift/\(name) \(image.path)")
+                XCTAssertTrue(d.sameTop1, "deepshift/\(name) \(image.path) top-1")
+                worst = max(worst, d.relative)
+            }
+            print("deepshift/\(name) float64 reference vs float64 PyTorch: worst \(String(format: "%.1e", worst))")
+        }
+    }
+
     /// Binary (k = 0) and ternary (k = 0.5) Bi-Real ResNet-18; the prune rate comes from the file name.
     func testEqualBits() throws {
         for name in ["model0.0", "model0.5"] {
