@@ -78,6 +78,25 @@ final class MethodFixtureTests: XCTestCase {
         }
     }
 
+    /// The f32 engine against the float64 reference on method models whose float activations carry no
+    /// coarse quantizer (so f32 rounding cannot flip a step): depthwise 3x3 / 5x5 and grouped convs
+    /// (mnasnet), sign + PReLU + binary kernels (Equal Bits), shift codes with max pooling (S3), a
+    /// stochastic-rounding grid VGG. Measured <= 7.5e-6 of the logit range (mnasnet's depthwise FMA
+    /// chains; the others <= 2.9e-6), so the bound is 2e-5; top-1 agrees.
+    func testEngineMatchesTheFloat64Reference() throws {
+        for (method, name, recipe, arch) in [("dgms", "mnasnet", "dgms", "mnasnet"), ("equalbits", "model0.0", "equal-bits", "bireal-resnet18"),
+                                             ("s3", "resnet18", "s3", "resnet18"), ("binaryconnect", "vgg9_sr", "binaryconnect", "vgg9")] {
+            let (model, fixture) = try convert(method, name, recipe: recipe, arch: arch)
+            let reference = try ReferenceExecutor(model: model), session = Session(model: model)
+            for image in fixture.images {
+                let input = try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path))
+                let d = RelativeDifference(try session.classify(input).map(Double.init), try reference.classify(input))
+                XCTAssertLessThanOrEqual(d.relative, 2e-5, "\(method)/\(name) \(image.path)")
+                XCTAssertTrue(d.sameTop1, "\(method)/\(name) \(image.path) top-1")
+            }
+        }
+    }
+
     /// Binary (k = 0) and ternary (k = 0.5) Bi-Real ResNet-18; the prune rate comes from the file name.
     func testEqualBits() throws {
         for name in ["model0.0", "model0.5"] {
