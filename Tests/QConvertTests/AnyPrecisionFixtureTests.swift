@@ -151,38 +151,48 @@ final class AnyPrecisionFixtureTests: XCTestCase {
     }
 
     /// The float64 reference (ReferenceExecutor: the file's constants in double, no summation-order
-    /// dependence) against float64 PyTorch on resnet50q, every width and input. Below 32 bits every
-    /// DoReFa decision agrees and the logits are equal to double rounding (measured <= 1e-15; 8 bits
-    /// included, where PyTorch float32 and the f32 engine land up to 3.1e-3 away, docs/METHODS.md "Coarse
-    /// quantizers"), except one decision on input 2 at 8 bits: the root is layer2.0's third activation
-    /// (value layer2.0.bn2, channel 4, y 6, x 7), which float64 PyTorch puts 1.18 float32 ulps below the
-    /// midpoint 217.5/255 and the file's constants 0.02 ulps above it. The file stores E (and what is
-    /// made from it) in float32 as the method's float32 code has it; PyTorch float64 quantizes the
-    /// weights in double; that difference (E: up to 1.3e-7 relative) moves the value by 1.2 ulps
-    /// (reference_spread.py's "weights quantized in f32" run: +0.15 ulps, the same side). That flip is
-    /// asserted as the known one (3.1e-3, same top-1). At 32 bits (ReLU, no quantizer after the last
-    /// conv) the constants' float32 rounding shows directly: <= 2.3e-7.
+    /// dependence) against float64 PyTorch on the three fixtures, every width and input. It makes every
+    /// DoReFa decision float64 PyTorch makes, including the ones PyTorch float32 and the f32 engine flip
+    /// by summation order (resnet50q input 3 at 8 bits: 1.1e-3 there, 9e-16 here), except five at 8 bits
+    /// (below), so: <= 2e-6 of the logit range (measured <= 9.7e-7: the float32 rounding of the stored
+    /// constants, E and the folded BatchNorm); resnet50q below 32 bits <= 1e-12 (its logits depend only on
+    /// DoReFa outputs: measured <= 9.7e-16). The five are decisions the float32 constants themselves move:
+    /// PyTorch float64 quantizes the weights in double, the method's float32 code (and so the file) in
+    /// float32. resnet20q inputs 4, 5, svhnq 2, resnet50q 2 flip the same way in float64 arithmetic on the
+    /// float32-quantized weights (toolchain/seeds/reference_spread.py's f64-w32; resnet50q 2: layer2.0's
+    /// third activation, channel 4, y 6, x 7, float64 PyTorch 1.18 float32 ulps below the midpoint 217.5/255,
+    /// the file 0.02 above); resnet20q 2 through the file's float32 scale x level split and folded bias
+    /// (layers.4's second activation, channel 1, y 12, x 13: a value of 0.0216 after cancellation, 114
+    /// ulps below its midpoint in float64 PyTorch, 24 above in the file). In those five the reference lands
+    /// with PyTorch float32 (<= 2.3e-7 from it; 1.5e-4..3.1e-3 from float64). Top-1 agrees everywhere.
     func testFloat64ReferenceMatchesFloat64PyTorch() throws {
-        let fixture = Self.load("resnet50q")
-        let model = try Model(contentsOf: try convert(fixture).1)
-        XCTAssertEqual(model.availableBits, [1, 2, 4, 8, 32])
-        var worst: [Int: Double] = [:]
-        for bits in model.availableBits {
-            let reference = try ReferenceExecutor(model: model, bits: bits)
-            for item in fixture.images {
-                let d = RelativeDifference(try reference.classify(try image(item.path)), item.logits_by_bits_f64![String(bits)]!)
-                let what = "\(item.path) at \(bits) bits: \(d)"
-                XCTAssertTrue(d.sameTop1, what)
-                if bits == 8 && item.path == "inputs/3c64x64-2.ppm" {
-                    XCTAssertTrue((3.0e-3...3.2e-3).contains(d.relative), "the known float32-constant flip changed: \(what)")
-                    continue
+        let constantFlips: Set<String> = ["resnet20q 8 inputs/3c32x32-2.ppm", "resnet20q 8 inputs/3c32x32-4.ppm",
+                                          "resnet20q 8 inputs/3c32x32-5.ppm", "svhnq 8 inputs/3c40x40-2.ppm",
+                                          "resnet50q 8 inputs/3c64x64-2.ppm"]
+        var worst: [String: Double] = [:]
+        for name in ["resnet20q", "svhnq", "resnet50q"] {
+            let fixture = Self.load(name)
+            let model = try Model(contentsOf: try convert(fixture).1)
+            XCTAssertEqual(model.availableBits, [1, 2, 4, 8, 32])
+            for bits in model.availableBits {
+                let reference = try ReferenceExecutor(model: model, bits: bits)
+                for item in fixture.images {
+                    let got = try reference.classify(try image(item.path)), key = "\(name) \(bits) \(item.path)"
+                    let d = RelativeDifference(got, item.logits_by_bits_f64![String(bits)]!)
+                    XCTAssertTrue(d.sameTop1, "\(key): \(d)")
+                    if constantFlips.contains(key) {
+                        XCTAssertGreaterThan(d.relative, 1e-5, "\(key): the known constant flip is gone; tighten this test")
+                        let f32 = RelativeDifference(got, item.logits_by_bits[String(bits)]!.map(Double.init))
+                        XCTAssertLessThanOrEqual(f32.relative, 1e-6, "\(key) vs PyTorch float32: \(f32)")
+                        continue
+                    }
+                    XCTAssertLessThanOrEqual(d.relative, name == "resnet50q" && bits < 32 ? 1e-12 : 2e-6, "\(key): \(d)")
+                    worst[name] = max(worst[name] ?? 0, d.relative)
                 }
-                XCTAssertLessThanOrEqual(d.relative, bits == 32 ? 1e-6 : 1e-12, what)
-                worst[bits] = max(worst[bits] ?? 0, d.relative)
             }
         }
-        print("resnet50q float64 reference vs float64 PyTorch (8 bits without the known flip), worst per width:",
-              worst.sorted { $0.key < $1.key }.map { "\($0.key): \(String(format: "%.1e", $0.value))" }.joined(separator: ", "))
+        print("float64 reference vs float64 PyTorch without the 5 constant flips, worst:", worst.sorted { $0.key < $1.key }
+            .map { "\($0.key) \(String(format: "%.1e", $0.value))" }.joined(separator: ", "))
     }
 
     /// Switching a session's width gives exactly what a fresh session at that width gives, in any order.
