@@ -33,8 +33,9 @@ final class MethodFixtureTests: XCTestCase {
         try check("s3", "resnet18_released", recipe: "s3", arch: "resnet18")
     }
 
+    /// PS mode with the fixture's 16.16 fixed point (the library's default is none; qconvert's is 16,16).
     func testDeepShiftPS() throws {
-        try check("deepshift", "resnet20_ps", recipe: "deepshift", arch: "resnet20")
+        try check("deepshift", "resnet20_ps", recipe: "deepshift", arch: "resnet20") { $0.method.fixedPoint = (16, 16) }
     }
 
     /// Q mode with 4.6 fixed-point activations: every conv input is floored to a 1/64 grid, so a value
