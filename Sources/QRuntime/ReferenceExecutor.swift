@@ -11,8 +11,9 @@ import QKernels   // qk_packed_bytes / qk_unpack_codes only: they define the fil
 /// what its op means in the graph IR (QGraph/Ops.swift), nothing is fused or reordered beyond what the
 /// graph holds. The answer depends on no summation order: it is what the file's constants compute in
 /// exact arithmetic up to ~1e-16 relative, which is what float64 PyTorch computes for the same model up
-/// to float32 rounding of the stored constants. Graphs with u8 activations are refused (their meaning is
-/// the integer engine's). Immutable; safe to share between threads.
+/// to the float32 rounding of the stored constants (which can still move a coarse quantizer's decision:
+/// docs/METHODS.md, "The float64 reference"). Graphs with u8 activations are refused. Immutable; safe to
+/// share between threads.
 public struct ReferenceExecutor: Sendable {
     /// One node: the value indices it reads and writes, its input/output shapes, its op.
     struct Step: Sendable {
@@ -43,7 +44,8 @@ public struct ReferenceExecutor: Sendable {
         let what = bits.map { "the \($0)-bit graph of this model" } ?? "this model"
         if let v = graph.values.first(where: { $0.quant.isUInt8 }) {
             throw RuntimeError("the float64 reference runs models with float activations; \(what) has u8-quantized "
-                               + "activations (value '\(v.name)': converted with --activations u8)")
+                               + "activations (value '\(v.name)'), as models converted with --activations u8 or by "
+                               + "post-training quantization have: their meaning is the integer engine's")
         }
         self.bits = bits
         preprocessing = model.info.preprocessing
