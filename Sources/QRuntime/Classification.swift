@@ -17,9 +17,26 @@ public enum Classification {
         return e.map { $0 / s }
     }
 
+    /// Softmax of float64 logits (the float64 reference's), shifted by the maximum.
+    public static func softmax(float64Logits logits: [Double]) -> [Double] {
+        guard let m = logits.max() else { return [] }
+        let e = logits.map { exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+
     /// The `k` most probable classes, ties broken by lower index.
     public static func top(_ k: Int, logits: [Float], labels: [String]) -> [RankedClass] {
-        let p = softmax(logits)
+        ranked(softmax(logits), k, labels: labels)
+    }
+
+    /// The `k` most probable classes of float64 logits, ties broken by lower index.
+    public static func top(_ k: Int, float64Logits logits: [Double], labels: [String]) -> [RankedClass] {
+        ranked(softmax(float64Logits: logits), k, labels: labels)
+    }
+
+    /// The `k` largest probabilities with their labels.
+    private static func ranked(_ p: [Double], _ k: Int, labels: [String]) -> [RankedClass] {
         let order = p.indices.sorted { p[$0] != p[$1] ? p[$0] > p[$1] : $0 < $1 }
         return order.prefix(k).map { RankedClass(index: $0, label: $0 < labels.count ? labels[$0] : "class \($0)", prob: p[$0]) }
     }

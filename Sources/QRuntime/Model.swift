@@ -42,6 +42,8 @@ public final class Model: @unchecked Sendable {
     let plansByBits: [Int: Plan]
     /// The width a new Session runs at (nil: the model has no run-time bit widths).
     public let defaultBits: Int?
+    /// The graph of every run-time bit width (nil for models without them); read by the float64 reference.
+    let bitWidthGraphs: BitWidthGraphs?
 
     /// Maps and validates the file, then plans execution (shapes, arena, kernels). All errors surface here,
     /// including a plan whose activation arena exceeds `limits`.
@@ -57,6 +59,7 @@ public final class Model: @unchecked Sendable {
         info = loaded.info
         file = loaded.file
         fileSize = loaded.file.fileSize
+        bitWidthGraphs = loaded.bitWidths
         plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel, depthwise: depthwise)
         (plansByBits, defaultBits) = try Self.bitWidthPlans(loaded, defaultPlan: plan, kernel: kernel, depthwise: depthwise)
         try limits.checkArena(([plan] + plansByBits.values).map(\.arenaBytes).max()!, model: loaded.file.name)

@@ -20,6 +20,11 @@ struct QInfer: ParsableCommand {
               qinfer ../shared/data/cifar10-test/labels.csv --model resnet20-w8.lbm
               qinfer a.pgm b.pgm --json
               qinfer imagenet-val/ --model resnet18-w4.lbm --labels LOC_val_solution.csv --synsets LOC_synset_mapping.txt
+              qinfer a.ppm --model anyprec.lbm --bits 8 --reference --json   # float64 reference logits
+
+            --reference runs the float64 reference instead of the engine: every op in double with plain loops
+            (slow by design), the weights decoded exactly; for checking a conversion against float64 PyTorch.
+            Models converted with --activations u8 are refused.
             """)
 
     @Argument(help: "Images, folders or labels.csv files.")
@@ -49,6 +54,9 @@ struct QInfer: ParsableCommand {
     @Option(help: ArgumentHelp("Write each preprocessed network input to this folder as NAME.f32 (HWC float32, little-endian).", valueName: "folder"))
     var saveInputs: String?
 
+    @Flag(help: "Run the float64 reference (every op in double, plain loops; slow) instead of the engine; logits in double.")
+    var reference = false
+
     @Flag(help: "One JSON object per image (and one summary object when evaluating).")
     var json = false
 
@@ -77,6 +85,7 @@ struct QInfer: ParsableCommand {
         let loaded = try Model(contentsOf: modelURL, kernel: KernelChoice(rawValue: kernel)!)
         let session = Session(model: loaded, threads: threads)
         if let bits { try session.setBits(bits) }
+        let referenceExecutor = reference ? try ReferenceExecutor(model: loaded, bits: bits) : nil
         let labels = loaded.info.labels
         let truth = try self.labels.map { file in
             try GroundTruth(contentsOf: URL(fileURLWithPath: file), classLabels: labels,
@@ -108,10 +117,10 @@ struct QInfer: ParsableCommand {
                 try input.withUnsafeBytes { Data($0) }.write(to: inputsFolder.appendingPathComponent(name))
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let logits = try session.classify(image)
+            let logits: Logits = try referenceExecutor.map { .float64(try $0.classify(image)) } ?? .float32(try session.classify(image))
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             totalMs += ms
-            let ranked = Classification.top(max(top, 5), logits: logits, labels: labels)
+            let ranked = logits.top(max(top, 5), labels: labels)
             if let label = item.label {
                 labelled += 1
                 if ranked.first?.index == label { top1 += 1 }
@@ -119,10 +128,10 @@ struct QInfer: ParsableCommand {
             }
             if json {
                 let object = ImageResult(image: item.url.path, top: Array(ranked.prefix(top)), logits: logits, ms: ms,
-                                         bits: session.bits)
+                                         bits: session.bits, reference: reference ? true : nil)
                 print(try encodeJSON(object))
             } else if !quiet {
-                print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms\(session.bits.map { ", \($0) bits" } ?? ""))")
+                print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms\(session.bits.map { ", \($0) bits" } ?? "")\(reference ? ", float64 reference" : ""))")
                 for r in ranked.prefix(top) {
                     print(String(format: "  %6.2f%%  %3d  %@", r.prob * 100, r.index, r.label))
                 }
@@ -134,13 +143,15 @@ struct QInfer: ParsableCommand {
                                             top1: labelled > 0 ? Double(top1) / Double(labelled) * 100 : 0,
                                             top5: labelled > 0 ? Double(top5) / Double(labelled) * 100 : 0,
                                             imagesPerSecond: Double(items.count) / seconds,
-                                            meanMs: totalMs / Double(items.count), threads: threads, model: modelURL.path)
+                                            meanMs: totalMs / Double(items.count), threads: threads, model: modelURL.path,
+                                            reference: reference ? true : nil)
             if json {
                 print(try encodeJSON(summary))
             } else {
-                print(String(format: "%d images (%d labelled): top-1 %.2f%%  top-5 %.2f%%  %.1f images/s  mean latency %.3f ms (%d thread%@)",
+                let what = reference ? "float64 reference" : "\(threads) thread\(threads == 1 ? "" : "s")"
+                print(String(format: "%d images (%d labelled): top-1 %.2f%%  top-5 %.2f%%  %.1f images/s  mean latency %.3f ms (%@)",
                              summary.images, labelled, summary.top1, summary.top5, summary.imagesPerSecond,
-                             summary.meanMs, threads, threads == 1 ? "" : "s"))
+                             summary.meanMs, what))
             }
         }
     }
@@ -149,10 +160,34 @@ struct QInfer: ParsableCommand {
 private struct ImageResult: Encodable {
     var image: String
     var top: [RankedClass]
-    var logits: [Float]
+    var logits: Logits
     var ms: Double
     /// The run-time bit width (Any-Precision models only).
     var bits: Int?
+    /// true when the float64 reference computed the logits (--reference); absent otherwise.
+    var reference: Bool?
+}
+
+/// The logits of one image: the engine's float32 or the reference's float64 (encoded as a JSON array of
+/// numbers either way, each with the digits its type needs).
+private enum Logits: Encodable {
+    case float32([Float])
+    case float64([Double])
+
+    func top(_ k: Int, labels: [String]) -> [RankedClass] {
+        switch self {
+        case .float32(let v): return Classification.top(k, logits: v, labels: labels)
+        case .float64(let v): return Classification.top(k, float64Logits: v, labels: labels)
+        }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .float32(let v): try container.encode(v)
+        case .float64(let v): try container.encode(v)
+        }
+    }
 }
 
 private struct EvaluationSummary: Encodable {
@@ -164,6 +199,8 @@ private struct EvaluationSummary: Encodable {
     var meanMs: Double
     var threads: Int
     var model: String
+    /// true when the float64 reference computed the logits (--reference); absent otherwise.
+    var reference: Bool?
 }
 
 private func encodeJSON<T: Encodable>(_ value: T) throws -> String {

@@ -33,8 +33,9 @@ final class MethodFixtureTests: XCTestCase {
         try check("s3", "resnet18_released", recipe: "s3", arch: "resnet18")
     }
 
+    /// PS mode with the fixture's 16.16 fixed point (the library's default is none; qconvert's is 16,16).
     func testDeepShiftPS() throws {
-        try check("deepshift", "resnet20_ps", recipe: "deepshift", arch: "resnet20")
+        try check("deepshift", "resnet20_ps", recipe: "deepshift", arch: "resnet20") { $0.method.fixedPoint = (16, 16) }
     }
 
     /// Q mode with 4.6 fixed-point activations: every conv input is floored to a 1/64 grid, so a value
@@ -51,6 +52,49 @@ final class MethodFixtureTests: XCTestCase {
         }
         try compare(model, try fixture("deepshift", "resnet20_q"), tolerance: 5e-3, "deepshift/resnet20_q vs float64") {
             $0.logits_f64!
+        }
+    }
+
+    /// The float64 reference (ReferenceExecutor) against float64 PyTorch (`logits_f64`) on both DeepShift
+    /// fixtures with their fixed point (PS 16.16, Q 4.6), input 0 of Q included (where PyTorch float32 and
+    /// the f32 engine are 3.6e-3 away): the file keeps every shift weight exact and BatchNorm unfolded,
+    /// every conv product is exact and every round_to_fixed decision agrees, so the logits are equal to
+    /// double rounding (measured: identical on all 10 inputs).
+    func testFloat64ReferenceMatchesFloat64PyTorchOnDeepShift() throws {
+        for (name, fixedPoint) in [("resnet20_ps", (16, 16)), ("resnet20_q", (4, 6))] {   // the fixtures' I.F
+            let (model, fixture) = try convert("deepshift", name, recipe: "deepshift", arch: "resnet20") {
+                $0.recipe = "deepshift"
+                $0.method.fixedPoint = fixedPoint
+            }
+            let reference = try ReferenceExecutor(model: model)
+            var worst = 0.0
+            for image in fixture.images {
+                let got = try reference.classify(try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path)))
+                let d = RelativeDifference(got, image.logits_f64!)
+                XCTAssertLessThanOrEqual(d.relative, 1e-12, "deepshift/\(name) \(image.path)")
+                XCTAssertTrue(d.sameTop1, "deepshift/\(name) \(image.path) top-1")
+                worst = max(worst, d.relative)
+            }
+            print("deepshift/\(name) float64 reference vs float64 PyTorch: worst \(String(format: "%.1e", worst))")
+        }
+    }
+
+    /// The f32 engine against the float64 reference on method models whose float activations carry no
+    /// coarse quantizer (so f32 rounding cannot flip a step): depthwise 3x3 / 5x5 and grouped convs
+    /// (mnasnet), sign + PReLU + binary kernels (Equal Bits), shift codes with max pooling (S3), a
+    /// stochastic-rounding grid VGG. Measured <= 7.5e-6 of the logit range (mnasnet's depthwise FMA
+    /// chains; the others <= 2.9e-6), so the bound is 2e-5; top-1 agrees.
+    func testEngineMatchesTheFloat64Reference() throws {
+        for (method, name, recipe, arch) in [("dgms", "mnasnet", "dgms", "mnasnet"), ("equalbits", "model0.0", "equal-bits", "bireal-resnet18"),
+                                             ("s3", "resnet18", "s3", "resnet18"), ("binaryconnect", "vgg9_sr", "binaryconnect", "vgg9")] {
+            let (model, fixture) = try convert(method, name, recipe: recipe, arch: arch)
+            let reference = try ReferenceExecutor(model: model), session = Session(model: model)
+            for image in fixture.images {
+                let input = try ImageReader.read(contentsOf: Self.root.appendingPathComponent(image.path))
+                let d = RelativeDifference(try session.classify(input).map(Double.init), try reference.classify(input))
+                XCTAssertLessThanOrEqual(d.relative, 2e-5, "\(method)/\(name) \(image.path)")
+                XCTAssertTrue(d.sameTop1, "\(method)/\(name) \(image.path) top-1")
+            }
         }
     }
 

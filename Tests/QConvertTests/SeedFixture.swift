@@ -67,3 +67,17 @@ extension XCTestCase {
         }
     }
 }
+
+/// A comparison of float64 logits with a reference: max |got - want| / max |want|, and whether top-1 agrees.
+struct RelativeDifference: CustomStringConvertible {
+    var relative: Double
+    var sameTop1: Bool
+
+    init(_ got: [Double], _ want: [Double]) {
+        precondition(got.count == want.count && !want.isEmpty, "\(got.count) logits vs \(want.count)")
+        relative = zip(got, want).map { abs($0 - $1) }.max()! / want.map(abs).max()!
+        sameTop1 = got.firstIndex(of: got.max()!) == want.firstIndex(of: want.max()!)
+    }
+
+    var description: String { String(format: "%.2e%@", relative, sameTop1 ? "" : " (top-1 differs)") }
+}

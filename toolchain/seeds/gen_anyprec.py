@@ -202,6 +202,21 @@ def image_records(inputs, logits, margins, logits64=None) -> list:
     return records
 
 
+# The fixture notes' sentence on the two kinds of reference logits (every Any-Precision fixture).
+LOGITS_NOTE = ("logits_by_bits: PyTorch float32, 1 thread; logits_by_bits_f64: the same model in float64 "
+               "(model.double(), same float32 input tensor).")
+
+
+def check_logits(model, record, mean=CIFAR_MEAN, std=CIFAR_STD) -> None:
+    """Asserts that `model` (in eval mode) gives the fixture JSON's float32 logits and, bit for bit, its
+    float64 logits at every width."""
+    paths = [im["path"] for im in record["images"]]
+    for per, per64, im in zip(logits_by_bits(model, paths, mean, std),
+                              logits_by_bits(model, paths, mean, std, torch.float64), record["images"]):
+        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
+        assert {k: v.tolist() for k, v in per64.items()} == im["logits_by_bits_f64"]
+
+
 def print_summary(seed, ckpt, worst, logits) -> None:
     print(f"seed {seed}, {ckpt.stat().st_size} bytes, min margin {worst:.4f}, top-1 by bits: "
           + " ".join(f"{b}:{[int(per[str(b)].argmax()) for per in logits]}" for b in BITS))
@@ -227,11 +242,9 @@ def verify() -> None:
     model = ResNet20Q(record["options"]["width"])
     model.load_state_dict(common.load_checkpoint(METHOD, "resnet20q")["state_dict"], strict=True)
     model.eval()
-    logits = logits_by_bits(model, [im["path"] for im in record["images"]])
-    for per, im in zip(logits, record["images"]):
-        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
+    check_logits(model, record)
     assert layer_records(model) == record["options"]["layers"]
-    print("resnet20q: checkpoint reloads to the recorded logits at every bit width")
+    print("resnet20q: checkpoint reloads to the recorded float32 and float64 logits at every bit width")
 
 
 def main():
@@ -241,6 +254,7 @@ def main():
         return
     inputs = [common.write_input(32, 32, 3, s) for s in INPUT_SEEDS]
     seed, model, logits, margins, worst = pick_model(build, inputs, CIFAR_MEAN, CIFAR_STD)
+    logits64 = logits_by_bits(model, inputs, CIFAR_MEAN, CIFAR_STD, torch.float64)
     gen = torch.Generator().manual_seed(1000 + seed)
     group = {"lr": 1.0000000000000002e-06, "betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0.0,
              "amsgrad": False, "initial_lr": 0.001}
@@ -262,12 +276,12 @@ def main():
             "zero_weights": sum(r["zero_weights"] for r in layers),
             "layers": layers,
         },
-        "images": image_records(inputs, logits, margins),
+        "images": image_records(inputs, logits, margins, logits64),
         "notes": ("resnet20q (pre-activation ResNet-20) at half width 8/16/32; the paper's network is 5x "
                   "(80/160/320): same keys, shapes scaled. model_best.pth.tar as train.py saves it: "
                   "{epoch, model: 'resnet20q', state_dict (no prefix), best_prec1, optimizer: Adam state "
                   "with int step, as torch 1.x wrote it}, legacy format, storages tagged cuda:0. Head: "
-                  "bn (no activation), out.mean(dim=2).mean(dim=2), fc."),
+                  "bn (no activation), out.mean(dim=2).mean(dim=2), fc. " + LOGITS_NOTE),
     })
     print_summary(seed, ckpt, worst, logits)
 

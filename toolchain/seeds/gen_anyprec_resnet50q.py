@@ -21,8 +21,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gen_anyprec import (BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, image_records, logits_by_bits,  # noqa: E402
-                         pick_model, print_summary, randomize, run_all_widths)
+from gen_anyprec import (BITS, LOGITS_NOTE, QConv2d, Switch, SwitchBatchNorm2d, activate, check_logits,  # noqa: E402
+                         image_records, logits_by_bits, pick_model, print_summary, randomize, run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.485, 0.456, 0.406]
@@ -95,12 +95,7 @@ def verify() -> None:
     state = common.strip_prefix(common.load_checkpoint(METHOD, "resnet50q")["state_dict"], "module.")
     model.load_state_dict(state, strict=True)
     model.eval()
-    paths = [im["path"] for im in record["images"]]
-    for per, per64, im in zip(logits_by_bits(model, paths, MEAN, STD),
-                              logits_by_bits(model, paths, MEAN, STD, torch.float64),
-                              record["images"]):
-        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
-        assert {k: v.tolist() for k, v in per64.items()} == im["logits_by_bits_f64"]
+    check_logits(model, record, MEAN, STD)
     print("resnet50q: checkpoint reloads to the recorded float32 and float64 logits at every bit width")
 
 
@@ -126,8 +121,7 @@ def main():
         "images": image_records(inputs, logits, margins, logits64),
         "notes": ("resnet50q at base width 4 (the paper's is 64: same keys, shapes scaled), 64x64 inputs, 10 "
                   "classes; 'module.' keys as DataParallel saves them; downsample.1 is a switchable BatchNorm. "
-                  "logits_by_bits: PyTorch float32, 1 thread; logits_by_bits_f64: the same model in float64 "
-                  "(model.double(), same float32 input tensor)."),
+                  + LOGITS_NOTE),
     })
     print_summary(seed, ckpt, worst, logits)
 

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from gen_anyprec import (BITS, QConv2d, Switch, SwitchBatchNorm2d, activate, image_records, logits_by_bits,  # noqa: E402
-                         pick_model, print_summary, randomize, run_all_widths)
+from gen_anyprec import (BITS, LOGITS_NOTE, QConv2d, Switch, SwitchBatchNorm2d, activate, check_logits,  # noqa: E402
+                         image_records, logits_by_bits, pick_model, print_summary, randomize, run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.5, 0.5, 0.5]
@@ -78,10 +78,8 @@ def verify() -> None:
     model = SVHNQ(record["options"]["expand"])
     model.load_state_dict(common.load_checkpoint(METHOD, "svhnq")["state_dict"], strict=True)
     model.eval()
-    paths = [im["path"] for im in record["images"]]
-    for per, im in zip(logits_by_bits(model, paths, MEAN, STD), record["images"]):
-        assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
-    print("svhnq: checkpoint reloads to the recorded logits at every bit width")
+    check_logits(model, record, MEAN, STD)
+    print("svhnq: checkpoint reloads to the recorded float32 and float64 logits at every bit width")
 
 
 def main():
@@ -91,6 +89,7 @@ def main():
         return
     inputs = [common.write_input(40, 40, 3, s) for s in INPUT_SEEDS]
     seed, model, logits, margins, worst = pick_model(build, inputs, MEAN, STD)
+    logits64 = logits_by_bits(model, inputs, MEAN, STD, torch.float64)
     obj = {"epoch": 100, "model": "svhnq", "state_dict": model.state_dict(), "best_prec1": 97.0}
     ckpt = common.checkpoint_path(METHOD, "svhnq", "pth.tar")
     common.save_checkpoint(obj, ckpt, legacy=False)
@@ -101,9 +100,9 @@ def main():
         "input": {"height": 40, "width": 40, "channels": 3, "mean": MEAN, "std": STD},
         "options": {"bits": BITS, "model_seed": seed, "expand": EXPAND,
                     "full_precision": ["layers.0", "fc"]},
-        "images": image_records(inputs, logits, margins),
+        "images": image_records(inputs, logits, margins, logits64),
         "notes": ("svhnq (models/svhn_quan.py, expand 2) with random but BatchNorm-calibrated weights; the last "
-                  "activation is Activate(quantize=False): clamp(0, 1) below 32 bits, ReLU at 32."),
+                  "activation is Activate(quantize=False): clamp(0, 1) below 32 bits, ReLU at 32. " + LOGITS_NOTE),
     })
     print_summary(seed, ckpt, worst, logits)
 
