@@ -24,6 +24,7 @@ zeros per quantized conv (u = 0.5 exactly: round half to even at every width). S
 it, {epoch, model, state_dict, best_prec1, optimizer (Adam, torch 1.x layout)}, in the legacy format of
 torch <= 1.5 with storages tagged cuda:0. Reference logits for every bit width.
 """
+import contextlib
 import copy
 import sys
 from pathlib import Path
@@ -190,31 +191,58 @@ def pick_model(build, inputs, mean, std):
     raise SystemExit("no model seed in 0..99 gives every input a top-2 margin of 1e-2")
 
 
+@contextlib.contextmanager
+def weights_quantized_in_float32():
+    """While active, quantize_weight runs in float32 whatever the model's dtype, then casts: a float64
+    model then computes in double over the method's own float32 weights (E, tanh and levels as
+    weight_quantize_fn gives them in training, and as a .lbm file stores them)."""
+    global quantize_weight
+    original = quantize_weight
+    quantize_weight = lambda w, k: original(w.float(), k).to(w.dtype)
+    try:
+        yield
+    finally:
+        quantize_weight = original
+
+
+def float64_logits(model, inputs, mean, std) -> list:
+    """Per input, the two float64 references of the fixture JSON: "logits_by_bits_f64" (model.double():
+    the weights quantized in double too) and "logits_by_bits_f64_w32" (double arithmetic over the
+    method's float32-quantized weights)."""
+    f64 = logits_by_bits(model, inputs, mean, std, torch.float64)
+    with weights_quantized_in_float32():
+        w32 = logits_by_bits(model, inputs, mean, std, torch.float64)
+    return [{"logits_by_bits_f64": {k: v.tolist() for k, v in a.items()},
+             "logits_by_bits_f64_w32": {k: v.tolist() for k, v in b.items()}} for a, b in zip(f64, w32)]
+
+
 def image_records(inputs, logits, margins, logits64=None) -> list:
-    """The fixture JSON's "images": per input its float32 logits per width (and float64 ones if given)."""
+    """The fixture JSON's "images": per input its float32 logits per width (and float64_logits' if given)."""
     records = []
     for i, (rel, per, ms) in enumerate(zip(inputs, logits, margins)):
         record = {"path": rel, "logits_by_bits": {k: common.f32_list(v) for k, v in per.items()}}
         if logits64 is not None:
-            record["logits_by_bits_f64"] = {k: v.tolist() for k, v in logits64[i].items()}
+            record.update(logits64[i])
         record["top2_margin_by_bits"] = {str(b): round(m, 6) for b, m in zip(BITS, ms)}
         records.append(record)
     return records
 
 
-# The fixture notes' sentence on the two kinds of reference logits (every Any-Precision fixture).
+# The fixture notes' sentence on the kinds of reference logits (every Any-Precision fixture).
 LOGITS_NOTE = ("logits_by_bits: PyTorch float32, 1 thread; logits_by_bits_f64: the same model in float64 "
-               "(model.double(), same float32 input tensor).")
+               "(model.double(), same float32 input tensor); logits_by_bits_f64_w32: float64 arithmetic over "
+               "the method's float32-quantized weights (weight_quantize_fn in float32, as trained and stored).")
 
 
 def check_logits(model, record, mean=CIFAR_MEAN, std=CIFAR_STD) -> None:
     """Asserts that `model` (in eval mode) gives the fixture JSON's float32 logits and, bit for bit, its
-    float64 logits at every width."""
+    float64 logits of both kinds at every width."""
     paths = [im["path"] for im in record["images"]]
     for per, per64, im in zip(logits_by_bits(model, paths, mean, std),
-                              logits_by_bits(model, paths, mean, std, torch.float64), record["images"]):
+                              float64_logits(model, paths, mean, std), record["images"]):
         assert {k: common.f32_list(v) for k, v in per.items()} == im["logits_by_bits"]
-        assert {k: v.tolist() for k, v in per64.items()} == im["logits_by_bits_f64"]
+        for key, value in per64.items():
+            assert value == im[key], key
 
 
 def print_summary(seed, ckpt, worst, logits) -> None:
@@ -254,7 +282,7 @@ def main():
         return
     inputs = [common.write_input(32, 32, 3, s) for s in INPUT_SEEDS]
     seed, model, logits, margins, worst = pick_model(build, inputs, CIFAR_MEAN, CIFAR_STD)
-    logits64 = logits_by_bits(model, inputs, CIFAR_MEAN, CIFAR_STD, torch.float64)
+    logits64 = float64_logits(model, inputs, CIFAR_MEAN, CIFAR_STD)
     gen = torch.Generator().manual_seed(1000 + seed)
     group = {"lr": 1.0000000000000002e-06, "betas": (0.9, 0.999), "eps": 1e-08, "weight_decay": 0.0,
              "amsgrad": False, "initial_lr": 0.001}

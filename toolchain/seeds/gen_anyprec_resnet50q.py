@@ -22,7 +22,8 @@ import torch.nn as nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gen_anyprec import (BITS, LOGITS_NOTE, QConv2d, Switch, SwitchBatchNorm2d, activate, check_logits,  # noqa: E402
-                         image_records, logits_by_bits, pick_model, print_summary, randomize, run_all_widths)
+                         float64_logits, image_records, logits_by_bits, pick_model, print_summary, randomize,
+                         run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.485, 0.456, 0.406]
@@ -106,7 +107,7 @@ def main():
         return
     inputs = [common.write_input(64, 64, 3, s) for s in INPUT_SEEDS]
     seed, model, logits, margins, worst = pick_model(build, inputs, MEAN, STD)
-    logits64 = logits_by_bits(model, inputs, MEAN, STD, torch.float64)
+    logits64 = float64_logits(model, inputs, MEAN, STD)
     state = {"module." + k: v for k, v in model.state_dict().items()}
     obj = {"epoch": 120, "arch": "resnet50q", "state_dict": state, "best_prec1": 74.63}
     ckpt = common.checkpoint_path(METHOD, "resnet50q", "pth.tar")

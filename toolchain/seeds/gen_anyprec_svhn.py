@@ -23,7 +23,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 from gen_anyprec import (BITS, LOGITS_NOTE, QConv2d, Switch, SwitchBatchNorm2d, activate, check_logits,  # noqa: E402
-                         image_records, logits_by_bits, pick_model, print_summary, randomize, run_all_widths)
+                         float64_logits, image_records, logits_by_bits, pick_model, print_summary, randomize,
+                         run_all_widths)
 
 METHOD = "anyprec"
 MEAN = [0.5, 0.5, 0.5]
@@ -89,7 +90,7 @@ def main():
         return
     inputs = [common.write_input(40, 40, 3, s) for s in INPUT_SEEDS]
     seed, model, logits, margins, worst = pick_model(build, inputs, MEAN, STD)
-    logits64 = logits_by_bits(model, inputs, MEAN, STD, torch.float64)
+    logits64 = float64_logits(model, inputs, MEAN, STD)
     obj = {"epoch": 100, "model": "svhnq", "state_dict": model.state_dict(), "best_prec1": 97.0}
     ckpt = common.checkpoint_path(METHOD, "svhnq", "pth.tar")
     common.save_checkpoint(obj, ckpt, legacy=False)

@@ -138,26 +138,15 @@ def with_float32_constants(model: nn.Module) -> nn.Module:
     return model.double()
 
 
-@contextlib.contextmanager
-def float32_weight_quantizer():
-    """Any-Precision weights quantized in float32 (E, tanh, codes as the .lbm stores them), used in f64."""
-    original = gen_anyprec.quantize_weight
-    gen_anyprec.quantize_weight = lambda w, k: original(w.float(), k).to(w.dtype)
-    try:
-        yield
-    finally:
-        gen_anyprec.quantize_weight = original
-
-
 def run(model, x, name):
     with configuration(name), torch.no_grad(), DecisionLog.recording() as log:
         if name == "f64":
             logits = copy.deepcopy(model).double()(x.double())[0]
         elif name == "f64-w32":
-            with float32_weight_quantizer():
+            with gen_anyprec.weights_quantized_in_float32():
                 logits = copy.deepcopy(model).double()(x.double())[0]
         elif name == "f64-c32":
-            with float32_weight_quantizer():
+            with gen_anyprec.weights_quantized_in_float32():
                 logits = with_float32_constants(model)(x.double())[0]
         else:
             logits = model.float()(x)[0].double()
