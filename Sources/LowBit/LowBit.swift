@@ -71,6 +71,13 @@ public final class Model: Sendable {
 
     /// A new session running this model on `threads` threads (at least 1).
     public func makeSession(threads: Int = 1) -> Session { Session(model: self, threads: threads) }
+
+    /// The logits of the float64 reference for an image: the model's graph evaluated in double with plain
+    /// loops and no kernels (no summation-order dependence; slow by design), at the model's selected
+    /// width. For checking a conversion against PyTorch; models with u8 activations throw.
+    public func referenceLogits(_ image: Image) throws -> [Double] {
+        try runtime.referenceClassify(image, bits: selectedBits ?? runtime.defaultBits)
+    }
 }
 
 /// The per-thread state that runs a ``Model``: its activation memory. Not thread-safe; make one per thread.

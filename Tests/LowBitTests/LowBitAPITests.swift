@@ -52,6 +52,10 @@ final class LowBitAPITests: XCTestCase {
         XCTAssertThrowsError(try Model(contentsOf: url, bits: 2)) {
             XCTAssertTrue("\($0)".contains("runs with 4-bit weights, not 2"), "\($0)")
         }
+        XCTAssertThrowsError(try model.referenceLogits(Image(width: 28, height: 28, channels: 1,
+                                                              pixels: [Float](repeating: 0, count: 784)))) {
+            XCTAssertTrue("\($0)".contains("float64 reference runs models with float activations"), "\($0)")
+        }
         XCTAssertThrowsError(try session.classify(contentsOf: samples.appendingPathComponent("missing.png"))) {
             XCTAssertTrue($0 is ImageError, "\($0)")
         }
@@ -75,5 +79,13 @@ final class LowBitAPITests: XCTestCase {
         XCTAssertNotEqual(atTwo, atDefault)
         XCTAssertThrowsError(try session.setBits(3))
         XCTAssertThrowsError(try Model(contentsOf: url, bits: 5))
+
+        // the float64 reference at the selected width, against the engine at that width
+        let image = Image(width: 32, height: 32, channels: 3, pixels: (0..<3072).map { Float($0 * 7 % 256) })
+        let reference = try two.referenceLogits(image), engine = try two.makeSession().run(image)
+        XCTAssertEqual(reference.count, engine.count)
+        let range = engine.map(abs).max()!
+        for (r, e) in zip(reference, engine) { XCTAssertEqual(Float(r), e, accuracy: 1e-5 * range) }
+        XCTAssertNotEqual(try Model(contentsOf: url).referenceLogits(image).map(Float.init), engine)
     }
 }
