@@ -122,9 +122,9 @@ enum Executor {
                 qk_clamp_f32(count, f32(src), lo, hi, f32(dst))
             case .sign(let src, let dst, let count):
                 qk_sign_f32(count, f32(src), f32(dst))
-            case .packSigns(let src, let dst, _, var image):
+            case .packSigns(let src, let dst, _, let image):
                 let flag = (base + dst).assumingMemoryBound(to: UInt64.self)
-                flag.pointee = UInt64(qk_bconv_pack_image(&image, f32(src), (base + dst + packedImageHeader).assumingMemoryBound(to: UInt64.self)))
+                flag.pointee = UInt64(qk_bconv_pack_image(image, f32(src), (base + dst + packedImageHeader).assumingMemoryBound(to: UInt64.self)))
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):
                 qk_round_to_fixed_f32(count, f32(src), delta, lo, hi, f32(dst))
             case .doReFa(let src, let dst, let count, let levels):
@@ -138,10 +138,10 @@ enum Executor {
                 clock = t
             }
             if let observer, let o = plan.observed[index] {
-                if case .packSigns(let src, _, let count, _) = step {
-                    // the floats this step stands for (calibration only: it allocates)
-                    var signs = [Float](repeating: 0, count: count)
-                    qk_sign_f32(count, f32(src), &signs)
+                if o.signsOf {
+                    // the floats a packing step stands for (calibration only: it allocates)
+                    var signs = [Float](repeating: 0, count: o.count)
+                    qk_sign_f32(o.count, f32(o.offset), &signs)
                     signs.withUnsafeBufferPointer { observer(o.name, $0) }
                 } else {
                     observer(o.name, UnsafeBufferPointer(start: f32(o.offset), count: o.count))

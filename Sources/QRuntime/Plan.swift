@@ -59,9 +59,10 @@ enum Step {
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
     /// y = sign(x), sign(0) = 0, as floats.
     case sign(src: Int, dst: Int, count: Int)
-    /// y = sign(x) as the packed image of `image` (qk_bconv_pack_image) at dst + packedImageHeader, and
-    /// at dst one UInt64: 1 if any packed value is 0, else 0. Only binary convs read y.
-    case packSigns(src: Int, dst: Int, count: Int, image: qk_conv_geom)
+    /// y = sign(x) as the packed image of geometry `image` (qk_bconv_pack_image; plan-owned) at
+    /// dst + packedImageHeader, and at dst one UInt64: 1 if any packed value is 0, else 0. Only binary
+    /// convs read y.
+    case packSigns(src: Int, dst: Int, count: Int, image: UnsafePointer<qk_conv_geom>)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
@@ -92,7 +93,8 @@ final class OwnedMemory {
 final class Plan: @unchecked Sendable {
     let steps: [Step]
     /// Value names reported to a calibration observer after each step (nil for u8 outputs).
-    let observed: [(name: String, offset: Int, count: Int)?]
+    /// `signsOf`: the step writes packed signs, so the observer gets sign() of the floats at `offset`.
+    let observed: [(name: String, offset: Int, count: Int, signsOf: Bool)?]
     let arenaBytes: Int
     let inputOffset: Int
     let outputOffset: Int
@@ -190,7 +192,7 @@ final class Plan: @unchecked Sendable {
         func pointer(_ tensor: String) -> UnsafeRawPointer { file.tensor(tensor)!.bytes.baseAddress! }
 
         var steps: [Step] = []
-        var observed: [(String, Int, Int)?] = []
+        var observed: [(String, Int, Int, Bool)?] = []
         var kernels: [(layer: String, kernel: String)] = []
         var infos: [LayerInfo] = []
         var maxDynamic = 0
@@ -238,7 +240,9 @@ final class Plan: @unchecked Sendable {
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
             case .sign:
                 if let image = packedSigns[s] {
-                    steps.append(.packSigns(src: src, dst: dst, count: out.elementCount, image: image))
+                    let geometry = memory.allocate(MemoryLayout<qk_conv_geom>.size).bindMemory(to: qk_conv_geom.self, capacity: 1)
+                    geometry.pointee = image
+                    steps.append(.packSigns(src: src, dst: dst, count: out.elementCount, image: UnsafePointer(geometry)))
                 } else {
                     steps.append(.sign(src: src, dst: dst, count: out.elementCount))
                 }
@@ -275,7 +279,11 @@ final class Plan: @unchecked Sendable {
             case .dequantize:
                 steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
             }
-            observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount))
+            if packedSigns[s] != nil {
+                observed.append((node.output, src, out.elementCount, true))
+            } else {
+                observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount, false))
+            }
             var member: String?
             if case .conv(let c)? = steps.last, steps.count == infos.count + 1 {
                 member = c.kernelName ?? c.floatDepthwise.map { String(cString: $0.kernel.pointee.name) }
