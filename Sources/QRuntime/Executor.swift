@@ -122,7 +122,7 @@ enum Executor {
                 qk_clamp_f32(count, f32(src), lo, hi, f32(dst))
             case .sign(let src, let dst, let count):
                 qk_sign_f32(count, f32(src), f32(dst))
-            case .packSigns(let src, let dst, _, let image):
+            case .packSigns(let src, let dst, let image):
                 let flag = (base + dst).assumingMemoryBound(to: UInt64.self)
                 flag.pointee = UInt64(qk_bconv_pack_image(image, f32(src), (base + dst + packedImageHeader).assumingMemoryBound(to: UInt64.self)))
             case .roundToFixed(let src, let dst, let count, let delta, let lo, let hi):

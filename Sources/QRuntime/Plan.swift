@@ -62,7 +62,7 @@ enum Step {
     /// y = sign(x) as the packed image of geometry `image` (qk_bconv_pack_image; plan-owned) at
     /// dst + packedImageHeader, and at dst one UInt64: 1 if any packed value is 0, else 0. Only binary
     /// convs read y.
-    case packSigns(src: Int, dst: Int, count: Int, image: UnsafePointer<qk_conv_geom>)
+    case packSigns(src: Int, dst: Int, image: UnsafePointer<qk_conv_geom>)
     /// y = clamp(floor(x / delta) * delta, lo, hi) (DeepShift round_to_fixed).
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
@@ -242,7 +242,7 @@ final class Plan: @unchecked Sendable {
                 if let image = packedSigns[s] {
                     let geometry = memory.allocate(MemoryLayout<qk_conv_geom>.size).bindMemory(to: qk_conv_geom.self, capacity: 1)
                     geometry.pointee = image
-                    steps.append(.packSigns(src: src, dst: dst, count: out.elementCount, image: UnsafePointer(geometry)))
+                    steps.append(.packSigns(src: src, dst: dst, image: UnsafePointer(geometry)))
                 } else {
                     steps.append(.sign(src: src, dst: dst, count: out.elementCount))
                 }

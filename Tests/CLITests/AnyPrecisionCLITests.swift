@@ -4,23 +4,17 @@ import XCTest
 
 final class AnyPrecisionCLITests: XCTestCase {
     private var tmp: URL!
-    private let seeds = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
 
     override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
     func testQinferBitsSelectsTheWidthAndRefusesOthers() throws {
-        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: seeds.appendingPathComponent("anyprec/resnet20q.json"))) as! [String: Any]
-        let input = fixture["input"] as! [String: Any]
-        let csv = { (key: String) in (input[key] as! [Double]).map { String($0) }.joined(separator: ",") }
-        let model = tmp.appendingPathComponent("resnet20q.lbm").path
-        let convert = try ProcessRunner.runProduct("qconvert", [seeds.appendingPathComponent("anyprec/resnet20q.pth.tar").path,
-                                                               "-o", model, "--mean", csv("mean"), "--std", csv("std")])
+        let converted = try ConvertedAnyPrecisionFixture("resnet20q", in: tmp)
+        let (convert, model) = (converted.convert, converted.model)
         XCTAssertEqual(convert.status, 0, convert.stderr)
         XCTAssertTrue(convert.stdout.contains("any-precision"), convert.stdout)
 
-        let image = (fixture["images"] as! [[String: Any]])[0]
-        let path = seeds.appendingPathComponent(image["path"] as! String).path
+        let (path, image) = converted.firstImage
         let byBits = image["logits_by_bits"] as! [String: [Double]]
         for bits in [1, 4, 32] {
             let r = try ProcessRunner.runProduct("qinfer", [path, "--model", model, "--bits", "\(bits)", "--json"])

@@ -4,26 +4,20 @@ import XCTest
 
 final class ReferenceCLITests: XCTestCase {
     private var tmp: URL!
-    private let seeds = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
 
     override func setUpWithError() throws { tmp = try TestPaths.makeTemporaryDirectory() }
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: tmp) }
 
-    /// resnet50q converted by qconvert: --reference --json prints the float64 PyTorch logits of the
-    /// fixture to double rounding at the chosen width (and at the default width, 8, without --bits); the
-    /// text output says what ran.
+    /// resnet50q converted by qconvert: --reference --json prints the logits of PyTorch in float64 over the
+    /// method's float32 weights to double rounding at the chosen width (and at the default width, 8,
+    /// without --bits); the text output says what ran.
     func testReferenceLogitsAreFloat64PyTorchs() throws {
-        let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: seeds.appendingPathComponent("anyprec/resnet50q.json"))) as! [String: Any]
-        let input = fixture["input"] as! [String: Any]
-        let csv = { (key: String) in (input[key] as! [Double]).map { String($0) }.joined(separator: ",") }
-        let model = tmp.appendingPathComponent("resnet50q.lbm").path
-        let convert = try ProcessRunner.runProduct("qconvert", [seeds.appendingPathComponent("anyprec/resnet50q.pth.tar").path, "-o", model,
-                                                               "--mean", csv("mean"), "--std", csv("std"), "--input-size", "64", "--resize", "0"])
-        XCTAssertEqual(convert.status, 0, convert.stderr)
+        let converted = try ConvertedAnyPrecisionFixture("resnet50q", in: tmp, extra: ["--input-size", "64", "--resize", "0"])
+        let model = converted.model
+        XCTAssertEqual(converted.convert.status, 0, converted.convert.stderr)
 
-        let image = (fixture["images"] as! [[String: Any]])[0]
-        let path = seeds.appendingPathComponent(image["path"] as! String).path
-        let byBits = image["logits_by_bits_f64"] as! [String: [Double]]
+        let (path, image) = converted.firstImage
+        let byBits = image["logits_by_bits_f64_w32"] as! [String: [Double]]
         for (arguments, bits) in [(["--bits", "2"], 2), ([], 8)] {
             let r = try ProcessRunner.runProduct("qinfer", [path, "--model", model, "--reference", "--json"] + arguments)
             XCTAssertEqual(r.status, 0, r.stderr)
