@@ -1,4 +1,7 @@
-// The conversion driver: checkpoint -> float graph -> passes -> recipe -> packed .lbm file.
+// The converter's one data flow: checkpoint -> (recipe's source view) -> graph source: float graph ->
+// recipe pass: one graph per run-time width, with exact codes and activation rewrites -> shared passes
+// (Lowering.swift: value grids, BatchNorm folding, fusion, packing, post-training quantization, activation
+// types) -> one .lbm file (ModelOutput.swift). docs/ARCHITECTURE.md draws it.
 import Foundation
 import QCheckpoint
 import QGraph
@@ -26,53 +29,13 @@ public struct ConversionOptions: Sendable {
     public init() {}
 }
 
-/// What a conversion did, for the per-layer table and `--json`.
-public struct ConversionReport: Codable, Sendable {
-    public var source: String
-    public var sourceFormat: String
-    public var wrapper: String
-    public var output: String
-    public var arch: String
-    public var archEvidence: String
-    public var recipe: String
-    /// Why this recipe: the keys that identified the method, or the --recipe flag.
-    public var recipeEvidence: String
-    /// What the recipe did (e.g. how many weights a rule sent to 0).
-    public var recipeNotes: [String]
-    public var precision: String
-    public var activations: String
-    public var calibrationImages: Int
-    public var preprocessing: Preprocessing
-    public var labels: Int
-    public var layers: [LayerReport]
-    public var floatWeightBytes: Int
-    public var weightBytes: Int
-    public var fileBytes: Int
-    public var compression: Double
-    public var seconds: Double
+extension ConversionOptions {
+    /// The activation typing a method recipe's `--activations` asks for.
+    var methodActivations: ActivationTyping { method.activations == .u8 ? .uint8 : .float }
 }
 
-extension ConversionReport {
-    /// The report of a conversion whose file is written: its size on disk, the compression of the weights
-    /// (float32 bytes / stored bytes, from `layers` unless given) and the time since `start`.
-    init(checkpoint: Checkpoint, output: URL, arch: String, archEvidence: String, recipe: String, recipeEvidence: String,
-         recipeNotes: [String], precision: String, activations: String, calibrationImages: Int,
-         preprocessing: Preprocessing, labels: Int, layers: [LayerReport], floatWeightBytes: Int? = nil,
-         weightBytes: Int? = nil, start: Date) {
-        let floatBytes = floatWeightBytes ?? layers.reduce(0) { $0 + $1.floatBytes }
-        let stored = weightBytes ?? layers.reduce(0) { $0 + $1.bytes }
-        self.init(source: checkpoint.url.path, sourceFormat: checkpoint.format.rawValue, wrapper: checkpoint.wrapper,
-                  output: output.path, arch: arch, archEvidence: archEvidence, recipe: recipe, recipeEvidence: recipeEvidence,
-                  recipeNotes: recipeNotes, precision: precision, activations: activations,
-                  calibrationImages: calibrationImages, preprocessing: preprocessing, labels: labels, layers: layers,
-                  floatWeightBytes: floatBytes, weightBytes: stored,
-                  fileBytes: (try? FileManager.default.attributesOfItem(atPath: output.path)[.size] as? Int) ?? 0,
-                  compression: stored > 0 ? Double(floatBytes) / Double(stored) : 1,
-                  seconds: Date().timeIntervalSince(start))
-    }
-}
-
-/// Converts float checkpoints with the plain recipe.
+/// Converts checkpoints: the recipe the checkpoint's tensors call for (or `--recipe`), else plain
+/// post-training quantization.
 public enum Converter {
     /// Reads `checkpoint`, converts it and writes `output` atomically. `progress` receives a stage name and
     /// a fraction in [0, 1].
@@ -81,116 +44,28 @@ public enum Converter {
         let start = Date()
         progress("reading checkpoint", 0)
         let checkpoint = try Checkpoint.load(contentsOf: url)
-        let (recipe, recipeEvidence) = try MethodRecipes.resolve(options.recipe, checkpoint)
-        if let anyPrecision = recipe as? AnyPrecisionRecipe {
-            return try convertRunTimeBits(anyPrecision, evidence: recipeEvidence, checkpoint: checkpoint, url: url,
-                                          to: output, options: options, start: start, progress: progress)
-        }
-        if let recipe {
-            return try convertMethod(recipe, evidence: recipeEvidence, checkpoint: checkpoint, url: url, to: output,
-                                     options: options, start: start, progress: progress)
-        }
-        var (model, evidence) = try Architectures.build(checkpoint, override: options.arch)
-        try applyOverrides(&model, options)
+        let (recipe, recipeEvidence) = try Recipes.resolve(options.recipe, checkpoint)
 
-        try foldBatchNorm(&model)
-        fuseResidualAdd(&model.graph)
-        fuseActivation(&model.graph)
-
-        var calibration: CalibrationData?
-        if let source = options.calibration, options.plain.bits != 32 || options.plain.firstLastBits != 32 {
-            let images = try calibrationImages(source, count: options.calibrationCount)
-            let layers = Set(model.graph.nodes.filter { $0.op.biasName != nil || isWeightLayer($0.op) }.map(\.name))
-            calibration = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
-                                        images: images, sampledLayers: layers) { done, total in
-                progress("calibrating", Double(done) / Double(total) * 0.8)
-            }
-        }
-        progress("quantizing", 0.85)
-        let layers = try applyPlainRecipe(&model, options: options.plain, calibration: calibration)
-        let quantized = layers.contains { $0.bits != 32 }
-        let activations = !quantized ? "f32" : calibration == nil ? "u8 dynamic (per tensor, at run time)"
-            : "u8 static (calibrated on \(calibration!.imageCount) images)"
-        let precision = quantized
-            ? "w\(options.plain.bits) \(options.plain.scheme.rawValue) (first/last w\(options.plain.firstLastBits)), a: \(activations)"
-            : "f32"
-
-        var provenance = ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
-                          "converter": "qconvert \(LowBitVersion.string)", "recipe": "plain",
-                          "bits": "\(options.plain.bits)", "scheme": options.plain.scheme.rawValue,
-                          "first_last_bits": "\(options.plain.firstLastBits)"]
-        if let clip = options.plain.clip { provenance["clip"] = clip.rawValue }
-        let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: model.arch, recipe: "plain",
-                             precision: precision, labels: model.labels, preprocessing: model.preprocessing,
-                             provenance: provenance)
-        progress("writing", 0.95)
-        try ModelArchive.write(graph: model.graph, info: info, tensors: model.tensors, to: output)
-        progress("done", 1)
-        return ConversionReport(
-            checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: evidence, recipe: "plain",
-            recipeEvidence: recipeEvidence, recipeNotes: [], precision: precision, activations: activations,
-            calibrationImages: calibration?.imageCount ?? 0, preprocessing: model.preprocessing,
-            labels: model.labels.count, layers: layers, start: start)
-    }
-
-    /// A method recipe's conversion: exact effective weights -> graph -> round_to_fixed inputs -> BatchNorm
-    /// folded (unless the recipe keeps it on the f32 path) -> codes packed with the folded scales -> f32 activations (the method's own inference, exact)
-    /// or u8 activations (integer kernels; calibrated with --calibrate, else dynamic).
-    private static func convertMethod(_ recipe: MethodRecipe, evidence recipeEvidence: String, checkpoint: Checkpoint,
-                                      url: URL, to output: URL, options: ConversionOptions, start: Date,
-                                      progress: (String, Double) -> Void) throws -> ConversionReport {
-        progress("applying \(recipe.name)", 0.1)
-        let prepared = try recipe.prepare(checkpoint, options: options.method)
-        var (model, evidence) = try Architectures.build(prepared.checkpoint, override: options.arch)
+        let source = StateDictSource(checkpoint: try recipe.sourceCheckpoint(checkpoint, options: options))
+        var (model, archEvidence) = try source.floatModel(arch: options.arch)
         model.preprocessing = recipe.preprocessing(arch: model.arch, familyDefault: model.preprocessing)
         try applyOverrides(&model, options)
-        try insertInputRounding(&model.graph, prepared.roundInputs)
-        let keepBatchNorm = options.method.activations == .f32 && !recipe.foldsBatchNormOnFloatPath
-        let factors = keepBatchNorm ? [:] : try foldBatchNorm(&model)
-        fuseResidualAdd(&model.graph)
-        fuseActivation(&model.graph)
-        progress("packing", 0.5)
-        let layers = try applyMethodLayers(&model, layers: prepared.layers, foldFactors: factors)
-        var activations = "f32 (weights-only quantization: exact weights, the method's float inference)"
-        var calibrationCount = 0
-        if options.method.activations == .u8 {
-            var ranges: [String: (min: Float, max: Float)]?
-            if let source = options.calibration {
-                let images = try calibrationImages(source, count: options.calibrationCount)
-                let data = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
-                                         images: images, sampledLayers: []) { done, total in
-                    progress("calibrating", 0.5 + Double(done) / Double(total) * 0.4)
-                }
-                ranges = data.ranges
-                calibrationCount = data.imageCount
-            }
-            try assignActivationTypes(&model.graph, ranges: ranges)
-            activations = ranges == nil ? "u8 dynamic (per tensor, at run time)" : "u8 static (calibrated on \(calibrationCount) images)"
-        }
-        let quantized = layers.filter { $0.bits != 32 }
-        let precision = "\(recipe.name): \(quantized.count) of \(layers.count) layers coded ("
-            + Set(quantized.map(\.format)).sorted().joined(separator: ", ") + "), a: " + activations
-        let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: model.arch, recipe: recipe.name,
-                             precision: precision, labels: model.labels, preprocessing: model.preprocessing,
-                             provenance: ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
-                                          "converter": "qconvert \(LowBitVersion.string)", "recipe": recipe.name,
-                                          "recipe_evidence": recipeEvidence, "activations": options.method.activations.rawValue,
-                                          "notes": prepared.notes.joined(separator: "; ")])
-        progress("writing", 0.95)
-        try ModelArchive.write(graph: model.graph, info: info, tensors: model.tensors, to: output)
-        progress("done", 1)
-        return ConversionReport(
-            checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: evidence, recipe: recipe.name,
-            recipeEvidence: recipeEvidence, recipeNotes: prepared.notes, precision: precision, activations: activations,
-            calibrationImages: calibrationCount, preprocessing: model.preprocessing, labels: model.labels.count,
-            layers: layers, start: start)
-    }
 
-    private static func isWeightLayer(_ op: Op) -> Bool {
-        switch op {
-        case .conv2d, .linear: return true
-        default: return false
+        progress("applying \(recipe.name)", 0.1)
+        let graphs = try recipe.apply(model, checkpoint: checkpoint, options: options)
+        var lowered: [LoweredGraph] = []
+        for (i, graph) in graphs.enumerated() {
+            let done = Double(i) / Double(graphs.count), share = 0.8 / Double(graphs.count)
+            lowered.append(try lower(graph, options: options) { stage, f in
+                progress(graphs.count > 1 ? "\(graph.bits ?? 0)-bit graph: \(stage)" : stage, 0.1 + 0.8 * done + share * f)
+            })
         }
+        progress("writing", 0.95)
+        let report = try writeModel(lowered, recipe: recipe, recipeEvidence: recipeEvidence, archEvidence: archEvidence,
+                                    notes: graphs.flatMap(\.notes), checkpoint: checkpoint, to: output, options: options,
+                                    start: start)
+        progress("done", 1)
+        return report
     }
 
     static func applyOverrides(_ model: inout FloatModel, _ options: ConversionOptions) throws {

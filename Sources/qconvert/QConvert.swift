@@ -51,7 +51,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
     var arch: String = "auto"
 
-    @Option(help: "Conversion recipe: auto (detect the training method from the keys), plain (post-training quantization), dgms, s3, deepshift, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")
+    @Option(help: "Conversion recipe: auto (detect the training method from the checkpoint), plain (post-training quantization), dgms, s3, deepshift, equal-bits, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")
     var recipe: String = "auto"
 
     @Option(help: "Method recipes: activations f32 (the method's float inference, exact weights) or u8 (integer kernels).")
@@ -109,8 +109,8 @@ struct QConvertCommand: ParsableCommand {
         }
         guard [8, 32].contains(firstLastBits) else { throw ValidationError("--first-last-bits must be 8 or 32") }
         if let clip, ClipMode(rawValue: clip) == nil { throw ValidationError("--clip must be max, mse or auto") }
-        guard (["auto"] + MethodRecipes.names).contains(recipe) else {
-            throw ValidationError("--recipe must be auto, " + MethodRecipes.names.joined(separator: ", "))
+        guard (["auto"] + Recipes.names).contains(recipe) else {
+            throw ValidationError("--recipe must be auto, " + Recipes.names.joined(separator: ", "))
         }
         guard ActivationMode(rawValue: activations) != nil else { throw ValidationError("--activations must be f32 or u8") }
         guard (2...8).contains(shiftBits) else { throw ValidationError("--shift-bits must be 2...8") }

@@ -143,19 +143,20 @@ final class MethodFixtureTests: XCTestCase {
     /// --binary-channel-scale: W = mean|w_oc| * sign(w) per output channel, carried as the channel's scale.
     func testBinaryConnectChannelScale() throws {
         let checkpoint = try QCheckpoint.Checkpoint.load(contentsOf: Self.root.appendingPathComponent("binaryconnect/resnet56_bc.th"))
-        var options = MethodOptions()
-        options.binaryChannelScale = true
-        let prepared = try BinaryConnectRecipe().prepare(checkpoint, options: options)
+        var options = ConversionOptions()
+        options.method.binaryChannelScale = true
+        let (float, _) = try StateDictSource(checkpoint: checkpoint).floatModel(arch: nil)
+        let prepared = try XCTUnwrap(try BinaryConnectRecipe().apply(float, checkpoint: checkpoint, options: options).first)
         let latent = checkpoint.tensor("layer2.3.conv1.weight")!
-        let w = prepared.checkpoint.tensor("layer2.3.conv1.weight")!.floatValues()
-        let layer = try XCTUnwrap(prepared.layers["layer2.3.conv1"])
+        let w = try XCTUnwrap(prepared.model.pytorchWeights(of: "layer2.3.conv1")).values
+        let layer = try XCTUnwrap(prepared.codes["layer2.3.conv1"])
         let rows = latent.shape[0], per = latent.elementCount / rows, x = latent.floatValues()
         for r in 0..<rows {
             let alpha = x[r * per ..< (r + 1) * per].reduce(Float(0)) { $0 + abs($1) } / Float(per)
             XCTAssertEqual(layer.channelScales?[r], alpha)
             for j in 0..<per { XCTAssertEqual(w[r * per + j], alpha * (x[r * per + j] > 0 ? 1 : x[r * per + j] < 0 ? -1 : 0)) }
         }
-        XCTAssertNil(prepared.layers["conv1"], "the first conv stays float")
+        XCTAssertNil(prepared.codes["conv1"], "the first conv stays float")
         // converted, it runs and its decoded weights are the scaled ones (logits differ from the unscaled model)
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

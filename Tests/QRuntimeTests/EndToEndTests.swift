@@ -53,7 +53,7 @@ final class EndToEndTests: XCTestCase {
     /// 97 % of images; 4-bit at most 3.5 points below (ResNet-20, activations calibrated on 256 images
     /// spread over the set). On 1,000 images one image is 0.1 points and the subset's sampling noise is
     /// several tenths, so the 8-bit bound is looser than the 0.3 the full 10,000-image figure meets
-    /// (toolchain/README.md has the full-set command; docs/ACCURACY.md the figures).
+    /// (toolchain/README.md has the full-set command; docs/PERFORMANCE.md, "Accuracy", the figures).
     func testQuantizedAccuracyStaysNearFloat() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

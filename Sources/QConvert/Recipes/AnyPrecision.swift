@@ -1,6 +1,6 @@
 // Any-Precision DNNs (Yu et al., AAAI 2021): one network, weight and activation bit width chosen at run
-// time, BatchNorm switched per width. The recipe prepares one width at a time; BitWidthConversion.swift
-// puts every width's graph into one file.
+// time, BatchNorm switched per width. The recipe makes one graph per width; the converter puts them all
+// into one file over one shared tensor set.
 import Foundation
 import QCheckpoint
 import QGraph
@@ -8,14 +8,14 @@ import QGraph
 /// Checkpoints with `<bn>.bn_dict.<k>.{weight, bias, running_mean, running_var}` (SwitchBatchNorm2d).
 /// For width k (SEEDS.md §2; models/quan_ops.py, float32 as PyTorch computes it):
 ///   BatchNorm: `<bn>.bn_dict.<k>.*` becomes `<bn>.*`; the other widths' are dropped.
-///   weights of every quantized conv (all 4-D weights except the stem = the first one, `skip_conv` and
-///   `downsample`; Linear layers stay float):
+///   weights of every quantized conv (every conv but the stem, which reads the input, and the convs on a
+///   residual block's shortcut branch, the training code's plain nn.Conv2d layers; Linear layers stay float):
 ///     E = mean|W| (whole tensor);  t = tanh(W);  m = max|t|
 ///     k < 32:  u = t / 2 / m + 0.5;  n = 2^k - 1;  Q = round_half_even(u * n);  W_q = (2 * (Q / n) - 1) * E
 ///     k = 32:  W_q = t / m * E
 ///   activations (the architecture's ReLUs): k < 32 DoReFa, round(clamp(x, 0, 1) * n) / n; k = 32 ReLU.
 /// Codes are Q with levels (2 * (Q / n) - 1) * E for all Q in 0...n.
-struct AnyPrecisionRecipe: MethodRecipe {
+struct AnyPrecisionRecipe: Recipe {
     let name = "any-precision"
 
     func detect(_ checkpoint: Checkpoint) -> String? {
@@ -35,39 +35,79 @@ struct AnyPrecisionRecipe: MethodRecipe {
         return first.sorted()
     }
 
-    func prepare(_ checkpoint: Checkpoint, options: MethodOptions) throws -> PreparedCheckpoint {
-        guard let bits = bitWidths(checkpoint).last(where: { $0 < 32 }) ?? bitWidths(checkpoint).last else {
-            throw ConvertError("Any-Precision checkpoint: the switchable BatchNorms do not share one set of bit widths")
+    /// The widest width's BatchNorms under plain names (the graph source binds them; each width's graph
+    /// takes its own), the other widths' dropped.
+    func sourceCheckpoint(_ checkpoint: Checkpoint, options: ConversionOptions) throws -> Checkpoint {
+        guard !Self.switchableBatchNorms(checkpoint).isEmpty else {
+            throw ConvertError("any-precision: the checkpoint has no <bn>.bn_dict.<bits>.* keys (not an Any-Precision network)")
         }
-        return try prepare(checkpoint, bits: bits)
-    }
-
-    /// The checkpoint as the network runs at width `bits`: that width's BatchNorms under plain names and
-    /// the quantized convs' effective weights (with codes and levels for k < 32).
-    func prepare(_ checkpoint: Checkpoint, bits: Int) throws -> PreparedCheckpoint {
-        guard bitWidths(checkpoint).contains(bits) else {
-            throw ConvertError("Any-Precision checkpoint has no BatchNorms for \(bits) bits (it has \(bitWidths(checkpoint)))")
+        guard let bits = bitWidths(checkpoint).last else {
+            throw ConvertError("any-precision: the switchable BatchNorms do not share one set of bit widths")
         }
-        var set: [String: CheckpointTensor] = [:], removing = Set<String>(), layers: [String: MethodLayer] = [:]
+        var set: [String: CheckpointTensor] = [:], removing = Set<String>()
         for (name, tensor) in checkpoint.tensors {
             guard let (bn, k, part) = Self.splitSwitchKey(name) else { continue }
             removing.insert(name)
             if k == bits { set["\(bn).\(part)"] = tensor }
         }
-        let quantized = Self.quantizedConvs(checkpoint)
-        for layer in quantized {
-            let weight = checkpoint.tensor(layer + ".weight")!
-            let q = Self.quantize(weight.floatValues(), bits: bits)
-            set[layer + ".weight"] = CheckpointTensor(shape: weight.shape, floats: q.values)
-            // table unit E / n: the integer form of level Q is 2Q - n, an exact int8 table up to 6 bits; at 8
-            // bits unit 2E / n: levels Q - 127.5, stored as 8-bit codes (f32 activations use the exact levels)
-            let unit = (bits == 8 ? 2 : 1) * q.e / Float((1 << bits) - 1)
-            if let codes = q.codes { layers[layer] = MethodLayer(codes: codes, levels: q.levels, unit: q.e > 0 ? unit : nil) }
+        return checkpoint.replacing(set, removing: removing)
+    }
+
+    /// One graph per width k: that width's BatchNorms, the quantized convs' weights at k bits (codes for
+    /// k < 32), and every ReLU a DoReFa(k) activation (k < 32).
+    func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
+        let quantized = Self.quantizedConvs(model.graph)
+        let switchable = Self.switchableBatchNorms(checkpoint)
+        return try bitWidths(checkpoint).map { bits in
+            var m = model, codes: [String: MethodLayer] = [:]
+            for node in m.graph.nodes {
+                guard case .batchNorm(let bn) = node.op else { continue }
+                for key in [bn.gamma, bn.beta, bn.mean, bn.variance] {
+                    let dot = key.lastIndex(of: ".")!
+                    guard switchable.contains(String(key[..<dot])) else { continue }
+                    let switched = "\(key[..<dot]).bn_dict.\(bits)\(key[dot...])"
+                    guard let t = checkpoint.tensor(switched) else {
+                        throw ConvertError("Any-Precision checkpoint has no BatchNorm tensor '\(switched)'")
+                    }
+                    m.tensors.set(key, StoredTensor(floats: t.floatValues(), shape: m.tensors[key]!.shape))
+                }
+            }
+            for layer in quantized {
+                let q = Self.quantize(model.pytorchWeights(of: layer)!.values, bits: bits)
+                try m.setPytorchWeights(of: layer, q.values)
+                // table unit E / n: the integer form of level Q is 2Q - n, an exact int8 table up to 6 bits; at 8
+                // bits unit 2E / n: levels Q - 127.5, stored as 8-bit codes (f32 activations use the exact levels)
+                let unit = (bits == 8 ? 2 : 1) * q.e / Float((1 << bits) - 1)
+                if let c = q.codes { codes[layer] = MethodLayer(codes: c, levels: q.levels, unit: q.e > 0 ? unit : nil) }
+            }
+            if bits < 32 { useDoReFaActivations(&m.graph, bits: bits) }
+            let integer = bits < 32 && options.method.activations == .u8
+            return RecipeGraph(bits: bits, model: m, codes: codes, activations: integer ? .doReFaIntegers : .float,
+                               activationNote: options.method.activations == .u8
+                                   ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels at 1/2/4 bits; 8-bit codes on f32 (exact levels); ReLU at 32 bits"
+                                   : "DoReFa k-bit (f32, exact), ReLU at 32 bits",
+                               notes: ["any-precision \(bits) bits: \(quantized.count) DoReFa convs"
+                                       + (bits < 32 ? " (codes 0...\((1 << bits) - 1)), DoReFa activations" : " (tanh-normalized), ReLU activations")])
         }
-        var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set, removing: removing), layers: layers)
-        prepared.notes.append("any-precision \(bits) bits: \(quantized.count) DoReFa convs"
-            + (bits < 32 ? " (codes 0...\((1 << bits) - 1)), DoReFa activations" : " (tanh-normalized), ReLU activations"))
-        return prepared
+    }
+
+    func precision(_ main: LoweredGraph, widths: [Int], options: ConversionOptions) -> String {
+        "any-precision: bits \(widths.map(String.init).joined(separator: ",")) chosen at run time (default \(main.bits ?? 0)); "
+            + "stem, skip convs and fc f32; a: " + main.activations
+    }
+
+    func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String] {
+        ["recipe": name, "recipe_evidence": evidence, "activations": options.method.activations.rawValue,
+         "notes": notes.joined(separator: "; "), "bits": widths.map(String.init).joined(separator: ","),
+         "default_bits": "\(widths.last(where: { $0 < 32 }) ?? widths.last ?? 0)"]
+    }
+
+    /// The convs whose weights pass the DoReFa quantizer, in graph order: every conv but the stem (it reads
+    /// the input) and the convs on a shortcut branch (the training code's plain nn.Conv2d layers).
+    static func quantizedConvs(_ graph: Graph) -> [String] {
+        let skipped = graph.inputConvs.union(graph.shortcutConvs)
+        return graph.weightLayerIndices.map { graph.nodes[$0] }
+            .filter { if case .conv2d = $0.op { return !skipped.contains($0.name) } else { return false } }.map(\.name)
     }
 
     /// `<bn>.bn_dict.<k>.<part>` -> (bn, k, part).
@@ -80,14 +120,6 @@ struct AnyPrecisionRecipe: MethodRecipe {
 
     static func switchableBatchNorms(_ checkpoint: Checkpoint) -> Set<String> {
         Set(checkpoint.tensors.compactMap { splitSwitchKey($0.name)?.0 })
-    }
-
-    /// Layers whose weights pass the DoReFa quantizer: every 4-D `.weight` but the stem (the first conv
-    /// in the file), skip convs (`skip_conv`, `downsample`) — the training code's plain nn.Conv2d layers.
-    static func quantizedConvs(_ checkpoint: Checkpoint) -> [String] {
-        let convs = checkpoint.tensors.filter { $0.name.hasSuffix(".weight") && $0.tensor.shape.count == 4 }
-            .map { String($0.name.dropLast(".weight".count)) }
-        return convs.dropFirst().filter { !$0.contains("skip_conv") && !$0.contains("downsample") }
     }
 
     /// One tensor's weights at width `bits` (see the type's comment), with E and max|tanh W| and, for

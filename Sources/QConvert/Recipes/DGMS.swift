@@ -11,9 +11,8 @@ import QGraph
 ///   w_q = 0 if k* = 0 else mu_{k*}
 /// A weight far from every component underflows every r_j to 0: p is uniform and k* = 0 (weight 0).
 /// Codes are k*, levels [0, mu_1, ..., mu_{K-1}].
-struct DGMSRecipe: MethodRecipe {
+struct DGMSRecipe: Recipe {
     let name = "dgms"
-    private static let parts = ["mu", "pi_k", "pi_zero", "sigma_zero", "sigma", "temperature"]
 
     func detect(_ checkpoint: Checkpoint) -> String? {
         let layers = checkpoint.layers(having: [".sub_distribution.mu", ".sub_distribution.pi_k"])
@@ -21,15 +20,21 @@ struct DGMSRecipe: MethodRecipe {
         return "\(layers.count) layers have <layer>.sub_distribution.{mu,pi_k,...} (DGMS Gaussian mixtures, K = \(mu.elementCount + 1))"
     }
 
-    func prepare(_ checkpoint: Checkpoint, options: MethodOptions) throws -> PreparedCheckpoint {
-        var set: [String: CheckpointTensor] = [:], removing = Set<String>(), layers: [String: MethodLayer] = [:]
-        var underflow = 0
-        for layer in checkpoint.layers(having: [".sub_distribution.mu", ".weight"]) {
+    /// The latent weights stay; the mixtures are the recipe's own.
+    func sourceCheckpoint(_ checkpoint: Checkpoint, options: ConversionOptions) throws -> Checkpoint {
+        checkpoint.replacing([:], removing: Set(checkpoint.tensors.map(\.name).filter { $0.contains(".sub_distribution.") }))
+    }
+
+    /// Every layer with a mixture gets its weights assigned to the mixture's components.
+    func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
+        var codes: [String: MethodLayer] = [:], underflow = 0
+        for index in model.graph.weightLayerIndices {
+            let layer = model.graph.nodes[index].name
+            guard checkpoint.tensor("\(layer).sub_distribution.mu") != nil, let weight = model.pytorchWeights(of: layer) else { continue }
             func values(_ part: String) throws -> [Float] {
                 guard let t = checkpoint.tensor("\(layer).sub_distribution.\(part)") else {
                     throw ConvertError("DGMS layer \(layer) has no sub_distribution.\(part)")
                 }
-                removing.insert("\(layer).sub_distribution.\(part)")
                 return t.floatValues()
             }
             let mu = try values("mu"), piK = try values("pi_k"), piZero = try values("pi_zero")
@@ -38,17 +43,15 @@ struct DGMSRecipe: MethodRecipe {
                   temperature.count == 1 else {
                 throw ConvertError("DGMS layer \(layer): sub_distribution sizes do not agree (mu \(mu.count), pi_k \(piK.count), sigma \(sigma.count))")
             }
-            let weight = checkpoint.tensor(layer + ".weight")!
-            let (codes, zeros) = Self.assign(weight.floatValues(), mu: mu, piK: piK, piZero: piZero[0],
-                                             sigmaZero: sigmaZero[0], sigma: sigma, temperature: temperature[0])
+            let (assigned, zeros) = Self.assign(weight.values, mu: mu, piK: piK, piZero: piZero[0],
+                                                sigmaZero: sigmaZero[0], sigma: sigma, temperature: temperature[0])
             underflow += zeros
-            let levels = [Float(0)] + mu
-            set[layer + ".weight"] = CheckpointTensor(shape: weight.shape, floats: codes.map { levels[Int($0)] })
-            layers[layer] = MethodLayer(codes: codes, levels: levels)
+            codes[layer] = MethodLayer(codes: assigned, levels: [Float(0)] + mu)
         }
-        var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set, removing: removing), layers: layers)
-        prepared.notes.append("DGMS: \(layers.count) layers assigned to their mixtures; \(underflow) weights underflowed every component (-> 0)")
-        return prepared
+        var result = model
+        try result.setWeights(from: codes)
+        return [RecipeGraph(model: result, codes: codes, activations: options.methodActivations,
+                            notes: ["DGMS: \(codes.count) layers assigned to their mixtures; \(underflow) weights underflowed every component (-> 0)"])]
     }
 
     /// k* per weight (see the type's comment) and how many weights underflowed every component.

@@ -10,12 +10,11 @@ import QGraph
 ///      W = 2^round(log(|w|) / log(2)) * sign(w).
 /// Every conv and linear is a shift layer. With --fixed-point I,F the input of every shift layer and its
 /// bias pass round_to_fixed: clamp(floor(x / 2^-F) * 2^-F, -2^(I-1), 2^(I-1) - 1).
-struct DeepShiftRecipe: MethodRecipe {
-    /// Shift weights are exact powers of two, and round_to_fixed inputs sit on a 2^-F grid: PyTorch's
-    /// conv sums of those products are (nearly always) exact, and the next round_to_fixed floors them
-    /// after BatchNorm. Folding BatchNorm into the weights would round every product instead, and on
-    /// coarse grids (4.6) a value one rounding away from a grid line moves a whole step.
-    var foldsBatchNormOnFloatPath: Bool { false }
+/// BatchNorm stays its own step on the f32 path: shift weights are exact powers of two and round_to_fixed
+/// inputs sit on a 2^-F grid, so PyTorch's conv sums of those products are (nearly always) exact and the next
+/// round_to_fixed floors them after BatchNorm; folding BatchNorm into the weights would round every product
+/// instead, and on coarse grids (4.6) a value one rounding away from a grid line moves a whole step.
+struct DeepShiftRecipe: Recipe {
     let name = "deepshift"
     /// DeepShift's default --weight-bits.
     static let defaultWeightBits = 5
@@ -26,58 +25,71 @@ struct DeepShiftRecipe: MethodRecipe {
         return "\(layers.count) layers have <layer>.shift and <layer>.sign instead of weights (DeepShift PS)"
     }
 
-    func prepare(_ checkpoint: Checkpoint, options: MethodOptions) throws -> PreparedCheckpoint {
-        let bits = options.weightBits ?? Self.defaultWeightBits
+    private func weightBits(_ options: ConversionOptions) throws -> Int {
+        let bits = options.method.weightBits ?? Self.defaultWeightBits
         guard (2...8).contains(bits) else { throw ConvertError("DeepShift weight bits must be 2...8, got \(bits)") }
-        var set: [String: CheckpointTensor] = [:], removing = Set<String>(), layers: [String: MethodLayer] = [:]
+        return bits
+    }
+
+    private func mode(_ checkpoint: Checkpoint, _ options: ConversionOptions) throws -> String {
+        let mode = options.method.deepShiftMode ?? (checkpoint.layers(having: [".shift", ".sign"]).isEmpty ? "q" : "ps")
+        guard mode == "ps" || mode == "q" else { throw ConvertError("DeepShift mode must be ps or q, got \(mode)") }
+        return mode
+    }
+
+    /// PS: each shift layer's `.weight` = 2^round(clamp(shift)) * sign(round(sign)).
+    func sourceCheckpoint(_ checkpoint: Checkpoint, options: ConversionOptions) throws -> Checkpoint {
+        guard try mode(checkpoint, options) == "ps" else { return checkpoint }
         let ps = checkpoint.layers(having: [".shift", ".sign"])
-        let mode = options.deepShiftMode ?? (ps.isEmpty ? "q" : "ps")
-        if mode == "ps" {
-            guard !ps.isEmpty else { throw ConvertError("DeepShift PS: no layer has .shift and .sign tensors") }
-            let lo = -Float((1 << (bits - 1)) - 2)
-            for layer in ps {
-                let shift = checkpoint.tensor(layer + ".shift")!, sign = checkpoint.tensor(layer + ".sign")!.floatValues()
-                let s = shift.floatValues()
-                guard s.count == sign.count else { throw ConvertError("DeepShift layer \(layer): shift and sign sizes differ") }
-                let w: [Float] = (0..<s.count).map { i in
-                    let p = min(max(s[i], lo), 0).rounded(.toNearestOrEven)
-                    let g = sign[i].rounded(.toNearestOrEven)
-                    return exp2f(p) * (g > 0 ? 1 : g < 0 ? -1 : 0)
-                }
-                set[layer + ".weight"] = CheckpointTensor(shape: shift.shape, floats: w)
-                removing.formUnion([layer + ".shift", layer + ".sign"])
-                layers[layer] = codesForValues(w)
-            }
-        } else {
-            guard mode == "q" else { throw ConvertError("DeepShift mode must be ps or q, got \(mode)") }
-            let lo = exp2f(-Float((1 << (bits - 1)) - 1))
-            let ln2 = Float(log(2.0))
-            for item in checkpoint.tensors where item.name.hasSuffix(".weight") && [2, 4].contains(item.tensor.shape.count) {
-                let layer = String(item.name.dropLast(".weight".count))
-                let w: [Float] = item.tensor.floatValues().map { x in
+        guard !ps.isEmpty else { throw ConvertError("DeepShift PS: no layer has .shift and .sign tensors") }
+        let lo = -Float((1 << (try weightBits(options) - 1)) - 2)
+        var set: [String: CheckpointTensor] = [:], removing = Set<String>()
+        for layer in ps {
+            let shift = checkpoint.tensor(layer + ".shift")!, sign = checkpoint.tensor(layer + ".sign")!.floatValues()
+            let s = shift.floatValues()
+            guard s.count == sign.count else { throw ConvertError("DeepShift layer \(layer): shift and sign sizes differ") }
+            set[layer + ".weight"] = CheckpointTensor(shape: shift.shape, floats: (0..<s.count).map { i in
+                let p = min(max(s[i], lo), 0).rounded(.toNearestOrEven)
+                let g = sign[i].rounded(.toNearestOrEven)
+                return exp2f(p) * (g > 0 ? 1 : g < 0 ? -1 : 0)
+            })
+            removing.formUnion([layer + ".shift", layer + ".sign"])
+        }
+        return checkpoint.replacing(set, removing: removing)
+    }
+
+    /// Shift layers (PS: those with shift/sign; Q: every conv and linear, weights rounded to powers of two)
+    /// get codes; with --fixed-point their inputs pass round_to_fixed and their biases are rounded.
+    func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
+        let bits = try weightBits(options), mode = try mode(checkpoint, options)
+        let ps = Set(checkpoint.layers(having: [".shift", ".sign"]))
+        let lo = exp2f(-Float((1 << (bits - 1)) - 1)), ln2 = Float(log(2.0))
+        var result = model, codes: [String: MethodLayer] = [:]
+        for index in model.graph.weightLayerIndices {
+            let layer = model.graph.nodes[index].name
+            guard mode == "q" || ps.contains(layer), var w = model.pytorchWeights(of: layer)?.values else { continue }
+            if mode == "q" {
+                w = w.map { x in
                     let a = abs(x), sgn: Float = x > 0 ? 1 : x < 0 ? -1 : 0
                     let clamped = a > 1 ? sgn : (a > 0 && a < lo ? lo * sgn : x)
                     return exp2f((logf(abs(clamped)) / ln2).rounded(.toNearestOrEven)) * (clamped > 0 ? 1 : clamped < 0 ? -1 : 0)
                 }
-                set[item.name] = CheckpointTensor(shape: item.tensor.shape, floats: w)
-                layers[layer] = codesForValues(w)
             }
+            codes[layer] = codesForValues(w)
         }
-        var rounds: [String: (Int, Int)] = [:]
-        if let (i, f) = options.fixedPoint {
-            for layer in layers.keys {
-                rounds[layer] = (i, f)
-                if let bias = checkpoint.tensor(layer + ".bias") {
-                    set[layer + ".bias"] = CheckpointTensor(shape: bias.shape, floats: bias.floatValues().map { Self.roundToFixed($0, i, f) })
-                }
+        try result.setWeights(from: codes)
+        if let (i, f) = options.method.fixedPoint {
+            for layer in codes.keys {
+                guard let bias = result.node(layer)?.op.biasName, let b = result.tensors[bias] else { continue }
+                result.tensors.set(bias, StoredTensor(floats: b.floats.map { Self.roundToFixed($0, i, f) }, shape: b.shape))
             }
+            try insertInputRounding(&result.graph, Set(codes.keys), integerBits: i, fractionBits: f)
         }
-        var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set, removing: removing), layers: layers,
-                                          roundInputs: rounds)
-        let levels = layers.values.map(\.levels.count).max() ?? 0
-        prepared.notes.append("DeepShift \(mode.uppercased()), \(bits)-bit shifts: \(layers.count) shift layers, up to \(levels) distinct weights per layer"
-            + (options.fixedPoint.map { ", round_to_fixed(\($0.0), \($0.1)) on their inputs and biases" } ?? ""))
-        return prepared
+        let levels = codes.values.map(\.levels.count).max() ?? 0
+        return [RecipeGraph(model: result, codes: codes, foldsBatchNorm: options.method.activations == .u8,
+                            activations: options.methodActivations,
+                            notes: ["DeepShift \(mode.uppercased()), \(bits)-bit shifts: \(codes.count) shift layers, up to \(levels) distinct weights per layer"
+                                    + (options.method.fixedPoint.map { ", round_to_fixed(\($0.0), \($0.1)) on their inputs and biases" } ?? "")])]
     }
 
     /// clamp(floor(x / 2^-F) * 2^-F, -2^(I-1), 2^(I-1) - 1), float32.
@@ -93,4 +105,23 @@ struct DeepShiftRecipe: MethodRecipe {
         p.std = [0.2023, 0.1994, 0.2010]
         return p
     }
+}
+
+/// Inserts round_to_fixed(integerBits, fractionBits) in front of every node in `layers` (DeepShift: the
+/// input of each shift conv/linear passes round_to_fixed before the product).
+func insertInputRounding(_ graph: inout Graph, _ layers: Set<String>, integerBits: Int, fractionBits: Int) throws {
+    guard !layers.isEmpty else { return }
+    let old = graph
+    var new = Graph(input: old.value(old.input)!)
+    for node in old.nodes {
+        var inputs = node.inputs
+        if layers.contains(node.name) {
+            inputs[0] = try new.append("\(node.name).round_to_fixed",
+                                       .roundToFixed(integerBits: integerBits, fractionBits: fractionBits), inputs: [inputs[0]])
+        }
+        try new.append(node.output, node.op, inputs: inputs)
+        new.nodes[new.nodes.count - 1].name = node.name
+    }
+    new.output = old.output
+    graph = new
 }

@@ -3,13 +3,13 @@ import Foundation
 import QCheckpoint
 import QGraph
 
-/// Every block conv (`layer<L>.<B>.conv1/conv2`) of a Bi-Real network: per output filter the
+/// Every binary-activation conv of a Bi-Real network (the block convs, which read a sign node): per output filter the
 /// a = Cin*kh*kw latent weights sorted ascending give codes (utils.halfmask): the lowest
 /// int((1-k)/2*a) -> -1, the next up to int((1+k)/2*a) -> 0, the rest -> +1 (k = prune rate; k = 0:
 /// half -1, half +1). W = float32(sqrt(2) / sqrt(fan_in)) * code: the scale is not saved, it is
 /// recomputed. Activations into these convs are sign(x) with sign(0) = 0 (the architecture's sign ops).
 /// The prune rate is not in the checkpoint: --prune-rate, else the trainer's file name `model<k>.th`.
-struct EqualBitsRecipe: MethodRecipe {
+struct EqualBitsRecipe: Recipe {
     let name = "equal-bits"
 
     func detect(_ checkpoint: Checkpoint) -> String? {
@@ -26,34 +26,30 @@ struct EqualBitsRecipe: MethodRecipe {
         return k
     }
 
-    func prepare(_ checkpoint: Checkpoint, options: MethodOptions) throws -> PreparedCheckpoint {
-        let k = options.pruneRate ?? Self.pruneRate(fromFileName: checkpoint.url) ?? 0
+    /// The block convs' latent weights become their Equal Bits codes times the recomputed scale.
+    func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
+        let fromName = Self.pruneRate(fromFileName: checkpoint.url)
+        let k = options.method.pruneRate ?? fromName ?? 0
         guard (0..<1).contains(k) else { throw ConvertError("Equal Bits prune rate must be in [0, 1), got \(k)") }
-        var set: [String: CheckpointTensor] = [:], layers: [String: MethodLayer] = [:]
-        let convs = checkpoint.tensors.map(\.name).filter {
-            $0.hasPrefix("layer") && ($0.hasSuffix(".conv1.weight") || $0.hasSuffix(".conv2.weight"))
-        }
-        for key in convs {
-            let t = checkpoint.tensor(key)!
-            guard t.shape.count == 4 else { throw ConvertError("Equal Bits conv \(key) is not 4-D: \(t.shape)") }
-            let rows = t.shape[0], a = t.elementCount / rows
-            let latent = t.floatValues()
+        var codes: [String: MethodLayer] = [:]
+        for layer in model.graph.signInputConvs.sorted() {
+            guard let (latent, shape) = model.pytorchWeights(of: layer) else { continue }
+            let rows = shape[0], a = latent.count / rows
             let low = Int((1 - k) / 2 * Double(a)), high = Int((1 + k) / 2 * Double(a))
-            var codes = [Int8](repeating: 0, count: latent.count)
+            var ternary = [Int8](repeating: 0, count: latent.count)
             for r in 0..<rows {
                 // ascending rank; equal latents keep their index order (a stable sort, as argsort of distinct values)
                 let order = (0..<a).sorted { latent[r * a + $0] < latent[r * a + $1] || (latent[r * a + $0] == latent[r * a + $1] && $0 < $1) }
-                for (rank, j) in order.enumerated() { codes[r * a + j] = rank < low ? -1 : rank < high ? 0 : 1 }
+                for (rank, j) in order.enumerated() { ternary[r * a + j] = rank < low ? -1 : rank < high ? 0 : 1 }
             }
             let scale = Float(2.0.squareRoot() / Double(a).squareRoot())
-            let w = codes.map { scale * Float($0) }
-            set[key] = CheckpointTensor(shape: t.shape, floats: w)
-            layers[String(key.dropLast(".weight".count))] = codesForValues(w)
+            codes[layer] = codesForValues(ternary.map { scale * Float($0) })
         }
-        var prepared = PreparedCheckpoint(checkpoint: checkpoint.replacing(set), layers: layers)
-        let source = options.pruneRate != nil ? "--prune-rate" : Self.pruneRate(fromFileName: checkpoint.url) != nil ? "file name" : "default"
-        prepared.notes.append("Equal Bits: \(layers.count) block convs, prune rate \(k) (\(source)): "
-            + (k == 0 ? "binary, half -1 / half +1 per filter" : "ternary"))
-        return prepared
+        var result = model
+        try result.setWeights(from: codes)
+        let source = options.method.pruneRate != nil ? "--prune-rate" : fromName != nil ? "file name" : "default"
+        return [RecipeGraph(model: result, codes: codes, activations: options.methodActivations,
+                            notes: ["Equal Bits: \(codes.count) block convs, prune rate \(k) (\(source)): "
+                                    + (k == 0 ? "binary, half -1 / half +1 per filter" : "ternary")])]
     }
 }

@@ -1,4 +1,5 @@
 // The `plain` recipe: post-training quantization of a float network.
+import QCheckpoint
 import QGraph
 
 /// Options of the plain recipe.
@@ -28,17 +29,39 @@ public struct LayerReport: Codable, Sendable {
     public var clip: String?
 }
 
-/// Quantizes every conv/linear's weights (first and last at `firstLastBits`), then gives each activation a
-/// type: u8 with a calibrated static scale when `calibration` is present (else dynamic u8 measured at run
-/// time in front of each quantized layer, with f32 between layers), inserting quantize/dequantize nodes
-/// where an f32 producer meets a u8 consumer or the reverse.
-func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?) throws -> [LayerReport] {
-    let weightNodes = model.graph.nodes.indices.filter {
-        if case .conv2d = model.graph.nodes[$0].op { return true }
-        if case .linear = model.graph.nodes[$0].op { return true }
-        return false
+/// Plain post-training quantization: the float network as the source built it; the converter's shared
+/// passes then quantize every layer not already coded (`RecipeGraph.quantizeRest`).
+struct PlainRecipe: Recipe {
+    let name = "plain"
+
+    func detect(_ checkpoint: Checkpoint) -> String? { nil }
+
+    func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
+        let quantize = options.plain.bits != 32 || options.plain.firstLastBits != 32
+        return [RecipeGraph(model: model, activations: quantize ? .uint8 : options.methodActivations,
+                            quantizeRest: quantize ? options.plain : nil)]
     }
-    var reports: [LayerReport] = []
+
+    func precision(_ main: LoweredGraph, widths: [Int], options: ConversionOptions) -> String {
+        guard main.layers.contains(where: { $0.bits != 32 }) else { return "f32" }
+        let p = options.plain
+        return "w\(p.bits) \(p.scheme.rawValue) (first/last w\(p.firstLastBits)), a: \(main.activations)"
+    }
+
+    func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String] {
+        var entries = ["recipe": "plain", "bits": "\(options.plain.bits)", "scheme": options.plain.scheme.rawValue,
+                       "first_last_bits": "\(options.plain.firstLastBits)"]
+        if let clip = options.plain.clip { entries["clip"] = clip.rawValue }
+        return entries
+    }
+}
+
+/// Quantizes every float conv/linear's weights (first and last at `firstLastBits`; layers already coded
+/// are left as they are) and returns their rows of the per-layer table by name. With `calibration`, its
+/// input patches correct each layer's bias and choose `auto` clipping.
+func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?) throws -> [String: LayerReport] {
+    let weightNodes = model.graph.weightLayerIndices
+    var reports: [String: LayerReport] = [:]
     for i in weightNodes {
         let node = model.graph.nodes[i]
         let edge = i == weightNodes.first || i == weightNodes.last
@@ -50,6 +73,7 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
         case .linear(let l): descriptor = l.weight
         default: continue
         }
+        guard descriptor.scheme == .float32 else { continue }
         let w = model.tensors[descriptor.values!]!
         let (rows, k) = (w.shape[0], w.shape[1])
         let floats = w.floats
@@ -86,10 +110,7 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
             }
         }
         if let bias = (node.op.biasName) { report.bytes += model.tensors[bias]?.bytes.count ?? 0; report.floatBytes += model.tensors[bias]?.bytes.count ?? 0 }
-        reports.append(report)
-    }
-    if reports.contains(where: { $0.bits != 32 }) {
-        try assignActivationTypes(&model.graph, ranges: calibration?.ranges)
+        reports[node.name] = report
     }
     return reports
 }

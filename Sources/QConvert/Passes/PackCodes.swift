@@ -1,25 +1,5 @@
-// The shared part of every method recipe after the graph is built: DeepShift's input rounding, and the
-// codes of each quantized layer packed with BatchNorm folded into the per-channel scale.
+// Pass: the exact codes of each coded layer packed, with BatchNorm folded into the per-channel scale.
 import QGraph
-
-/// Inserts a round_to_fixed node in front of every layer named in `rounds` (DeepShift: the input of each
-/// shift conv/linear passes round_to_fixed before the product).
-func insertInputRounding(_ graph: inout Graph, _ rounds: [String: (Int, Int)]) throws {
-    guard !rounds.isEmpty else { return }
-    let old = graph
-    var new = Graph(input: old.value(old.input)!)
-    for node in old.nodes {
-        var inputs = node.inputs
-        if let (i, f) = rounds[node.name] {
-            inputs[0] = try new.append("\(node.name).round_to_fixed", .roundToFixed(integerBits: i, fractionBits: f),
-                                       inputs: [inputs[0]])
-        }
-        try new.append(node.output, node.op, inputs: inputs)
-        new.nodes[new.nodes.count - 1].name = node.name
-    }
-    new.output = old.output
-    graph = new
-}
 
 /// Replaces the f32 weights of every layer in `layers` by its codes: levels become a table in units of
 /// u (the layer's own `unit` when it has one; else u = max|level| / 64 when every level is 0 or +-2^e, so

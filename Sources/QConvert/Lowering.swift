@@ -1,0 +1,64 @@
+// The passes every recipe's graph goes through: value grids kept, BatchNorm folded, epilogues fused,
+// exact codes packed, the remaining float layers quantized (plain recipe), activations typed.
+import Foundation
+import QGraph
+
+/// A recipe's graph ready to write.
+struct LoweredGraph {
+    /// The run-time bit width (Any-Precision); nil for a file's only graph.
+    var bits: Int?
+    var model: FloatModel
+    /// One row per conv/linear.
+    var layers: [LayerReport]
+    /// How activations run, in words.
+    var activations: String
+    var calibrationImages: Int
+}
+
+/// Runs the shared passes over `recipeGraph` (the file comment's order). `progress` gets a stage name and
+/// a fraction of this graph's work.
+func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
+           progress: (String, Double) -> Void) throws -> LoweredGraph {
+    var model = recipeGraph.model
+    let factors = recipeGraph.foldsBatchNorm ? try foldBatchNorm(&model) : [:]
+    fuseResidualAdd(&model.graph)
+    fuseActivation(&model.graph)
+    progress("packing", 0.2)
+    var layers = try applyMethodLayers(&model, layers: recipeGraph.codes, foldFactors: factors)
+
+    var calibration: CalibrationData?
+    if let source = options.calibration, recipeGraph.quantizeRest != nil || recipeGraph.activations == .uint8 {
+        let images = try calibrationImages(source, count: options.calibrationCount)
+        // input patches of the layers post-training quantization will round (bias correction, clip choice)
+        let sampled = recipeGraph.quantizeRest == nil ? [] : Set(model.graph.nodes.filter { node in
+            if case .conv2d(let c) = node.op { return c.weight.scheme == .float32 }
+            if case .linear(let l) = node.op { return l.weight.scheme == .float32 }
+            return false
+        }.map(\.name))
+        calibration = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
+                                    images: images, sampledLayers: sampled) { done, total in
+            progress("calibrating", 0.2 + 0.6 * Double(done) / Double(total))
+        }
+    }
+    if let plain = recipeGraph.quantizeRest {
+        progress("quantizing", 0.85)
+        let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration)
+        layers = layers.map { quantized[$0.name] ?? $0 }
+    }
+
+    let coded = layers.contains { $0.bits != 32 }
+    // exact weights: the recipe's codes, packed or (more levels than the kernels take) kept as exact floats
+    var activations = coded || !recipeGraph.codes.isEmpty
+        ? "f32 (weights-only quantization: exact weights, the method's float inference)" : "f32"
+    switch recipeGraph.activations {
+    case .float: break
+    case .uint8:
+        try assignActivationTypes(&model.graph, ranges: calibration?.ranges)
+        activations = calibration.map { "u8 static (calibrated on \($0.imageCount) images)" } ?? "u8 dynamic (per tensor, at run time)"
+    case .doReFaIntegers:
+        try integerDoReFaInputs(&model.graph)
+    }
+    return LoweredGraph(bits: recipeGraph.bits, model: model, layers: layers,
+                        activations: recipeGraph.activationNote ?? activations,
+                        calibrationImages: calibration?.imageCount ?? 0)
+}
