@@ -219,29 +219,6 @@ def build(spec: dict) -> nn.Module:
     return model
 
 
-def lightning_checkpoint(model: nn.Module, gen: torch.Generator) -> dict:
-    """What Lightning's ModelCheckpoint writes for a LightningModule holding the network as `self.model`,
-    trained with SGD (momentum) and a StepLR for 10 epochs."""
-    state = {"model." + k: v for k, v in model.state_dict().items()}
-    params = list(model.parameters())
-    group = {"lr": 0.001, "momentum": 0.9, "dampening": 0, "weight_decay": 0.0005, "nesterov": False,
-             "maximize": False, "foreach": None, "differentiable": False, "fused": None, "initial_lr": 0.1}
-    optimizer = common.optimizer_state(params, {"momentum_buffer": "normal"}, group, gen)
-    return {
-        "epoch": 9, "global_step": 7040, "pytorch-lightning_version": "2.4.0",
-        "state_dict": state,
-        "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 10, "completed": 10}}}},
-        "callbacks": {"ModelCheckpoint{'monitor': 'val_acc', 'mode': 'max'}": {
-            "monitor": "val_acc", "best_model_score": torch.tensor(0.8731), "current_score": torch.tensor(0.8731),
-            "best_model_path": "/runs/version_0/checkpoints/epoch=9-step=7040.ckpt"}},
-        "optimizer_states": [optimizer],
-        "lr_schedulers": [{"step_size": 3, "gamma": 0.1, "base_lrs": [0.1], "last_epoch": 10, "_step_count": 11,
-                           "_get_lr_called_within_step": False, "_last_lr": [0.0001]}],
-        "hparams_name": "kwargs",
-        "hyper_parameters": {"arch": "resnet10", "lr": 0.1, "num_classes": CLASSES},
-    }
-
-
 def checkpoint_object(spec: dict, model: nn.Module):
     """The object torch.save writes, as the training code named in the fixture's notes saves it."""
     kind = spec["save"]
@@ -249,7 +226,7 @@ def checkpoint_object(spec: dict, model: nn.Module):
     if kind == "bare":
         return model.state_dict()
     if kind == "lightning":
-        return lightning_checkpoint(model, gen)
+        return common.lightning_checkpoint("model", model, {"arch": "resnet10", "lr": 0.1, "num_classes": CLASSES}, gen)
     if kind == "model_key":
         return {"model": model.state_dict(), "epoch": 120} if isinstance(model, tvm.MNASNet) else {"model": model.state_dict()}
     if kind == "state_dict":
