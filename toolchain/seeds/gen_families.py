@@ -96,13 +96,6 @@ FIXTURES = {
         notes="torchvision ResNet layout (conv1 7x7/2, maxpool, layer1..4 of BasicBlocks, downsample.0/.1, fc) "
               "with one block per stage (ResNet-10) at base width 8 (8/16/32/64; real 64/128/256/512); a bare "
               "state_dict like torchvision's released files."),
-    "resnet10_lightning": dict(
-        net=lambda: rl.ResNet(rl.BasicBlock, [1, 1, 1, 1], base=8, classes=CLASSES), arch="resnet10", size=64,
-        norm=IMAGENET, save="lightning", ext="ckpt", prefix="model.", seed=41,
-        notes="the resnet10 network inside a PyTorch Lightning checkpoint: {epoch, global_step, "
-              "pytorch-lightning_version, state_dict (keys model.: the LightningModule holds it as self.model), "
-              "loops, callbacks, optimizer_states (SGD with momentum buffers), lr_schedulers, hparams_name, "
-              "hyper_parameters}; the same weights and logits as resnet10."),
     "resnet26_bottleneck": dict(
         net=lambda: rl.ResNet(rl.Bottleneck, [1, 2, 4, 1], base=6, classes=CLASSES), arch="resnet26", size=64,
         norm=IMAGENET, save="imagenet_example", ext="pth.tar", prefix="module.", seed=42,
@@ -154,6 +147,13 @@ FIXTURES = {
               "0.25), saved as {\"model\": state_dict, \"epoch\"}."),
 }
 
+FIXTURES["resnet10_lightning"] = dict(
+    FIXTURES["resnet10"], save="lightning", ext="ckpt", prefix="model.",
+    notes="the resnet10 network inside a PyTorch Lightning checkpoint: {epoch, global_step, "
+          "pytorch-lightning_version, state_dict (keys model.: the LightningModule holds it as self.model), "
+          "loops, callbacks, optimizer_states (SGD with momentum buffers), lr_schedulers, hparams_name, "
+          "hyper_parameters}; the same weights and logits as resnet10.")
+
 # Real-size layouts (keys and shapes only) for recognition tests: name -> (network, arch LowBit must report)
 LAYOUTS = {
     "resnet101": (lambda: rl.ResNet(rl.Bottleneck, [3, 4, 23, 3]), "resnet101"),
@@ -184,7 +184,7 @@ def damp_residual_branches(model: nn.Module, factor: float = 0.3) -> None:
     """Scales the BatchNorm gamma that ends every residual branch by `factor` (trained networks keep
     residual branches small against the identity path)."""
     for m in model.modules():
-        if isinstance(m, (rl.BasicBlock, rl.Bottleneck)):
+        if isinstance(m, rl.Block):
             rl.last_norm(m).weight.mul_(factor)
         elif isinstance(m, akamaster_resnet.BasicBlock):
             m.bn2.weight.mul_(factor)

@@ -22,49 +22,56 @@ def conv(cin, cout, kernel, stride=1, groups=1):
     return nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False)
 
 
-class BasicBlock(nn.Module):
+class Block(nn.Module):
+    """What both block kinds share: the projection shortcut (`shortcut_name` = {0: conv1x1/s, 1: BN}) where
+    the stride or the channel count changes, registered after the branch as in both codes, and
+    out = relu(branch(x) + shortcut(x))."""
+
+    def add_shortcut(self, cin, out, stride, shortcut_name):
+        self.shortcut_name = shortcut_name
+        if stride != 1 or cin != out:
+            setattr(self, shortcut_name, nn.Sequential(conv(cin, out, 1, stride), nn.BatchNorm2d(out)))
+
+    def forward(self, x):
+        sc = getattr(self, self.shortcut_name, None)
+        return F.relu(self.branch(x) + (sc(x) if sc is not None else x))
+
+
+class BasicBlock(Block):
     expansion = 1
 
     def __init__(self, cin, planes, stride, shortcut_name, groups=1, width_per_group=64):
-        super().__init__()
         assert groups == 1 and width_per_group == 64, "BasicBlock has no groups / base width (torchvision)"
+        super().__init__()
         self.conv1 = conv(cin, planes, 3, stride)
         self.bn1 = nn.BatchNorm2d(planes)
         self.conv2 = conv(planes, planes, 3)
         self.bn2 = nn.BatchNorm2d(planes)
-        self.shortcut_name = shortcut_name
-        if stride != 1 or cin != planes:
-            setattr(self, shortcut_name, nn.Sequential(conv(cin, planes, 1, stride), nn.BatchNorm2d(planes)))
+        self.add_shortcut(cin, planes, stride, shortcut_name)
 
-    def forward(self, x):
-        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
-        sc = getattr(self, self.shortcut_name, None)
-        return F.relu(out + (sc(x) if sc is not None else x))
+    def branch(self, x):
+        return self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(Block):
     expansion = 4
 
     def __init__(self, cin, planes, stride, shortcut_name, groups=1, width_per_group=64):
-        super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
         out = planes * self.expansion
+        super().__init__()
         self.conv1 = conv(cin, width, 1)
         self.bn1 = nn.BatchNorm2d(width)
         self.conv2 = conv(width, width, 3, stride, groups)
         self.bn2 = nn.BatchNorm2d(width)
         self.conv3 = conv(width, out, 1)
         self.bn3 = nn.BatchNorm2d(out)
-        self.shortcut_name = shortcut_name
-        if stride != 1 or cin != out:
-            setattr(self, shortcut_name, nn.Sequential(conv(cin, out, 1, stride), nn.BatchNorm2d(out)))
+        self.add_shortcut(cin, out, stride, shortcut_name)
 
-    def forward(self, x):
+    def branch(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        sc = getattr(self, self.shortcut_name, None)
-        return F.relu(out + (sc(x) if sc is not None else x))
+        return self.bn3(self.conv3(out))
 
 
 class ResNet(nn.Module):
@@ -100,10 +107,6 @@ class ResNet(nn.Module):
 
     def forward(self, x):
         return self.head()(self.features(x))
-
-
-def residual_blocks(model: nn.Module):
-    return [m for m in model.modules() if isinstance(m, (BasicBlock, Bottleneck))]
 
 
 def last_norm(block: nn.Module) -> nn.BatchNorm2d:
