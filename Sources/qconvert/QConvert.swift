@@ -48,7 +48,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Per-channel clipping: max (default), mse, or auto (per layer, lower output error on calibration patches).")
     var clip: String?
 
-    @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
+    @Option(help: "Architecture family to force (auto, \(Architectures.names.joined(separator: ", "))); depth and width are still read from the checkpoint. Older member names (resnet18, resnet20, ...) are accepted.")
     var arch: String = "auto"
 
     @Option(help: "Conversion recipe: auto (detect the training method from the checkpoint), plain (post-training quantization), dgms, s3, deepshift, equal-bits, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")

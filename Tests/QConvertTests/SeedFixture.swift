@@ -52,19 +52,24 @@ extension XCTestCase {
     }
 
     /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's `reference` logits
-    /// (float32 unless given; when `tolerance` is given) and the same top-1.
+    /// (float32 unless given; when `tolerance` is given) and the same top-1. Returns the worst
+    /// max |got - want| / max |want| over the inputs.
+    @discardableResult
     func compare(_ model: Model, _ fixture: SeedFixture, tolerance: Float?, _ label: String,
-                 reference: (SeedFixture.Image) -> [Double] = { $0.logits }) throws {
+                 reference: (SeedFixture.Image) -> [Double] = { $0.logits }) throws -> Float {
         let session = Session(model: model)
+        var worstRelative: Float = 0
         for image in fixture.images {
             let want = reference(image).map(Float.init)
             let got = try session.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
+            let worst = zip(got, want).map { abs($0 - $1) }.max()!, scale = want.map(abs).max()!
             if let tolerance {
-                let worst = zip(got, want).map { abs($0 - $1) }.max()!
-                XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(label) \(image.path): got \(got) want \(want)")
+                XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(label) \(image.path): got \(got) want \(want)")
             }
+            worstRelative = max(worstRelative, worst / scale)
             XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(label) \(image.path) top-1")
         }
+        return worstRelative
     }
 }
 
