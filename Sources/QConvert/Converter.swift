@@ -93,7 +93,7 @@ public enum Converter {
         var (model, evidence) = try Architectures.build(checkpoint, override: options.arch)
         try applyOverrides(&model, options)
 
-        try foldBatchNorm(&model)
+        let foldFactors = try foldBatchNorm(&model)
         fuseResidualAdd(&model.graph)
         fuseActivation(&model.graph)
 
@@ -107,13 +107,13 @@ public enum Converter {
             }
         }
         progress("quantizing", 0.85)
-        let layers = try applyPlainRecipe(&model, options: options.plain, calibration: calibration)
-        let quantized = layers.contains { $0.bits != 32 }
-        let activations = !quantized ? "f32" : calibration == nil ? "u8 dynamic (per tensor, at run time)"
-            : "u8 static (calibrated on \(calibration!.imageCount) images)"
-        let precision = quantized
-            ? "w\(options.plain.bits) \(options.plain.scheme.rawValue) (first/last w\(options.plain.firstLastBits)), a: \(activations)"
-            : "f32"
+        // ── Value grids (issue #15): layers whose stored weights are already on a low-bit grid are packed
+        // exactly and skipped by the plain quantizer; an already-quantized network stays on the exact path.
+        // Recipes/PlainValueGrids.swift (wraps applyPlainRecipe), Passes/ValueGrid.swift (the detection).
+        let plain = try applyPlainRecipeKeepingValueGrids(&model, checkpoint: checkpoint, foldFactors: foldFactors,
+                                                          options: options, calibration: calibration)
+        let (layers, activations, precision) = (plain.layers, plain.activations, plain.precision)
+        // ──
 
         var provenance = ["source": url.lastPathComponent, "source_sha256": try sha256Hex(of: url),
                           "converter": "qconvert \(LowBitVersion.string)", "recipe": "plain",
@@ -128,7 +128,7 @@ public enum Converter {
         progress("done", 1)
         return ConversionReport(
             checkpoint: checkpoint, output: output, arch: model.arch, archEvidence: evidence, recipe: "plain",
-            recipeEvidence: recipeEvidence, recipeNotes: [], precision: precision, activations: activations,
+            recipeEvidence: recipeEvidence, recipeNotes: plain.notes, precision: precision, activations: activations,
             calibrationImages: calibration?.imageCount ?? 0, preprocessing: model.preprocessing,
             labels: model.labels.count, layers: layers, start: start)
     }

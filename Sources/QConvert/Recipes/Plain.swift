@@ -26,20 +26,25 @@ public struct LayerReport: Codable, Sendable {
     /// Weight SQNR in dB; nil for float layers (exact).
     public var sqnrDB: Double?
     public var clip: String?
+    /// Why the layer is as it is when --bits did not decide it, e.g. "kept: uniform 3-bit per channel
+    /// (--bits 4 not applied)" for weights already on a value grid (Recipes/PlainValueGrids.swift).
+    public var note: String? = nil
 }
 
 /// Quantizes every conv/linear's weights (first and last at `firstLastBits`), then gives each activation a
 /// type: u8 with a calibrated static scale when `calibration` is present (else dynamic u8 measured at run
 /// time in front of each quantized layer, with f32 between layers), inserting quantize/dequantize nodes
-/// where an f32 producer meets a u8 consumer or the reverse.
-func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?) throws -> [LayerReport] {
+/// where an f32 producer meets a u8 consumer or the reverse. Layers named in `keeping` (already packed or
+/// kept exactly by an earlier pass) are left as they are and not reported.
+func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?,
+                      keeping: Set<String> = []) throws -> [LayerReport] {
     let weightNodes = model.graph.nodes.indices.filter {
         if case .conv2d = model.graph.nodes[$0].op { return true }
         if case .linear = model.graph.nodes[$0].op { return true }
         return false
     }
     var reports: [LayerReport] = []
-    for i in weightNodes {
+    for i in weightNodes where !keeping.contains(model.graph.nodes[i].name) {
         let node = model.graph.nodes[i]
         let edge = i == weightNodes.first || i == weightNodes.last
         let bits = edge ? options.firstLastBits : options.bits
