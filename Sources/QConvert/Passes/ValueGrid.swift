@@ -32,8 +32,9 @@ struct ValueGrid: Sendable {
 /// Exactness: every result decodes as applyMethodLayers stores it (scale[o] = unit * channelScale[o],
 /// table level / unit, fold factor 1) to the stored float32 bit for bit, checked value by value (-0.0 and
 /// 0.0 compare equal: a zero's sign changes no product sum). A non-finite weight gives nil.
-/// Cost: plain float weights stop after 257 distinct values and the first channel whose largest and
-/// smallest nonzero magnitudes are more than 128 apart (docs/CONVERTER.md "Weights already on a grid").
+/// Cost: plain float weights stop after 257 distinct values, the first channel whose largest and smallest
+/// nonzero magnitudes are more than 128 apart, and the first channel with 17 distinct values (layers with
+/// at most 16 weights per channel: every channel); docs/CONVERTER.md "Weights already on a grid".
 func findValueGrid(_ weights: [Float], rows: Int, k: Int) -> ValueGrid? {
     guard rows > 0, k > 0, weights.count == rows * k else { return nil }
     let layerValues = distinctValues(weights[...], limit: 256)
