@@ -62,7 +62,7 @@ public enum Converter {
         }
         progress("writing", 0.95)
         let report = try writeModel(lowered, recipe: recipe, recipeEvidence: recipeEvidence, archEvidence: archEvidence,
-                                    notes: graphs.flatMap(\.notes), checkpoint: checkpoint, to: output, options: options,
+                                    notes: lowered.flatMap(\.notes), checkpoint: checkpoint, to: output, options: options,
                                     start: start)
         progress("done", 1)
         return report

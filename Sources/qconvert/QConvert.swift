@@ -173,6 +173,9 @@ struct QConvertCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            // an exact layer's SQNR is infinite, which JSON numbers cannot hold
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
+                                                                          negativeInfinity: "-Infinity", nan: "NaN")
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(SummaryTable.render(report))

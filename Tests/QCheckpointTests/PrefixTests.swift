@@ -7,14 +7,14 @@ final class PrefixTests: XCTestCase {
 
     /// A `torch.compile`d module inside a Lightning checkpoint saves `model._orig_mod.<name>`: both go.
     func testCompiledModulePrefixIsStripped() {
-        let (names, prefix) = StateDictLocation.stripPrefixes([("model._orig_mod.conv1.weight", t), ("model._orig_mod.fc.bias", t)])
+        let (names, prefix) = StateDict.stripPrefixes([("model._orig_mod.conv1.weight", t), ("model._orig_mod.fc.bias", t)])
         XCTAssertEqual(names.map(\.name), ["conv1.weight", "fc.bias"])
         XCTAssertEqual(prefix, "model._orig_mod.")
     }
 
     /// A prefix only some names have stays (it is part of the names).
     func testPartialPrefixStays() {
-        let (names, prefix) = StateDictLocation.stripPrefixes([("model.conv1.weight", t), ("fc.bias", t)])
+        let (names, prefix) = StateDict.stripPrefixes([("model.conv1.weight", t), ("fc.bias", t)])
         XCTAssertEqual(names.map(\.name), ["model.conv1.weight", "fc.bias"])
         XCTAssertNil(prefix)
     }

@@ -15,6 +15,8 @@ struct SeedFixture: Decodable {
         var logits: [Double]
         /// The same model in float64 (fixtures whose coarse quantizers float32 rounding can flip).
         var logits_f64: [Double]?
+        /// valuegrid/deepshift_*: DeepShift's own forward (round_to_fixed 16.16) of the stored weights.
+        var logits_deepshift: [Double]?
     }
     var method, arch, checkpoint: String
     var input: Input
@@ -34,6 +36,13 @@ extension XCTestCase {
     /// recognised recipe and architecture, and returns the model with the fixture.
     func convert(_ method: String, _ name: String, recipe: String, arch: String,
                  configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture) {
+        let (model, fixture, _) = try convertWithReport(method, name, recipe: recipe, arch: arch, configure: configure)
+        return (model, fixture)
+    }
+
+    /// `convert`, also returning the conversion report.
+    func convertWithReport(_ method: String, _ name: String, recipe: String, arch: String,
+                           configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture, ConversionReport) {
         let fixture = try fixture(method, name)
         var options = ConversionOptions()
         options.inputSize = [fixture.input.height, fixture.input.width]
@@ -48,7 +57,7 @@ extension XCTestCase {
                                            to: out, options: options)
         XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
         XCTAssertEqual(report.arch, arch, "\(method)/\(name): \(report.archEvidence)")
-        return (try Model(contentsOf: out), fixture)
+        return (try Model(contentsOf: out), fixture, report)
     }
 
     /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's `reference` logits
