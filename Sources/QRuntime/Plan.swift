@@ -186,8 +186,9 @@ final class Plan: @unchecked Sendable {
                 let path = ConvPath(c, geometry: convGeometry(c, inShape: [1, 1, l.inFeatures]), inputIsU8: x.quant.isUInt8,
                                     inputIsSign: false, inputIsPackedSigns: false, depthwise: depthwise)
                 let step = try layerStep(
-                    conv: c, path: path, input: src, output: dst, inShape: [1, 1, l.inFeatures], workspace: 0, inputQuant: quant(node.inputs[0]), residual: nil,
-                    residualQuant: nil, outputQuant: quant(node.output), choice: choice, tensors: tensors, memory: memory)
+                    conv: c, path: path, input: src, output: dst, inShape: [1, 1, l.inFeatures], workspace: 0,
+                    inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil, outputQuant: quant(node.output),
+                    choice: choice, tensors: tensors, memory: memory)
                 if step.kernel.isQuantized { kernels.append((node.name, step.kernel.memberName)) }
                 if case .dynamic? = step.kernel.u8Operands?.input { maxDynamic = max(maxDynamic, l.outFeatures) }
                 steps.append(.conv(step))
