@@ -23,8 +23,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "QKernels", cSettings: kernelCSettings, linkerSettings: [.linkedLibrary("omp5")]),
-        .target(name: "QCheckpoint"),
-        .target(name: "QFormat"),
+        // DEFLATE + CRC-32 through the system zlib, the .lbm checksum (XXH64) through libxxhash (module maps in
+        // Sources/CZlib, Sources/CXXHash; Debian: zlib1g-dev libxxhash-dev; docs/SECURITY.md says what stays ours).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .target(name: "QCheckpoint", dependencies: ["CZlib"]),
+        .target(name: "QFormat", dependencies: ["CXXHash"]),
         .target(name: "QGraph", dependencies: ["QFormat"]),
         // JPEG/PNG through the system's libjpeg(-turbo) and libpng (module maps in Sources/CLib*; Debian:
         // libjpeg-dev libpng-dev); QImageCodecs keeps their longjmp error handling in C.

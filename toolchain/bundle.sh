@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds a self-contained LowBit release folder for this machine's architecture (x86-64 or aarch64):
 #   qconvert, qinfer, qbench   release builds with --static-swift-stdlib (no Swift runtime needed), RUNPATH $ORIGIN
-#   libomp.so.5, libjpeg.so.62, libpng16.so.16   the non-base shared libraries they load, beside them
+#   libomp.so.5, libjpeg.so.62, libpng16.so.16, libxxhash.so.0   the non-base shared libraries they load, beside them
 #   models/                    the bundled default model and its sample images (found beside the binaries)
 #   README.md                  what is inside and how to run it
 # The target machine needs only glibc, libstdc++, libgcc and zlib (Debian's base system).
@@ -29,8 +29,9 @@ for tool in qconvert qinfer qbench; do
   strip "$out/$tool"
 done
 
-# Shared libraries outside Debian's base system: everything the Swift toolchain or LLVM provides, and the
-# image codecs. ldd resolves the real files (libomp.so.5 is a symlink into /usr/lib/llvm-14/lib).
+# Shared libraries outside Debian's base system: everything the Swift toolchain or LLVM provides, the
+# image codecs and libxxhash (priority optional in Debian); zlib is in every Debian and stays outside.
+# ldd resolves the real files (libomp.so.5 is a symlink into /usr/lib/llvm-14/lib).
 bundled=()
 while read -r name path; do
   case "$name" in

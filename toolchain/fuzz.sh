@@ -22,12 +22,14 @@ out=$root/.build-fuzz
 swiftc=${SWIFTC:-swiftc}
 targets=(checkpoint safetensors lbm netpbm cli)
 flags=(-O -sanitize=fuzzer,address -parse-as-library -g -enable-testing)
+# The module maps of the system libraries the readers call (zlib for QCheckpoint, libxxhash for QFormat).
+syslibs=(-I "$root/Sources/CZlib" -I "$root/Sources/CXXHash")
 
 # One Swift library module compiled with coverage instrumentation: module NAME from Sources/NAME.
 build_module() {
   local name=$1; shift
   "$swiftc" "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/mods/$name.swiftmodule" \
-    -I "$out/mods" -wmo -c "$root/Sources/$name"/*.swift -o "$out/mods/$name.o" "$@"
+    -I "$out/mods" "${syslibs[@]}" -wmo -c "$root/Sources/$name"/*.swift -o "$out/mods/$name.o" "$@"
 }
 
 build() {  # the reader targets (all but cli)
@@ -35,10 +37,10 @@ build() {  # the reader targets (all but cli)
   build_module QFormat
   build_module QCheckpoint
   build_module QGraph
-  local link=("${flags[@]}" -I "$out/mods")
-  "$swiftc" "${link[@]}" Fuzz/FuzzCheckpoint.swift "$out/mods/QCheckpoint.o" -o "$out/bin/checkpoint"
-  "$swiftc" "${link[@]}" Fuzz/FuzzSafetensors.swift "$out/mods/QCheckpoint.o" -o "$out/bin/safetensors"
-  "$swiftc" "${link[@]}" Fuzz/FuzzLBM.swift "$out/mods/QGraph.o" "$out/mods/QFormat.o" -o "$out/bin/lbm"
+  local link=("${flags[@]}" -I "$out/mods" "${syslibs[@]}")
+  "$swiftc" "${link[@]}" Fuzz/FuzzCheckpoint.swift "$out/mods/QCheckpoint.o" -lz -o "$out/bin/checkpoint"
+  "$swiftc" "${link[@]}" Fuzz/FuzzSafetensors.swift "$out/mods/QCheckpoint.o" -lz -o "$out/bin/safetensors"
+  "$swiftc" "${link[@]}" Fuzz/FuzzLBM.swift "$out/mods/QGraph.o" "$out/mods/QFormat.o" -lxxhash -o "$out/bin/lbm"
   # The image decoders (PPM/PGM in Swift; JPEG and PNG through QImageCodecs' C over libjpeg/libpng),
   # compiled straight into the target with their Image type; the C part instrumented the same way.
   mkdir -p "$out/qic"
@@ -65,7 +67,7 @@ build_cli() {
   for m in QKernels QImageCodecs QCheckpoint QFormat QGraph QRuntime QConvert ArgumentParser ArgumentParserToolInfo qconvert qinfer; do
     while IFS= read -r o; do objects+=("$o"); done < <(find "$debug/$m.build" -name '*.o')
   done
-  "$swiftc" "${flags[@]}" -I "$debug/Modules" Fuzz/FuzzCLI.swift "${objects[@]}" \
+  "$swiftc" "${flags[@]}" -I "$debug/Modules" "${syslibs[@]}" Fuzz/FuzzCLI.swift "${objects[@]}" -lz -lxxhash \
     -Xcc -fmodule-map-file="$debug/QKernels.build/module.modulemap" -I Sources/QKernels/include \
     -Xcc -fmodule-map-file="$debug/QImageCodecs.build/module.modulemap" -I Sources/QImageCodecs/include \
     -ljpeg -lpng -L /usr/lib/llvm-14/lib -lomp5 -Xlinker -rpath -Xlinker /usr/lib/llvm-14/lib -o "$out/bin/cli"
