@@ -304,8 +304,7 @@ final class BGemmTests: XCTestCase {
     func testDispatch() {
         let active = qk_isa_active()
         let picked = String(cString: qk_bgemm_select(active)!.pointee.name)
-        let expected = bgemmMembers.last(where: { $0.isa == active && qk_isa_supported($0.isa) != 0 })
-            ?? qk_bgemm_select(QK_ISA_SCALAR)!.pointee
+        let expected = bestMember(bgemmMembers, under: active) { $0.isa }!
         XCTAssertEqual(picked, expected.nameString, "under \(String(cString: qk_isa_name(active)))")
         XCTAssertEqual(String(cString: qk_bgemm_select(QK_ISA_SCALAR)!.pointee.name), "qk_bgemm_ukernel_4x8c64__scalar")
     }

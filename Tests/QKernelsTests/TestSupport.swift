@@ -80,6 +80,16 @@ extension qk_fgemm_ukernel_desc {
     var nameString: String { String(cString: name) }
 }
 
+/// What dispatch must pick under `ceiling` (qk_isa.h): among `members` in registry order, those this CPU
+/// supports whose rank is not above the ceiling's, the first of the highest rank.
+func bestMember<T>(_ members: [T], under ceiling: qk_isa, isa: (T) -> qk_isa) -> T? {
+    var best: T?
+    for m in members where qk_isa_supported(isa(m)) == 1 && qk_isa_rank(isa(m)) <= qk_isa_rank(ceiling) {
+        if best == nil || qk_isa_rank(isa(m)) > qk_isa_rank(isa(best!)) { best = m }
+    }
+    return best
+}
+
 /// Tail cases for a tile: 1...tile, tile+1, and two primes beyond.
 func tailSizes(tile: Int) -> [Int] {
     Array(Set(Array(1...tile) + [tile + 1, 7, 13])).sorted()

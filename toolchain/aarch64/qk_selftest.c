@@ -764,6 +764,26 @@ static void check_eltwise(void) {
     }
 }
 
+/* Dispatch check: `picked` must be the first member of `table` (registry order) of the highest rank
+ * among those passing `cond` (over `d`) that this CPU supports with rank <= the active ISA's. */
+#define EXPECT_PICK(what, picked, table, count, cond)                                                  \
+    do {                                                                                             \
+        const __typeof__((table)[0])* want_ = NULL;                                                  \
+        for (size_t i_ = 0; i_ < (count); i_++) {                                                    \
+            const __typeof__((table)[0])* d = &(table)[i_];                                          \
+            if (!(cond) || !qk_isa_supported(d->isa) || qk_isa_rank(d->isa) > qk_isa_rank(active)) continue; \
+            if (want_ == NULL || qk_isa_rank(d->isa) > qk_isa_rank(want_->isa)) want_ = d;           \
+        }                                                                                            \
+        const __typeof__((table)[0])* got_ = (picked);                                               \
+        if (got_ == NULL || got_ != want_) {                                                         \
+            fprintf(stderr, "FAIL dispatch %s picked %s under %s, want %s\n", (what), got_ ? got_->name : "nothing", \
+                    qk_isa_name(active), want_ ? want_->name : "nothing");                           \
+            failures++;                                                                              \
+        } else {                                                                                     \
+            printf("dispatch %s -> %s\n", (what), got_->name);                                       \
+        }                                                                                            \
+    } while (0)
+
 int main(int argc, char** argv) {
     const char* expect = NULL;
     rng_state = 20261123;
@@ -798,29 +818,11 @@ int main(int argc, char** argv) {
         check_bconv_member(uk);
         ran++;
     }
-    {
-        const qk_bgemm_ukernel_desc* d = qk_bgemm_select(active);
-        if (d == NULL || !qk_isa_supported(d->isa) || (d->isa != active && d->isa != QK_ISA_SCALAR)) {
-            fprintf(stderr, "FAIL bgemm dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch bgemm -> %s\n", d->name);
-        }
-    }
     for (size_t i = 0; i < qk_dwconv_ukernel_count; i++) {
         const qk_dwconv_ukernel_desc* uk = qk_dwconv_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
         check_dwconv_member(uk);
         ran++;
-    }
-    {
-        const qk_dwconv_ukernel_desc* d = qk_dwconv_select(active);
-        if (d == NULL || d->isa != active) {
-            fprintf(stderr, "FAIL dwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch dwconv3x3 -> %s\n", d->name);
-        }
     }
     for (size_t i = 0; i < qk_fdwconv_ukernel_count; i++) {
         const qk_fdwconv_ukernel_desc* uk = qk_fdwconv_ukernel_at(i);
@@ -828,45 +830,35 @@ int main(int argc, char** argv) {
         check_fdwconv_member(uk);
         ran++;
     }
-    {
-        const qk_fdwconv_ukernel_desc* d = qk_fdwconv_select(active);
-        if (d == NULL || d->isa != active) {
-            fprintf(stderr, "FAIL fdwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch fdwconv -> %s\n", d->name);
+    /* Dispatch: every select must return the member of the highest rank this CPU supports, not above
+     * the active ISA (on cortex-a53, without dotprod: the neon members where a family has one, else
+     * scalar; on cortex-a76 the neondot ones). */
+    EXPECT_PICK("bgemm", qk_bgemm_select(active), qk_bgemm_ukernels, qk_bgemm_ukernel_count, 1);
+    EXPECT_PICK("dwconv3x3", qk_dwconv_select(active), qk_dwconv_ukernels, qk_dwconv_ukernel_count, 1);
+    EXPECT_PICK("fdwconv", qk_fdwconv_select(active), qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, 1);
+    EXPECT_PICK("fgemm", qk_fgemm_select(active), qk_fgemm_ukernels, qk_fgemm_ukernel_count, 1);
+    for (int32_t c = 1; c <= 70; c++) {  /* per channel count: a SIMD member whose lanes divide C, else the plain pick */
+        const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
+        const qk_fdwconv_ukernel_desc* want = NULL;
+        for (size_t i = 0; i < qk_fdwconv_ukernel_count; i++) {
+            const qk_fdwconv_ukernel_desc* d = &qk_fdwconv_ukernels[i];
+            if (d->isa == QK_ISA_SCALAR || c % d->lanes != 0 || !qk_isa_supported(d->isa)
+                || qk_isa_rank(d->isa) > qk_isa_rank(active)) continue;
+            if (want == NULL || qk_isa_rank(d->isa) > qk_isa_rank(want->isa)) want = d;
         }
-        for (int32_t c = 1; c <= 70; c++) {  /* per channel count: never above the CPU, SIMD when one fits */
-            const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
-            if (f == NULL || !qk_isa_supported(f->isa) || (f->isa != active && f->isa != QK_ISA_SCALAR)
-                || (f->isa != QK_ISA_SCALAR && c % f->lanes != 0 && f != d)) {
-                fprintf(stderr, "FAIL fdwconv dispatch for C=%d picked %s\n", c, f ? f->name : "nothing");
-                failures++;
-            }
-        }
+        if (want == NULL) want = qk_fdwconv_select(active);
+        if (f != want) { fprintf(stderr, "FAIL fdwconv dispatch for C=%d picked %s\n", c, f ? f->name : "nothing"); failures++; }
     }
-    /* Dispatch: whatever it picks must be supported and the best available. */
     for (int bits = 1; bits <= 8; bits++) {
         if (bits > 4 && bits < 8) continue;
-        const qk_qgemm_ukernel_desc* d = qk_qgemm_select(bits, active);
-        if (d == NULL || !qk_isa_supported(d->isa) || d->isa != active) {
-            fprintf(stderr, "FAIL dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
-                    qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch %d bits -> %s\n", bits, d->name);
-        }
-    }
-    /* Shift-add dispatch: the best supported member of each shift-coded width (neondot on a
-     * dotprod CPU, the scalar member otherwise). */
-    for (int bits = 2; bits <= 4; bits++) {
-        const qk_qgemm_ukernel_desc* d = qk_qgemm_select_kind(bits, active, QK_KIND_SHIFT);
-        if (d == NULL || d->kind != QK_KIND_SHIFT || !qk_isa_supported(d->isa) || d->isa != active) {
-            fprintf(stderr, "FAIL shift dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
-                    qk_isa_name(active));
-            failures++;
-        } else {
-            printf("shift dispatch %d bits -> %s\n", bits, d->name);
+        char what[32];
+        snprintf(what, sizeof what, "%d bits", bits);
+        EXPECT_PICK(what, qk_qgemm_select(bits, active), qk_qgemm_ukernels, qk_qgemm_ukernel_count,
+                    d->bits == bits && d->kind == QK_KIND_LUT);
+        if (bits >= 2 && bits <= 4) {
+            snprintf(what, sizeof what, "shift %d bits", bits);
+            EXPECT_PICK(what, qk_qgemm_select_kind(bits, active, QK_KIND_SHIFT), qk_qgemm_ukernels, qk_qgemm_ukernel_count,
+                        d->bits == bits && d->kind == QK_KIND_SHIFT);
         }
     }
     check_eltwise();

@@ -1,17 +1,16 @@
-/* qk_fgemm_ukernel_4x4c16__avx512vnni — f32 GEMM with FMA on zmm, 4x4 output tile, 16 k per step
+/* qk_fgemm_ukernel_4x4c16__avx512f — f32 GEMM with FMA on zmm, 4x4 output tile, 16 k per step
  * with lanes along K (B is [N][K] rows, so the rows of A and of B are both read contiguously; no
  * packing) and one horizontal sum per output at the end:
  *     acc[i][j] += A[m0+i][k..k+15] * B[n0+j][k..k+15]       16 vfmadd231ps per 8 loads
  * The last partial step uses masked loads (lanes past K are not read and count as 0). Sums in a
  * different order than the scalar member and with FMA: results agree with it to rounding (tested
- * with a tolerance). AVX-512 F only; registered at the avx512vnni level (the dispatch level of
- * this CPU class). */
+ * with a tolerance). AVX-512 F only (ISA avx512f). */
 #include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <assert.h>
 #include "../internal/qk_x86.h"
 
-#define QK_FGEMM512_TARGET "avx2,fma,avx512f"
+#define QK_FGEMM512_TARGET QK_TARGET_AVX512F
 #define QK_FGEMM512_MR 4
 #define QK_FGEMM512_NR 4
 
@@ -24,7 +23,7 @@ __m128 qk_fgemm512_hsum4(__m512 a, __m512 b, __m512 c, __m512 d) {
 }
 
 void __attribute__((target(QK_FGEMM512_TARGET)))
-qk_fgemm_ukernel_4x4c16__avx512vnni(const qk_fgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr) {
+qk_fgemm_ukernel_4x4c16__avx512f(const qk_fgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr) {
     assert(mr >= 1 && mr <= QK_FGEMM512_MR && nr >= 1 && nr <= QK_FGEMM512_NR);
     const float* a[QK_FGEMM512_MR];
     const float* b[QK_FGEMM512_NR];

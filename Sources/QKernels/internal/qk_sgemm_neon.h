@@ -1,4 +1,4 @@
-/* qk_sgemm_neondot.h — the body of the NEON shift-add members: 4 rows x 16 columns (one row group)
+/* qk_sgemm_neon.h — the body of the NEON shift-add members: 4 rows x 16 columns (one row group)
  * per call, no multiplications. The same design as the x86 bodies with int16 terms: a packed
  * sub-step register (4 channels x 4 k, the tbl decoder of the table-lookup members) gives per-lane
  * shift counts (-16 for a zero weight: sshl by -16 is a right shift to 0 for a >= 0) and sign
@@ -7,11 +7,12 @@
  *     acc += pairwise (negative ? -a : a) << count      bsl + sshl + sadalp  (|term| <= 255*128)
  * into int32 lanes (channel, k pair), folded to one lane per channel (addp) after the K loop. The
  * two halves of the row group (channels 0-7, 8-15) run one after the other over the whole K, so
- * the 4 rows x 8 channels x 2 k-pair accumulators fit 16 registers beside their operands. Uses only base Advanced SIMD; lives at the neondot level like
- * the other NEON qgemm members. Private. */
+ * the 4 rows x 8 channels x 2 k-pair accumulators fit 16 registers beside their operands. Uses only base Advanced SIMD (ISA neon: no
+ * dot product, so it also runs on cores without FEAT_DotProd). Private. */
 #pragma once
 #if defined(__aarch64__)
-#include "qk_qgemm_neondot.h"
+#include <assert.h>
+#include "qk_neon_common.h"
 #include "qk_shift.h"
 
 #define QK_SGEMM_NEON_MR 4
@@ -20,7 +21,7 @@
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial block of
  * each row is copied into a zeroed buffer); the table must be shift-coded (qk_lut_is_shift). */
-QK_NEON_INLINE void qk_sgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+QK_NEON_BASE_INLINE void qk_sgemm_tile_neon(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
                                           size_t nr, int bits) {
     assert(mr >= 1 && mr <= QK_SGEMM_NEON_MR && nr >= 1 && nr <= QK_SGEMM_NEON_NR &&
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);

@@ -1,21 +1,21 @@
-/* qk_dwconv3x3_ukernel_1x16__neondot
- * Depthwise 3x3, u8 activations x int8 weights, one pixel x 16 channels per step (NEON; registered
- * at the neondot level like the other aarch64 members, though it needs only base ASIMD).
+/* qk_dwconv3x3_ukernel_1x16__neon
+ * Depthwise 3x3, u8 activations x int8 weights, one pixel x 16 channels per step (base ASIMD: no dot
+ * product, so it also serves cores without FEAT_DotProd).
  * For a 16-channel tile of an output row the 9 weight vectors are widened to int16 once and kept in
  * registers (18 q registers); per pixel and tap, 16 input bytes (a_zero outside the image) are
  * widened to int16 and multiply-accumulated into four int32x4 accumulators by smlal / smlal2 —
- * exact. The epilogue is the qgemm NEON epilogue (qk_qgemm_neondot.h) on acc - a_zero * wsum.
+ * exact. The epilogue is the qgemm NEON epilogue (qk_neon_common.h) on acc - a_zero * wsum.
  * The last C % 16 channels run through the scalar code (so no read past channel C). */
-#include "../internal/qk_dwconv_ukernels.h"
+#include "../internal/qk_ukernels.h"
 #if defined(__aarch64__)
-#include "../internal/qk_qgemm_neondot.h"
+#include "../internal/qk_neon_common.h"
 #include "../internal/qk_dwconv_common.h"
 
 #define QK_DWN_CT 16
 
 /* The 9 taps of one pixel into four int32x4 accumulators. `interior` (a constant after inlining) =
  * every tap is inside the image: no per-tap checks. */
-QK_NEON_INLINE void qk_dwn_pixel(const qk_dwconv_args* args, const uint8_t* const rows[3], int32_t ix0, size_t c0,
+QK_NEON_BASE_INLINE void qk_dwn_pixel(const qk_dwconv_args* args, const uint8_t* const rows[3], int32_t ix0, size_t c0,
                                  int16x8_t za16, const int16x8_t wlo[QK_DWCONV_TAPS],
                                  const int16x8_t whi[QK_DWCONV_TAPS], int interior, int32x4_t acc[4]) {
     const size_t C = (size_t)args->geom.in_c;
@@ -39,8 +39,7 @@ QK_NEON_INLINE void qk_dwn_pixel(const qk_dwconv_args* args, const uint8_t* cons
     acc[0] = acc0; acc[1] = acc1; acc[2] = acc2; acc[3] = acc3;
 }
 
-__attribute__((target(QK_NEONDOT_TARGET)))
-void qk_dwconv3x3_ukernel_1x16__neondot(const qk_dwconv_args* args, size_t oy0, size_t oy1) {
+void qk_dwconv3x3_ukernel_1x16__neon(const qk_dwconv_args* args, size_t oy0, size_t oy1) {
     const qk_conv_geom* g = &args->geom;
     const size_t ow = (size_t)qk_conv_out_w(g), C = (size_t)g->in_c, full = C / QK_DWN_CT * QK_DWN_CT;
     const int16x8_t za16 = vdupq_n_s16((int16_t)args->a_zero);

@@ -1,11 +1,11 @@
-/* qk_sgemm_avx512vnni.h — the body of the AVX-512 shift-add members: 4 rows x 16 columns (one row
+/* qk_sgemm_avx512vbmi.h — the body of the AVX-512 shift-add members: 4 rows x 16 columns (one row
  * group) per call, no multiplications. A packed sub-step (16 channels x 4 k) decodes, with the
  * vpermb decoder of the table-lookup members, into per-lane shift counts and a sign mask; each
  * quarter (4 channels x 4 k) is one zmm of int32 lanes (channel 4q + l/4, k l%4). Per row the 4
  * activations are repeated over the 16 lanes (and negated once), and per quarter
  *     acc += (negative ? -a : a) << count           vpblendmd + vpsllvd + vpaddd
  * with count 32 for a zero weight (vpsllvd gives 0). The 4 k lanes of a channel are summed once,
- * after the K loop. Uses AVX-512 F/BW/VL/VBMI; registered at the avx512vnni level. Private. */
+ * after the K loop. Uses AVX-512 F/BW/VL/VBMI; ISA avx512vbmi (no VNNI). Private. */
 #pragma once
 #if defined(__x86_64__)
 #include <assert.h>
@@ -17,14 +17,14 @@
 #define QK_SGEMM_AVX512_NR QK_ROW_GROUP
 
 /* The channel sums of one quarter's accumulator (lanes 4c..4c+3 = channel c): 4 int32. */
-QK_VNNI_INLINE __m128i qk_sgemm_avx512_fold(__m512i x) {
+QK_DECODE_INLINE __m128i qk_sgemm_avx512_fold(__m512i x) {
     const __m512i pairs = _mm512_add_epi32(x, _mm512_srli_epi64(x, 32));
     const __m512i quads = _mm512_add_epi32(pairs, _mm512_bsrli_epi128(pairs, 8));
     return _mm512_castsi512_si128(_mm512_permutexvar_epi32(_mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0), quads));
 }
 
 /* 128-bit quarter q of x (extracti32x4 needs an immediate; q is a constant after unrolling). */
-QK_VNNI_INLINE __m128i qk_sgemm_avx512_quarter(__m512i x, int q) {
+QK_DECODE_INLINE __m128i qk_sgemm_avx512_quarter(__m512i x, int q) {
     switch (q) {
     case 0: return _mm512_castsi512_si128(x);
     case 1: return _mm512_extracti32x4_epi32(x, 1);
@@ -36,7 +36,7 @@ QK_VNNI_INLINE __m128i qk_sgemm_avx512_quarter(__m512i x, int q) {
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial block of
  * each row is copied into a zeroed buffer); the table must be shift-coded (qk_lut_is_shift). */
-QK_VNNI_INLINE void qk_sgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
                                              size_t nr, int bits) {
     assert(mr >= 1 && mr <= QK_SGEMM_AVX512_MR && nr >= 1 && nr <= QK_SGEMM_AVX512_NR &&
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);

@@ -1,15 +1,14 @@
-/* qk_fdwconv_ukernel_1x32__avx512vnni — depthwise 3x3 / 5x5, f32 x f32, one pixel x 32 channels per
+/* qk_fdwconv_ukernel_1x32__avx512f — depthwise 3x3 / 5x5, f32 x f32, one pixel x 32 channels per
  * step: two zmm accumulators, the tile's 18 weight vectors in registers for 3x3 (5x5's 50 do not all
  * fit, some are re-read per tap from L1), vfmadd231ps per tap;
- * masked loads/stores for the channel tail. AVX-512 F only; registered at the avx512vnni level (the
- * dispatch level of this CPU class, as fgemm). Body: internal/qk_fdwconv_body.h. */
-#include "../internal/qk_fdwconv_ukernels.h"
+ * masked loads/stores for the channel tail. AVX-512 F only (ISA avx512f). Body: internal/qk_fdwconv_body.h. */
+#include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#define QK_FDW_MEMBER qk_fdwconv_ukernel_1x32__avx512vnni
-#define QK_FDW_TARGET __attribute__((target("avx2,fma,avx512f")))
-#define QK_FDW_INLINE static inline __attribute__((always_inline, target("avx2,fma,avx512f")))
+#define QK_FDW_MEMBER qk_fdwconv_ukernel_1x32__avx512f
+#define QK_FDW_TARGET __attribute__((target(QK_TARGET_AVX512F)))
+#define QK_FDW_INLINE static inline __attribute__((always_inline, target(QK_TARGET_AVX512F)))
 #define QK_FDW_LANES 16
 #define QK_FDW_VECS 2
 typedef __m512 qk_fdw_v;
