@@ -84,6 +84,34 @@ const qk_bgemm_ukernel_desc* qk_bgemm_ukernel_at(size_t i) {
     return i < qk_bgemm_ukernel_count ? &qk_bgemm_ukernels[i] : NULL;
 }
 
+const qk_bsgemm_ukernel_desc qk_bsgemm_ukernels[] = {
+    {.name = "qk_bsgemm_w1a1_ukernel_4x8c64__scalar", .fn = qk_bsgemm_w1a1_ukernel_4x8c64__scalar, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_SCALAR, .wbits = 1, .abits = 1},
+    {.name = "qk_bsgemm_w1a2_ukernel_4x8c64__scalar", .fn = qk_bsgemm_w1a2_ukernel_4x8c64__scalar, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_SCALAR, .wbits = 1, .abits = 2},
+    {.name = "qk_bsgemm_w2a1_ukernel_4x8c64__scalar", .fn = qk_bsgemm_w2a1_ukernel_4x8c64__scalar, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_SCALAR, .wbits = 2, .abits = 1},
+    {.name = "qk_bsgemm_w2a2_ukernel_4x8c64__scalar", .fn = qk_bsgemm_w2a2_ukernel_4x8c64__scalar, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_SCALAR, .wbits = 2, .abits = 2},
+#if defined(__x86_64__)
+    {.name = "qk_bsgemm_w1a1_ukernel_2x8c64__avx2", .fn = qk_bsgemm_w1a1_ukernel_2x8c64__avx2, .mr = 2, .nr = 8, .kr = 64, .isa = QK_ISA_AVX2, .wbits = 1, .abits = 1},
+    {.name = "qk_bsgemm_w1a2_ukernel_2x8c64__avx2", .fn = qk_bsgemm_w1a2_ukernel_2x8c64__avx2, .mr = 2, .nr = 8, .kr = 64, .isa = QK_ISA_AVX2, .wbits = 1, .abits = 2},
+    {.name = "qk_bsgemm_w2a1_ukernel_2x8c64__avx2", .fn = qk_bsgemm_w2a1_ukernel_2x8c64__avx2, .mr = 2, .nr = 8, .kr = 64, .isa = QK_ISA_AVX2, .wbits = 2, .abits = 1},
+    {.name = "qk_bsgemm_w2a2_ukernel_2x8c64__avx2", .fn = qk_bsgemm_w2a2_ukernel_2x8c64__avx2, .mr = 2, .nr = 8, .kr = 64, .isa = QK_ISA_AVX2, .wbits = 2, .abits = 2},
+    {.name = "qk_bsgemm_w1a1_ukernel_4x32c64__avx512vpopcntdq", .fn = qk_bsgemm_w1a1_ukernel_4x32c64__avx512vpopcntdq, .mr = 4, .nr = 32, .kr = 64, .isa = QK_ISA_AVX512VPOPCNTDQ, .wbits = 1, .abits = 1},
+    {.name = "qk_bsgemm_w1a2_ukernel_4x16c64__avx512vpopcntdq", .fn = qk_bsgemm_w1a2_ukernel_4x16c64__avx512vpopcntdq, .mr = 4, .nr = 16, .kr = 64, .isa = QK_ISA_AVX512VPOPCNTDQ, .wbits = 1, .abits = 2},
+    {.name = "qk_bsgemm_w2a1_ukernel_4x16c64__avx512vpopcntdq", .fn = qk_bsgemm_w2a1_ukernel_4x16c64__avx512vpopcntdq, .mr = 4, .nr = 16, .kr = 64, .isa = QK_ISA_AVX512VPOPCNTDQ, .wbits = 2, .abits = 1},
+    {.name = "qk_bsgemm_w2a2_ukernel_4x16c64__avx512vpopcntdq", .fn = qk_bsgemm_w2a2_ukernel_4x16c64__avx512vpopcntdq, .mr = 4, .nr = 16, .kr = 64, .isa = QK_ISA_AVX512VPOPCNTDQ, .wbits = 2, .abits = 2},
+#endif
+#if defined(__aarch64__)
+    {.name = "qk_bsgemm_w1a1_ukernel_4x8c64__neondot", .fn = qk_bsgemm_w1a1_ukernel_4x8c64__neondot, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_NEONDOT, .wbits = 1, .abits = 1},
+    {.name = "qk_bsgemm_w1a2_ukernel_4x8c64__neondot", .fn = qk_bsgemm_w1a2_ukernel_4x8c64__neondot, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_NEONDOT, .wbits = 1, .abits = 2},
+    {.name = "qk_bsgemm_w2a1_ukernel_4x8c64__neondot", .fn = qk_bsgemm_w2a1_ukernel_4x8c64__neondot, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_NEONDOT, .wbits = 2, .abits = 1},
+    {.name = "qk_bsgemm_w2a2_ukernel_4x8c64__neondot", .fn = qk_bsgemm_w2a2_ukernel_4x8c64__neondot, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_NEONDOT, .wbits = 2, .abits = 2},
+#endif
+};
+const size_t qk_bsgemm_ukernel_count = sizeof(qk_bsgemm_ukernels) / sizeof(qk_bsgemm_ukernels[0]);
+
+const qk_bsgemm_ukernel_desc* qk_bsgemm_ukernel_at(size_t i) {
+    return i < qk_bsgemm_ukernel_count ? &qk_bsgemm_ukernels[i] : NULL;
+}
+
 const qk_dwconv_ukernel_desc qk_dwconv_ukernels[] = {
     {.name = "qk_dwconv3x3_ukernel_1x1__scalar", .fn = qk_dwconv3x3_ukernel_1x1__scalar, .pixels = 1, .channels = 1, .isa = QK_ISA_SCALAR},
 #if defined(__x86_64__)

@@ -428,6 +428,165 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
     }
 }
 
+/* ---- bsgemm: bit-serial, 1-2 bit unsigned weight codes x 1-2 bit unsigned activation codes ---- */
+
+/* The affine weight levels a case uses: DoReFa 2q - (2^wb - 1), plain q, and the limits' extremes. */
+static void bs_coefs(int wb, int* mul, int* offset) {
+    const int which = (int)(rnd() % 4);
+    *mul = which == 0 ? 2 : which == 1 ? 1 : which == 2 ? -QK_BSGEMM_MAX_COEF : QK_BSGEMM_MAX_COEF;
+    *offset = which == 0 ? 1 - (1 << wb) : which == 1 ? 0 : which == 2 ? QK_BSGEMM_MAX_COEF : -(int)(rnd() % 65);
+}
+
+/* One generated bsgemm case (plain rows with garbage in the row gap) against a naive reference on
+ * the unpacked codes and against the scalar twin, guard bytes around the output. */
+static void check_bsgemm_case(const qk_bsgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int output) {
+    const int wb = uk->wbits, ab = uk->abits;
+    const qk_bsgemm_ukernel_desc* twin = qk_bsgemm_select(wb, ab, QK_ISA_SCALAR);
+    const size_t kw = qk_bsgemm_kwords(K, K), lda = (size_t)ab * kw + rnd() % 2 * 3, ldc = N + rnd() % 2 * 3;
+    uint8_t* av = malloc(M * K);
+    uint8_t* qv = malloc(N * K);
+    for (size_t i = 0; i < M * K; i++) av[i] = (uint8_t)(rnd() % 4 == 0 ? 0 : rnd() & ((1u << ab) - 1));
+    for (size_t i = 0; i < N * K; i++) qv[i] = (uint8_t)(rnd() & ((1u << wb) - 1));
+    uint64_t* a = (uint64_t*)guarded(M * lda * 8);
+    for (size_t i = 0; i < M * lda; i++) a[i] = (uint64_t)rnd() << 32 | rnd();  /* gap garbage */
+    qk_bsgemm_pack_rows(av, M, K, K, ab, a, lda);
+    uint64_t* w = (uint64_t*)guarded(qk_bsgemm_packed_words(N, kw, wb) * 8);
+    qk_bsgemm_pack_weights(qv, N, K, K, wb, w);
+    int mul, offset;
+    bs_coefs(wb, &mul, &offset);
+    float *scale = malloc(N * 4), *bias = malloc(N * 4), *res = malloc(M * ldc * 4);
+    for (size_t n = 0; n < N; n++) { scale[n] = rndf(-0.05f, 0.05f); bias[n] = rndf(-2, 2); }
+    for (size_t i = 0; i < M * ldc; i++) res[i] = rndf(-3, 3);
+    const int residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
+    const float lo = rnd() % 2 ? -INFINITY : -1.5f, hi = rnd() % 2 ? INFINITY : 2.0f;
+    const float inv = rndf(5, 40);
+    const int32_t ozero = (int32_t)(rnd() % 256);
+    const size_t elem = output == QK_OUTPUT_U8 ? 1 : 4, bytes = M * ldc * elem;
+    uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+    for (size_t m = 0; m < M; m++) {
+        for (size_t n = 0; n < N; n++) {
+            int64_t acc = 0;
+            for (size_t k = 0; k < K; k++) acc += (int64_t)(mul * qv[n * K + k] + offset) * av[m * K + k];
+            const size_t at = (m * ldc + n) * elem;
+            const int32_t acc32 = (int32_t)acc;
+            if (output == QK_OUTPUT_I32) { memcpy(want + at, &acc32, 4); continue; }
+            float y = (float)acc32 * scale[n] + bias[n];
+            if (residual) y = y + res[m * ldc + n];
+            y = clampf(y, lo, hi);
+            if (output == QK_OUTPUT_F32) memcpy(want + at, &y, 4);
+            else want[at] = requant(y, inv, ozero);
+        }
+    }
+    qk_bsgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = M; g.N = N; g.kw = kw; g.wbits = wb; g.abits = ab; g.a = a; g.lda = lda; g.w = w;
+    g.w_mul = mul; g.w_offset = offset;
+    g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
+    g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
+    g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
+    g.epi.out = got;
+    qk_bsgemm(uk, &g);
+    g.epi.out = scalar;
+    qk_bsgemm(twin, &g);
+    cases++;
+    const char* what = !guards_ok(got, bytes) ? "wrote outside its output"
+                     : memcmp(got, want, bytes) != 0 ? "differs from the reference"
+                     : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+    if (what != NULL) {
+        size_t at = 0;
+        while (at < bytes && got[at] == want[at]) at++;
+        fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu mul=%d offset=%d output=%d: %s (first byte %zu)\n", uk->name,
+                M, N, K, mul, offset, output, what, at);
+        failures++;
+    }
+    release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(qv); free(scale); free(bias); free(res);
+}
+
+static void check_bsgemm_member(const qk_bsgemm_ukernel_desc* uk) {
+    const size_t Ks[] = {1, 2, 5, 63, 64, 65, 127, 128, 129, 200, 257};
+    size_t sizes[2][40];
+    size_t counts[2] = {0, 0};
+    for (int d = 0; d < 2; d++) {
+        const size_t tile = (size_t)(d == 0 ? uk->mr : uk->nr);
+        for (size_t s = 1; s <= tile + 1; s++) sizes[d][counts[d]++] = s;
+        if (tile + 1 < 7) sizes[d][counts[d]++] = 7;
+        sizes[d][counts[d]++] = 13;
+    }
+    for (size_t mi = 0; mi < counts[0]; mi++)
+        for (size_t ni = 0; ni < counts[1]; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                check_bsgemm_case(uk, sizes[0][mi], sizes[1][ni], Ks[ki], (int)(rnd() % 3));
+}
+
+/* Bit-serial conv (NHWC u8 codes) against a direct convolution of the levels, int32 output. */
+static void check_bsconv_member(const qk_bsgemm_ukernel_desc* uk) {
+    const int wb = uk->wbits, ab = uk->abits;
+    for (int t = 0; t < 40; t++) {
+        qk_conv_geom g;
+        memset(&g, 0, sizeof g);
+        const int32_t cs[] = {1, 3, 63, 64, 65, 130};
+        g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % 6];
+        g.out_c = 1 + (int32_t)(rnd() % 37);
+        g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
+        g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
+        g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
+        g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
+        g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+        if (!qk_bsconv_supports(&g)) continue;
+        const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
+        const size_t taps = (size_t)(g.kernel_h * g.kernel_w), C = (size_t)g.in_c, N = (size_t)g.out_c;
+        const size_t K = taps * C, kw = qk_bsgemm_kwords(K, C), M = (size_t)oh * (size_t)ow;
+        const size_t npix = (size_t)g.in_h * (size_t)g.in_w * C;
+        uint8_t* av = malloc(npix);
+        uint8_t* qv = malloc(N * K);
+        for (size_t i = 0; i < npix; i++) av[i] = (uint8_t)(rnd() & ((1u << ab) - 1));
+        for (size_t i = 0; i < N * K; i++) qv[i] = (uint8_t)(rnd() & ((1u << wb) - 1));
+        uint64_t* w = malloc(qk_bsgemm_packed_words(N, kw, wb) * 8);
+        qk_bsgemm_pack_weights(qv, N, K, C, wb, w);
+        qk_bsconv_layer layer;
+        memset(&layer, 0, sizeof layer);
+        layer.w = w;
+        bs_coefs(wb, &layer.w_mul, &layer.w_offset);
+        const size_t ldc = N + 2, bytes = M * ldc * 4;
+        int32_t* want = (int32_t*)guarded(bytes);
+        int32_t* got = (int32_t*)guarded(bytes);
+        layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = got; layer.epi.ldc = ldc;
+        const size_t image_bytes = qk_bsconv_image_bytes(&g, ab);
+        uint8_t* image = guarded(image_bytes);
+        qk_bsconv2d_u8(uk, &g, av, &layer, image);
+        for (int32_t oy = 0; oy < oh; oy++)
+            for (int32_t ox = 0; ox < ow; ox++)
+                for (size_t n = 0; n < N; n++) {
+                    int32_t acc = 0;
+                    for (int32_t ky = 0; ky < g.kernel_h; ky++)
+                        for (int32_t kx = 0; kx < g.kernel_w; kx++) {
+                            const int32_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
+                            const int32_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
+                            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
+                            for (size_t c = 0; c < C; c++)
+                                acc += av[((size_t)iy * g.in_w + ix) * C + c]
+                                     * (layer.w_mul * qv[n * K + (size_t)(ky * g.kernel_w + kx) * C + c] + layer.w_offset);
+                        }
+                    want[((size_t)oy * ow + ox) * ldc + n] = acc;
+                }
+        cases++;
+        int bad = !guards_ok((uint8_t*)got, bytes) || !guards_ok(image, image_bytes);
+        size_t at = 0;
+        for (size_t m = 0; m < M && !bad; m++)
+            for (size_t n = 0; n < N; n++)
+                if (got[m * ldc + n] != want[m * ldc + n]) { bad = 1; at = m * ldc + n; break; }
+        if (bad) {
+            fprintf(stderr, "FAIL %s conv %dx%dx%d -> %d k%dx%d s%d pad %d,%d,%d,%d d%d: index %zu got %d want %d\n",
+                    uk->name, g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride_h, g.pad_top,
+                    g.pad_left, g.pad_bottom, g.pad_right, g.dilation_h, at, got[at], want[at]);
+            failures++;
+        }
+        release((uint8_t*)want); release((uint8_t*)got); release(image);
+        free(av); free(qv); free(w);
+    }
+}
+
 /* ---- dwconv3x3: every member vs a naive reference, vs the GEMM path (qk_conv2d_u8 with groups ==
  * C through the dispatched qgemm member) and vs its scalar twin, with guard bytes and a row gap. */
 typedef struct {
@@ -818,6 +977,13 @@ int main(int argc, char** argv) {
         check_bconv_member(uk);
         ran++;
     }
+    for (size_t i = 0; i < qk_bsgemm_ukernel_count; i++) {
+        const qk_bsgemm_ukernel_desc* uk = qk_bsgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_bsgemm_member(uk);
+        check_bsconv_member(uk);
+        ran++;
+    }
     for (size_t i = 0; i < qk_dwconv_ukernel_count; i++) {
         const qk_dwconv_ukernel_desc* uk = qk_dwconv_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
@@ -861,6 +1027,13 @@ int main(int argc, char** argv) {
                         d->bits == bits && d->kind == QK_KIND_SHIFT);
         }
     }
+    for (int wb = 1; wb <= 2; wb++)
+        for (int ab = 1; ab <= 2; ab++) {
+            char what[32];
+            snprintf(what, sizeof what, "bsgemm w%da%d", wb, ab);
+            EXPECT_PICK(what, qk_bsgemm_select(wb, ab, active), qk_bsgemm_ukernels, qk_bsgemm_ukernel_count,
+                        d->wbits == wb && d->abits == ab);
+        }
     check_eltwise();
     printf("%d members run, %d skipped, %d cases, %d failures\n", ran, skipped, cases, failures);
     return failures == 0 ? 0 : 1;

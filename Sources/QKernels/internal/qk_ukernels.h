@@ -3,6 +3,7 @@
  * (one file each, file = symbol). Private. */
 #pragma once
 #include "qk_bgemm.h"
+#include "qk_bsgemm.h"
 #include "qk_dwconv.h"
 #include "qk_fdwconv.h"
 #include "qk_gemm.h"
@@ -81,6 +82,28 @@ void qk_bgemm_ukernel_4x32c64__avx512vpopcntdq(const qk_bgemm_args* args, size_t
 #endif
 #if defined(__aarch64__)
 void qk_bgemm_ukernel_4x8c64__neondot(const qk_bgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#endif
+
+/* bsgemm (qk_bsgemm.h) */
+void qk_bsgemm_w1a1_ukernel_4x8c64__scalar(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w1a2_ukernel_4x8c64__scalar(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a1_ukernel_4x8c64__scalar(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a2_ukernel_4x8c64__scalar(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#if defined(__x86_64__)
+void qk_bsgemm_w1a1_ukernel_2x8c64__avx2(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w1a2_ukernel_2x8c64__avx2(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a1_ukernel_2x8c64__avx2(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a2_ukernel_2x8c64__avx2(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w1a1_ukernel_4x32c64__avx512vpopcntdq(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w1a2_ukernel_4x16c64__avx512vpopcntdq(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a1_ukernel_4x16c64__avx512vpopcntdq(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a2_ukernel_4x16c64__avx512vpopcntdq(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#endif
+#if defined(__aarch64__)
+void qk_bsgemm_w1a1_ukernel_4x8c64__neondot(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w1a2_ukernel_4x8c64__neondot(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a1_ukernel_4x8c64__neondot(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_bsgemm_w2a2_ukernel_4x8c64__neondot(const qk_bsgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
 #endif
 
 /* dwconv (qk_dwconv.h) */
