@@ -5,7 +5,9 @@
  * accumulates one finished output and nothing is reduced across lanes:
  *     acc[r][h][i + j] += vpopcntq(Wplane_i[h] AND broadcast(Aplane_j[r]))       (vpandq, vpopcntq, vpaddq)
  * one accumulator per power of two i + j (W1A1: 1, W1A2 / W2A1: 2, W2A2: 3), so no shift in the loop;
- * the finish forms S = sum_p acc[p] << p per lane, narrows two groups' int64 lanes to 16 int32
+ * T[r] (the row's code sum) is counted in the same loop by scalar popcnt, which runs on a port the
+vector work leaves idle (a separate pass over the row per call cost up to 35 % at 56x56); the finish
+forms S = sum_p acc[p] << p per lane, narrows two groups' int64 lanes to 16 int32
  * (vpermt2d: |S| < 2^31 by the K limit), computes acc = w_mul * S + w_offset * T[r] and runs the qgemm
  * epilogue in 16 lanes (qk_avx512_epilogue.h: every output kind, bit for bit the scalar epilogue).
  * Tiles: W1A1 4 rows x 4 groups (16 accumulators), the others 4 rows x 2 groups (16 or 24
@@ -25,6 +27,15 @@
  * registers. */
 #define QK_BSGEMM_AVX512_UNROLL _Pragma("clang loop unroll(full)")
 #define QK_BSGEMM_AVX512_MR 4
+
+/* popcnt on a general register. As an asm statement so the compiler cannot turn the per-row counts
+ * into vector popcounts (it does for the builtin), which would compete with the loop's vpopcntq for
+ * the same port instead of using the integer one. */
+QK_BSGEMM_AVX512_INLINE int32_t qk_bsgemm_popcnt_scalar(uint64_t x) {
+    uint64_t c;
+    __asm__("popcntq %1, %0" : "=r"(c) : "rm"(x));
+    return (int32_t)c;
+}
 
 /* The low int32 of each int64 lane of lo (lanes 0..7) then hi (lanes 8..15): one vpermt2d. */
 QK_BSGEMM_AVX512_INLINE __m512i qk_bsgemm_avx512_narrow(__m512i lo, __m512i hi) {
@@ -52,6 +63,7 @@ QK_BSGEMM_AVX512_INLINE void qk_bsgemm_avx512_tile(const qk_bsgemm_args* g, size
             QK_BSGEMM_AVX512_UNROLL
             for (int p = 0; p < P; p++) acc[r][h][p] = _mm512_setzero_si512();
     const uint64_t* rows[4];
+    int32_t t[4] = {0, 0, 0, 0}; /* T[r] = sum of the row's codes, by scalar popcnt in the loop (its own port) */
     QK_BSGEMM_AVX512_UNROLL
     for (int r = 0; r < ROWS; r++) rows[r] = qk_bsgemm_row(g, m0 + (size_t)r);
     const size_t segs = qk_bsgemm_segs(g), sw = qk_bsgemm_seg_words(g);
@@ -69,7 +81,10 @@ QK_BSGEMM_AVX512_INLINE void qk_bsgemm_avx512_tile(const qk_bsgemm_args* g, size
                 const uint64_t* a = rows[r] + off + k * (size_t)AB;
                 __m512i av[2];
                 QK_BSGEMM_AVX512_UNROLL
-                for (int jj = 0; jj < AB; jj++) av[jj] = _mm512_set1_epi64((long long)a[jj]);
+                for (int jj = 0; jj < AB; jj++) {
+                    av[jj] = _mm512_set1_epi64((long long)a[jj]);
+                    t[r] += qk_bsgemm_popcnt_scalar(a[jj]) << jj;
+                }
                 QK_BSGEMM_AVX512_UNROLL
                 for (int h = 0; h < G; h++)
                     QK_BSGEMM_AVX512_UNROLL
@@ -81,8 +96,6 @@ QK_BSGEMM_AVX512_INLINE void qk_bsgemm_avx512_tile(const qk_bsgemm_args* g, size
             }
         }
     }
-    int32_t t[4];
-    qk_bsgemm_act_sums(g, m0, ROWS, AB, t);
     const __m512i mul = _mm512_set1_epi32(g->w_mul);
     QK_BSGEMM_AVX512_UNROLL
     for (int q = 0; 2 * q < G; q++) {
