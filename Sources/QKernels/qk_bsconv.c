@@ -57,8 +57,7 @@ void qk_bsconv_pack_image(const qk_conv_geom* g, int abits, const uint8_t* in, u
         uint64_t* row = image + (size_t)(g->pad_top + y) * row_words;
         memset(row, 0, left * sizeof(uint64_t));
         memset(row + left + (size_t)g->in_w * s.pw, 0, right * sizeof(uint64_t));
-        const uint8_t* pixels = in + (size_t)y * (size_t)g->in_w * C;
-        for (int32_t x = 0; x < g->in_w; x++) pack_row(pixels + (size_t)x * C, C, abits, row + left + (size_t)x * s.pw);
+        pack_row(in + (size_t)y * (size_t)g->in_w * C, (size_t)g->in_w, C, C, abits, row + left, s.pw);
     }
 }
 

@@ -37,47 +37,65 @@ void qk_bsgemm_pack_weights(const uint8_t* q, size_t N, size_t K, size_t seg, in
     }
 }
 
-/* One row of C codes into ceil(C/64) groups of ab plane words (portable). */
-static void qk_bsgemm_pack_row_scalar(const uint8_t* a, size_t C, int ab, uint64_t* out) {
-    for (size_t j = 0; j * 64 < C; j++) {
-        const size_t n = C - 64 * j < 64 ? C - 64 * j : 64;
-        for (int p = 0; p < ab; p++) {
-            uint64_t word = 0;
-            for (size_t b = 0; b < n; b++) word |= (uint64_t)((a[64 * j + b] >> p) & 1) << b;
-            out[(size_t)ab * j + (size_t)p] = word;
+/* Rows of C codes (row r at a + r * lda) into ceil(C/64) groups of ab plane words at out + r * ldo
+ * (portable). */
+static void qk_bsgemm_pack_rows_scalar(const uint8_t* rows_a, size_t rows, size_t C, size_t lda, int ab,
+                                       uint64_t* rows_out, size_t ldo) {
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t* a = rows_a + r * lda;
+        uint64_t* out = rows_out + r * ldo;
+        for (size_t j = 0; j * 64 < C; j++) {
+            const size_t n = C - 64 * j < 64 ? C - 64 * j : 64;
+            for (int p = 0; p < ab; p++) {
+                uint64_t word = 0;
+                for (size_t b = 0; b < n; b++) word |= (uint64_t)((a[64 * j + b] >> p) & 1) << b;
+                out[(size_t)ab * j + (size_t)p] = word;
+            }
         }
     }
 }
 
 #if defined(__x86_64__)
 __attribute__((target(QK_TARGET_AVX512SKX)))
-static void qk_bsgemm_pack_row_avx512(const uint8_t* a, size_t C, int ab, uint64_t* out) {
-    for (size_t j = 0; j * 64 < C; j++) {
-        const size_t n = C - 64 * j;
-        const __mmask64 live = n >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << n) - 1;
-        const __m512i v = _mm512_maskz_loadu_epi8(live, a + 64 * j);
-        for (int p = 0; p < ab; p++)
-            out[(size_t)ab * j + (size_t)p] = (uint64_t)_mm512_test_epi8_mask(v, _mm512_set1_epi8((char)(1 << p)));
+static void qk_bsgemm_pack_rows_avx512(const uint8_t* rows_a, size_t rows, size_t C, size_t lda, int ab,
+                                       uint64_t* rows_out, size_t ldo) {
+    const size_t full = C / 64, tail = C % 64;
+    const __mmask64 live = ((__mmask64)1 << tail) - 1;
+    const __m512i bit0 = _mm512_set1_epi8(1), bit1 = _mm512_set1_epi8(2);
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t* a = rows_a + r * lda;
+        uint64_t* out = rows_out + r * ldo;
+        for (size_t j = 0; j <= full; j++) {
+            if (j == full && tail == 0) break;
+            const __m512i v = j < full ? _mm512_loadu_si512(a + 64 * j) : _mm512_maskz_loadu_epi8(live, a + 64 * j);
+            out[(size_t)ab * j] = (uint64_t)_mm512_test_epi8_mask(v, bit0);
+            if (ab == 2) out[2 * j + 1] = (uint64_t)_mm512_test_epi8_mask(v, bit1);
+        }
     }
 }
 
 __attribute__((target(QK_TARGET_AVX2)))
-static void qk_bsgemm_pack_row_avx2(const uint8_t* a, size_t C, int ab, uint64_t* out) {
-    for (size_t j = 0; j * 64 < C; j++) {
-        const size_t n = C - 64 * j;
-        uint8_t tail[64];
-        const uint8_t* src = a + 64 * j;
-        if (n < 64) { /* never read past C */
-            memset(tail, 0, sizeof tail);
-            memcpy(tail, src, n);
-            src = tail;
-        }
-        const __m256i lo = _mm256_loadu_si256((const __m256i*)src), hi = _mm256_loadu_si256((const __m256i*)(src + 32));
-        for (int p = 0; p < ab; p++) { /* bit p to the byte's sign bit, then one bit per byte */
-            const __m128i shift = _mm_cvtsi32_si128(7 - p);
-            const uint32_t l = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(lo, shift));
-            const uint32_t h = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(hi, shift));
-            out[(size_t)ab * j + (size_t)p] = (uint64_t)h << 32 | l;
+static void qk_bsgemm_pack_rows_avx2(const uint8_t* rows_a, size_t rows, size_t C, size_t lda, int ab,
+                                     uint64_t* rows_out, size_t ldo) {
+    for (size_t r = 0; r < rows; r++) {
+        const uint8_t* a = rows_a + r * lda;
+        uint64_t* out = rows_out + r * ldo;
+        for (size_t j = 0; j * 64 < C; j++) {
+            const size_t n = C - 64 * j;
+            uint8_t tail[64];
+            const uint8_t* src = a + 64 * j;
+            if (n < 64) { /* never read past C */
+                memset(tail, 0, sizeof tail);
+                memcpy(tail, src, n);
+                src = tail;
+            }
+            const __m256i lo = _mm256_loadu_si256((const __m256i*)src), hi = _mm256_loadu_si256((const __m256i*)(src + 32));
+            for (int p = 0; p < ab; p++) { /* bit p to the byte's sign bit, then one bit per byte */
+                const __m128i shift = _mm_cvtsi32_si128(7 - p);
+                const uint32_t l = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(lo, shift));
+                const uint32_t h = (uint32_t)_mm256_movemask_epi8(_mm256_sll_epi16(hi, shift));
+                out[(size_t)ab * j + (size_t)p] = (uint64_t)h << 32 | l;
+            }
         }
     }
 }
@@ -86,14 +104,13 @@ static void qk_bsgemm_pack_row_avx2(const uint8_t* a, size_t C, int ab, uint64_t
 qk_bsgemm_row_packer qk_bsgemm_packer(void) {
 #if defined(__x86_64__)
     const qk_isa active = qk_isa_active(); /* QK_ISA=avx2 / scalar select the other packers (tests) */
-    if (qk_isa_within(QK_ISA_AVX512SKX, active)) return qk_bsgemm_pack_row_avx512;
-    if (qk_isa_within(QK_ISA_AVX2, active)) return qk_bsgemm_pack_row_avx2;
+    if (qk_isa_within(QK_ISA_AVX512SKX, active)) return qk_bsgemm_pack_rows_avx512;
+    if (qk_isa_within(QK_ISA_AVX2, active)) return qk_bsgemm_pack_rows_avx2;
 #endif
-    return qk_bsgemm_pack_row_scalar;
+    return qk_bsgemm_pack_rows_scalar;
 }
 
 void qk_bsgemm_pack_rows(const uint8_t* a, size_t rows, size_t C, size_t lda, int abits, uint64_t* out, size_t ldo) {
     assert(abits == 1 || abits == 2);
-    const qk_bsgemm_row_packer pack_row = qk_bsgemm_packer();
-    for (size_t r = 0; r < rows; r++) pack_row(a + r * lda, C, abits, out + r * ldo);
+    qk_bsgemm_packer()(a, rows, C, lda, abits, out, ldo);
 }

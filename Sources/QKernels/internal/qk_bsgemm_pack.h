@@ -4,7 +4,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/** Packs one row of C codes (low ab bits) into ceil(C/64) groups of ab plane words at out. */
-typedef void (*qk_bsgemm_row_packer)(const uint8_t* a, size_t C, int ab, uint64_t* out);
+/** Packs rows of C codes (row r at a + r * lda; low ab bits) into ceil(C/64) groups of ab plane words
+ *  at out + r * ldo (qk_bsgemm_pack_rows' contract). */
+typedef void (*qk_bsgemm_row_packer)(const uint8_t* a, size_t rows, size_t C, size_t lda, int ab, uint64_t* out,
+                                     size_t ldo);
 /** The fastest packer the active ISA allows (AVX-512 BW, AVX2, portable C); all write the same bits. */
 qk_bsgemm_row_packer qk_bsgemm_packer(void);
