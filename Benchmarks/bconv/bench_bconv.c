@@ -16,24 +16,7 @@
 #include <string.h>
 #include <time.h>
 #include "qkernels.h"
-
-static uint64_t state = 42;
-static uint32_t rnd(void) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(state >> 33);
-}
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp(const void* a, const void* b) {
-    const double x = *(const double*)a, y = *(const double*)b;
-    return x < y ? -1 : x > y;
-}
-#define TIME_MEDIAN(reps, stmt)                                                                   \
-    ({ double ts_[reps]; for (int r_ = 0; r_ < (reps); r_++) { double t0_ = now(); stmt;          \
-       ts_[r_] = now() - t0_; } qsort(ts_, (reps), sizeof(double), cmp); ts_[(reps) / 2]; })
+#include "../common/bench_timing.h"
 
 int main(void) {
     qk_set_num_threads(1);

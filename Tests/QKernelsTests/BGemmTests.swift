@@ -343,26 +343,9 @@ final class BGemmTests: XCTestCase {
                 qk_bconv2d_f32(&member, &g, x, &layer, ws)
             }
         } } }
-        var values = [Double](repeating: 0, count: M * N), want = values
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                for n in 0..<N {
-                    var acc = 0
-                    for ky in 0..<kh {
-                        for kx in 0..<kwid {
-                            let iy = oy * Int(g.stride_h) - Int(g.pad_top) + ky * Int(g.dilation_h)
-                            let ix = ox * Int(g.stride_w) - Int(g.pad_left) + kx * Int(g.dilation_w)
-                            if iy < 0 || iy >= Int(g.in_h) || ix < 0 || ix >= Int(g.in_w) { continue }
-                            for c in 0..<C {
-                                acc += Int(av[(iy * Int(g.in_w) + ix) * C + c]) * Int(wv[n * K + (ky * kwid + kx) * C + c])
-                            }
-                        }
-                    }
-                    want[(oy * ow + ox) * N + n] = Double(acc)
-                    values[(oy * ow + ox) * N + n] = Double(out[(oy * ow + ox) * ldc + n])
-                }
-            }
-        }
+        let want = directConvolution(g, input: av.map { Int($0) }, weights: wv.map { Int($0) }).map { Double($0) }
+        var values = [Double](repeating: 0, count: M * N)
+        for m in 0..<M { for n in 0..<N { values[m * N + n] = Double(out[m * ldc + n]) } }
         return (values, want, out.unchangedOutside { $0 % ldc < N })
     }
 }

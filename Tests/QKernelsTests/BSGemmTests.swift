@@ -308,26 +308,9 @@ final class BSGemmTests: XCTestCase {
                 qk_bsconv2d_u8(&member, &g, a, &layer, UnsafeMutableRawPointer(image.ptr))
             }
         }
-        var want = [Double](repeating: 0, count: M * N)
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                for n in 0..<N {
-                    var acc = 0
-                    for ky in 0..<kh {
-                        for kx in 0..<kwid {
-                            let iy = oy * Int(g.stride_h) - Int(g.pad_top) + ky * Int(g.dilation_h)
-                            let ix = ox * Int(g.stride_w) - Int(g.pad_left) + kx * Int(g.dilation_w)
-                            if iy < 0 || iy >= Int(g.in_h) || ix < 0 || ix >= Int(g.in_w) { continue }
-                            for c in 0..<C {
-                                let level = Int(mul) * Int(q[n * K + (ky * kwid + kx) * C + c]) + Int(offset)
-                                acc += Int(a[(iy * Int(g.in_w) + ix) * C + c]) * level
-                            }
-                        }
-                    }
-                    want[(oy * ow + ox) * N + n] = e.apply(Int32(acc), m: oy * ow + ox, n: n, ldc: ldc)
-                }
-            }
-        }
+        let levels = q.map { Int(mul) * Int($0) + Int(offset) }
+        let sums = directConvolution(g, input: a.map { Int($0) }, weights: levels)
+        let want = (0..<(M * N)).map { e.apply(Int32(sums[$0]), m: $0 / N, n: $0 % N, ldc: ldc) }
         let elem = e.elementBytes
         let untouched = out.unchangedOutside { $0 / elem % ldc < N } && image.unchangedOutside { _ in true }
         return (e.read(UnsafeRawPointer(out.ptr), M: M, N: N, ldc: ldc), want, untouched)

@@ -102,7 +102,8 @@ final class DispatchTests: XCTestCase {
     }
 }
 
-/// The generated member files are what toolchain/generate_ukernel_members.py writes today (STYLE.md 12).
+/// The generated member files, prototypes and registries are what toolchain/generate_ukernel_members.py
+/// writes from toolchain/kernels.toml today (STYLE.md 12).
 final class GeneratedMembersTests: XCTestCase {
     func testRegeneratingChangesNothing() throws {
         let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first { FileManager.default.isExecutableFile(atPath: $0) }

@@ -68,6 +68,15 @@ def mca_cycles(loop: str, cpu: str, tmp: str) -> float:
     return int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / 200
 
 
+def peak_cells(loop: str, work: float, tmp: str, ratio: str) -> list:
+    """Per CPU: cycles per iteration, binary MACs per cycle and the ratio to the int8 sdot peak."""
+    cells = []
+    for cpu, _, peak in CPUS:
+        cycles = mca_cycles(loop, cpu, tmp)
+        cells.append(f"{cycles:.1f} cyc, {work / cycles:.0f} MAC/cyc ({ratio.format(work / cycles / peak)}x int8 peak)")
+    return cells
+
+
 def member_asm(member: Path, tmp: str) -> str:
     """The member compiled for aarch64 (clang -mcpu=cortex-a76 -O3), as assembly text."""
     asm_path = Path(tmp) / "member.s"
@@ -91,10 +100,7 @@ def bsgemm_rows() -> list:
             loop = max(loops, key=lambda b: sum(1 for l in b.splitlines() if l.split()[:1] == ["cnt"]))
             cnts = sum(1 for l in loop.splitlines() if l.split()[:1] == ["cnt"])
             work = cnts * POSITIONS_PER_CNT / (wb * ab)
-            cells = []
-            for cpu, _, peak in CPUS:
-                cycles = mca_cycles(loop, cpu, tmp)
-                cells.append(f"{cycles:.1f} cyc, {work / cycles:.0f} MAC/cyc ({work / cycles / peak:.2f}x int8 peak)")
+            cells = peak_cells(loop, work, tmp, "{:.2f}")
         result.append((member.stem, len(loop.splitlines()), cnts, cells))
     return result
 
@@ -124,11 +130,7 @@ def bgemm_rows() -> list:
             loop = loops[path]
             cnts = sum(1 for l in loop.splitlines() if l.split()[:1] == ["cnt"])
             work = cnts * POSITIONS_PER_CNT * (0.5 if path == "general" else 1)  # general: two cnt per 128
-            cells = []
-            for cpu, _, peak in CPUS:
-                cycles = mca_cycles(loop, cpu, tmp)
-                cells.append(f"{cycles:.1f} cyc, {work / cycles:.0f} MAC/cyc ({work / cycles / peak:.1f}x int8 peak)")
-            result.append((path, len(loop.splitlines()), cnts, cells))
+            result.append((path, len(loop.splitlines()), cnts, peak_cells(loop, work, tmp, "{:.1f}")))
         return result
 
 

@@ -4,11 +4,13 @@
  * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
  * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
- * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
- * the CPU lacks the dot product. The dwconv3x3 members run generated depthwise cases (C 1..70 with
+ * (QK_KIND_SHIFT) get shift-coded tables. The dwconv3x3 members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
  * and their scalar twin; the fdwconv (f32, 3x3 and 5x5) members run the same kind of cases against their scalar
- * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
+ * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The bsgemm (bit-serial)
+ * members run GEMM tail cases against a naive reference on the unpacked codes and their scalar twin,
+ * and convs against a direct convolution. Dispatch of every family must return the best-ranked member
+ * this CPU supports. The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
  * DoReFa) must equal their scalar expressions bit for bit on special values.
  * Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
 #include <math.h>
@@ -265,6 +267,27 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
 }
 
 
+/* The int32 sums of a direct NHWC convolution (groups 1) into out[m * ldc + n]: taps outside the
+ * image add nothing; act [in_h][in_w][C], w [N][kh * kw * C] in (ky, kx, c) order. */
+static void direct_conv_i32(const qk_conv_geom* g, const int32_t* act, const int32_t* w, int32_t* out, size_t ldc) {
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);
+    const size_t C = (size_t)g->in_c, K = (size_t)(g->kernel_h * g->kernel_w) * C;
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++)
+            for (size_t n = 0; n < (size_t)g->out_c; n++) {
+                int32_t acc = 0;
+                for (int32_t ky = 0; ky < g->kernel_h; ky++)
+                    for (int32_t kx = 0; kx < g->kernel_w; kx++) {
+                        const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                        if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
+                        for (size_t c = 0; c < C; c++)
+                            acc += act[((size_t)iy * g->in_w + ix) * C + c] * w[n * K + (size_t)(ky * g->kernel_w + kx) * C + c];
+                    }
+                out[((size_t)oy * ow + ox) * ldc + n] = acc;
+            }
+}
+
 /* ---- bgemm: sign activations x {-1,0,+1} weights (qk_bgemm.h) ---- */
 
 /* A value in {-1, 0, +1}; zeros only when `zeros`. */
@@ -396,21 +419,11 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
         layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = got; layer.epi.ldc = ldc;
         void* ws = malloc(qk_bconv_workspace_bytes(&g));
         qk_bconv2d_f32(uk, &g, x, &layer, ws);
-        for (int32_t oy = 0; oy < oh; oy++)
-            for (int32_t ox = 0; ox < ow; ox++)
-                for (size_t n = 0; n < N; n++) {
-                    int32_t acc = 0;
-                    for (int32_t ky = 0; ky < g.kernel_h; ky++)
-                        for (int32_t kx = 0; kx < g.kernel_w; kx++) {
-                            const int32_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-                            const int32_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-                            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-                            for (size_t c = 0; c < C; c++)
-                                acc += av[((size_t)iy * g.in_w + ix) * C + c]
-                                     * wv[n * K + (size_t)(ky * g.kernel_w + kx) * C + c];
-                        }
-                    want[((size_t)oy * ow + ox) * ldc + n] = acc;
-                }
+        int32_t *ai = malloc(npix * 4), *wi = malloc(N * K * 4);
+        for (size_t i = 0; i < npix; i++) ai[i] = av[i];
+        for (size_t i = 0; i < N * K; i++) wi[i] = wv[i];
+        direct_conv_i32(&g, ai, wi, want, ldc);
+        free(ai); free(wi);
         cases++;
         int bad = !guards_ok((uint8_t*)got, bytes);
         size_t at = 0;
@@ -555,21 +568,11 @@ static void check_bsconv_member(const qk_bsgemm_ukernel_desc* uk) {
         const size_t image_bytes = qk_bsconv_image_bytes(&g, ab);
         uint8_t* image = guarded(image_bytes);
         qk_bsconv2d_u8(uk, &g, av, &layer, image);
-        for (int32_t oy = 0; oy < oh; oy++)
-            for (int32_t ox = 0; ox < ow; ox++)
-                for (size_t n = 0; n < N; n++) {
-                    int32_t acc = 0;
-                    for (int32_t ky = 0; ky < g.kernel_h; ky++)
-                        for (int32_t kx = 0; kx < g.kernel_w; kx++) {
-                            const int32_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-                            const int32_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-                            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-                            for (size_t c = 0; c < C; c++)
-                                acc += av[((size_t)iy * g.in_w + ix) * C + c]
-                                     * (layer.w_mul * qv[n * K + (size_t)(ky * g.kernel_w + kx) * C + c] + layer.w_offset);
-                        }
-                    want[((size_t)oy * ow + ox) * ldc + n] = acc;
-                }
+        int32_t *ai = malloc(npix * 4), *wi = malloc(N * K * 4);
+        for (size_t i = 0; i < npix; i++) ai[i] = av[i];
+        for (size_t i = 0; i < N * K; i++) wi[i] = layer.w_mul * qv[i] + layer.w_offset;
+        direct_conv_i32(&g, ai, wi, want, ldc);
+        free(ai); free(wi);
         cases++;
         int bad = !guards_ok((uint8_t*)got, bytes) || !guards_ok(image, image_bytes);
         size_t at = 0;
