@@ -16,6 +16,7 @@
 #include <time.h>
 #include "qkernels.h"
 #include "../common/bench_timing.h"
+#include "../common/bench_int8_conv.h"
 
 int main(void) {
     qk_set_num_threads(1);
@@ -39,21 +40,9 @@ int main(void) {
         epi.output_kind = QK_OUTPUT_U8; epi.ldc = N; epi.out_inv_scale = 20;
         uint8_t* out = malloc(M * N);
         epi.out = out;
-        /* int8 */
-        uint8_t* in8 = malloc(M * C + 64);
-        for (size_t i = 0; i < M * C + 64; i++) in8[i] = (uint8_t)rnd();
+        const double t8 = time_int8_conv(q8, &g, 31);
         uint8_t* codes = malloc(N * K);
         for (size_t i = 0; i < N * K; i++) codes[i] = (uint8_t)rnd();
-        uint8_t* packed = malloc(qk_packed_bytes(N, K, 8));
-        qk_pack_codes(codes, N, K, 8, packed);
-        int32_t* colsum = malloc(N * 4);
-        qk_weight_colsums(packed, N, K, 8, NULL, colsum);
-        uint8_t* ws8 = malloc(qk_conv_workspace_bytes(&g, 1));
-        qk_qgemm_args L;
-        memset(&L, 0, sizeof L);
-        L.a_zero = 3; L.w = packed; L.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(K, 8); L.bits = 8;
-        L.colsum = colsum; L.epi = epi;
-        const double t8 = TIME_MEDIAN(31, qk_conv2d_u8(q8, &g, in8, &L, ws8));
         /* bit-serial: codes 0..3 (DoReFa-style activations), Any-Precision levels 2q - (2^wb - 1) */
         uint8_t* acodes = malloc(M * C);
         for (size_t i = 0; i < M * C; i++) acodes[i] = (uint8_t)(rnd() & 3);
@@ -80,7 +69,7 @@ int main(void) {
         printf("| %dx%dx%d->%d | %.3f ms | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.1f / %.1f us |\n",
                hw, hw, C, C, t8 * 1e3, t[1][1] * 1e3, t8 / t[1][1], t[1][2] * 1e3, t8 / t[1][2], t[2][1] * 1e3,
                t8 / t[2][1], t[2][2] * 1e3, t8 / t[2][2], tpack[1] * 1e6, tpack[2] * 1e6);
-        free(scale); free(bias); free(out); free(in8); free(codes); free(packed); free(colsum); free(ws8);
+        free(scale); free(bias); free(out); free(codes);
         free(acodes); free(image[1]); free(image[2]);
     }
     return 0;

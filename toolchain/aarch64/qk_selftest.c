@@ -288,6 +288,66 @@ static void direct_conv_i32(const qk_conv_geom* g, const int32_t* act, const int
             }
 }
 
+/* ---- the output side of the bit-plane GEMM checks (bgemm, bsgemm): a random epilogue, the expected
+ * bytes from exact sums, guarded outputs for the member and its scalar twin, and the verdict ---- */
+typedef struct {
+    size_t M, N, ldc, elem, bytes;
+    int output, residual;
+    float *scale, *bias, *res;
+    float lo, hi, inv;
+    int32_t ozero;
+    uint8_t *want, *got, *scalar;
+} ocase;
+
+static ocase ocase_make(size_t M, size_t N, int output, float scale_max) {
+    ocase o;
+    memset(&o, 0, sizeof o);
+    o.M = M; o.N = N; o.ldc = N + rnd() % 2 * 3; o.output = output;
+    o.scale = malloc(N * 4); o.bias = malloc(N * 4); o.res = malloc(M * o.ldc * 4);
+    for (size_t n = 0; n < N; n++) { o.scale[n] = rndf(-scale_max, scale_max); o.bias[n] = rndf(-2, 2); }
+    for (size_t i = 0; i < M * o.ldc; i++) o.res[i] = rndf(-3, 3);
+    o.residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
+    o.lo = rnd() % 2 ? -INFINITY : -1.5f; o.hi = rnd() % 2 ? INFINITY : 2.0f;
+    o.inv = rndf(5, 40); o.ozero = (int32_t)(rnd() % 256);
+    o.elem = output == QK_OUTPUT_U8 ? 1 : 4; o.bytes = M * o.ldc * o.elem;
+    o.want = guarded(o.bytes); o.got = guarded(o.bytes); o.scalar = guarded(o.bytes);
+    return o;
+}
+
+/* The expected output (m, n) of exact sum acc: the scalar epilogue's float ops in its order. */
+static void ocase_expect(const ocase* o, size_t m, size_t n, int32_t acc) {
+    const size_t at = (m * o->ldc + n) * o->elem;
+    if (o->output == QK_OUTPUT_I32) { memcpy(o->want + at, &acc, 4); return; }
+    float y = (float)acc * o->scale[n] + o->bias[n];
+    if (o->residual) y = y + o->res[m * o->ldc + n];
+    y = clampf(y, o->lo, o->hi);
+    if (o->output == QK_OUTPUT_F32) memcpy(o->want + at, &y, 4);
+    else o->want[at] = requant(y, o->inv, o->ozero);
+}
+
+static qk_epilogue ocase_epilogue(const ocase* o, uint8_t* out) {
+    qk_epilogue e;
+    memset(&e, 0, sizeof e);
+    e.scale = o->scale; e.bias = o->bias; e.clamp_lo = o->lo; e.clamp_hi = o->hi;
+    e.residual_kind = o->residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; e.residual = o->res; e.ldr = o->ldc;
+    e.output_kind = (qk_output_kind)o->output; e.out = out; e.ldc = o->ldc;
+    e.out_inv_scale = o->inv; e.out_zero = o->ozero;
+    return e;
+}
+
+/* NULL if the member's output is right, else what is wrong (and *at the first differing byte). */
+static const char* ocase_verdict(const ocase* o, size_t* at) {
+    const char* what = !guards_ok(o->got, o->bytes) ? "wrote outside its output"
+                     : memcmp(o->got, o->want, o->bytes) != 0 ? "differs from the reference"
+                     : memcmp(o->got, o->scalar, o->bytes) != 0 ? "differs from its scalar twin" : NULL;
+    for (*at = 0; *at < o->bytes && o->got[*at] == o->want[*at]; (*at)++) {}
+    return what;
+}
+
+static void ocase_free(ocase* o) {
+    release(o->want); release(o->got); release(o->scalar); free(o->scale); free(o->bias); free(o->res);
+}
+
 /* ---- bgemm: sign activations x {-1,0,+1} weights (qk_bgemm.h) ---- */
 
 /* A value in {-1, 0, +1}; zeros only when `zeros`. */
@@ -305,7 +365,7 @@ static float signed_float(int8_t v) {
 static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int zeros,
                              int output) {
     const qk_bgemm_ukernel_desc* twin = qk_bgemm_select(QK_ISA_SCALAR);
-    const size_t kw = qk_bgemm_kwords(K, K), lda = 2 * kw + rnd() % 2 * 3, ldc = N + rnd() % 2 * 3;
+    const size_t kw = qk_bgemm_kwords(K, K), lda = 2 * kw + rnd() % 2 * 3;
     int8_t* av = malloc(M * K);
     int8_t* wv = malloc(N * K);
     float* x = malloc(M * K * sizeof(float));
@@ -315,26 +375,12 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     uint64_t* w = (uint64_t*)guarded(qk_bgemm_packed_words(N, kw) * 8);
     const int a_zero = qk_bgemm_pack_f32(x, M, K, K, a, lda);
     const int w_zero = qk_bgemm_pack_weights(wv, N, K, K, w);
-    float *scale = malloc(N * 4), *bias = malloc(N * 4), *res = malloc(M * ldc * 4);
-    for (size_t n = 0; n < N; n++) { scale[n] = rndf(-0.1f, 0.1f); bias[n] = rndf(-2, 2); }
-    for (size_t i = 0; i < M * ldc; i++) res[i] = rndf(-3, 3);
-    const int residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
-    const float lo = rnd() % 2 ? -INFINITY : -1.5f, hi = rnd() % 2 ? INFINITY : 2.0f;
-    const float inv = rndf(5, 40);
-    const int32_t ozero = (int32_t)(rnd() % 256);
-    const size_t elem = output == QK_OUTPUT_U8 ? 1 : 4, bytes = M * ldc * elem;
-    uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+    ocase o = ocase_make(M, N, output, 0.1f);
     for (size_t m = 0; m < M; m++) {
         for (size_t n = 0; n < N; n++) {
             int32_t acc = 0;
             for (size_t k = 0; k < K; k++) acc += av[m * K + k] * wv[n * K + k];
-            const size_t at = (m * ldc + n) * elem;
-            if (output == QK_OUTPUT_I32) { memcpy(want + at, &acc, 4); continue; }
-            float y = (float)acc * scale[n] + bias[n];
-            if (residual) y = y + res[m * ldc + n];
-            y = clampf(y, lo, hi);
-            if (output == QK_OUTPUT_F32) memcpy(want + at, &y, 4);
-            else want[at] = requant(y, inv, ozero);
+            ocase_expect(&o, m, n, acc);
         }
     }
     qk_bgemm_args g;
@@ -346,28 +392,22 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     /* the path the packers' flags allow; sometimes a more general one (always valid) */
     g.path = a_zero ? QK_BGEMM_GENERAL : w_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
     if (rnd() % 4 == 0) g.path = (qk_bgemm_path)(rnd() % (g.path + 1));
-    g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
-    g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
-    g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
-    g.epi.out = got;
+    g.epi = ocase_epilogue(&o, o.got);
     qk_bgemm(uk, &g);
-    g.epi.out = scalar;
+    g.epi.out = o.scalar;
     qk_bgemm(twin, &g);
     cases++;
+    size_t at;
     const char* what = (zeros & 1) == 0 && a_zero ? "packing reported a zero activation"
-                     : (zeros & 2) == 0 && w_zero ? "packing reported a zero weight"
-                     : !guards_ok(got, bytes) ? "wrote outside its output"
-                     : memcmp(got, want, bytes) != 0 ? "differs from the reference"
-                     : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+                     : (zeros & 2) == 0 && w_zero ? "packing reported a zero weight" : ocase_verdict(&o, &at);
     if (what != NULL) {
-        size_t at = 0;
-        while (at < bytes && got[at] == want[at]) at++;
         fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu zeros=%d path=%d output=%d: %s (first byte %zu)\n", uk->name,
                 M, N, K, zeros, (int)g.path, output, what, at);
         failures++;
     }
-    release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
-    free(av); free(wv); free(x); free(scale); free(bias); free(res); free(nz);
+    ocase_free(&o);
+    release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(wv); free(x); free(nz);
 }
 
 static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
@@ -455,7 +495,7 @@ static void bs_coefs(int wb, int* mul, int* offset) {
 static void check_bsgemm_case(const qk_bsgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int output) {
     const int wb = uk->wbits, ab = uk->abits;
     const qk_bsgemm_ukernel_desc* twin = qk_bsgemm_select(wb, ab, QK_ISA_SCALAR);
-    const size_t kw = qk_bsgemm_kwords(K, K), lda = (size_t)ab * kw + rnd() % 2 * 3, ldc = N + rnd() % 2 * 3;
+    const size_t kw = qk_bsgemm_kwords(K, K), lda = (size_t)ab * kw + rnd() % 2 * 3;
     uint8_t* av = malloc(M * K);
     uint8_t* qv = malloc(N * K);
     for (size_t i = 0; i < M * K; i++) av[i] = (uint8_t)(rnd() % 4 == 0 ? 0 : rnd() & ((1u << ab) - 1));
@@ -467,53 +507,33 @@ static void check_bsgemm_case(const qk_bsgemm_ukernel_desc* uk, size_t M, size_t
     qk_bsgemm_pack_weights(qv, N, K, K, wb, w);
     int mul, offset;
     bs_coefs(wb, &mul, &offset);
-    float *scale = malloc(N * 4), *bias = malloc(N * 4), *res = malloc(M * ldc * 4);
-    for (size_t n = 0; n < N; n++) { scale[n] = rndf(-0.05f, 0.05f); bias[n] = rndf(-2, 2); }
-    for (size_t i = 0; i < M * ldc; i++) res[i] = rndf(-3, 3);
-    const int residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
-    const float lo = rnd() % 2 ? -INFINITY : -1.5f, hi = rnd() % 2 ? INFINITY : 2.0f;
-    const float inv = rndf(5, 40);
-    const int32_t ozero = (int32_t)(rnd() % 256);
-    const size_t elem = output == QK_OUTPUT_U8 ? 1 : 4, bytes = M * ldc * elem;
-    uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+    ocase o = ocase_make(M, N, output, 0.05f);
     for (size_t m = 0; m < M; m++) {
         for (size_t n = 0; n < N; n++) {
             int64_t acc = 0;
             for (size_t k = 0; k < K; k++) acc += (int64_t)(mul * qv[n * K + k] + offset) * av[m * K + k];
-            const size_t at = (m * ldc + n) * elem;
-            const int32_t acc32 = (int32_t)acc;
-            if (output == QK_OUTPUT_I32) { memcpy(want + at, &acc32, 4); continue; }
-            float y = (float)acc32 * scale[n] + bias[n];
-            if (residual) y = y + res[m * ldc + n];
-            y = clampf(y, lo, hi);
-            if (output == QK_OUTPUT_F32) memcpy(want + at, &y, 4);
-            else want[at] = requant(y, inv, ozero);
+            ocase_expect(&o, m, n, (int32_t)acc);
         }
     }
     qk_bsgemm_args g;
     memset(&g, 0, sizeof g);
     g.M = M; g.N = N; g.kw = kw; g.wbits = wb; g.abits = ab; g.a = a; g.lda = lda; g.w = w;
     g.w_mul = mul; g.w_offset = offset;
-    g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
-    g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
-    g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
-    g.epi.out = got;
+    g.epi = ocase_epilogue(&o, o.got);
     qk_bsgemm(uk, &g);
-    g.epi.out = scalar;
+    g.epi.out = o.scalar;
     qk_bsgemm(twin, &g);
     cases++;
-    const char* what = !guards_ok(got, bytes) ? "wrote outside its output"
-                     : memcmp(got, want, bytes) != 0 ? "differs from the reference"
-                     : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+    size_t at;
+    const char* what = ocase_verdict(&o, &at);
     if (what != NULL) {
-        size_t at = 0;
-        while (at < bytes && got[at] == want[at]) at++;
         fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu mul=%d offset=%d output=%d: %s (first byte %zu)\n", uk->name,
                 M, N, K, mul, offset, output, what, at);
         failures++;
     }
-    release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
-    free(av); free(qv); free(scale); free(bias); free(res);
+    ocase_free(&o);
+    release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(qv);
 }
 
 static void check_bsgemm_member(const qk_bsgemm_ukernel_desc* uk) {
