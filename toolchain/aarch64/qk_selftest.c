@@ -267,6 +267,22 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
 }
 
 
+/* Case t of a conv check over the bit-plane families: H, W in 1..9, in_c from cs[], out_c in
+ * 1..max_out, 3x3 (1x1 every 4th, 3x2 every 8th), strides 1/2, asymmetric paddings 0-2, dilation 2
+ * every 5th, groups 1. The output may be empty (callers skip those). */
+static qk_conv_geom random_conv_geom(int t, const int32_t* cs, size_t ncs, int32_t max_out) {
+    qk_conv_geom g;
+    memset(&g, 0, sizeof g);
+    g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % ncs];
+    g.out_c = 1 + (int32_t)(rnd() % (uint32_t)max_out);
+    g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
+    g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
+    g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
+    g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
+    g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+    return g;
+}
+
 /* The int32 sums of a direct NHWC convolution (groups 1) into out[m * ldc + n]: taps outside the
  * image add nothing; act [in_h][in_w][C], w [N][kh * kw * C] in (ky, kx, c) order. */
 static void direct_conv_i32(const qk_conv_geom* g, const int32_t* act, const int32_t* w, int32_t* out, size_t ldc) {
@@ -423,16 +439,8 @@ static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
 /* Binary conv (NHWC, f32 input) against a direct convolution of sign values, int32 output. */
 static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
     for (int t = 0; t < 48; t++) {
-        qk_conv_geom g;
-        memset(&g, 0, sizeof g);
         const int32_t cs[] = {1, 3, 64, 65, 130};
-        g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % 5];
-        g.out_c = 1 + (int32_t)(rnd() % 19);
-        g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
-        g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
-        g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
-        g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
-        g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+        qk_conv_geom g = random_conv_geom(t, cs, 5, 19);
         const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
         if (oh <= 0 || ow <= 0) continue;
         const int zeros = t % 4;
@@ -556,16 +564,8 @@ static void check_bsgemm_member(const qk_bsgemm_ukernel_desc* uk) {
 static void check_bsconv_member(const qk_bsgemm_ukernel_desc* uk) {
     const int wb = uk->wbits, ab = uk->abits;
     for (int t = 0; t < 40; t++) {
-        qk_conv_geom g;
-        memset(&g, 0, sizeof g);
         const int32_t cs[] = {1, 3, 63, 64, 65, 130};
-        g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % 6];
-        g.out_c = 1 + (int32_t)(rnd() % 37);
-        g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
-        g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
-        g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
-        g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
-        g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+        qk_conv_geom g = random_conv_geom(t, cs, 6, 37);
         if (!qk_bsconv_supports(&g)) continue;
         const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
         const size_t taps = (size_t)(g.kernel_h * g.kernel_w), C = (size_t)g.in_c, N = (size_t)g.out_c;
