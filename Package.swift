@@ -50,7 +50,8 @@ let package = Package(
         .testTarget(name: "QKernelsTests", dependencies: ["QKernels", "_QTestSupport"]),
         .testTarget(name: "QCheckpointTests", dependencies: ["QCheckpoint", "_QTestSupport"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "QONNXTests", dependencies: ["QONNX", "QCheckpoint", "_QTestSupport"]),
+        .testTarget(name: "QONNXTests", dependencies: [
+            "QONNX", "QConvert", "QCheckpoint", "QGraph", "_QTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "QFormatTests", dependencies: ["QFormat", "_QTestSupport"]),
         .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
         .testTarget(name: "QConvertTests", dependencies: ["QConvert", "QGraph", "QKernels", "_QTestSupport"],

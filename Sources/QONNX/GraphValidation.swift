@@ -49,9 +49,11 @@ extension ONNXGraph {
             }
         }
         guard order.count == nodes.count else {
-            let stuck = (0..<nodes.count).filter { waiting[$0] > 0 }
-            throw ReadFailure("the graph has a cycle: node \(nodes[stuck[0]].label)"
-                + (stuck.count > 1 ? " and \(stuck.count - 1) other node(s) wait on each other" : " reads its own output"))
+            let stuck = (0..<nodes.count).filter { waiting[$0] > 0 }.map { nodes[$0] }
+            if let loop = stuck.first(where: { n in n.inputs.contains { !$0.isEmpty && n.outputs.contains($0) } }) {
+                throw ReadFailure("the graph has a cycle: node \(loop.label) reads its own output")
+            }
+            throw ReadFailure("the graph has a cycle: \(stuck.count) nodes wait on each other or on such nodes (the first: \(stuck[0].label))")
         }
         nodes = order.map { nodes[$0] }
     }

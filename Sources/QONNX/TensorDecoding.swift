@@ -33,11 +33,11 @@ extension Onnx_TensorProto {
             count = product
         }
         let byteCount = count * dtype.byteSize
+        let claim = "\(what) claims \(count) elements of \(type.name) (dims \(dims))"
         guard byteCount <= limits.maxTensorBytes else {
-            throw ReadFailure("\(what) claims \(byteCount) bytes, more than the \(limits.maxTensorBytes)-byte limit")
+            throw ReadFailure("\(claim): \(byteCount) bytes, more than the \(limits.maxTensorBytes)-byte limit")
         }
         let shape = dims.map { Int($0) }
-        let claim = "\(what) claims \(count) elements of \(type.name) (dims \(dims))"
         let typedFields = [("float_data", floatData.count), ("int32_data", int32Data.count), ("int64_data", int64Data.count),
                            ("double_data", doubleData.count), ("uint64_data", uint64Data.count), ("string_data", stringData.count)]
         let used = typedFields.filter { $0.1 > 0 }

@@ -39,14 +39,19 @@ extension ONNXGraphBuilder {
         "Div": { b, node, _ in try b.arithmetic(node) },
     ]
 
+    /// The ops translated only when their inputs are constants (shape computations).
+    static let constantOnly: Set<String> = ["Cast", "Concat", "Constant", "Div", "Gather", "Mul", "Shape", "Slice", "Sub"]
+
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
             throw ConvertError("node \(node.label): op domain '\(node.domain)' is not supported (only the standard ONNX operators)")
         }
         guard let translation = Self.translations[node.opType] else {
+            let ops = Self.translations.keys.sorted()
             throw ConvertError("node \(node.label): op \(node.opType) is not supported; LowBit runs "
-                + Self.translations.keys.sorted().joined(separator: ", "))
+                + ops.filter { !Self.constantOnly.contains($0) }.joined(separator: ", ")
+                + " (and folds " + ops.filter(Self.constantOnly.contains).joined(separator: ", ") + " of constants)")
         }
         var attributes = ONNXAttributes(node)
         try translation(&self, node, &attributes)
@@ -259,16 +264,19 @@ extension ONNXGraphBuilder {
                 + "read only here; LowBit runs a constant Add only as a layer's bias")
         }
         let layer = graph.nodes[i]
-        let extra = try broadcastPerChannel(c, channels: shape[1], rank: shape.count, node)
+        let isLayer = switch layer.op { case .conv2d, .linear: true; default: false }
+        guard isLayer else {
+            throw ConvertError("node \(node.label): adds a constant to the output of \(layer.op.kind) '\(layer.name)'; "
+                + "LowBit runs a constant Add only as the bias of a conv or linear")
+        }
         let biasName = layer.op.biasName ?? "\(layer.name).bias"
+        let extra = try broadcastPerChannel(c, channels: shape[1], rank: shape.count, node)
         let old = tensors[biasName]?.floats ?? [Float](repeating: 0, count: shape[1])
         tensors.set(biasName, StoredTensor(floats: zip(old, extra).map { $0 + $1 }, shape: [shape[1]]))
         switch layer.op {
         case .conv2d(var op): op.bias = biasName; graph.nodes[i].op = .conv2d(op)
         case .linear(var op): op.bias = biasName; graph.nodes[i].op = .linear(op)
-        default:
-            throw ConvertError("node \(node.label): adds a constant to the output of \(layer.op.kind) '\(layer.name)'; "
-                + "LowBit runs a constant Add only as the bias of a conv or linear")
+        default: break
         }
         define(node.outputs[0], .tensor(value, shape: shape))
     }
