@@ -12,6 +12,12 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
                      weights named `onnx::Conv_<n>` (nodes are named from the scopes, `/features/features.1/
                      conv/conv.0/conv.0.0/Conv`), Clip(0, 6) with constant min/max inputs, GlobalAveragePool,
                      Flatten, Dropout removed.
+  onnx/opsmix        built with onnx.helper (no exporter), opset 21, for the attributes torch does not write:
+                     auto_pad SAME_UPPER / SAME_LOWER with stride 2, asymmetric pads, a grouped dilated conv,
+                     BatchNormalization epsilon 1e-3, Clip to [-1.5, 2], max pool with ceil_mode 1 (same size),
+                     average pool with padding and count_include_pad 1, Flatten of an 8x8 map into a Gemm
+                     with transB 0 and alpha/beta, ReduceMean (axes input, keepdims 0), Unsqueeze, Squeeze,
+                     Identity, Dropout, MatMul + Add, residual adds.
   onnx/smallnet      a net of this script's own (below), TorchScript exporter, opset 13, batch dimension
                      dynamic, constant folding off: BatchNormalization nodes kept, the flatten as
                      Shape -> Gather -> Unsqueeze -> Concat -> Reshape, Clip as hardtanh(-1, 1) and ReLU6,
@@ -161,9 +167,100 @@ def build_smallnet() -> nn.Module:
     return trained_like(model, 43, model.fc, lambda x: model.features(x))
 
 
+def build_opsmix() -> "onnx.ModelProto":
+    """The opsmix graph (module docstring) with seeded random weights (numpy, N(0, 1/fan_in))."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(44)
+    inits = []
+
+    def weight(name, *shape, scale=None):
+        fan_in = int(np.prod(shape[1:])) if len(shape) > 1 else 1
+        value = rng.standard_normal(shape) * (scale if scale is not None else 1 / np.sqrt(fan_in))
+        inits.append(numpy_helper.from_array(value.astype(np.float32), name))
+        return name
+
+    def bn(name, c):
+        inits.extend(numpy_helper.from_array(v.astype(np.float32), f"{name}.{part}") for part, v in [
+            ("weight", rng.uniform(0.6, 1.4, c)), ("bias", rng.normal(0, 0.1, c)),
+            ("running_mean", rng.normal(0, 0.1, c)), ("running_var", rng.uniform(0.5, 1.5, c))])
+        return [f"{name}.{p}" for p in ("weight", "bias", "running_mean", "running_var")]
+
+    def ints(name, values):
+        inits.append(numpy_helper.from_array(np.array(values, dtype=np.int64), name))
+        return name
+
+    node = helper.make_node
+    inits.append(numpy_helper.from_array(np.array(-1.5, dtype=np.float32), "clip.min"))
+    inits.append(numpy_helper.from_array(np.array(2.0, dtype=np.float32), "clip.max"))
+    nodes = [
+        node("Conv", ["x", weight("conv_a.weight", 8, 3, 3, 3), weight("conv_a.bias", 8, scale=0.1)], ["a"],
+             name="/conv_a/Conv", strides=[2, 2], auto_pad="SAME_UPPER"),
+        node("BatchNormalization", ["a", *bn("bn_a", 8)], ["a_bn"], name="/bn_a/BatchNormalization", epsilon=1e-3),
+        node("Relu", ["a_bn"], ["a_relu"], name="/relu_a/Relu"),
+        node("Conv", ["a_relu", weight("conv_b.weight", 8, 4, 3, 3)], ["b"], name="/conv_b/Conv", group=2,
+             dilations=[2, 2], pads=[2, 1, 2, 3]),
+        node("Clip", ["b", "clip.min", "clip.max"], ["b_clip"], name="/clip/Clip"),
+        node("Add", ["b_clip", "a_relu"], ["ab"], name="/Add"),
+        node("MaxPool", ["ab"], ["m"], name="/pool/MaxPool", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+        node("AveragePool", ["m"], ["avg"], name="/avg/AveragePool", kernel_shape=[3, 3], pads=[1, 1, 1, 1],
+             count_include_pad=1),
+        node("Conv", ["avg", weight("conv_c.weight", 16, 8, 3, 3)], ["c"], name="/conv_c/Conv", strides=[2, 2],
+             auto_pad="SAME_LOWER"),
+        node("Relu", ["c"], ["c_relu"], name="/relu_c/Relu"),
+        node("Flatten", ["c_relu"], ["flat"], name="/Flatten", axis=1),
+        node("Gemm", ["flat", weight("head_a.weight", 1024, 12), weight("head_a.bias", 12, scale=0.1)], ["ha"],
+             name="/head_a/Gemm", alpha=0.5, beta=2.0),
+        node("ReduceMean", ["c_relu", ints("axes_hw", [-2, -1])], ["mean"], name="/ReduceMean", keepdims=0),
+        node("Unsqueeze", ["mean", ints("axes_2", [2])], ["mean3"], name="/Unsqueeze"),
+        node("Squeeze", ["mean3", "axes_2"], ["mean2"], name="/Squeeze"),
+        node("Identity", ["mean2"], ["mean_id"], name="/Identity"),
+        node("Dropout", ["mean_id"], ["mean_drop"], name="/drop/Dropout"),
+        node("MatMul", ["mean_drop", weight("head_b.weight", 16, 12)], ["hb0"], name="/head_b/MatMul"),
+        node("Add", ["hb0", weight("head_b.bias", 12, scale=0.1)], ["hb"], name="/head_b/Add"),
+        node("Add", ["ha", "hb"], ["h"], name="/Add_1"),
+        node("Relu", ["h"], ["h_relu"], name="/Relu"),
+        node("Gemm", ["h_relu", weight("fc.weight", 10, 12, scale=2.0), weight("fc.bias", 10, scale=0.1)], ["logits"],
+             name="/fc/Gemm", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "opsmix", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, CLASSES])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="toolchain/onnx/export.py")
+    model.ir_version = 10
+    return model
+
+
+def pick_inputs_onnxruntime(path: Path, count: int, max_seed: int = 200) -> list:
+    """calibration.pick_inputs for a model only onnxruntime runs: the first seeds with a top-2 margin >= MIN_MARGIN."""
+    images = []
+    for seed in range(max_seed):
+        if common.top2_margin(torch.tensor(run_onnxruntime_array(path, calibration.normalize(
+                common.synthetic_image(SIZE, SIZE, 3, seed), MEAN, STD).numpy()))) < MIN_MARGIN:
+            continue
+        rel = common.write_input(SIZE, SIZE, 3, seed)
+        images.append({"path": rel, "logits": run_onnxruntime(path, rel)})
+        if len(images) == count:
+            return images
+    raise RuntimeError(f"only {len(images)} of {count} inputs reach a top-2 margin of {MIN_MARGIN}")
+
+
+def run_onnxruntime_array(path: Path, x: np.ndarray) -> list:
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: x})
+    return [float(v) for v in np.asarray(out, dtype=np.float32).flatten().tolist()]
+
+
+def run_onnxruntime(path: Path, rel: str) -> list:
+    """onnxruntime's output (1 thread, graph optimizations off) on a fixture input preprocessed as LowBit does."""
+    return run_onnxruntime_array(path, common.load_input(rel, MEAN, STD).numpy())
+
+
 SPECS = {
     "resnet18": dict(build=build_resnet18, arch="resnet18", export=dict(dynamo=True, opset_version=18)),
     "mobilenetv2": dict(build=build_mobilenetv2, arch="mobilenet_v2", export=dict(dynamo=False, opset_version=17)),
+    "opsmix": dict(build=build_opsmix, arch="opsmix"),
     "smallnet": dict(build=build_smallnet, arch="smallnet",
                      export=dict(dynamo=False, opset_version=13, do_constant_folding=False,
                                  input_names=["image"], output_names=["logits"],
@@ -171,39 +268,33 @@ SPECS = {
 }
 
 
-def run_onnxruntime(path: Path, rel: str) -> list:
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    x = common.load_input(rel, MEAN, STD).numpy()
-    (out,) = session.run(None, {session.get_inputs()[0].name: x})
-    return [float(v) for v in np.asarray(out, dtype=np.float32).flatten().tolist()]
-
-
 def write(name: str) -> None:
     spec = SPECS[name]
     torch.set_num_threads(1)
-    model = spec["build"]()
-    images = calibration.pick_inputs(model, SIZE, 3, MEAN, STD, IMAGES, min_margin=MIN_MARGIN)
     path = common.checkpoint_path(FOLDER, name, "onnx")
-    x = common.load_input(images[0]["path"], MEAN, STD)
-    torch.onnx.export(model, (x,), str(path), external_data=False, **spec["export"])
+    if "export" in spec:
+        model = spec["build"]()
+        images = calibration.pick_inputs(model, SIZE, 3, MEAN, STD, IMAGES, min_margin=MIN_MARGIN)
+        x = common.load_input(images[0]["path"], MEAN, STD)
+        torch.onnx.export(model, (x,), str(path), external_data=False, **spec["export"])
+    else:
+        onnx.save(spec["build"](), str(path))
+        images = pick_inputs_onnxruntime(path, IMAGES)
     proto = onnx.load(str(path))
-    onnx.checker.check_model(proto)
+    onnx.checker.check_model(proto, full_check=True)
     records = []
     for image in images:
         logits = run_onnxruntime(path, image["path"])
-        torch_logits = image["logits"]
-        worst = max(abs(a - b) for a, b in zip(logits, torch_logits)) / max(abs(v) for v in torch_logits)
+        reference = image["logits"]
+        worst = max(abs(a - b) for a, b in zip(logits, reference)) / max(abs(v) for v in reference)
         assert worst < 1e-5, f"{name}: onnxruntime differs from torch by {worst:.2e} x max|logit|"
         records.append({"path": image["path"], "logits": logits})
     ops = sorted({n.op_type for n in proto.graph.node})
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
+    exporter = ("dynamo" if spec["export"]["dynamo"] else "torchscript") if "export" in spec else "onnx.helper"
     common.write_fixture_json(FOLDER, name, {
         "arch": spec["arch"], "checkpoint": path.name, "format": "onnx", "onnx": onnx.__version__,
-        "onnxruntime": onnxruntime.__version__, "opset": opset,
-        "exporter": "dynamo" if spec["export"]["dynamo"] else "torchscript", "ops": ops,
+        "onnxruntime": onnxruntime.__version__, "opset": opset, "exporter": exporter, "ops": ops,
         "input": {"height": SIZE, "width": SIZE, "channels": 3, "mean": MEAN, "std": STD},
         "images": records,
         "notes": SPEC_NOTES[name],
@@ -217,6 +308,8 @@ SPEC_NOTES = {
                 "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
     "mobilenetv2": "torchvision MobileNetV2 width_mult 0.25, 10 classes; logits from onnxruntime "
                    "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "opsmix": "toolchain/onnx/export.py build_opsmix (onnx.helper, no exporter): attributes torch does not write; "
+              "logits from onnxruntime",
     "smallnet": "toolchain/onnx/export.py SmallNet: shape-subgraph flatten, MatMul + Add, Gemm transB 0 with "
                 "alpha/beta, BatchNormalization nodes, Clip variants; logits from onnxruntime",
 }
