@@ -27,6 +27,7 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
 
     /work/venv/bin/python toolchain/onnx/export.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/export.py --verify   # re-runs onnxruntime, checks the JSON exactly
+    /work/venv/bin/python toolchain/onnx/export.py --fuzz-seeds   # Fuzz/corpus/onnx: two tiny exports (< 16 KB)
 
 Needs torch, torchvision 0.28 (only its model definitions: its C ops need CUDA libraries, so the meta
 registrations are stubbed before the import), onnx, onnxscript (the dynamo exporter) and onnxruntime.
@@ -315,6 +316,37 @@ SPEC_NOTES = {
 }
 
 
+class TinyNet(nn.Module):
+    """A few-hundred-parameter net for the fuzz seeds: the same op kinds as SmallNet at 16x16 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.bn = nn.BatchNorm2d(4)
+        self.dw = nn.Conv2d(4, 4, 3, padding=1, groups=4)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, x):
+        x = nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 3, 2, 1)
+        x = nn.functional.avg_pool2d(x + torch.clamp(self.dw(x), 0, 6), 2)
+        return self.fc(x.view(x.size(0), -1))
+
+
+def write_fuzz_seeds() -> None:
+    """Fuzz/corpus/onnx/tiny-{torchscript,dynamo}.onnx: TinyNet exported both ways (seeded weights)."""
+    folder = common.ROOT / "Fuzz" / "corpus" / "onnx"
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(45)
+    model = TinyNet().eval()
+    x = torch.randn(1, 3, 16, 16)
+    torch.onnx.export(model, (x,), str(folder / "tiny-torchscript.onnx"), dynamo=False, opset_version=13,
+                      do_constant_folding=False, dynamic_axes={"x": {0: "batch"}}, input_names=["x"])
+    torch.onnx.export(model, (x,), str(folder / "tiny-dynamo.onnx"), dynamo=True, opset_version=18, external_data=False)
+    for path in sorted(folder.glob("tiny-*.onnx")):
+        onnx.checker.check_model(onnx.load(str(path)))
+        print(f"{path.relative_to(common.ROOT)}: {path.stat().st_size} bytes")
+
+
 def verify(name: str) -> None:
     record = common.read_fixture_json(FOLDER, name)
     path = common.FIXTURES / FOLDER / record["checkpoint"]
@@ -327,8 +359,11 @@ def verify(name: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verify", action="store_true", help="re-run onnxruntime on the files, compare exactly")
+    parser.add_argument("--fuzz-seeds", action="store_true", help="write the fuzz seeds instead of the fixtures")
     parser.add_argument("names", nargs="*", default=list(SPECS))
     args = parser.parse_args()
+    if args.fuzz_seeds:
+        return write_fuzz_seeds()
     for name in args.names:
         (verify if args.verify else write)(name)
 
