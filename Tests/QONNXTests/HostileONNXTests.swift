@@ -148,11 +148,7 @@ final class HostileONNXTests: XCTestCase {
 
     func testUnsupportedStructures() {
         assertRefused(Proto.tinyCNN().editing { g in
-            var branch = Onnx_AttributeProto()
-            branch.name = "then_branch"
-            branch.type = .graph
-            branch.g = Onnx_GraphProto()
-            g.node.append(Proto.node("If", ["p"], ["q"], branch))
+            g.node.append(Proto.node("If", ["p"], ["q"], Proto.attribute("then_branch", .graph) { $0.g = Onnx_GraphProto() }))
         }, "control flow (If, Loop, Scan) is not supported")
         assertRefused(Proto.tinyCNN().editing { g in
             var sparse = Onnx_SparseTensorProto()
@@ -160,9 +156,7 @@ final class HostileONNXTests: XCTestCase {
             g.sparseInitializer = [sparse]
         }, "sparse initializers are not supported")
         assertRefused(Proto.tinyCNN().editing { g in
-            var a = Onnx_AttributeProto()
-            a.name = "untyped"
-            g.node[0].attribute.append(a)
+            g.node[0].attribute.append(Proto.attribute("untyped", .undefined) { _ in })
         }, "attribute 'untyped' has no type")
     }
 
@@ -170,12 +164,8 @@ final class HostileONNXTests: XCTestCase {
     func testDeepNesting() {
         var inner = Onnx_GraphProto()
         for depth in 0..<40 {
-            var attribute = Onnx_AttributeProto()
-            attribute.name = "body\(depth)"
-            attribute.type = .graph
-            attribute.g = inner
             var graph = Onnx_GraphProto()
-            graph.node = [Proto.node("Loop", [], ["o\(depth)"], attribute)]
+            graph.node = [Proto.node("Loop", [], ["o\(depth)"], Proto.attribute("body\(depth)", .graph) { [inner] in $0.g = inner })]
             inner = graph
         }
         assertRefused(Proto.model(inner), "nested deeper than 32")

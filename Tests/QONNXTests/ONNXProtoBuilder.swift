@@ -37,37 +37,19 @@ enum Proto {
         return n
     }
 
-    static func ints(_ name: String, _ v: [Int64]) -> Onnx_AttributeProto {
+    static func attribute(_ name: String, _ type: Onnx_AttributeProto.AttributeType,
+                          _ fill: (inout Onnx_AttributeProto) -> Void) -> Onnx_AttributeProto {
         var a = Onnx_AttributeProto()
         a.name = name
-        a.type = .ints
-        a.ints = v
+        a.type = type
+        fill(&a)
         return a
     }
 
-    static func int(_ name: String, _ v: Int64) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .int
-        a.i = v
-        return a
-    }
-
-    static func float(_ name: String, _ v: Float) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .float
-        a.f = v
-        return a
-    }
-
-    static func string(_ name: String, _ v: String) -> Onnx_AttributeProto {
-        var a = Onnx_AttributeProto()
-        a.name = name
-        a.type = .string
-        a.s = Data(v.utf8)
-        return a
-    }
+    static func ints(_ name: String, _ v: [Int64]) -> Onnx_AttributeProto { attribute(name, .ints) { $0.ints = v } }
+    static func int(_ name: String, _ v: Int64) -> Onnx_AttributeProto { attribute(name, .int) { $0.i = v } }
+    static func float(_ name: String, _ v: Float) -> Onnx_AttributeProto { attribute(name, .float) { $0.f = v } }
+    static func string(_ name: String, _ v: String) -> Onnx_AttributeProto { attribute(name, .string) { $0.s = Data(v.utf8) } }
 
     /// A FLOAT tensor value: fixed dims, or a named dim for nil.
     static func value(_ name: String, _ dims: [Int64?]) -> Onnx_ValueInfoProto {

@@ -172,6 +172,9 @@ final class ONNXSourceTests: XCTestCase {
             g.node.insert(Proto.node("Conv", ["p", "se.weight"], ["p2"]), at: 3)
             g.node[4].input = ["p2"]
         }, "LowBit runs Conv only on [1, C, H, W] feature maps")
+        // padding that would make a map of 2^60 elements
+        assertRefused(Proto.tinyCNN().editing { g in g.node[0].attribute = [Proto.ints("pads", [1 << 30, 1 << 30, 1 << 30, 1 << 30])] },
+                      "node '/c/Conv' (Conv): output shape [2147483654, 2147483654, 4] is not supported")
         // broadcasting residual add
         assertRefused(Proto.tinyCNN().editing { g in g.node.insert(Proto.node("Add", ["c0", "x"], ["c"]), at: 1); g.node[0].output = ["c0"] },
                       "shapes [1, 4, 8, 8] and [1, 3, 8, 8] differ")

@@ -58,13 +58,24 @@ struct ONNXGraphBuilder {
     /// How many nodes and graph outputs read ONNX value `name`.
     func readerCount(_ name: String) -> Int { readers[name] ?? 0 }
 
-    /// Appends a LowBit node named `name` (from `reserve`) and returns its output value name.
+    /// Appends a LowBit node named `name` (from `reserve`) and returns its output value name. Its output must
+    /// fit `Graph.validate`'s bounds (dims 1...2^24, at most 2^28 elements), checked here so that no later
+    /// shape arithmetic can overflow on a hostile file's padding or strides.
     mutating func append(_ name: String, _ op: Op, inputs: [String], for node: ONNXNode) throws -> String {
+        let out: String
         do {
-            return try graph.append(name, op, inputs: inputs)
+            out = try graph.append(name, op, inputs: inputs)
         } catch let error as GraphError {
             throw ConvertError("node \(node.label): \(error.description)")
         }
+        let shape = graph.value(out)!.shape
+        var count = 1
+        for d in shape {
+            guard (1...(1 << 24)).contains(d) else { throw ConvertError("node \(node.label): output shape \(shape) is not supported") }
+            count *= d
+            guard count <= 1 << 28 else { throw ConvertError("node \(node.label): output \(shape) is too large") }
+        }
+        return out
     }
 
     /// A parameter-free op's node, named `<kind>_<n>` as the state-dict families name them (`hardtanh_<n>`

@@ -86,7 +86,7 @@ struct ONNXSource: GraphSource {
         var keep = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated().reversed() where node.outputs.contains(where: needed.contains) {
             keep[i] = true
-            needed.formUnion(node.inputs)
+            needed.formUnion(node.inputs.filter { !$0.isEmpty })
         }
         return nodes.indices.filter { keep[$0] }.map { nodes[$0] }
     }
