@@ -43,10 +43,11 @@ public enum Converter {
                                progress: (String, Double) -> Void = { _, _ in }) throws -> ConversionReport {
         let start = Date()
         progress("reading checkpoint", 0)
-        let checkpoint = try Checkpoint.load(contentsOf: url)
+        let input = try ConverterInput.open(url)
+        let checkpoint = input.checkpoint
         let (recipe, recipeEvidence) = try Recipes.resolve(options.recipe, checkpoint)
 
-        let source = StateDictSource(checkpoint: try recipe.sourceCheckpoint(checkpoint, options: options))
+        let source = input.graphSource(try recipe.sourceCheckpoint(checkpoint, options: options), options: options)
         var (model, archEvidence) = try source.floatModel(arch: options.arch)
         model.preprocessing = recipe.preprocessing(arch: model.arch, familyDefault: model.preprocessing)
         try applyOverrides(&model, options)

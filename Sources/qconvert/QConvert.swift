@@ -10,24 +10,27 @@ import QGraph
 struct QConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qconvert",
-        abstract: "Convert a PyTorch checkpoint (.ckpt/.pt/.pth/.th/.pth.tar, zip or legacy) or .safetensors to LowBit's .lbm.",
+        abstract: "Convert a PyTorch checkpoint (.ckpt/.pt/.pth/.th/.pth.tar, zip or legacy), .safetensors or an ONNX model to LowBit's .lbm.",
         discussion: """
             Checkpoints are read with a restricted unpickler that never executes code from the file. The
             architecture is recognised from key names and shapes (--arch overrides); BatchNorm is folded into the
             convs, ReLU and residual adds are fused, and weights are quantized per output channel (plain recipe).
             Activations are u8: static scales from --calibrate images, or measured at run time without it.
+            An ONNX model's graph is translated op by op (docs/ONNX.md); it carries no preprocessing, so ImageNet
+            mean/std at the graph's input size apply unless --mean, --std, --input-size or --resize say otherwise.
 
             Examples:
               qconvert resnet20.th --bits 4 --calibrate cifar10-test/labels.csv -o resnet20-w4.lbm
               qconvert resnet20.th --bits 2 --scheme codebook
               qconvert model.pt --bits 32                # float model file
               qconvert model.pt --inspect                # list tensors, metadata, skipped classes
+              qconvert resnet18.onnx --bits 4            # ONNX (opsets 13-21, the CNN ops in docs/ONNX.md)
             """)
 
-    @Argument(help: "The checkpoint file.")
+    @Argument(help: "The checkpoint file, or an ONNX model (.onnx).")
     var checkpoint: String
 
-    @Flag(help: "List the format, wrapper, tensors, metadata and stubbed classes, then exit.")
+    @Flag(help: "List the format, wrapper, tensors, metadata and stubbed classes, then exit (checkpoints only).")
     var inspect = false
 
     @Flag(help: "Report the time taken to read the checkpoint (with --inspect) or to convert.")
@@ -135,6 +138,9 @@ struct QConvertCommand: ParsableCommand {
     }
 
     private func runInspect() throws {
+        if URL(fileURLWithPath: checkpoint).pathExtension.lowercased() == "onnx" {
+            throw ValidationError("--inspect lists checkpoints; an ONNX model's layers are listed when it is converted")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let loaded = try Checkpoint.load(contentsOf: URL(fileURLWithPath: checkpoint))
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
