@@ -25,12 +25,15 @@ enum CRC32 {
             var i = 0
             let n = bytes.count
             while i + 8 <= n {
-                let lo = (UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8 | UInt32(bytes[i + 2]) << 16
-                    | UInt32(bytes[i + 3]) << 24) ^ crc
-                crc = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
+                // Split into typed parts: Swift 6.2's type checker gives up on the one-expression form.
+                let low: UInt32 = UInt32(bytes[i]) | UInt32(bytes[i + 1]) << 8
+                let high: UInt32 = UInt32(bytes[i + 2]) << 16 | UInt32(bytes[i + 3]) << 24
+                let lo: UInt32 = (low | high) ^ crc
+                let first: UInt32 = t[7 * 256 + Int(lo & 0xFF)] ^ t[6 * 256 + Int((lo >> 8) & 0xFF)]
                     ^ t[5 * 256 + Int((lo >> 16) & 0xFF)] ^ t[4 * 256 + Int(lo >> 24)]
-                    ^ t[3 * 256 + Int(bytes[i + 4])] ^ t[2 * 256 + Int(bytes[i + 5])]
+                let second: UInt32 = t[3 * 256 + Int(bytes[i + 4])] ^ t[2 * 256 + Int(bytes[i + 5])]
                     ^ t[1 * 256 + Int(bytes[i + 6])] ^ t[Int(bytes[i + 7])]
+                crc = first ^ second
                 i += 8
             }
             while i < n {

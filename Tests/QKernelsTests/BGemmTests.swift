@@ -304,7 +304,8 @@ final class BGemmTests: XCTestCase {
     func testDispatch() {
         let active = qk_isa_active()
         let picked = String(cString: qk_bgemm_select(active)!.pointee.name)
-        let expected = bgemmMembers.last(where: { $0.isa == active && qk_isa_supported($0.isa) != 0 })
+        // typed: Swift 6.2 infers an optional for the ?? otherwise
+        let expected: qk_bgemm_ukernel_desc = bgemmMembers.last(where: { $0.isa == active && qk_isa_supported($0.isa) != 0 })
             ?? qk_bgemm_select(QK_ISA_SCALAR)!.pointee
         XCTAssertEqual(picked, expected.nameString, "under \(String(cString: qk_isa_name(active)))")
         XCTAssertEqual(String(cString: qk_bgemm_select(QK_ISA_SCALAR)!.pointee.name), "qk_bgemm_ukernel_4x8c64__scalar")
