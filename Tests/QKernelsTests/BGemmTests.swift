@@ -304,7 +304,7 @@ final class BGemmTests: XCTestCase {
     func testDispatch() {
         let active = qk_isa_active()
         let picked = String(cString: qk_bgemm_select(active)!.pointee.name)
-        let expected = bestMember(bgemmMembers, under: active) { $0.isa }!
+        let expected: qk_bgemm_ukernel_desc = bestMember(bgemmMembers, under: active) { $0.isa }!   // typed for Swift 6.2
         XCTAssertEqual(picked, expected.nameString, "under \(String(cString: qk_isa_name(active)))")
         XCTAssertEqual(String(cString: qk_bgemm_select(QK_ISA_SCALAR)!.pointee.name), "qk_bgemm_ukernel_4x8c64__scalar")
     }
