@@ -69,7 +69,7 @@ version="$(chroot "$sdk/build-root" dpkg-query -W -f='${Version}' swiftlang)"
 
 # The aarch64 modules must come from the same swiftlang version as the compiler that reads them.
 make_part sysroot --variant=extract --architectures=arm64 \
-  --include="swiftlang=$version,libc6-dev,g++,libomp-dev,libjpeg-dev,libpng-dev,zlib1g-dev"
+  --include="swiftlang=$version,libc6-dev,g++,libomp-dev,libjpeg-dev,libpng-dev,zlib1g-dev,libxxhash-dev"
 merge_usr "$sdk/sysroot"
 # The Swift driver looks for the static runtime (swiftrt.o, static-stdlib-args.lnk) under usr/lib/swift_static.
 [ -e "$sdk/sysroot/usr/lib/swift_static" ] || ln -s ../libexec/swift/lib/swift_static "$sdk/sysroot/usr/lib/swift_static"
