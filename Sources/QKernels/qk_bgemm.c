@@ -18,6 +18,7 @@ void qk_bgemm(const qk_bgemm_ukernel_desc* uk, const qk_bgemm_args* args) {
     assert(args->a_rows != NULL ? args->a_segs != NULL && args->segs * args->seg_words == args->kw
                                 : args->lda >= 2 * args->kw);
     assert(args->epi.output_kind == QK_OUTPUT_I32 || args->epi.scale != NULL);
+    assert(args->epi.half_rows == NULL);   /* half-step weights are a qgemm feature */
     const size_t NR = (size_t)uk->nr;
     /* work is counted in 64-k words x outputs */
     const size_t tile_bytes = (NR + QK_BGEMM_ROW_GROUP - 1) / QK_BGEMM_ROW_GROUP * args->kw * 2 *

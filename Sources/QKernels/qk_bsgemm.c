@@ -19,6 +19,7 @@ void qk_bsgemm(const qk_bsgemm_ukernel_desc* uk, const qk_bsgemm_args* a) {
     assert(a->a_segs != NULL ? a->segs * a->seg_words == a->kw : a->a_width != 0 || a->lda >= (size_t)a->abits * a->kw);
     assert(a->kw * 64 <= QK_BSGEMM_MAX_K && abs(a->w_mul) <= QK_BSGEMM_MAX_COEF && abs(a->w_offset) <= QK_BSGEMM_MAX_COEF);
     assert(a->epi.output_kind == QK_OUTPUT_I32 || a->epi.scale != NULL);
+    assert(a->epi.half_rows == NULL);      /* half-step weights are a qgemm feature */
     const size_t NR = (size_t)uk->nr;
     const size_t tile_bytes = (NR + QK_BSGEMM_ROW_GROUP - 1) / QK_BSGEMM_ROW_GROUP * a->kw * (size_t)a->wbits *
                               QK_BSGEMM_ROW_GROUP * sizeof(uint64_t);

@@ -200,10 +200,46 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
         pa.a = buf;
         pa.lda = K;
         pa.epi.out = (uint8_t*)a->epi.out + m_begin * a->epi.ldc * out_es;
+        if (pa.epi.half_rows) pa.epi.half_rows += m_begin;
         if (pa.epi.residual) pa.epi.residual = (const uint8_t*)a->epi.residual + m_begin * a->epi.ldr * res_es;
         for (size_t n0 = 0; n0 < N; n0 += NR) {
             const size_t nr = N - n0 < NR ? N - n0 : NR;
             for (size_t m0 = 0; m0 < rows; m0 += MR) uk->fn(&pa, m0, n0, rows - m0 < MR ? rows - m0 : MR, nr);
+        }
+    }
+}
+
+size_t qk_conv_half_step_bytes(const qk_conv_geom* g) {
+    const size_t pixels = (size_t)g->in_h * (size_t)g->in_w, rows = (size_t)qk_conv_out_h(g) * (size_t)qk_conv_out_w(g);
+    return (pixels + rows) * sizeof(int32_t) + sizeof(int32_t);
+}
+
+/* Row sums of the im2col matrix of channels [c_begin, c_begin + c_count) without building it:
+ * pixel[y][x] = sum_c (in[y][x][c] - a_zero), then rows[m] = the sum of pixel over the taps of output
+ * m that fall inside the image (a tap outside reads the pad value a_zero, which adds 0). Exact:
+ * |rows[m]| <= 255 * K. */
+static void qk_conv_row_sums_u8(const qk_conv_geom* g, const uint8_t* in, int32_t c_begin, int32_t c_count,
+                                int32_t a_zero, int32_t* pixel, int32_t* rows) {
+    const size_t pixels = (size_t)g->in_h * (size_t)g->in_w;
+    for (size_t p = 0; p < pixels; p++) {
+        const uint8_t* px = in + p * (size_t)g->in_c + c_begin;
+        int32_t s = 0;
+        for (int32_t c = 0; c < c_count; c++) s += px[c];
+        pixel[p] = s - a_zero * c_count;
+    }
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);
+    for (int32_t oy = 0; oy < oh; oy++) {
+        for (int32_t ox = 0; ox < ow; ox++) {
+            int32_t s = 0;
+            for (int32_t ky = 0; ky < g->kernel_h; ky++) {
+                const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                if (iy < 0 || iy >= g->in_h) continue;
+                for (int32_t kx = 0; kx < g->kernel_w; kx++) {
+                    const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                    if (ix >= 0 && ix < g->in_w) s += pixel[(size_t)iy * (size_t)g->in_w + (size_t)ix];
+                }
+            }
+            rows[(size_t)oy * (size_t)ow + (size_t)ox] = s;
         }
     }
 }
@@ -214,6 +250,12 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
     const int32_t cg = g->in_c / g->groups;
     const size_t ocg = (size_t)(g->out_c / g->groups), K = qk_conv_gemm_k(g);
     const int direct = qk_conv_is_direct(g);
+    int32_t *pixel = NULL, *rows = NULL;
+    if (layer->epi.half_rows != NULL) {
+        const size_t offset = (qk_conv_workspace_bytes(g, 1) + sizeof(int32_t) - 1) / sizeof(int32_t) * sizeof(int32_t);
+        pixel = (int32_t*)(void*)(workspace + offset);
+        rows = pixel + (size_t)g->in_h * (size_t)g->in_w;
+    }
     for (int32_t gi = 0; gi < g->groups; gi++) {
         qk_qgemm_args a = *layer;
         const size_t n0 = (size_t)gi * ocg;
@@ -223,6 +265,10 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
         a.w = layer->w + (size_t)gi * (qk_packed_rows(ocg) / QK_ROW_GROUP) * layer->w_group_stride;
         if (a.colsum) a.colsum += n0;
         a.epi = qk_epilogue_from(&layer->epi, n0);
+        if (rows != NULL) {
+            qk_conv_row_sums_u8(g, in, gi * cg, cg, layer->a_zero, pixel, rows);
+            a.epi.half_rows = rows;
+        }
         if (direct) {
             a.a = in + (size_t)gi * (size_t)cg;
             a.lda = (size_t)g->in_c;

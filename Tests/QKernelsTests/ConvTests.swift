@@ -96,10 +96,29 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[2])
     }
 
+    /// Half-step weights (codes q standing for q + 1/2: Any-Precision's 8-bit levels 2Q - 255 as
+    /// int8 Q - 128) through every conv path: direct 1x1, one im2col, fused panels at 1-3 threads,
+    /// groups; the driver's row sums against the naive conv with weights 2q + 1.
+    func testConv2dU8HalfStepMatchesNaive() {
+        let seed = testSeed(25)
+        var rng = SeededGenerator(seed: seed)
+        for (si, s) in convShapes.enumerated() {
+            let bits = [8, 4, 8, 2][si % 4]
+            runConvU8(s, bits: bits, rng: &rng, context: "seed \(seed) shape #\(si) bits \(bits) half", halfStep: true)
+        }
+        let big = ConvShape(h: 32, w: 32, c: 16, oc: 24, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1),
+                            dh: 1, dw: 1, groups: 1)
+        let runs = [1, 2, 3].map { t in
+            withThreads(t) { runConvU8(big, bits: 8, rng: &rng, context: "\(t) threads half", seedOverride: 7, halfStep: true) }
+        }
+        XCTAssertEqual(runs[0], runs[1])
+        XCTAssertEqual(runs[0], runs[2])
+    }
+
     /// Runs one u8 conv case (u8 residual, ReLU6, ldc > out_c) and checks it; returns the outputs.
     @discardableResult
     func runConvU8(_ s: ConvShape, bits: Int, rng: inout SeededGenerator, context: String,
-                   seedOverride: UInt64? = nil) -> [UInt8] {
+                   seedOverride: UInt64? = nil, halfStep: Bool = false) -> [UInt8] {
         if let seedOverride { rng = SeededGenerator(seed: seedOverride) }
         var g = s.geom
         let oh = Int(qk_conv_out_h(&g)), ow = Int(qk_conv_out_w(&g)), M = oh * ow
@@ -126,7 +145,8 @@ final class ConvTests: XCTestCase {
                 guard iy >= 0 && iy < Int(s.h) && ix >= 0 && ix < Int(s.w) else { continue }
                 for c in 0..<cg {
                     let q = Int64(input[(iy * Int(s.w) + ix) * Int(s.c) + gi * cg + c])
-                    s64 += (q - Int64(za)) * w(n, (ky * Int(s.kw) + kx) * cg + c)
+                    let wk = w(n, (ky * Int(s.kw) + kx) * cg + c)
+                    s64 += (q - Int64(za)) * (halfStep ? 2 * wk + 1 : wk)
                 }
             } }
             accp[(oy * ow + ox) * oc + n] = Int32(s64)
@@ -153,8 +173,9 @@ final class ConvTests: XCTestCase {
         let lutBuf = Guarded<Int8>(lut), scaleBuf = Guarded<Float>(scale), biasBuf = Guarded<Float>(bias)
         let rBuf = Guarded<UInt8>(residual)
         let out = Guarded<UInt8>(count: M * ldc)
-        let ws = Guarded<UInt8>(count: qk_conv_workspace_bytes(&g, 1))
-        XCTAssertEqual(qk_conv_is_direct(&g) == 1, ws.count == 0)
+        let ws = Guarded<UInt8>(count: qk_conv_workspace_bytes(&g, 1) + (halfStep ? qk_conv_half_step_bytes(&g) : 0))
+        if !halfStep { XCTAssertEqual(qk_conv_is_direct(&g) == 1, ws.count == 0) }
+        let request = Guarded<Int32>(count: 1)   // half_rows only asks; the driver must not read it
         var layer = qk_qgemm_args()
         layer.a_zero = za
         layer.w = UnsafePointer(packed.ptr); layer.w_group_stride = Int(QK_ROW_GROUP) * rowBytes; layer.bits = Int32(bits)
@@ -165,6 +186,7 @@ final class ConvTests: XCTestCase {
         layer.epi.ldr = ldr; layer.epi.rscale = rscale; layer.epi.rzero = rzero
         layer.epi.output_kind = QK_OUTPUT_U8; layer.epi.out = UnsafeMutableRawPointer(out.ptr)
         layer.epi.ldc = ldc; layer.epi.out_inv_scale = outInv; layer.epi.out_zero = outZero
+        if halfStep { layer.epi.half_rows = UnsafePointer(request.ptr) }
         let uk = qk_qgemm_select(Int32(bits), qk_isa_active())!
         qk_conv2d_u8(uk, &g, input.ptr, &layer, ws.count == 0 ? nil : ws.ptr)
         XCTAssertTrue(out.unchangedOutside { $0 % ldc < oc }, "\(context): wrote outside")

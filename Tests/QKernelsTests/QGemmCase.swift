@@ -19,11 +19,12 @@ struct QGemmCase: CustomStringConvertible {
     var rscale: Float = 0, rzero: Int32 = 0
     var outputKind = QK_OUTPUT_U8
     var outInv: Float = 1, outZero: Int32 = 0
+    var halfStep = false             // codes stand for w + 1/2 (epi.half_rows)
 
     var description: String {
         "M=\(M) N=\(N) K=\(K) bits=\(bits) lda=\(lda) ldc=\(ldc) za=\(za) bias=\(bias != nil) "
             + "clamp=[\(clampLo),\(clampHi)] residual=\(residualKind.rawValue) "
-            + "out=\(outputKind.rawValue) inv=\(outInv) zero=\(outZero)"
+            + "out=\(outputKind.rawValue) inv=\(outInv) zero=\(outZero) half=\(halfStep)"
     }
 
     /// The int8 weight value of row n, column k.
@@ -32,16 +33,15 @@ struct QGemmCase: CustomStringConvertible {
         return bits == 8 ? Int64(Int8(bitPattern: c)) : Int64(lut[Int(c)])
     }
 
-    /// acc' = sum_k (a - za) * w, exact in Int64.
+    /// acc' = sum_k (a - za) * w, exact in Int64; with half steps sum_k (a - za) * (2w + 1).
     func correctedAcc(_ m: Int, _ n: Int) -> Int64 {
-        var acc: Int64 = 0, colsum: Int64 = 0
-        for k in 0..<K {
-            let w = weight(n, k)
-            acc += Int64(a[m * lda + k]) * w
-            colsum += w
-        }
-        return acc - Int64(za) * colsum
+        var acc: Int64 = 0
+        for k in 0..<K { acc += (Int64(a[m * lda + k]) - Int64(za)) * (halfStep ? 2 * weight(n, k) + 1 : weight(n, k)) }
+        return acc
     }
+
+    /// sum_k (a[m][k] - za): the half-step row term.
+    func rowSum(_ m: Int) -> Int32 { Int32((0..<K).reduce(Int64(0)) { $0 + Int64(a[m * lda + $1]) - Int64(za) }) }
 
     /// The naive reference for every (m, n), row-major [M][N], as Double (exact for u8/f32/i32).
     func reference() -> [Double] {
@@ -102,6 +102,7 @@ struct QGemmCase: CustomStringConvertible {
             default: return UInt8.random(in: 0...255, using: &rng)
             }
         }
+        c.halfStep = Int.random(in: 0..<4, using: &rng) == 0
         var maxAbs: Int64 = 1
         for m in 0..<M { for n in 0..<N { maxAbs = max(maxAbs, abs(c.correctedAcc(m, n))) } }
         c.scale = (0..<N).map { _ in Float.random(in: 0.5...1.5, using: &rng) * 3 / Float(maxAbs) }
@@ -154,6 +155,8 @@ struct QGemmCase: CustomStringConvertible {
         args.epi.output_kind = outputKind
         args.epi.out = UnsafeMutableRawPointer(out.ptr); args.epi.ldc = ldc
         args.epi.out_inv_scale = outInv; args.epi.out_zero = outZero
+        let rows = Guarded<Int32>((0..<M).map(rowSum))
+        if halfStep { args.epi.half_rows = UnsafePointer(rows.ptr) }
         var member = uk
         qk_qgemm(&member, &args)
 

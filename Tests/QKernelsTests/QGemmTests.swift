@@ -43,6 +43,7 @@ final class QGemmTests: XCTestCase {
             var c = QGemmCase.random(M: 9, N: 6, K: 5, bits: Int(uk.bits), rng: &rng)
             c.a = c.a.map { $0 % 4 }
             c.za = 1
+            c.halfStep = false
             c.lut = (0..<16).map { Int8($0 % 5) - 2 }
             if c.bits == 8 { c.codes = c.codes.map { UInt8(bitPattern: Int8($0 % 5) - 2) } }
             c.scale = [Float](repeating: 0.5, count: c.N)

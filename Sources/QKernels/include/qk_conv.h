@@ -41,6 +41,9 @@ int qk_conv_is_direct(const qk_conv_geom* g);
  *  else out_h*out_w*K*elem_size + QK_EXTRA_BYTES. */
 size_t qk_conv_workspace_bytes(const qk_conv_geom* g, size_t elem_size);
 
+/** Extra workspace bytes qk_conv2d_u8 needs, after its qk_conv_workspace_bytes(g, 1), when the
+ *  layer has half-step weights: in_h*in_w + out_h*out_w int32 row sums (+ alignment). */
+size_t qk_conv_half_step_bytes(const qk_conv_geom* g);
 /** im2col for u8: writes rows m < out_h*out_w of A (K = kernel_h*kernel_w*c_count) to out with row
  *  stride ld_out (>= K), taking channels [c_begin, c_begin + c_count); pad_value outside the image. */
 void qk_im2col_u8(const qk_conv_geom* g, const uint8_t* in, int32_t c_begin, int32_t c_count,
@@ -54,7 +57,10 @@ void qk_im2col_f32(const qk_conv_geom* g, const float* in, int32_t c_begin, int3
  *  one after the other), w_group_stride,
  *  bits, lut, colsum[out_c], a_zero (= the input's zero point, also the im2col pad value) and epi
  *  with arrays over out_c and out/residual [out_h*out_w][ldc >= out_c]. Its M, N, K, a, lda are
- *  ignored: the driver sets them per group. workspace: qk_conv_workspace_bytes(g, 1) bytes. */
+ *  ignored: the driver sets them per group. workspace: qk_conv_workspace_bytes(g, 1) bytes.
+ *  Half-step weights (qk_gemm.h): layer->epi.half_rows != NULL asks for them; the driver does not read
+ *  that pointer but computes each group's row sums sum_k (A[m][k] - a_zero) into the workspace past
+ *  qk_conv_workspace_bytes(g, 1), which then needs qk_conv_half_step_bytes(g) more bytes. */
 void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint8_t* in,
                   const qk_qgemm_args* layer, uint8_t* workspace);
 /** f32 conv: as qk_conv2d_u8 with layer->b = out_c rows of ldb (>= K) floats, workspace

@@ -12,6 +12,9 @@
  * qgemm math (batch 1, row-major; A = im2col rows or an NHWC tensor for 1x1 / linear):
  *   acc[m][n]  = sum_{k<K} A[m][k] * w[n][k]                      int32, exact for K <= QK_MAX_K
  *   acc'[m][n] = acc[m][n] - a_zero * colsum[n]                   = sum (A - a_zero) * w
+ *   half-step weights (epi.half_rows != NULL; the codes w stand for w + 1/2):
+ *   acc'[m][n] = 2 * acc'[m][n] + half_rows[m]                    = sum (A - a_zero) * (2w + 1)
+ *     with half_rows[m] = sum_k (A[m][k] - a_zero); exact in int32 for K <= QK_MAX_K / 2
  *   y = (float)acc' * scale[n] + bias[n]                          float32, this order, no FMA
  *   residual u8:  y = y + rscale * (float)((int32_t)r[m][n] - rzero)
  *   residual f32: y = y + r[m][n]
@@ -76,6 +79,11 @@ typedef struct qk_epilogue {
     size_t ldc;                  /**< output row stride in elements, >= N */
     float out_inv_scale;         /**< u8 output: 1 / output scale, > 0 (finite) */
     int32_t out_zero;            /**< u8 output zero point, in [0, 255] */
+    const int32_t* half_rows;    /**< NULL, or [M] (qgemm only): half-step weights, acc' = 2 * acc' +
+                                      half_rows[m] with half_rows[m] = sum_k (A[m][k] - a_zero), so
+                                      8-bit odd levels 2q + 1 (Any-Precision's 2Q - 255) run as int8
+                                      q = Q - 128; scale[n] is then per unit of the half step. The
+                                      conv driver fills it (qk_conv_half_step_bytes). */
 } qk_epilogue;
 
 /** One quantized GEMM: C[M][N] = epilogue(A[M][K] (u8) x W[N][K] (packed k-bit)). */

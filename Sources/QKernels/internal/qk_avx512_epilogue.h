@@ -47,11 +47,12 @@ QK_AVX512_EPI_INLINE qk_avx512_epi qk_avx512_epi_make(const qk_epilogue* e, int3
 }
 
 /* The epilogue of row m, channels [n, n + cols) (cols <= 16) from one accumulator: acc' = acc -
- * a_zero * colsum (when a_zero != 0), then the same float operations in the same order as
+ * a_zero * colsum (when a_zero != 0), the half step (when the epilogue has one), then the same float operations in the same order as
  * qk_epilogue.h, 16 lanes at a time, masked loads and stores. */
 QK_AVX512_EPI_INLINE void qk_avx512_epilogue_row(const qk_epilogue* e, const qk_avx512_epi* c, int32_t a_zero,
                                                  size_t m, size_t n, __m512i acc) {
     if (a_zero != 0) acc = _mm512_sub_epi32(acc, c->zc);
+    if (e->half_rows != NULL) acc = _mm512_add_epi32(_mm512_slli_epi32(acc, 1), _mm512_set1_epi32(e->half_rows[m]));
     if (e->output_kind == QK_OUTPUT_I32) {
         _mm512_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, c->live, acc);
         return;

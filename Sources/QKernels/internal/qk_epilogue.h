@@ -45,8 +45,15 @@ static inline void qk_epi_store(const qk_epilogue* e, size_t m, size_t n, float 
     }
 }
 
-/** The full qgemm epilogue for one corrected accumulator acc' = acc - za*colsum[n]. */
+/** acc' of half-step weights: 2 * acc' + half_rows[m] (qk_gemm.h); acc' unchanged without them. */
+static inline int32_t qk_half_step(const qk_epilogue* e, size_t m, int32_t accp) {
+    return e->half_rows == NULL ? accp : (int32_t)(2u * (uint32_t)accp + (uint32_t)e->half_rows[m]);
+}
+
+/** The full qgemm epilogue for one corrected accumulator acc' = acc - za*colsum[n] (the half step,
+ *  when the epilogue has one, is applied here). */
 static inline void qk_qgemm_epilogue(const qk_epilogue* e, size_t m, size_t n, int32_t accp) {
+    accp = qk_half_step(e, m, accp);
     if (e->output_kind == QK_OUTPUT_I32) {
         ((int32_t*)e->out)[m * e->ldc + n] = accp;
         return;

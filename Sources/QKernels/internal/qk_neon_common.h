@@ -71,7 +71,9 @@ QK_NEON_BASE_INLINE void qk_neon_finish_tile(const qk_qgemm_args* g, const int32
         for (size_t i = 0; i < mr; i++) {
             const int32x4_t s = vaddq_s32(vld1q_s32(&sums[i][4 * q]), fixv);
             if (cols == 4 && g->epi.output_kind != QK_OUTPUT_I32) {
-                qk_neon_epilogue4(&g->epi, m0 + i, n, s);
+                const int32x4_t h = g->epi.half_rows == NULL
+                    ? s : vaddq_s32(vshlq_n_s32(s, 1), vdupq_n_s32(g->epi.half_rows[m0 + i]));
+                qk_neon_epilogue4(&g->epi, m0 + i, n, h);
             } else {
                 int32_t v[4];
                 vst1q_s32(v, s);

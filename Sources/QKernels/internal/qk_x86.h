@@ -69,6 +69,7 @@ QK_X86_INLINE void qk_x86_qgemm_epilogue4(const qk_qgemm_args* g, size_t m, size
         for (size_t j = 0; j < nr; j++) qk_qgemm_epilogue(e, m, n + j, v[j]);
         return;
     }
+    if (e->half_rows != NULL) acc = _mm_add_epi32(_mm_slli_epi32(acc, 1), _mm_set1_epi32(e->half_rows[m]));
     __m128 y = _mm_mul_ps(_mm_cvtepi32_ps(acc), _mm_loadu_ps(e->scale + n));
     if (e->bias != NULL) y = _mm_add_ps(y, _mm_loadu_ps(e->bias + n));
     qk_x86_epi_finish4(e, m, n, y);
