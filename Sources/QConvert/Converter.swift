@@ -46,6 +46,8 @@ public enum Converter {
         let input = try ConverterInput.open(url)
         let checkpoint = input.checkpoint
         let (recipe, recipeEvidence) = try Recipes.resolve(options.recipe, checkpoint)
+        var options = options
+        if options.method.activations == nil { options.method.activations = recipe.defaultActivations }
 
         let source = input.graphSource(try recipe.sourceCheckpoint(checkpoint, options: options), options: options)
         var (model, archEvidence) = try source.floatModel(arch: options.arch)

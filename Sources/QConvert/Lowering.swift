@@ -66,6 +66,27 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
         layers = layers.map { quantized[$0.name] ?? $0 }
     }
 
+    if recipeGraph.activations != .float {
+        // u8 activations: a method layer with more levels than the 1-4-bit tables take (DeepShift's 5-bit
+        // shifts, up to 31 powers of two) runs as 8-bit per-channel codes of its exact weights
+        let wide = Set(layers.filter { recipeGraph.codes[$0.name] != nil && $0.bits == 32 }.map(\.name))
+        if !wide.isEmpty {
+            var eight = PlainOptions()
+            eight.bits = 8
+            eight.firstLastBits = 8
+            let quantized = try applyPlainRecipe(&model, options: eight, calibration: nil,
+                                                 keeping: Set(weightLayers).subtracting(wide))
+            layers = layers.map { old in
+                guard var q = quantized[old.name] else { return old }
+                q.note = "8-bit per channel: \(old.format.dropFirst(5).dropLast()) are more than the 1-4-bit tables take "
+                    + "(--activations f32 keeps the exact weights)"
+                return q
+            }
+        }
+        for i in layers.indices where layers[i].bits == 32 && layers[i].note == nil {
+            layers[i].note = "f32 weights: the method keeps this layer float (f32 input, f32 GEMM)"
+        }
+    }
     let coded = layers.contains { $0.bits != 32 }
     // exact weights: the recipe's codes, packed or (more levels than the kernels take) kept as exact floats
     var activations = kept.alreadyQuantized ? "f32 (weights already on value grids: exact weights, the network's float inference)"

@@ -64,6 +64,16 @@ public struct WeightDescriptor: Codable, Equatable, Sendable {
         return Float(lut?[code] ?? 0)
     }
 
+    /// 8-bit codes whose exact levels are their int8 values plus one half (levels[code] = int8(code) + 1/2
+    /// up to the float32 rounding of the method's own levels, within 1/64: odd integer levels 2q + 1 in half
+    /// units, as Any-Precision's 2Q - 255): the integer kernels run them as half-step weights (qk_gemm.h),
+    /// acc = 2 * sum (a - za) * q + sum (a - za) exactly, at half the scale. Any other 8-bit table is at
+    /// least 1/2 away from this on some code.
+    public var isHalfStep: Bool {
+        guard bits == 8, scheme != .float32, let levels, levels.count == 256 else { return false }
+        return (0..<256).allSatisfy { abs(levels[$0] - (Float(Int8(truncatingIfNeeded: $0)) + 0.5)) <= 1.0 / 64 }
+    }
+
     /// Bit widths the packed code layout supports.
     public static let packedBits: Set<Int> = [1, 2, 3, 4, 8]
 }

@@ -39,12 +39,14 @@ enum ConvPath {
         self = inputIsU8 ? (direct ? .quantizedDepthwise : .quantizedGemm) : (direct ? .floatDepthwise : .floatGemm)
     }
 
-    /// Bytes of arena scratch the path needs while the step runs (0: none).
-    func workspaceBytes(_ geometry: qk_conv_geom) -> Int {
+    /// Bytes of arena scratch the path needs while the step runs (0: none); half-step weights add the
+    /// conv driver's row sums.
+    func workspaceBytes(_ geometry: qk_conv_geom, weights: WeightDescriptor) -> Int {
         var g = geometry
         switch self {
         case .floatGemm: return qk_conv_workspace_bytes(&g, 4)
-        case .quantizedGemm: return qk_conv_workspace_bytes(&g, 1)
+        case .quantizedGemm:
+            return qk_conv_workspace_bytes(&g, 1) + (weights.isHalfStep ? qk_conv_half_step_bytes(&g) : 0)
         case .binary: return qk_bconv_workspace_bytes(&g)
         case .floatDepthwise, .quantizedDepthwise, .binaryPacked: return 0
         }
@@ -116,7 +118,10 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
     var epilogue = epilogue
     var operands = U8Operands(input: inputQuant, residual: residualQuant, weightScales: nil)
-    let weightScales = tensors.floats(c.weight.scale!).baseAddress!
+    var weightScales = tensors.floats(c.weight.scale!).baseAddress!
+    // half-step weights: the kernels sum in half units (acc = 2 sum a q + sum a), so the scale halves
+    let halfStep = c.weight.isHalfStep && path == .quantizedGemm
+    if halfStep { weightScales = memory.floats((0..<oc).map { weightScales[$0] / 2 }) }
     switch inputQuant {
     case .fixed(let scale, _):
         epilogue.scale = memory.floats((0..<oc).map { scale * weightScales[$0] })
@@ -164,6 +169,8 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     for g in 0..<c.groups {
         qk_weight_colsums(packed + g * groupBytes, perGroup, k, Int32(bits), lut, colsums + g * perGroup)
     }
+    // qk_conv2d_u8 reads half_rows only as the request and points it at the row sums it computes
+    if halfStep { epilogue.half_rows = UnsafePointer(colsums) }
     let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: groupStride,
                              bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
     return .quantizedGemm(memory.store(QuantizedGemmConv(geometry: geometry, args: args, member: member, operands: operands)),

@@ -137,7 +137,7 @@ final class Plan: @unchecked Sendable {
             let path = ConvPath(c, geometry: geometry, inputIsU8: values[node.inputs[0]]!.1.quant.isUInt8,
                                 inputIsSign: inputIsSign(node), inputIsPackedSigns: readsPackedSigns(s), depthwise: depthwise)
             paths[s] = path
-            let bytes = path.workspaceBytes(geometry)
+            let bytes = path.workspaceBytes(geometry, weights: c.weight)
             if bytes > 0 {
                 scratchRequest[s] = requests.count
                 requests.append(BufferRequest(bytes: bytes, first: s, last: s))
@@ -185,6 +185,9 @@ final class Plan: @unchecked Sendable {
                 // a 1x1 conv on [1, 1, in]: a GEMM on the input directly (no workspace)
                 let path = ConvPath(c, geometry: convGeometry(c, inShape: [1, 1, l.inFeatures]), inputIsU8: x.quant.isUInt8,
                                     inputIsSign: false, inputIsPackedSigns: false, depthwise: depthwise)
+                if path == .quantizedGemm && l.weight.isHalfStep {
+                    throw RuntimeError("linear layer \(node.name): half-step 8-bit weights run on convs only")
+                }
                 let step = try layerStep(
                     conv: c, path: path, input: src, output: dst, inShape: [1, 1, l.inFeatures], workspace: 0,
                     inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil, outputQuant: quant(node.output),

@@ -37,11 +37,12 @@ public struct ReferenceExecutor: Sendable {
     let steps: [Step]
 
     /// Decodes the graph of width `bits` (the default graph when nil) of `model`. Fails for a width the
-    /// model lacks and for graphs with u8-quantized activations.
+    /// model lacks and for graphs with u8-quantized activations (except exact DoReFa codes).
     public init(model: Model, bits: Int? = nil) throws {
         let graph = try model.referenceGraph(bits: bits)
         let what = bits.map { "the \($0)-bit graph of this model" } ?? "this model"
-        if let v = graph.values.first(where: { $0.quant.isUInt8 }) {
+        let exact = Self.exactCodeValues(graph)
+        if let v = graph.values.first(where: { $0.quant.isUInt8 && !exact.contains($0.name) }) {
             throw RuntimeError("the float64 reference runs models with float activations; \(what) has u8-quantized "
                                + "activations (value '\(v.name)'), as models converted with --activations u8 or by "
                                + "post-training quantization have: their meaning is the integer engine's")
@@ -60,9 +61,22 @@ public struct ReferenceExecutor: Sendable {
             var inShape = graph.values[inputs[0]].shape, outShape = graph.values[index[node.output]!].shape
             if case .linear = node.op { (inShape, outShape) = ([1, 1] + inShape, [1, 1] + outShape) }  // a 1x1 conv
             return Step(name: node.name, inputs: inputs, output: index[node.output]!, inShape: inShape, outShape: outShape,
-                        op: try ReferenceOp(node, tensors: model.tensors),
+                        op: exact.contains(node.output) || (node.op == .dequantize && exact.contains(node.inputs[0]))
+                            ? .clamp(lo: -.infinity, hi: .infinity) : try ReferenceOp(node, tensors: model.tensors),
                         releases: Array(Set(inputs.filter { lastReader[$0] == s && $0 != index[graph.output]! })))
         }
+    }
+
+    /// The u8 values that hold their float value exactly: DoReFa(k) outputs P / n quantized with scale 1 / n
+    /// and zero point 0 (Any-Precision's integer path). The reference keeps them as the float values.
+    static func exactCodeValues(_ graph: Graph) -> Set<String> {
+        var exact = Set<String>()
+        for node in graph.nodes where node.op == .quantize {
+            guard let p = graph.producer(of: node.inputs[0]), case .doReFa(let bits) = graph.nodes[p].op,
+                  graph.value(node.output)?.quant == .uint8(scale: 1 / Float((1 << bits) - 1), zeroPoint: 0) else { continue }
+            exact.insert(node.output)
+        }
+        return exact
     }
 
     /// The logits for a preprocessed input ([H, W, C] floats, `inputElementCount` of them), in Double.

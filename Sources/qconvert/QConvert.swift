@@ -57,8 +57,8 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Conversion recipe: auto (detect the training method from the checkpoint), plain (post-training quantization), dgms, s3, deepshift, equal-bits, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")
     var recipe: String = "auto"
 
-    @Option(help: "Method recipes: activations f32 (the method's float inference, exact weights) or u8 (integer kernels).")
-    var activations: String = "f32"
+    @Option(help: "Method recipes: activations f32 (the method's float inference, exact weights) or u8 (integer kernels). Default: u8 for Any-Precision (exact DoReFa integers), DGMS, S3, DeepShift and BinaryConnect; f32 for Equal Bits (binary kernels) and plain.")
+    var activations: String?
 
     @Option(help: "DeepShift: weight bits of the shift codes (the checkpoint does not store them).")
     var shiftBits: Int = 5
@@ -115,7 +115,7 @@ struct QConvertCommand: ParsableCommand {
         guard (["auto"] + Recipes.names).contains(recipe) else {
             throw ValidationError("--recipe must be auto, " + Recipes.names.joined(separator: ", "))
         }
-        guard ActivationMode(rawValue: activations) != nil else { throw ValidationError("--activations must be f32 or u8") }
+        guard activations.map({ ActivationMode(rawValue: $0) != nil }) ?? true else { throw ValidationError("--activations must be f32 or u8") }
         guard (2...8).contains(shiftBits) else { throw ValidationError("--shift-bits must be 2...8") }
         _ = try parsedFixedPoint()
         if let deepshiftMode, !["ps", "q"].contains(deepshiftMode) { throw ValidationError("--deepshift-mode must be ps or q") }
@@ -157,7 +157,7 @@ struct QConvertCommand: ParsableCommand {
         options.plain.clip = clip.flatMap(ClipMode.init(rawValue:))
         options.arch = arch
         options.recipe = recipe
-        options.method.activations = ActivationMode(rawValue: activations)!
+        options.method.activations = activations.flatMap(ActivationMode.init(rawValue:))
         options.method.weightBits = shiftBits
         options.method.fixedPoint = try parsedFixedPoint()
         options.method.deepShiftMode = deepshiftMode

@@ -44,14 +44,14 @@ final class AnyPrecisionFixtureTests: XCTestCase {
 
     /// Converts a fixture with its preprocessing (detection on: recipe and architecture from the keys).
     private func convert(_ fixture: AnyPrecisionFixture = fixture,
-                         activations: ActivationMode = .f32) throws -> (ConversionReport, URL) {
+                         activations: ActivationMode? = .f32) throws -> (ConversionReport, URL) {
         var options = ConversionOptions()
         options.method.activations = activations
         options.inputSize = [fixture.input.height, fixture.input.width]
         options.mean = fixture.input.mean
         options.std = fixture.input.std
         options.resize = 0
-        let out = tmp.appendingPathComponent("\(fixture.checkpoint)-\(activations.rawValue).lbm")
+        let out = tmp.appendingPathComponent("\(fixture.checkpoint)-\(activations?.rawValue ?? "default").lbm")
         return (try Converter.convert(checkpoint: Self.root.appendingPathComponent("anyprec/\(fixture.checkpoint)"),
                                       to: out, options: options), out)
     }
@@ -105,15 +105,17 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         XCTAssertFalse(try model.layers(bits: 32).contains { $0.op.hasPrefix("dorefa") })
     }
 
-    /// The integer path: DoReFa activations as u8 P into the table-lookup kernels at 1/2/4 bits (exact
-    /// int32 sums), f32 at 8 and 32 bits; every width still matches PyTorch.
+    /// The default (integer) path: DoReFa activations as u8 P into the table-lookup kernels at 1/2/4 bits
+    /// and the int8 kernels with half-step weights at 8 bits (exact int32 sums), f32 at 32 bits; every
+    /// width still matches PyTorch.
     func testIntegerPathMatchesPyTorch() throws {
-        let (report, out) = try convert(activations: .u8)
+        let (report, out) = try convert(activations: nil)
         XCTAssertTrue(report.activations.contains("integer kernels"), report.activations)
         let model = try Model(contentsOf: out)
         for bits in model.availableBits {
             let kernels = try model.layers(bits: bits).compactMap(\.kernel)
-            XCTAssertEqual(kernels.filter { $0.hasPrefix("qk_lgemm_w\(bits)_") }.count, bits <= 4 ? 18 : 0, "\(bits) bits: \(kernels)")
+            let family = bits == 8 ? "qk_qgemm_w8_" : "qk_lgemm_w\(bits)_"
+            XCTAssertEqual(kernels.filter { $0.hasPrefix(family) }.count, bits <= 8 ? 18 : 0, "\(bits) bits: \(kernels)")
         }
         try checkEveryWidth(model, Self.fixture, "resnet20q u8 path")
     }

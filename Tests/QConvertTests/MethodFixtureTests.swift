@@ -118,6 +118,27 @@ final class MethodFixtureTests: XCTestCase {
         try check("binaryconnect", "vgg9_sr", recipe: "binaryconnect", arch: "vgg9")
     }
 
+    /// The default path of the float-activation methods (no --activations): u8 activations (dynamic, per
+    /// tensor) into the integer kernels for every coded layer; the logits stay near PyTorch's float
+    /// inference (an approximation: the activations are rounded to 8 bits).
+    func testFloatActivationMethodsDefaultToTheIntegerKernels() throws {
+        for (method, name, recipe, arch) in [("dgms", "resnet20", "dgms", "resnet20"), ("s3", "resnet18", "s3", "resnet18"),
+                                             ("deepshift", "resnet20_ps", "deepshift", "resnet20"),
+                                             ("binaryconnect", "resnet56_bc", "binaryconnect", "resnet56")] {
+            let (model, fixture, report) = try convertWithReport(method, name, recipe: recipe, arch: arch) {
+                $0.method.activations = nil
+                if method == "binaryconnect" { $0.recipe = "binaryconnect" }
+            }
+            XCTAssertTrue(report.activations.hasPrefix("u8 dynamic"), "\(method): \(report.activations)")
+            let coded = model.graph.nodes.filter { if case .conv2d(let c) = $0.op { return c.weight.scheme != .float32 } else { return false } }
+            XCTAssertFalse(coded.isEmpty, method)
+            let integer = Set(model.layerKernels.map(\.layer))
+            XCTAssertEqual(coded.filter { !integer.contains($0.name) }.map(\.name), [], "\(method): coded convs off the integer kernels")
+            let relative = try compare(model, fixture, tolerance: nil, "\(method)/\(name) default path")
+            XCTAssertLessThan(relative, 0.25, "\(method)/\(name): default path vs PyTorch float")
+        }
+    }
+
     /// The u8 integer path of a method model: shift-add and table lookup give identical logits (exact
     /// integer sums), and top-1 agrees with the float reference.
     func testS3IntegerPathShiftEqualsLookup() throws {

@@ -33,7 +33,9 @@ extension XCTestCase {
     }
 
     /// Converts fixture `method/name` with the fixture's input geometry and `configure`, checks the
-    /// recognised recipe and architecture, and returns the model with the fixture.
+    /// recognised recipe and architecture, and returns the model with the fixture. Activations are f32 (the
+    /// method's own float inference, which the fixtures' logits are) unless `configure` says otherwise
+    /// (nil: the recipe's default).
     func convert(_ method: String, _ name: String, recipe: String, arch: String,
                  configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture) {
         let (model, fixture, _) = try convertWithReport(method, name, recipe: recipe, arch: arch, configure: configure)
@@ -49,6 +51,7 @@ extension XCTestCase {
         options.resize = 0
         options.mean = fixture.input.mean
         options.std = fixture.input.std
+        options.method.activations = .f32
         configure(&options)
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }

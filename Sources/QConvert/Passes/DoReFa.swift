@@ -16,12 +16,15 @@ func useDoReFaActivations(_ graph: inout Graph, bits: Int) {
 /// MethodLayer.unit; 1-4 bits) their int32 sums are exactly sum (2Q - n_w) * P, and
 ///     sum W * a = E / (n_w * n_a) * (2 * sum Q * P - n_w * sum P)
 /// comes out of the epilogue as acc * (1/n_a) * (s * E / n_w) + bias (s: the folded BatchNorm factor), so
-/// the only rounding is that final float conversion. Layers with f32 weights keep the f32 input.
+/// the only rounding is that final float conversion. At 8 bits (unit 2E / n_w, levels Q - 127.5) the convs
+/// run as half-step weights: acc = 2 * sum (Q - 128) * P + sum P = sum (2Q - 255) * P, exact in int32.
+/// Layers with f32 weights keep the f32 input.
 func integerDoReFaInputs(_ graph: inout Graph) throws {
-    // 1-4-bit codes only: their table 2Q - n is exact; 8-bit codes' int8 bytes are Q - 128, half a step off
+    // 1-4-bit codes: their table 2Q - n is exact. 8-bit codes' int8 bytes are Q - 128, half a step below
+    // the level Q - 127.5: convs run them exactly as half-step weights (WeightDescriptor.isHalfStep)
     func readsCodes(_ op: Op) -> Bool {
         switch op {
-        case .conv2d(let c): return c.weight.scheme != .float32 && c.weight.bits <= 4
+        case .conv2d(let c): return c.weight.scheme != .float32 && (c.weight.bits <= 4 || c.weight.isHalfStep)
         case .linear(let l): return l.weight.scheme != .float32 && l.weight.bits <= 4
         default: return false
         }

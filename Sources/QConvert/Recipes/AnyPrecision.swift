@@ -17,6 +17,8 @@ import QGraph
 /// Codes are Q with levels (2 * (Q / n) - 1) * E for all Q in 0...n.
 struct AnyPrecisionRecipe: Recipe {
     let name = "any-precision"
+    /// The DoReFa integers on the integer kernels are the method's own arithmetic, exact at every width < 32.
+    let defaultActivations = ActivationMode.u8
 
     func detect(_ checkpoint: Checkpoint) -> String? {
         let bns = Self.switchableBatchNorms(checkpoint)
@@ -84,7 +86,7 @@ struct AnyPrecisionRecipe: Recipe {
             let integer = bits < 32 && options.method.activations == .u8
             return RecipeGraph(bits: bits, model: m, codes: codes, activations: integer ? .doReFaIntegers : .float,
                                activationNote: options.method.activations == .u8
-                                   ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels at 1/2/4 bits; 8-bit codes on f32 (exact levels); ReLU at 32 bits"
+                                   ? "DoReFa k-bit as u8 P (scale 1/n) into the integer kernels (exact; 8 bits as half-step int8); ReLU at 32 bits"
                                    : "DoReFa k-bit (f32, exact), ReLU at 32 bits",
                                notes: ["any-precision \(bits) bits: \(quantized.count) DoReFa convs"
                                        + (bits < 32 ? " (codes 0...\((1 << bits) - 1)), DoReFa activations" : " (tanh-normalized), ReLU activations")])
@@ -97,7 +99,7 @@ struct AnyPrecisionRecipe: Recipe {
     }
 
     func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String] {
-        ["recipe": name, "recipe_evidence": evidence, "activations": options.method.activations.rawValue,
+        ["recipe": name, "recipe_evidence": evidence, "activations": (options.method.activations ?? defaultActivations).rawValue,
          "notes": notes.joined(separator: "; "), "bits": widths.map(String.init).joined(separator: ","),
          "default_bits": "\(widths.last(where: { $0 < 32 }) ?? widths.last ?? 0)"]
     }

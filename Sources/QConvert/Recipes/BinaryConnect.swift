@@ -13,6 +13,8 @@ import QGraph
 /// Activations are float (exact) or u8 (--activations u8).
 struct BinaryConnectRecipe: Recipe {
     let name = "binaryconnect"
+    /// Float activations in the method's own inference; the integer kernels with u8 activations are the fast path.
+    let defaultActivations = ActivationMode.u8
 
     func detect(_ checkpoint: Checkpoint) -> String? {
         let all = checkpoint.tensors.filter { $0.name.hasSuffix(".weight") && [2, 4].contains($0.tensor.shape.count) }

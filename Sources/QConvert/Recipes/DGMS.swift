@@ -13,6 +13,8 @@ import QGraph
 /// Codes are k*, levels [0, mu_1, ..., mu_{K-1}].
 struct DGMSRecipe: Recipe {
     let name = "dgms"
+    /// Float activations in the method's own inference; the integer kernels with u8 activations are the fast path.
+    let defaultActivations = ActivationMode.u8
 
     func detect(_ checkpoint: Checkpoint) -> String? {
         let layers = checkpoint.layers(having: [".sub_distribution.mu", ".sub_distribution.pi_k"])

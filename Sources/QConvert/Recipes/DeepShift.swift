@@ -16,6 +16,8 @@ import QGraph
 /// instead, and on coarse grids (4.6) a value one rounding away from a grid line moves a whole step.
 struct DeepShiftRecipe: Recipe {
     let name = "deepshift"
+    /// Float activations in the method's own inference; the integer kernels with u8 activations are the fast path.
+    let defaultActivations = ActivationMode.u8
     /// DeepShift's default --weight-bits.
     static let defaultWeightBits = 5
 

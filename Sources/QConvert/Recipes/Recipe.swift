@@ -78,9 +78,14 @@ protocol Recipe: Sendable {
     func precision(_ main: LoweredGraph, widths: [Int], options: ConversionOptions) -> String
     /// What the file records about the recipe (beside the source, its hash and the converter).
     func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String]
+    /// The activations when `--activations` is not given: u8 where the integer kernels are the method's own
+    /// exact arithmetic (Any-Precision's DoReFa integers) or the fast path of a float-activation method;
+    /// f32 where the float path is already the fast one (Equal Bits' binary kernels) or nothing is coded.
+    var defaultActivations: ActivationMode { get }
 }
 
 extension Recipe {
+    var defaultActivations: ActivationMode { .f32 }
     func sourceCheckpoint(_ checkpoint: Checkpoint, options: ConversionOptions) throws -> Checkpoint { checkpoint }
     func preprocessing(arch: String, familyDefault: Preprocessing) -> Preprocessing { familyDefault }
 
@@ -93,7 +98,7 @@ extension Recipe {
 
     /// A method's provenance: its name, why it was chosen, the activations and its notes.
     func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String] {
-        ["recipe": name, "recipe_evidence": evidence, "activations": options.method.activations.rawValue,
+        ["recipe": name, "recipe_evidence": evidence, "activations": (options.method.activations ?? defaultActivations).rawValue,
          "notes": notes.joined(separator: "; ")]
     }
 }
@@ -101,8 +106,9 @@ extension Recipe {
 /// Options the command line passes to method recipes.
 public struct MethodOptions: Sendable {
     /// Activations: f32 (the method's own float inference; weights-only quantization, exact) or u8
-    /// (the integer kernels, approximate, faster).
-    public var activations: ActivationMode = .f32
+    /// (the integer kernels: exact for Any-Precision's DoReFa integers, else approximate; faster); nil: the
+    /// recipe's `defaultActivations` (the converter fills it in before the recipe runs).
+    public var activations: ActivationMode?
     /// DeepShift weight bits (the checkpoint does not store them); nil: the recipe's default.
     public var weightBits: Int?
     /// DeepShift round_to_fixed of activations and biases: (integer bits, fraction bits); nil: none.

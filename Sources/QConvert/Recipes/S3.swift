@@ -9,6 +9,8 @@ import QGraph
 /// are within {0, +-1, +-2, +-4} (and not all 0 / +-1: that is a binary net) is recognised as such.
 struct S3Recipe: Recipe {
     let name = "s3"
+    /// Float activations in the method's own inference; the integer kernels with u8 activations are the fast path.
+    let defaultActivations = ActivationMode.u8
     private static let values: Set<Float> = [0, 1, -1, 2, -2, 4, -4]
     private static let parameters = [".weight_sign", ".weight_val", ".weight_shift", ".weight_shift2"]
 
