@@ -31,6 +31,9 @@ enum ConvKernel {
     case binary(UnsafePointer<BinaryConv>, workspace: Int)
     /// The same from the packed sign image a packSigns step wrote (qk_bconv2d_packed).
     case binaryPacked(UnsafePointer<BinaryConv>)
+    /// u8 activation codes (1-2 bits) x 1-2-bit weight codes on a bsgemm member: the conv packs its input
+    /// into bit planes in the workspace (qk_bsconv2d_u8).
+    case bitSerial(UnsafePointer<BitSerialConv>, workspace: Int)
 
     /// The member's name, for profiles.
     var memberName: String {
@@ -40,6 +43,7 @@ enum ConvKernel {
         case .quantizedGemm(let c, _): String(cString: c.pointee.member.pointee.name)
         case .quantizedDepthwise(let c): String(cString: c.pointee.member.pointee.name)
         case .binary(let c, _), .binaryPacked(let c): String(cString: c.pointee.member.pointee.name)
+        case .bitSerial(let c, _): String(cString: c.pointee.member.pointee.name)
         }
     }
 
@@ -47,7 +51,7 @@ enum ConvKernel {
     var isQuantized: Bool {
         switch self {
         case .floatGemm, .floatDepthwise: false
-        case .quantizedGemm, .quantizedDepthwise, .binary, .binaryPacked: true
+        case .quantizedGemm, .quantizedDepthwise, .binary, .binaryPacked, .bitSerial: true
         }
     }
 
@@ -56,6 +60,7 @@ enum ConvKernel {
         switch self {
         case .quantizedGemm(let c, _): c.pointee.operands
         case .quantizedDepthwise(let c): c.pointee.operands
+        case .bitSerial(let c, _): c.pointee.operands
         case .floatGemm, .floatDepthwise, .binary, .binaryPacked: nil
         }
     }
@@ -108,4 +113,13 @@ struct BinaryConv {
     var geometry: qk_conv_geom
     var layer: qk_bconv_layer
     var member: UnsafePointer<qk_bgemm_ukernel_desc>
+}
+
+/// What a bit-serial conv needs: geometry, the packed layer (bit-plane weights, level map, epilogue), the
+/// bsgemm member and the operands' quantization (a fixed input scale with zero point 0).
+struct BitSerialConv {
+    var geometry: qk_conv_geom
+    var layer: qk_bsconv_layer
+    var member: UnsafePointer<qk_bsgemm_ukernel_desc>
+    var operands: U8Operands
 }

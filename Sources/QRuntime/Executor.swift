@@ -193,6 +193,12 @@ enum Executor {
             place(&layer.epi, c, base: base)
             var geometry = conv.pointee.geometry
             qk_bconv2d_f32(conv.pointee.member, &geometry, input.assumingMemoryBound(to: Float.self), &layer, base + workspace)
+        case .bitSerial(let conv, let workspace):
+            var layer = conv.pointee.layer
+            place(&layer.epi, c, base: base)
+            _ = resolve(conv.pointee.operands, into: &layer.epi, state: state)   // zero point 0 (BitSerialForm)
+            var geometry = conv.pointee.geometry
+            qk_bsconv2d_u8(conv.pointee.member, &geometry, input.assumingMemoryBound(to: UInt8.self), &layer, base + workspace)
         case .binaryPacked(let conv):
             var layer = conv.pointee.layer
             place(&layer.epi, c, base: base)

@@ -23,8 +23,10 @@ func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool) -
 
 /// The kernel path of a conv, decided once from its weights, its input's type and the options; the
 /// arena plan (the path's workspace) and the step (`layerStep`) both follow it.
-enum ConvPath {
+enum ConvPath: Equatable {
     case floatGemm, floatDepthwise, quantizedGemm, quantizedDepthwise, binary, binaryPacked
+    /// 1-2-bit weight codes x 1-2-bit activation codes on a bsgemm member (the planner's choice).
+    case bitSerial(BitSerialForm)
 
     /// The path of conv `c` on an input of geometry `geometry`: binary kernels for sign inputs with
     /// binary/ternary weights (from the packed image when a packSigns step wrote it); else direct
@@ -48,6 +50,7 @@ enum ConvPath {
         case .quantizedGemm:
             return qk_conv_workspace_bytes(&g, 1) + (weights.isHalfStep ? qk_conv_half_step_bytes(&g) : 0)
         case .binary: return qk_bconv_workspace_bytes(&g)
+        case .bitSerial(let form): return qk_bsconv_image_bytes(&g, Int32(form.abits))
         case .floatDepthwise, .quantizedDepthwise, .binaryPacked: return 0
         }
     }
@@ -102,6 +105,10 @@ func layerStep(conv c: Conv2D, path: ConvPath, input: Int, output: Int, inShape:
         let layer = memory.store(binaryConv(c, geometry: geometry, unit: binaryConvScale(c, inputIsSign: true)!,
                                             epilogue: epilogue, tensors: tensors, memory: memory))
         kernel = path == .binary ? .binary(layer, workspace: workspace) : .binaryPacked(layer)
+    case .bitSerial(let form):
+        kernel = try bitSerialKernel(c, form: form, geometry: geometry, epilogue: epilogue, workspace: workspace,
+                                     inputQuant: inputQuant!, residualQuant: residualQuant, outputQuant: outputQuant,
+                                     tensors: tensors, memory: memory)
     case .quantizedGemm, .quantizedDepthwise:
         kernel = try quantizedKernel(c, path: path, geometry: geometry, epilogue: epilogue, workspace: workspace,
                                      inputQuant: inputQuant!, residualQuant: residualQuant, outputQuant: outputQuant,
@@ -110,18 +117,17 @@ func layerStep(conv c: Conv2D, path: ConvPath, input: Int, output: Int, inShape:
     return ConvStep(input: input, output: output, residual: residual, kernel: kernel)
 }
 
-/// The u8 paths: the epilogue's scales and output quantization, then the qgemm member with the
-/// layer's table and column sums, or the weights repacked for dwconv3x3.
-private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom, epilogue: qk_epilogue, workspace: Int,
-                             inputQuant: QuantRef, residualQuant: QuantRef?, outputQuant: QuantRef?, choice: KernelChoice,
-                             tensors: TensorSource, memory: OwnedMemory) throws -> ConvKernel {
-    let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
+/// The epilogue of a layer on u8 input: per-channel scale = input scale * weight scale * `weightFactor`
+/// (made per run for a dynamic input: the operands then hold the weight scales), the output's u8
+/// quantization or f32.
+private func u8Epilogue(_ c: Conv2D, epilogue: qk_epilogue, inputQuant: QuantRef, residualQuant: QuantRef?,
+                        outputQuant: QuantRef?, weightFactor: Float, tensors: TensorSource,
+                        memory: OwnedMemory) throws -> (qk_epilogue, U8Operands) {
+    let oc = c.outChannels
     var epilogue = epilogue
     var operands = U8Operands(input: inputQuant, residual: residualQuant, weightScales: nil)
     var weightScales = tensors.floats(c.weight.scale!).baseAddress!
-    // half-step weights: the kernels sum in half units (acc = 2 sum a q + sum a), so the scale halves
-    let halfStep = c.weight.isHalfStep && path == .quantizedGemm
-    if halfStep { weightScales = memory.floats((0..<oc).map { weightScales[$0] / 2 }) }
+    if weightFactor != 1 { weightScales = memory.floats((0..<oc).map { weightScales[$0] * weightFactor }) }
     switch inputQuant {
     case .fixed(let scale, _):
         epilogue.scale = memory.floats((0..<oc).map { scale * weightScales[$0] })
@@ -138,6 +144,41 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     case nil:
         epilogue.output_kind = QK_OUTPUT_F32
     }
+    return (epilogue, operands)
+}
+
+/// The bit-serial path: the weight codes repacked once into bit planes (qk_bsgemm_pack_weights), the u8
+/// epilogue, the bsgemm member for the form's widths.
+private func bitSerialKernel(_ c: Conv2D, form: BitSerialForm, geometry: qk_conv_geom, epilogue: qk_epilogue, workspace: Int,
+                             inputQuant: QuantRef, residualQuant: QuantRef?, outputQuant: QuantRef?,
+                             tensors: TensorSource, memory: OwnedMemory) throws -> ConvKernel {
+    let k = c.reductionSize, oc = c.outChannels
+    let (epi, operands) = try u8Epilogue(c, epilogue: epilogue, inputQuant: inputQuant, residualQuant: residualQuant,
+                                         outputQuant: outputQuant, weightFactor: 1, tensors: tensors, memory: memory)
+    guard let member = qk_bsgemm_select(Int32(form.wbits), Int32(form.abits), qk_isa_active()) else {
+        throw RuntimeError("no bit-serial kernel for \(form.wbits)-bit weights x \(form.abits)-bit activations")
+    }
+    var codes = [UInt8](repeating: 0, count: oc * k)
+    qk_unpack_codes(tensors.pointer(c.weight.codes!).assumingMemoryBound(to: UInt8.self), oc, k, Int32(form.wbits), &codes)
+    let kw = qk_bsgemm_kwords(k, c.inChannels), words = qk_bsgemm_packed_words(oc, kw, Int32(form.wbits))
+    let planes = memory.allocate(words * 8).bindMemory(to: UInt64.self, capacity: words)
+    qk_bsgemm_pack_weights(codes, oc, k, c.inChannels, Int32(form.wbits), planes)
+    let layer = qk_bsconv_layer(w: UnsafePointer(planes), w_mul: form.wMul, w_offset: form.wOffset, epi: epi)
+    return .bitSerial(memory.store(BitSerialConv(geometry: geometry, layer: layer, member: member, operands: operands)),
+                      workspace: workspace)
+}
+
+/// The u8 paths: the epilogue's scales and output quantization, then the qgemm member with the
+/// layer's table and column sums, or the weights repacked for dwconv3x3.
+private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom, epilogue: qk_epilogue, workspace: Int,
+                             inputQuant: QuantRef, residualQuant: QuantRef?, outputQuant: QuantRef?, choice: KernelChoice,
+                             tensors: TensorSource, memory: OwnedMemory) throws -> ConvKernel {
+    let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
+    // half-step weights: the kernels sum in half units (acc = 2 sum a q + sum a), so the scale halves
+    let halfStep = c.weight.isHalfStep && path == .quantizedGemm
+    var (epilogue, operands) = try u8Epilogue(c, epilogue: epilogue, inputQuant: inputQuant, residualQuant: residualQuant,
+                                              outputQuant: outputQuant, weightFactor: halfStep ? 0.5 : 1,
+                                              tensors: tensors, memory: memory)
     let packed = tensors.pointer(c.weight.codes!).assumingMemoryBound(to: UInt8.self)
     let groupStride = Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: bits)
     var lut: UnsafePointer<Int8>?

@@ -5,14 +5,19 @@ import QGraph
 
 /// Which quantized GEMM family runs the layers whose weights allow a choice (`qinfer --kernel`).
 public enum KernelChoice: String, CaseIterable, Sendable {
-    /// The planner's pick. Table lookup + integer dot products everywhere: on every CPU measured so far
-    /// it beats shift-add on the same weights (docs/PERFORMANCE.md), so auto == lut.
+    /// The planner's pick: table lookup + integer dot products (on every CPU measured so far it beats
+    /// shift-add on the same weights, docs/PERFORMANCE.md), except that a conv of 1-2-bit weight codes on
+    /// 1-2-bit activation codes (Any-Precision at 1 and 2 bits) runs bit-serially where a one-time
+    /// measurement of its shape on this CPU finds that faster (same bits either way).
     case auto
     /// Table lookup + dot products (every quantized layer can run this way).
     case lut
     /// Shift-add, no multiplications, for 2-4-bit shift-coded layers; other layers use table lookup. A
     /// model without such layers is refused.
     case shift
+    /// Bit-serial (AND + popcount, qk_bsgemm.h) for every conv it can run (1-2-bit weight codes x 1-2-bit
+    /// activation codes); other layers, and the widths of a model that have none, use table lookup.
+    case bitSerial = "bit-serial"
 }
 
 /// How the planner runs depthwise convs (groups == in_c == out_c, dilation 1, stride 1 or 2; 3x3, and

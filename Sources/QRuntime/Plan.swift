@@ -134,8 +134,14 @@ final class Plan: @unchecked Sendable {
         for (s, node) in graph.nodes.enumerated() {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
-            let path = ConvPath(c, geometry: geometry, inputIsU8: values[node.inputs[0]]!.1.quant.isUInt8,
+            var path = ConvPath(c, geometry: geometry, inputIsU8: values[node.inputs[0]]!.1.quant.isUInt8,
                                 inputIsSign: inputIsSign(node), inputIsPackedSigns: readsPackedSigns(s), depthwise: depthwise)
+            // bit-serial where it runs exactly and is asked for, or (auto) measures faster on this CPU
+            if path == .quantizedGemm, choice == .auto || choice == .bitSerial,
+               let form = BitSerialForm(c, geometry: geometry, inputCodeBits: graph.doReFaCodeBits(of: node.inputs[0])),
+               choice == .bitSerial || BitSerialTiming.isFaster(form, geometry: geometry) {
+                path = .bitSerial(form)
+            }
             paths[s] = path
             let bytes = path.workspaceBytes(geometry, weights: c.weight)
             if bytes > 0 {

@@ -70,13 +70,7 @@ public struct ReferenceExecutor: Sendable {
     /// The u8 values that hold their float value exactly: DoReFa(k) outputs P / n quantized with scale 1 / n
     /// and zero point 0 (Any-Precision's integer path). The reference keeps them as the float values.
     static func exactCodeValues(_ graph: Graph) -> Set<String> {
-        var exact = Set<String>()
-        for node in graph.nodes where node.op == .quantize {
-            guard let p = graph.producer(of: node.inputs[0]), case .doReFa(let bits) = graph.nodes[p].op,
-                  graph.value(node.output)?.quant == .uint8(scale: 1 / Float((1 << bits) - 1), zeroPoint: 0) else { continue }
-            exact.insert(node.output)
-        }
-        return exact
+        Set(graph.nodes.filter { $0.op == .quantize && graph.doReFaCodeBits(of: $0.output) != nil }.map(\.output))
     }
 
     /// The logits for a preprocessed input ([H, W, C] floats, `inputElementCount` of them), in Double.

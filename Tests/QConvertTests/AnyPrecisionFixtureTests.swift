@@ -106,7 +106,7 @@ final class AnyPrecisionFixtureTests: XCTestCase {
     }
 
     /// The default (integer) path: DoReFa activations as u8 P into the table-lookup kernels at 1/2/4 bits
-    /// and the int8 kernels with half-step weights at 8 bits (exact int32 sums), f32 at 32 bits; every
+    /// (or bit-serial at 1/2 bits where faster) and the int8 kernels with half-step weights at 8 bits (exact int32 sums), f32 at 32 bits; every
     /// width still matches PyTorch.
     func testIntegerPathMatchesPyTorch() throws {
         let (report, out) = try convert(activations: nil)
@@ -114,10 +114,31 @@ final class AnyPrecisionFixtureTests: XCTestCase {
         let model = try Model(contentsOf: out)
         for bits in model.availableBits {
             let kernels = try model.layers(bits: bits).compactMap(\.kernel)
-            let family = bits == 8 ? "qk_qgemm_w8_" : "qk_lgemm_w\(bits)_"
-            XCTAssertEqual(kernels.filter { $0.hasPrefix(family) }.count, bits <= 8 ? 18 : 0, "\(bits) bits: \(kernels)")
+            // 1-2 bits: table lookup or bit-serial, whichever the planner measured faster for the shape
+            let families = bits == 8 ? ["qk_qgemm_w8_"] : ["qk_lgemm_w\(bits)_", "qk_bsgemm_w\(bits)a\(bits)_"]
+            XCTAssertEqual(kernels.filter { k in families.contains { k.hasPrefix($0) } }.count, bits <= 8 ? 18 : 0,
+                           "\(bits) bits: \(kernels)")
         }
         try checkEveryWidth(model, Self.fixture, "resnet20q u8 path")
+    }
+
+    /// The bit-serial path (bsgemm) at 1 and 2 bits: every quantized conv on a bsgemm member, logits
+    /// identical to the table-lookup path (both sum exactly in int32, same epilogue).
+    func testBitSerialPathEqualsTableLookup() throws {
+        let (_, out) = try convert(activations: nil)
+        let serial = try Model(contentsOf: out, kernel: .bitSerial), lookup = try Model(contentsOf: out, kernel: .lut)
+        let sSession = Session(model: serial), lSession = Session(model: lookup)
+        for bits in [1, 2] {
+            let kernels = try serial.layers(bits: bits).compactMap(\.kernel)
+            XCTAssertEqual(kernels.filter { $0.hasPrefix("qk_bsgemm_w\(bits)a\(bits)_") }.count, 18, "\(bits) bits: \(kernels)")
+            try sSession.setBits(bits)
+            try lSession.setBits(bits)
+            for item in Self.fixture.images {
+                let input = try image(item.path)
+                XCTAssertEqual(try sSession.classify(input), try lSession.classify(input), "\(item.path) at \(bits) bits")
+            }
+        }
+        XCTAssertFalse(try serial.layers(bits: 4).compactMap(\.kernel).contains { $0.hasPrefix("qk_bsgemm_") })
     }
 
     /// The DoReFa SVHN net (input 40, last activation clamp(0, 1) without quantization below 32 bits), f32

@@ -98,6 +98,7 @@ final class InMemoryModelTests: XCTestCase {
             case .quantizedDepthwise: return "quantizedDepthwise"
             case .binary: return "binary"
             case .binaryPacked: return "binaryPacked"
+            case .bitSerial: return "bitSerial"
             }
         })
     }
