@@ -176,6 +176,9 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
     // half-step weights: the kernels sum in half units (acc = 2 sum a q + sum a), so the scale halves
     let halfStep = c.weight.isHalfStep && path == .quantizedGemm
+    guard !halfStep || k <= Int(QK_MAX_K) / 2 else {
+        throw RuntimeError("layer with half-step weights and K = \(k) exceeds the int32-exact limit \(QK_MAX_K / 2)")
+    }
     var (epilogue, operands) = try u8Epilogue(c, epilogue: epilogue, inputQuant: inputQuant, residualQuant: residualQuant,
                                               outputQuant: outputQuant, weightFactor: halfStep ? 0.5 : 1,
                                               tensors: tensors, memory: memory)
