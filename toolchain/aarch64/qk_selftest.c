@@ -55,8 +55,9 @@ static uint8_t requant(float y, float inv, int32_t zero) {
 
 typedef struct {
     size_t M, N, K, lda, ldc, ldr;
-    int bits, za, residual, output, bias;
+    int bits, za, residual, output, bias, half;  /* half: half-step weights (w + 1/2, epi.half_rows) */
     float lo, hi, rscale, inv;
+    int32_t* rows;  /* sum_k (a - za) per row */
     int32_t rzero, ozero;
     uint8_t *a, *codes, *packed;
     int8_t lut[16];
@@ -111,6 +112,13 @@ static qcase qcase_make(size_t M, size_t N, size_t K, int bits, int shift) {
     const float clamps[4][2] = {{-INFINITY, INFINITY}, {0, INFINITY}, {0, 6}, {-0.5f, 0.7f}};
     const int ci = (int)(rnd() % 4);
     c.lo = clamps[ci][0]; c.hi = clamps[ci][1];
+    c.half = rnd() % 4 == 0;
+    c.rows = malloc(M * sizeof(int32_t));
+    for (size_t m = 0; m < M; m++) {
+        int32_t s = 0;
+        for (size_t k = 0; k < K; k++) s += c.a[m * c.lda + k] - c.za;
+        c.rows[m] = s;
+    }
     const size_t rbytes = (M * c.ldr) * (c.residual == QK_RESIDUAL_F32 ? 4 : 1) + QK_EXTRA_BYTES;
     c.res = guarded(rbytes);
     for (size_t i = 0; i < M * c.ldr; i++) {
@@ -122,7 +130,7 @@ static qcase qcase_make(size_t M, size_t N, size_t K, int bits, int shift) {
 
 static void qcase_free(qcase* c) {
     release(c->a); free(c->codes); release(c->packed); free(c->colsum); free(c->scale); free(c->biasv);
-    release(c->res);
+    release(c->res); free(c->rows);
 }
 
 static size_t out_elem(const qcase* c) { return c->output == QK_OUTPUT_U8 ? 1 : 4; }
@@ -132,7 +140,8 @@ static void qcase_reference(const qcase* c, uint8_t* out) {
     for (size_t m = 0; m < c->M; m++) {
         for (size_t n = 0; n < c->N; n++) {
             int64_t acc = 0;
-            for (size_t k = 0; k < c->K; k++) acc += (int64_t)(c->a[m * c->lda + k] - c->za) * weight(c, n, k);
+            for (size_t k = 0; k < c->K; k++)
+                acc += (int64_t)(c->a[m * c->lda + k] - c->za) * (c->half ? 2 * weight(c, n, k) + 1 : weight(c, n, k));
             const size_t at = (m * c->ldc + n) * out_elem(c);
             if (c->output == QK_OUTPUT_I32) { int32_t v = (int32_t)acc; memcpy(out + at, &v, 4); continue; }
             float y = (float)(int32_t)acc * c->scale[n];
@@ -158,6 +167,7 @@ static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* 
     g.epi.rscale = c->rscale; g.epi.rzero = c->rzero;
     g.epi.output_kind = (qk_output_kind)c->output; g.epi.out = out; g.epi.ldc = c->ldc;
     g.epi.out_inv_scale = c->inv; g.epi.out_zero = c->ozero;
+    g.epi.half_rows = c->half ? c->rows : NULL;
     qk_qgemm(uk, &g);
 }
 
@@ -188,8 +198,8 @@ static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
                 if (what != NULL) {
                     size_t at = 0;
                     while (at < bytes && got[at] == want[at]) at++;
-                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu za=%d residual=%d output=%d: %s (first byte %zu)\n",
-                            uk->name, c.M, c.N, c.K, c.za, c.residual, c.output, what, at);
+                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu za=%d residual=%d output=%d half=%d: %s (first byte %zu)\n",
+                            uk->name, c.M, c.N, c.K, c.za, c.residual, c.output, c.half, what, at);
                     failures++;
                 }
                 release(want); release(got); release(scalar);
@@ -205,6 +215,7 @@ static void check_qgemm_deep_k(const qk_qgemm_ukernel_desc* uk) {
     const qk_qgemm_ukernel_desc* twin = qk_qgemm_select_kind(uk->bits, QK_ISA_SCALAR, uk->kind);
     for (int pattern = 0; pattern < 2; pattern++) {
         qcase c = qcase_make(2, 17, QK_MAX_K, uk->bits, uk->kind == QK_KIND_SHIFT);
+        c.half = 0;   /* the deep-K bound is for plain weights (half steps double it) */
         const uint8_t hi = (uint8_t)(uk->bits == 8 ? 0x7F : (1u << uk->bits) - 1), lo = uk->bits == 8 ? 0x80 : 0;
         for (size_t i = 0; i < c.M * c.lda; i++) c.a[i] = pattern == 0 || rnd() % 2 ? 255 : 0;
         for (size_t i = 0; i < c.N * c.K; i++) c.codes[i] = pattern == 0 ? (i / c.K % 2 ? hi : lo) : (rnd() % 2 ? hi : lo);
