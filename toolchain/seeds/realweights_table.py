@@ -6,7 +6,8 @@ only). For the method's checkpoint record (gen_realweights.py's <method>/resnet2
   f32          qinfer on the `--activations f32` model, all 10,000; its per-image agreement with PyTorch's
                class and the largest |logit - PyTorch logit| / max |PyTorch logit| over the record's
                reference images
-  u8           qinfer on the default-style `--activations u8` model (dynamic activation scales), all 10,000
+  u8           qinfer on the default-style `--activations u8` model (dynamic activation scales), all 10,000,
+               and its per-image agreement with the f32 model's class
   u8 cal.      the u8 model calibrated on the 1,000 held-apart images (NNNN < 0100 per class), top-1 on the
                other 9,000, beside the f32 model's top-1 on the same 9,000
 
@@ -18,8 +19,8 @@ import os
 import sys
 
 HEADER = ("| method | PyTorch top-1 (10,000) | `--activations f32` top-1 (10,000) | f32 = PyTorch class | "
-          "f32 logits vs PyTorch (max rel.) | `--activations u8` top-1 (10,000), change | f32 top-1 (9,000) | "
-          "u8 calibrated top-1 (9,000), change |\n|---|---|---|---|---|---|---|---|")
+          "f32 logits vs PyTorch (max rel.) | `--activations u8` top-1 (10,000), change | u8 = f32 class | "
+          "f32 top-1 (9,000) | u8 calibrated top-1 (9,000), change |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def key(path: str) -> str:
@@ -63,6 +64,7 @@ def main():
         missing = set(order) - set(preds)
         assert not missing, f"{name}: {len(missing)} images without a result"
     agree = 100.0 * sum(f32[k][0] == c for k, c in zip(order, pytorch_classes)) / len(order)
+    u8_agree = 100.0 * sum(f32[k][0] == u8[k][0] for k in order) / len(order)
     worst = 0.0
     for image in record["images"]:
         ref, got = image["logits"], f32[key(image["path"])][1]
@@ -72,7 +74,7 @@ def main():
     held = [k for k in order if k in cal]
     f32_held, cal_held = top1(f32, labels, held), top1(cal, labels, held)
     print(f"| {record['method']} | {record['top1_pytorch']:.2f} | {all_f32:.2f} | {agree:.2f} % | {worst:.1e} | "
-          f"{all_u8:.2f} ({all_u8 - all_f32:+.2f}) | {f32_held:.2f} | {cal_held:.2f} ({cal_held - f32_held:+.2f}) |")
+          f"{all_u8:.2f} ({all_u8 - all_f32:+.2f}) | {u8_agree:.2f} % | {f32_held:.2f} | {cal_held:.2f} ({cal_held - f32_held:+.2f}) |")
 
 
 if __name__ == "__main__":
