@@ -39,7 +39,8 @@ Writes <out>/<method>/resnet20.<ext> and <out>/<method>/resnet20.json: the check
 flags, PyTorch's top-1 on all 10,000 test images of <data>/cifar10-test (the method's float32 inference,
 1 thread), the float model's top-1, and the logits of the first REFERENCE_IMAGES test images (repr of the
 float32 values, as the fixtures). <out>/<method>/resnet20.top1.txt lists PyTorch's class per image in the
-order of labels.csv, for per-image agreement with qinfer (evaluate_realweights.sh). About 1 minute.
+order of labels.csv, for per-image agreement with qinfer (evaluate_realweights.sh). About 75 s of CPU
+(10 minutes on 2 shared, loaded cores).
 """
 import argparse
 import json
