@@ -26,6 +26,9 @@ struct PointResult: Encodable {
     var speedup: Double?
     /// The thread count `speedup` is relative to.
     var speedupBaselineThreads: Int?
+    /// A bit sweep: median of the 8-bit point at the same threads and cores / median(this point); nil
+    /// without such a point (a sweep that leaves out 8 bits, or a fixed-precision model).
+    var speedupOver8Bit: Double?
     /// A point at the same bits with fewer threads (any core selection) whose median was lower than this
     /// point's: the fastest such, its thread count and core selection.
     var slowerThanThreads: Int?
@@ -59,6 +62,21 @@ struct PointResult: Encodable {
                 points[i].slowerThanCores = faster.cores
                 points[i].slowdown = points[i].latencyMs.median / faster.latencyMs.median - 1
             }
+        }
+    }
+}
+
+extension PointResult {
+    /// The width `speedupOver8Bit` compares with: Any-Precision's 8-bit width, the widest integer one.
+    static let speedupBaselineBits = 8
+
+    /// Fills `speedupOver8Bit` for every point that has an 8-bit point with the same threads and cores.
+    static func compareBitWidths(_ points: inout [PointResult]) {
+        for i in points.indices {
+            let baseline = points.first {
+                $0.bits == speedupBaselineBits && $0.threads == points[i].threads && $0.cores == points[i].cores
+            }
+            points[i].speedupOver8Bit = baseline.map { $0.latencyMs.median / points[i].latencyMs.median }
         }
     }
 }
@@ -175,6 +193,8 @@ struct BenchResult: Encodable {
     var noisyPoints: [PointResult] { points.filter(\.noisy) }
     var isThreadSweep: Bool { Set(points.map(\.threads)).count > 1 }
     var isBitSweep: Bool { Set(points.map(\.bits)).count > 1 }
+    /// Some point has a speed-up over the 8-bit width (a bit sweep that includes 8 bits).
+    var hasBitSpeedups: Bool { points.contains { $0.speedupOver8Bit != nil } }
 
     func jsonText() throws -> String {
         let encoder = JSONEncoder()
@@ -186,7 +206,7 @@ struct BenchResult: Encodable {
     func csvText() -> String {
         let header = ["model", "threads", "bits", "cores", "cpus", "runs", "init_ms", "first_inference_ms", "warmup_mean_ms",
                       "min_ms", "median_ms", "mean_ms", "p90_ms", "p99_ms", "max_ms", "std_ms", "relative_std", "noisy",
-                      "speedup", "speedup_baseline_threads", "slower_than_threads", "slower_than_cores", "peak_rss_bytes", "file_size_bytes"]
+                      "speedup", "speedup_baseline_threads", "speedup_over_8bit", "slower_than_threads", "slower_than_cores", "peak_rss_bytes", "file_size_bytes"]
         func number(_ x: Double?) -> String { x.map { String(format: "%.6g", $0) } ?? "" }
         func quoted(_ s: String) -> String {
             s.contains(where: { ",\"\n".contains($0) }) ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
@@ -200,7 +220,7 @@ struct BenchResult: Encodable {
             let times: [String] = [initMs, p.firstInferenceMs, p.warmupMeanMs, l.min, l.median, l.mean, l.p90, l.p99,
                                    l.max, l.std, p.relativeStd].map(number)
             let comparison: [String] = [String(p.noisy), number(p.speedup), p.speedupBaselineThreads.map(String.init) ?? "",
-                                        p.slowerThanThreads.map(String.init) ?? "", p.slowerThanCores?.rawValue ?? "",
+                                        number(p.speedupOver8Bit), p.slowerThanThreads.map(String.init) ?? "", p.slowerThanCores?.rawValue ?? "",
                                         String(peakRSSBytes), String(fileSizeBytes)]
             lines.append((run + times + comparison).joined(separator: ","))
         }

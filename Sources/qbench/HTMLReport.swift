@@ -62,14 +62,16 @@ struct HTMLReport {
     private func latencyTable() -> String {
         var html = "<section id=\"latency\"><h2>Latency (ms)</h2>\n<table>\n<tr><th>threads</th><th>bits</th><th class=\"l\">cores</th>"
             + "<th>first</th><th>warm-up mean</th><th>runs</th><th>min</th><th>median</th><th>mean</th><th>p90</th><th>p99</th>"
-            + "<th>max</th><th>std</th><th>std %</th><th>speed-up</th></tr>\n"
+            + "<th>max</th><th>std</th><th>std %</th><th>speed-up</th>"
+            + (result.hasBitSpeedups ? "<th>vs 8-bit</th>" : "") + "</tr>\n"
         for p in result.points {
             let l = p.latencyMs
             html += "<tr\(p.slowerThanThreads != nil ? " class=\"slower\"" : "")><td>\(p.threads)</td><td>\(bitsText(p))</td>"
                 + "<td class=\"l\">\(p.cores.map { "\($0.rawValue) (CPUs \(cpuListText(p.cpus!)))" } ?? "any")</td><td>\(f(p.firstInferenceMs))</td>"
                 + "<td>\(p.warmupMeanMs.map(f) ?? "-")</td><td>\(l.count)</td><td>\(f(l.min))</td><td><b>\(f(l.median))</b></td>"
                 + "<td>\(f(l.mean))</td><td>\(f(l.p90))</td><td>\(f(l.p99))</td><td>\(f(l.max))</td><td>\(f(l.std))</td>"
-                + "<td>\(pct(p.relativeStd * 100))</td><td>\(p.speedup.map { String(format: "%.2fx", $0) } ?? "-")</td></tr>\n"
+                + "<td>\(pct(p.relativeStd * 100))</td><td>\(times(p.speedup))</td>"
+                + (result.hasBitSpeedups ? "<td>\(times(p.speedupOver8Bit))</td>" : "") + "</tr>\n"
         }
         return html + "</table></section>\n"
     }
@@ -101,18 +103,32 @@ struct HTMLReport {
         return html + "</section>\n"
     }
 
-    /// Median latency against weight bits, one line per thread count (only when bits were swept).
+    /// Median latency against weight bits, one line per thread count and core selection (only when bits
+    /// were swept), and each width's speed-up over the 8-bit width beside it.
     private func bitSection() -> String {
         guard result.isBitSweep else { return "" }
         var series: [SVGChart.Series] = []
-        for threads in Set(result.points.map(\.threads)).sorted() {
-            let points = result.points.filter { $0.threads == threads && $0.bits != nil }.sorted { $0.bits! < $1.bits! }
-            series.append(.init(name: "\(threads) threads", points: points.map { (Double($0.bits!), $0.latencyMs.median) }))
+        var speedups: [String] = []
+        let lines = result.points.map { LineKey(threads: $0.threads, cores: $0.cores) }
+            .reduce(into: [LineKey]()) { if !$0.contains($1) { $0.append($1) } }
+        for line in lines {
+            let points = result.points.filter { LineKey(threads: $0.threads, cores: $0.cores) == line && $0.bits != nil }
+                .sorted { $0.bits! < $1.bits! }
+            var name = "\(line.threads) thread" + (line.threads == 1 ? "" : "s")
+            if let cores = line.cores { name += ", \(cores.rawValue) cores" }
+            series.append(.init(name: name, points: points.map { (Double($0.bits!), $0.latencyMs.median) }))
+            let listed = points.compactMap { p in p.speedupOver8Bit.map { "\(p.bits!)-bit \(times($0))" } }
+            if !listed.isEmpty { speedups.append("\(e(name)): " + listed.joined(separator: ", ")) }
         }
         let ticks = Set(result.points.compactMap(\.bits)).sorted().map(Double.init)
-        return "<section id=\"bits\"><h2>Bit width</h2>\n<figure>"
+        var html = "<section id=\"bits\"><h2>Bit width</h2>\n<figure>"
             + SVGChart.lines(series, xTicks: ticks, log2X: true, xLabel: "weight bits", yLabel: "median latency (ms)")
-            + "</figure></section>\n"
+            + "</figure>\n"
+        if !speedups.isEmpty {
+            html += "<p id=\"bit-speedups\">Speed-up over the 8-bit width (median at 8 bits / median): "
+                + speedups.joined(separator: "; ") + ".</p>\n"
+        }
+        return html + "</section>\n"
     }
 
     private func profileSection() -> String {
@@ -162,6 +178,7 @@ struct HTMLReport {
 
     private struct LineKey: Equatable {
         var bits: Int?
+        var threads = 0
         var cores: CoreSelection?
     }
 
@@ -170,4 +187,5 @@ struct HTMLReport {
     private func e(_ s: String) -> String { SVGChart.escape(s) }
     private func f(_ x: Double) -> String { String(format: x >= 100 ? "%.1f" : "%.3f", x) }
     private func pct(_ x: Double) -> String { String(format: "%.1f", x) }
+    private func times(_ x: Double?) -> String { TextOutput.timesText(x) }
 }

@@ -14,7 +14,9 @@ struct QBench: ParsableCommand {
             p90 / p99 / max / std in milliseconds. Timed runs: at least RUNS and at least MIN-SECS seconds, but
             no new run starts after MAX-SECS seconds. A warning says when std/median exceeds 10 % (a noisy
             machine). A thread sweep prints each point's speed-up over the fewest threads and marks points
-            that were slower than a point with fewer threads.
+            that were slower than a point with fewer threads. A --bits sweep of a model with run-time widths
+            (Any-Precision) prints each width's speed-up over its 8-bit width (same threads), and --report
+            draws median latency against bits.
 
             FILE arguments take `-` for standard output (then nothing else is printed there).
             Exit status: 0 on success, 1 when the model cannot be loaded or run or a file cannot be written,
@@ -27,6 +29,7 @@ struct QBench: ParsableCommand {
               qbench --model resnet20-w4.lbm --profile --report resnet20.html
               qbench --model resnet20-w4.lbm --runs 10 --min-secs 5 --cooldown 20 --json result.json
               qbench --model resnet20-w4.lbm --threads 1,2 --csv - > sweep.csv
+              qbench --model resnet20q.lbm --bits 1,2,4,8,32 --report bits.html   # any-precision widths
             """)
 
     @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
@@ -153,6 +156,7 @@ struct QBench: ParsableCommand {
             if wantProfile && layerProfile == nil { layerProfile = session.profile(input, runs: runs) }
         }
         PointResult.compareThreadCounts(&results)
+        PointResult.compareBitWidths(&results)
 
         var result = BenchResult(model: url.path, loaded: loaded, initMs: initMs, machine: machine,
                                  cores: coreReport, control: control, points: results,

@@ -41,11 +41,14 @@ enum TextOutput {
         }
     }
 
-    /// One row per point: median and spread, speed-up over the fewest threads, and a mark where adding
-    /// threads made it slower.
+    /// One row per point: median and spread, speed-up over the fewest threads, in a bit sweep the speed-up
+    /// over the 8-bit width, and a mark where adding threads made it slower.
     private static func printSweep(_ r: BenchResult) {
-        Swift.print("\nsweep (speed-up = median of the fewest threads / median):")
-        var table = [["threads", "bits", "cores", "median ms", "mean ms", "p90 ms", "std %", "speed-up", ""]]
+        let bitSpeedups = r.hasBitSpeedups
+        Swift.print("\nsweep (speed-up = median of the fewest threads / median"
+                    + (bitSpeedups ? "; vs 8-bit = median at 8 bits, same threads / median):" : "):"))
+        var table = [["threads", "bits", "cores", "median ms", "mean ms", "p90 ms", "std %", "speed-up"]
+                     + (bitSpeedups ? ["vs 8-bit"] : []) + [""]]
         for p in r.points {
             var mark = ""
             if let slower = p.slowerThanThreads, let slowdown = p.slowdown {
@@ -53,13 +56,15 @@ enum TextOutput {
                               p.slowerThanCores.map { " on \($0.rawValue)" } ?? "", slowdown * 100)
             }
             if p.noisy { mark += mark.isEmpty ? "noisy" : ", noisy" }
-            table.append([String(p.threads), (p.bits ?? r.weightBits).map(String.init) ?? "-",
-                          p.cores.map { "\($0.rawValue) (\(cpuListText(p.cpus!)))" } ?? "any", String(format: "%.3f", p.latencyMs.median),
-                          String(format: "%.3f", p.latencyMs.mean), String(format: "%.3f", p.latencyMs.p90),
-                          String(format: "%.1f", p.relativeStd * 100),
-                          p.speedup.map { String(format: "%.2fx", $0) } ?? "-", mark])
+            let bits: String = (p.bits ?? r.weightBits).map(String.init) ?? "-"
+            let cores: String = p.cores.map { "\($0.rawValue) (\(cpuListText(p.cpus!)))" } ?? "any"
+            let figures: [String] = [p.latencyMs.median, p.latencyMs.mean, p.latencyMs.p90].map { String(format: "%.3f", $0) }
+            var row: [String] = [String(p.threads), bits, cores] + figures
+            row += [String(format: "%.1f", p.relativeStd * 100), timesText(p.speedup)]
+            if bitSpeedups { row.append(timesText(p.speedupOver8Bit)) }
+            table.append(row + [mark])
         }
-        printTable(table, leftAligned: [2, 8])
+        printTable(table, leftAligned: [2, table[0].count - 1])
     }
 
     private static func printProfile(_ p: ProfileResult) {
@@ -77,6 +82,9 @@ enum TextOutput {
         printTable(table, leftAligned: [1, 2, 3, 4, 5, 7, 8])
         Swift.print(String(format: "total of steps: %.3f ms", p.totalMs))
     }
+
+    /// "3.10x", or "-" for no figure.
+    static func timesText(_ x: Double?) -> String { x.map { String(format: "%.2fx", $0) } ?? "-" }
 
     /// Prints rows in columns two spaces apart; numbers right-aligned, `leftAligned` columns left-aligned.
     static func printTable(_ table: [[String]], leftAligned: Set<Int>) {

@@ -79,6 +79,54 @@ final class QBenchTests: XCTestCase {
         XCTAssertEqual(String(lines[1][header.firstIndex(of: "bits")!]), "4")
     }
 
+    /// A --bits sweep of an Any-Precision model: every width's speed-up over the 8-bit width is the ratio of
+    /// the reported medians (JSON, CSV and text agree), and the report charts median latency against bits.
+    func testBitSweepSpeedupOver8BitAndLatencyAgainstBitsChart() throws {
+        let converted = try ConvertedAnyPrecisionFixture("resnet20q", in: tmp)
+        XCTAssertEqual(converted.convert.status, 0, converted.convert.stderr)
+        let jsonPath = tmp.appendingPathComponent("b.json").path, csvPath = tmp.appendingPathComponent("b.csv").path
+        let html = tmp.appendingPathComponent("b.html").path
+        let r = try qbench(["--model", converted.model, "--bits", "1,8,32", "--runs", "2", "--warmup", "0",
+                            "--json", jsonPath, "--csv", csvPath, "--report", html])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let sweep = try points(object(String(contentsOfFile: jsonPath, encoding: .utf8)))
+        XCTAssertEqual(sweep.map { $0["bits"] as? Int }, [1, 8, 32])
+        let median = { (p: [String: Any]) in ((p["latencyMs"] as? [String: Any])?["median"] as? Double) ?? .nan }
+        let eightBit = median(sweep[1])
+        XCTAssertEqual(sweep[1]["speedupOver8Bit"] as? Double, 1)
+        for p in sweep {
+            let speedup = try XCTUnwrap(p["speedupOver8Bit"] as? Double, "\(p)")
+            XCTAssertEqual(speedup, eightBit / median(p), accuracy: 1e-12 * speedup)
+            XCTAssertTrue(r.stdout.contains(String(format: "%.2fx", speedup)), r.stdout)
+        }
+        XCTAssertTrue(r.stdout.contains("vs 8-bit = median at 8 bits"), r.stdout)
+        let lines = try String(contentsOfFile: csvPath, encoding: .utf8).split(separator: "\n")
+            .map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        let column = try XCTUnwrap(lines[0].firstIndex(of: "speedup_over_8bit"))
+        for (row, p) in zip(lines.dropFirst(), sweep) {
+            XCTAssertEqual(Double(row[column]) ?? .nan, p["speedupOver8Bit"] as? Double ?? 0, accuracy: 1e-5 * (Double(row[column]) ?? 1))
+        }
+
+        let page = try String(contentsOfFile: html, encoding: .utf8)
+        let section = try XCTUnwrap(page.components(separatedBy: "<section id=\"bits\">").dropFirst().first?
+            .components(separatedBy: "</section>").first)
+        let svg = try XCTUnwrap(section.components(separatedBy: "<svg").dropFirst().first.map {
+            "<svg" + $0.components(separatedBy: "</svg>")[0] + "</svg>"
+        })
+        XCTAssertTrue(XMLParser(data: Data(svg.utf8)).parse(), svg)
+        XCTAssertTrue(svg.contains("<polyline") && svg.contains(">weight bits</text>") && svg.contains("median latency (ms)"), svg)
+        XCTAssertEqual(svg.components(separatedBy: "<circle").count - 1, 3)            // one marker per width
+        for bits in ["1", "8", "32"] { XCTAssertTrue(svg.contains(">\(bits)</text>"), bits) }   // x ticks
+        XCTAssertTrue(section.contains("<p id=\"bit-speedups\">") && section.contains("32-bit "), section)
+        XCTAssertTrue(page.contains("<th>vs 8-bit</th>"))
+
+        // Without an 8-bit point there is nothing to compare with: no figure, no column.
+        let no8 = try qbench(["--model", converted.model, "--bits", "1,32", "--runs", "1", "--warmup", "0", "--json", jsonPath])
+        XCTAssertEqual(no8.status, 0, no8.stderr)
+        XCTAssertTrue(try points(object(String(contentsOfFile: jsonPath, encoding: .utf8))).allSatisfy { $0["speedupOver8Bit"] == nil })
+        XCTAssertFalse(no8.stdout.contains("vs 8-bit"), no8.stdout)
+    }
+
     /// Rows slower than a row with fewer threads are marked in JSON and text, and only those.
     func testSlowerRowsAreMarkedConsistently() throws {
         let jsonPath = tmp.appendingPathComponent("s.json").path
