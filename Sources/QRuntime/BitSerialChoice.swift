@@ -58,7 +58,7 @@ enum BitSerialTiming {
         return verdict
     }
 
-    /// Best of three runs (after one warm-up) of each path on random codes; u8 output, no residual.
+    /// Best of five alternating runs (after one warm-up) of each path on random codes; u8 output, no residual.
     private static func measure(_ form: BitSerialForm, _ g: inout qk_conv_geom) -> Bool {
         guard let bs = qk_bsgemm_select(Int32(form.wbits), Int32(form.abits), qk_isa_active()),
               let lut = qk_qgemm_select_kind(Int32(form.wbits), qk_isa_active(), QK_KIND_LUT) else { return false }
@@ -79,13 +79,10 @@ enum BitSerialTiming {
         var image = [UInt64](repeating: 0, count: qk_bsconv_image_bytes(&g, Int32(form.abits)) / 8 + 1)
         var workspace = [UInt8](repeating: 0, count: qk_conv_workspace_bytes(&g, 1) + 64)
 
-        func best(_ run: () -> Void) -> UInt64 {
+        func time(_ run: () -> Void) -> UInt64 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
             run()
-            return (0..<3).map { _ in
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                run()
-                return DispatchTime.now().uptimeNanoseconds - t0
-            }.min()!
+            return DispatchTime.now().uptimeNanoseconds - t0
         }
         return scale.withUnsafeBufferPointer { s in bias.withUnsafeBufferPointer { b in out.withUnsafeMutableBytes { o in
             var epi = qk_epilogue()
@@ -93,18 +90,28 @@ enum BitSerialTiming {
             epi.clamp_lo = 0; epi.clamp_hi = 1
             epi.output_kind = QK_OUTPUT_U8; epi.out = o.baseAddress; epi.ldc = oc
             epi.out_inv_scale = 1; epi.out_zero = 0
-            let tBits: UInt64 = planes.withUnsafeBufferPointer { p in
-                var layer = qk_bsconv_layer(w: p.baseAddress, w_mul: form.wMul, w_offset: form.wOffset, epi: epi)
-                return image.withUnsafeMutableBytes { i in best { qk_bsconv2d_u8(bs, &g, input, &layer, i.baseAddress) } }
-            }
-            let tInt8: UInt64 = packed.withUnsafeBufferPointer { p in table.withUnsafeBufferPointer { t in colsum.withUnsafeBufferPointer { c in
-                var args = qk_qgemm_args()
-                args.K = k; args.w = p.baseAddress; args.bits = Int32(form.wbits)
-                args.w_group_stride = Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: form.wbits)
-                args.lut = t.baseAddress; args.colsum = c.baseAddress; args.epi = epi
-                return workspace.withUnsafeMutableBufferPointer { w in best { qk_conv2d_u8(lut, &g, input, &args, w.baseAddress) } }
-            } } }
-            return tBits < tInt8
+            return planes.withUnsafeBufferPointer { p in image.withUnsafeMutableBytes { i in
+                packed.withUnsafeBufferPointer { pk in table.withUnsafeBufferPointer { t in colsum.withUnsafeBufferPointer { c in
+                    workspace.withUnsafeMutableBufferPointer { w in
+                        var layer = qk_bsconv_layer(w: p.baseAddress, w_mul: form.wMul, w_offset: form.wOffset, epi: epi)
+                        var args = qk_qgemm_args()
+                        args.K = k; args.w = pk.baseAddress; args.bits = Int32(form.wbits)
+                        args.w_group_stride = Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: form.wbits)
+                        args.lut = t.baseAddress; args.colsum = c.baseAddress; args.epi = epi
+                        var geometry = g
+                        func runBits() { qk_bsconv2d_u8(bs, &geometry, input, &layer, i.baseAddress) }
+                        func runInt8() { qk_conv2d_u8(lut, &geometry, input, &args, w.baseAddress) }
+                        // warm both, then alternate so that a change in machine load hits both alike
+                        runBits(); runInt8()
+                        var tBits = UInt64.max, tInt8 = UInt64.max
+                        for _ in 0..<5 {
+                            tBits = min(tBits, time(runBits))
+                            tInt8 = min(tInt8, time(runInt8))
+                        }
+                        return tBits < tInt8
+                    }
+                } } }
+            } }
         } } }
     }
 }
