@@ -1,6 +1,7 @@
 /* qk_eltwise.c — elementwise add (u8 with per-input quantization, f32), the option-A shortcut
  * (stride-2 subsample with zero channel padding, CIFAR ResNet), the f32 activation steps (affine,
- * PReLU, clamp, sign, round_to_fixed, DoReFa) and the HWC -> CHW flatten. */
+ * PReLU, clamp, sign, round_to_fixed, DoReFa, hardswish, hardsigmoid, sigmoid, SiLU), squeeze-excite's
+ * per-channel multiply and the HWC -> CHW flatten. */
 #include <math.h>
 #include <string.h>
 #include "internal/qk_epilogue.h"
@@ -138,12 +139,21 @@ void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scal
     QK_FOR_CHUNKS(n, chunk, begin, count, qk_affine_run(count, period, in + begin, s, b, out + begin));
 }
 
-void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out) {
-    float tiled_slope[QK_PERIOD_MAX];
+/** A per-channel step with one parameter array: `run` over chunks of whole periods. */
+typedef void (*qk_one_param_run)(size_t n, size_t period, const float* restrict in, const float* restrict param,
+                                 float* restrict out);
+
+static void qk_one_param_f32(qk_one_param_run run, size_t n, size_t channels, const float* in, const float* param,
+                             float* out) {
+    float tiled[QK_PERIOD_MAX];
     const size_t period = qk_channel_period(channels);
-    const float* a = qk_tile_params(slope, channels, period, tiled_slope);
+    const float* a = qk_tile_params(param, channels, period, tiled);
     const size_t chunk = period * ((QK_ELTWISE_CHUNK + period - 1) / period);
-    QK_FOR_CHUNKS(n, chunk, begin, count, qk_prelu_run(count, period, in + begin, a, out + begin));
+    QK_FOR_CHUNKS(n, chunk, begin, count, run(count, period, in + begin, a, out + begin));
+}
+
+void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out) {
+    qk_one_param_f32(qk_prelu_run, n, channels, in, slope, out);
 }
 
 static QK_VECTOR_CLONES void qk_clamp_run(size_t n, const float* restrict in, float lo, float hi,
@@ -180,6 +190,52 @@ void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, flo
 
 void qk_dorefa_f32(size_t n, const float* in, float levels, float* out) {
     QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_dorefa_run(count, in + begin, levels, out + begin));
+}
+
+static QK_VECTOR_CLONES void qk_hardswish_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] * qk_swift_clamp(in[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
+}
+
+static QK_VECTOR_CLONES void qk_hardsigmoid_run(size_t n, const float* restrict in, float alpha, float beta,
+                                                float* restrict out) {
+    for (size_t i = 0; i < n; i++) {
+        const float t = alpha * in[i];
+        out[i] = qk_swift_clamp(t + beta, 0.0f, 1.0f);
+    }
+}
+
+static QK_VECTOR_CLONES void qk_sigmoid_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-in[i]));
+}
+
+static QK_VECTOR_CLONES void qk_silu_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] / (1.0f + expf(-in[i]));
+}
+
+static QK_VECTOR_CLONES void qk_channel_mul_run(size_t n, size_t period, const float* restrict in,
+                                                const float* restrict scale, float* restrict out) {
+    QK_PER_CHANNEL_RUN(x[j] * scale[j]);
+}
+
+void qk_hardswish_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_hardswish_run(count, in + begin, out + begin));
+}
+
+void qk_hardsigmoid_f32(size_t n, const float* in, float alpha, float beta, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count,
+                  qk_hardsigmoid_run(count, in + begin, alpha, beta, out + begin));
+}
+
+void qk_sigmoid_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_sigmoid_run(count, in + begin, out + begin));
+}
+
+void qk_silu_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_silu_run(count, in + begin, out + begin));
+}
+
+void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {
+    qk_one_param_f32(qk_channel_mul_run, n, channels, in, scale, out);
 }
 
 /* HWC -> CHW in square tiles, so both the strided reads and the strided writes stay in a few cache

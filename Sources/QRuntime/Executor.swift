@@ -131,6 +131,10 @@ enum Executor {
                 qk_dorefa_f32(count, f32(src), levels, f32(dst))
             case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
                 qk_prelu_f32(count, shared ? 1 : channels, f32(src), slopes, f32(dst))
+            case .pointwise(let src, let dst, let count, let function):
+                function.run(count, f32(src), f32(dst))
+            case .channelMul(let src, let scale, let dst, let count, let channels):
+                qk_channel_mul_f32(count, channels, f32(src), f32(scale), f32(dst))
             }
             if let timer {
                 let t = StepTimer.now()

@@ -34,6 +34,10 @@ enum Step {
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
     case doReFa(src: Int, dst: Int, count: Int, levels: Float)
+    /// y = f(x), a pointwise activation of QGraph/Ops/ (DefinedOpSteps.swift).
+    case pointwise(src: Int, dst: Int, count: Int, function: PointwiseFunction)
+    /// y[i] = x[i] * scale[i % channels] (squeeze-excite; the scales are a run-time value).
+    case channelMul(src: Int, scale: Int, dst: Int, count: Int, channels: Int)
 }
 
 /// Memory the plan owns (colsums, precomputed scales, zero biases), 64-byte aligned, freed with the plan.
@@ -244,6 +248,8 @@ final class Plan: @unchecked Sendable {
                 steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.output)!))
             case .dequantize:
                 steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
+            case .defined(let op):
+                steps.append(definedStep(op, inputs: node.inputs.map(offset), output: dst, out: out))
             }
             if packedSigns[s] != nil {
                 observed.append((node.output, src, out.elementCount, true))

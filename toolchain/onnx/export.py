@@ -124,7 +124,7 @@ class SmallNet(nn.Module):
         return self.fc(self.drop(self.features(x)))
 
 
-def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=lambda model: []) -> nn.Module:
+def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=lambda model: [], size: int = SIZE) -> nn.Module:
     """torchvision-style init (gen_archs.torchvision_init; other 2-D parameters N(0, 1/fan_in), other 1-D
     ones N(0, 0.05^2)), BatchNorm affine randomised, the gamma of each BatchNorm in `damp(model)` x0.3
     (residual branches small against the identity path, as in trained networks), running stats from 64
@@ -139,7 +139,7 @@ def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=la
         calibration.randomize_batchnorm(model, gen)
         for bn in damp(model):
             bn.weight.mul_(0.3)
-    batch = calibration.calibration_batch(64, SIZE, 3, MEAN, STD)
+    batch = calibration.calibration_batch(64, size, 3, MEAN, STD)
     calibration.calibrate_batchnorm(model, batch, 1000)
     head.weight.data *= 20.0
     gen_archs.centre_head(model, features, head, head.weight, batch, gen)
@@ -161,6 +161,29 @@ def build_mobilenetv2() -> nn.Module:
     residual = torchvision.models.mobilenetv2.InvertedResidual
     return trained_like(model, 42, model.classifier[1], features,
                         damp=lambda m: [b.conv[-1] for b in m.modules() if isinstance(b, residual) and b.use_res_connect])
+
+
+def residual_blocks(model: nn.Module, block_type) -> list:
+    """The last BatchNorm of every residual block (block[-1] is a Conv2dNormActivation: conv, norm)."""
+    return [b.block[-1][1] for b in model.modules() if isinstance(b, block_type) and b.use_res_connect]
+
+
+def build_mobilenetv3(width: float = 0.25, classes: int = CLASSES, size: int = SIZE) -> nn.Module:
+    """torchvision MobileNetV3-Small: hardswish, squeeze-excite with hardsigmoid, a hardswish head."""
+    model = torchvision.models.mobilenet_v3_small(width_mult=width, num_classes=classes)
+    features = lambda x: model.classifier[:3](torch.flatten(model.avgpool(model.features(x)), 1))
+    block = torchvision.models.mobilenetv3.InvertedResidual
+    return trained_like(model, 46, model.classifier[3], features, damp=lambda m: residual_blocks(m, block), size=size)
+
+
+def build_efficientnet(width: float = 0.25, depth: float = 0.34, classes: int = CLASSES, size: int = SIZE) -> nn.Module:
+    """torchvision EfficientNet-B0 (width / depth multipliers 1, 1 for the real one): SiLU, squeeze-excite
+    with sigmoid, depthwise 5x5, stochastic depth (an identity in inference)."""
+    from torchvision.models.efficientnet import EfficientNet, MBConv, _efficientnet_conf
+    setting, last = _efficientnet_conf("efficientnet_b0", width_mult=width, depth_mult=depth)
+    model = EfficientNet(setting, 0.2, last_channel=last, num_classes=classes)
+    features = lambda x: torch.flatten(model.avgpool(model.features(x)), 1)
+    return trained_like(model, 47, model.classifier[1], features, damp=lambda m: residual_blocks(m, MBConv), size=size)
 
 
 def build_smallnet() -> nn.Module:
@@ -261,6 +284,8 @@ def run_onnxruntime(path: Path, rel: str) -> list:
 SPECS = {
     "resnet18": dict(build=build_resnet18, arch="resnet18", export=dict(dynamo=True, opset_version=18)),
     "mobilenetv2": dict(build=build_mobilenetv2, arch="mobilenet_v2", export=dict(dynamo=False, opset_version=17)),
+    "mobilenetv3": dict(build=build_mobilenetv3, arch="mobilenet_v3_small", export=dict(dynamo=False, opset_version=17)),
+    "efficientnet": dict(build=build_efficientnet, arch="efficientnet_b0", export=dict(dynamo=True, opset_version=18)),
     "opsmix": dict(build=build_opsmix, arch="opsmix"),
     "smallnet": dict(build=build_smallnet, arch="smallnet",
                      export=dict(dynamo=False, opset_version=13, do_constant_folding=False,
@@ -309,6 +334,12 @@ SPEC_NOTES = {
                 "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
     "mobilenetv2": "torchvision MobileNetV2 width_mult 0.25, 10 classes; logits from onnxruntime "
                    "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "mobilenetv3": "torchvision MobileNetV3-Small width_mult 0.25, 10 classes, TorchScript exporter: HardSwish, "
+                   "HardSigmoid, squeeze-excite Mul, 1x1 convs on pooled vectors; logits from onnxruntime "
+                   "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "efficientnet": "torchvision EfficientNet-B0 layout at width_mult 0.25, depth_mult 0.34, 10 classes, dynamo "
+                    "exporter: Sigmoid + Mul (SiLU), squeeze-excite, depthwise 5x5; logits from onnxruntime "
+                    "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
     "opsmix": "toolchain/onnx/export.py build_opsmix (onnx.helper, no exporter): attributes torch does not write; "
               "logits from onnxruntime",
     "smallnet": "toolchain/onnx/export.py SmallNet: shape-subgraph flatten, MatMul + Add, Gemm transB 0 with "

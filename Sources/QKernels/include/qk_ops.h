@@ -76,6 +76,24 @@ void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, flo
  *  qk_clamp_f32 (x = -0 gives +0, NaN stays NaN), rintf in the default mode (half to even). */
 void qk_dorefa_f32(size_t n, const float* in, float levels, float* out);
 
+/* The pointwise activations of mobile networks (QGraph/Ops/: hardswish, hardsigmoid, sigmoid, SiLU)
+ * and squeeze-excite's per-channel multiply, float32 operations in the order written (clamp as
+ * qk_clamp_f32), with the same contract on n, in, out and threads as the steps above. */
+
+/** HardSwish: out = x * clamp(x + 3, 0, 6) / 6 (PyTorch's order: add, clamp, multiply, divide). */
+void qk_hardswish_f32(size_t n, const float* in, float* out);
+/** HardSigmoid: out = clamp(alpha * x + beta, 0, 1) (a multiply and an add, two roundings). */
+void qk_hardsigmoid_f32(size_t n, const float* in, float alpha, float beta, float* out);
+/** Sigmoid: out = 1 / (1 + expf(-x)) (libm expf: within a few ulp of the exact value; 0 and 1 at the
+ *  extremes, NaN stays NaN). */
+void qk_sigmoid_f32(size_t n, const float* in, float* out);
+/** SiLU: out = x / (1 + expf(-x)) (x * sigmoid(x) with one rounding fewer; -inf gives NaN as in
+ *  PyTorch's formula). */
+void qk_silu_f32(size_t n, const float* in, float* out);
+/** Squeeze-excite's multiply: out[i] = in[i] * scale[c], c = i % channels (NHWC, per-channel scales
+ *  computed at run time). */
+void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out);
+
 /** Flatten in PyTorch's order: out[c][p] = in[p][c] for p < hw (pixels), c < channels. A copy, so
  *  every bit pattern survives. `in` and `out` do not overlap. */
 void qk_hwc_to_chw_f32(size_t hw, size_t channels, const float* in, float* out);
