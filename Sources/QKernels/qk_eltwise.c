@@ -1,7 +1,7 @@
 /* qk_eltwise.c — elementwise add (u8 with per-input quantization, f32), the option-A shortcut
  * (stride-2 subsample with zero channel padding, CIFAR ResNet), the f32 activation steps (affine,
  * PReLU, clamp, sign, round_to_fixed, DoReFa, hardswish, hardsigmoid, sigmoid, SiLU), squeeze-excite's
- * per-channel multiply and the HWC -> CHW flatten. */
+ * per-channel multiply, channel concat / slice copies and the HWC -> CHW flatten. */
 #include <math.h>
 #include <string.h>
 #include "internal/qk_epilogue.h"
@@ -198,10 +198,7 @@ static QK_VECTOR_CLONES void qk_hardswish_run(size_t n, const float* restrict in
 
 static QK_VECTOR_CLONES void qk_hardsigmoid_run(size_t n, const float* restrict in, float alpha, float beta,
                                                 float* restrict out) {
-    for (size_t i = 0; i < n; i++) {
-        const float t = alpha * in[i];
-        out[i] = qk_swift_clamp(t + beta, 0.0f, 1.0f);
-    }
+    for (size_t i = 0; i < n; i++) out[i] = qk_swift_clamp(alpha * in[i] + beta, 0.0f, 1.0f);
 }
 
 static QK_VECTOR_CLONES void qk_sigmoid_run(size_t n, const float* restrict in, float* restrict out) {
@@ -236,6 +233,12 @@ void qk_silu_f32(size_t n, const float* in, float* out) {
 
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {
     qk_one_param_f32(qk_channel_mul_run, n, channels, in, scale, out);
+}
+
+void qk_copy_channels_f32(size_t pixels, size_t count, const float* in, size_t in_stride, size_t in_offset,
+                          float* out, size_t out_stride, size_t out_offset) {
+    for (size_t p = 0; p < pixels; p++)
+        memcpy(out + p * out_stride + out_offset, in + p * in_stride + in_offset, count * sizeof(float));
 }
 
 /* HWC -> CHW in square tiles, so both the strided reads and the strided writes stay in a few cache

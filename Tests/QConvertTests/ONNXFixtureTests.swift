@@ -11,7 +11,7 @@ import _QTestSupport
 import XCTest
 
 final class ONNXFixtureTests: XCTestCase {
-    private static let fixtures = ["resnet18", "mobilenetv2", "mobilenetv3", "efficientnet", "smallnet", "opsmix"]
+    private static let fixtures = ["resnet18", "mobilenetv2", "mobilenetv3", "efficientnet", "splitnet", "smallnet", "opsmix"]
 
     func testFloatMatchesONNXRuntime() throws {
         for name in Self.fixtures {

@@ -1,6 +1,7 @@
 // The f32 activation steps and the flatten transpose of qk_eltwise.c against the Swift expressions the
 // executor ran before them, bit for bit, on generated inputs full of special values (NaN, +-0, +-inf,
 // subnormals, ties), odd channel counts and lengths that are not multiples of any vector width.
+import Foundation
 import QKernels
 import XCTest
 
@@ -171,6 +172,59 @@ final class EltwiseTests: XCTestCase {
                 }
                 check("dorefa levels \(levels)", seed: seed, x, { qk_dorefa_f32(n, $0, levels, $1) }) { _, x in
                     (min(max(x, 0), 1) * levels).rounded(.toNearestOrEven) / levels
+                }
+            }
+        }
+    }
+
+    /// The mobile-network activations against their formulas in Swift Float (Foundation's exp is the same
+    /// libm expf), bit for bit.
+    func testMobileActivationsMatchSwift() {
+        let seed = testSeed(68)
+        var rng = SeededGenerator(seed: seed)
+        for n in Self.lengths(channels: 17) {
+            let x = Self.input(n, &rng)
+            check("hardswish", seed: seed, x, { qk_hardswish_f32(n, $0, $1) }) { _, x in x * min(max(x + 3, 0), 6) / 6 }
+            for (alpha, beta): (Float, Float) in [(1 / 6, 0.5), (0.2, 0.5), (-0.3, 0.1)] {
+                check("hardsigmoid \(alpha) \(beta)", seed: seed, x, { qk_hardsigmoid_f32(n, $0, alpha, beta, $1) }) { _, x in
+                    min(max(alpha * x + beta, 0), 1)
+                }
+            }
+            check("sigmoid", seed: seed, x, { qk_sigmoid_f32(n, $0, $1) }) { _, x in 1 / (1 + Foundation.exp(-x)) }
+            check("silu", seed: seed, x, { qk_silu_f32(n, $0, $1) }) { _, x in x / (1 + Foundation.exp(-x)) }
+        }
+    }
+
+    /// Squeeze-excite's per-channel multiply: x[i] * scale[i % channels], every channel count and tail.
+    func testChannelMulMatchesSwift() {
+        let seed = testSeed(69)
+        var rng = SeededGenerator(seed: seed)
+        for c in Self.channelCounts {
+            let scale = Self.parameters(c, &rng)
+            for n in Self.lengths(channels: c) {
+                let x = Self.input(n, &rng)
+                check("channel_mul channels \(c)", seed: seed, x, { qk_channel_mul_f32(n, c, $0, scale, $1) }) { i, x in
+                    x * scale[i % c]
+                }
+            }
+        }
+    }
+
+    /// The channel copy of concat / slice: a channel range of every pixel into another one, nothing else
+    /// of the output written.
+    func testCopyChannelsMatchesLoop() {
+        let seed = testSeed(70)
+        var rng = SeededGenerator(seed: seed)
+        for (pixels, inC, outC, from, to, count) in [(1, 1, 1, 0, 0, 1), (7, 5, 9, 1, 4, 3), (16, 17, 40, 0, 23, 17), (3, 64, 8, 60, 2, 4)] {
+            let x = (0..<(pixels * inC)).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) }
+            let out = Guarded<Float>(count: pixels * outC)
+            let before = out.array.map(\.bitPattern)
+            qk_copy_channels_f32(pixels, count, x, inC, from, out.ptr, outC, to)
+            XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed): wrote outside its output")
+            for p in 0..<pixels {
+                for c in 0..<outC {
+                    let want = (to..<(to + count)).contains(c) ? x[p * inC + from + c - to].bitPattern : before[p * outC + c]
+                    XCTAssertEqual(out[p * outC + c].bitPattern, want, "seed \(seed) pixel \(p) channel \(c)")
                 }
             }
         }

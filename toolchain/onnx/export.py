@@ -186,6 +186,38 @@ def build_efficientnet(width: float = 0.25, depth: float = 0.34, classes: int = 
     return trained_like(model, 47, model.classifier[1], features, damp=lambda m: residual_blocks(m, MBConv), size=size)
 
 
+class SplitNet(nn.Module):
+    """Channel Split / Slice / Concat (a ShuffleNet- and Inception-like net of this script's own): torch.split
+    into unequal parts, torch.chunk, x[:, a:b], torch.cat of two and of three tensors, on maps and on the
+    pooled vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 12, 3, stride=2, padding=1), nn.BatchNorm2d(12), nn.ReLU())
+        self.left = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.right = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.Hardswish())
+        self.mix = nn.Sequential(nn.Conv2d(20, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU())
+        self.fc = nn.Linear(32, CLASSES)
+
+    def features(self, x):
+        x = self.stem(x)
+        a, b = torch.split(x, [4, 8], dim=1)
+        x = self.mix(torch.cat([self.left(a), self.right(b), x[:, 2:6]], dim=1))
+        c, d = torch.chunk(x, 2, dim=1)
+        x = torch.cat([c, self.branch(d)], dim=1)
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return torch.cat([pooled, pooled[:, 4:], pooled[:, :4]], dim=1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def build_splitnet() -> nn.Module:
+    model = SplitNet()
+    return trained_like(model, 48, model.fc, lambda x: model.features(x))
+
+
 def build_smallnet() -> nn.Module:
     model = SmallNet()
     return trained_like(model, 43, model.fc, lambda x: model.features(x))
@@ -286,6 +318,7 @@ SPECS = {
     "mobilenetv2": dict(build=build_mobilenetv2, arch="mobilenet_v2", export=dict(dynamo=False, opset_version=17)),
     "mobilenetv3": dict(build=build_mobilenetv3, arch="mobilenet_v3_small", export=dict(dynamo=False, opset_version=17)),
     "efficientnet": dict(build=build_efficientnet, arch="efficientnet_b0", export=dict(dynamo=True, opset_version=18)),
+    "splitnet": dict(build=build_splitnet, arch="splitnet", export=dict(dynamo=False, opset_version=17)),
     "opsmix": dict(build=build_opsmix, arch="opsmix"),
     "smallnet": dict(build=build_smallnet, arch="smallnet",
                      export=dict(dynamo=False, opset_version=13, do_constant_folding=False,
@@ -340,6 +373,8 @@ SPEC_NOTES = {
     "efficientnet": "torchvision EfficientNet-B0 layout at width_mult 0.25, depth_mult 0.34, 10 classes, dynamo "
                     "exporter: Sigmoid + Mul (SiLU), squeeze-excite, depthwise 5x5; logits from onnxruntime "
                     "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "splitnet": "toolchain/onnx/export.py SplitNet: Split (unequal and equal parts), Slice and Concat of run-time "
+                "tensors along channels, on maps and on the pooled vector; logits from onnxruntime",
     "opsmix": "toolchain/onnx/export.py build_opsmix (onnx.helper, no exporter): attributes torch does not write; "
               "logits from onnxruntime",
     "smallnet": "toolchain/onnx/export.py SmallNet: shape-subgraph flatten, MatMul + Add, Gemm transB 0 with "

@@ -31,9 +31,10 @@ extension ONNXGraphBuilder {
         "Constant": { try $0.constantNode($1, &$2) },
         "Shape": { try $0.shape($1, &$2) },
         "Gather": { try $0.gather($1, &$2) },
-        "Concat": { try $0.concat($1, &$2) },
+        "Concat": { try $0.concatAny($1, &$2) },
+        "Split": { try $0.split($1, &$2) },
         "Cast": { try $0.cast($1, &$2) },
-        "Slice": { b, node, _ in try b.slice(node) },
+        "Slice": { b, node, _ in try b.sliceAny(node) },
         "Sub": { b, node, _ in try b.arithmetic(node) },
         "Mul": { b, node, _ in try b.mul(node) },
         "HardSwish": { b, node, _ in try b.pointwise(node, .hardSwish(HardSwish())) },
@@ -43,7 +44,7 @@ extension ONNXGraphBuilder {
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
-    static let constantOnly: Set<String> = ["Cast", "Concat", "Constant", "Div", "Gather", "Shape", "Slice", "Sub"]
+    static let constantOnly: Set<String> = ["Cast", "Constant", "Div", "Gather", "Shape", "Sub"]
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {

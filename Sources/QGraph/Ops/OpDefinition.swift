@@ -65,6 +65,8 @@ public enum DefinedOp: Codable, Equatable, Sendable {
     case sigmoid(Sigmoid)
     case silu(SiLU)
     case channelMul(ChannelMul)
+    case concat(ChannelConcat)
+    case slice(ChannelSlice)
 
     /// The op's definition.
     public var definition: any OpDefinition {
@@ -74,6 +76,8 @@ public enum DefinedOp: Codable, Equatable, Sendable {
         case .sigmoid(let op): return op
         case .silu(let op): return op
         case .channelMul(let op): return op
+        case .concat(let op): return op
+        case .slice(let op): return op
         }
     }
 }

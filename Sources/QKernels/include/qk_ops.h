@@ -93,6 +93,10 @@ void qk_silu_f32(size_t n, const float* in, float* out);
 /** Squeeze-excite's multiply: out[i] = in[i] * scale[c], c = i % channels (NHWC, per-channel scales
  *  computed at run time). */
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out);
+/** Channel concat / slice: for each of `pixels` pixels, copies `count` floats from
+ *  in[p * in_stride + in_offset] to out[p * out_stride + out_offset] (NHWC; the ranges do not overlap). */
+void qk_copy_channels_f32(size_t pixels, size_t count, const float* in, size_t in_stride, size_t in_offset,
+                          float* out, size_t out_stride, size_t out_offset);
 
 /** Flatten in PyTorch's order: out[c][p] = in[p][c] for p < hw (pixels), c < channels. A copy, so
  *  every bit pattern survives. `in` and `out` do not overlap. */
