@@ -1,7 +1,9 @@
 // ONNX ops that become LowBit graph nodes: Conv, Gemm / MatMul (+ Add as bias) as linear,
 // BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, Add,
-// and Identity / Dropout as aliases. Every attribute is read or refused (ONNXAttributes.finish); a value
-// LowBit cannot run is an error naming the node, the op and the attribute. docs/ONNX.md lists them.
+// and Identity / Dropout as aliases, and the table of every translation (the mobile ops are in
+// ONNXMobileOps.swift, Concat / Split / Slice of run-time tensors in ONNXChannelOps.swift). Every attribute
+// is read or refused (ONNXAttributes.finish); a value LowBit cannot run is an error naming the node, the op
+// and the attribute. docs/ONNX.md lists them.
 import QCheckpoint
 import QGraph
 import QONNX
