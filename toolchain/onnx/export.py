@@ -214,6 +214,7 @@ class SplitNet(nn.Module):
 
 
 def build_splitnet() -> nn.Module:
+    common.seed_everything(48)  # the conv biases keep PyTorch's default init, drawn when the model is built
     model = SplitNet()
     return trained_like(model, 48, model.fc, lambda x: model.features(x))
 
