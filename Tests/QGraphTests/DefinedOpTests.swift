@@ -47,6 +47,13 @@ final class DefinedOpTests: XCTestCase {
             """)
         let decoded = try JSONDecoder().decode(Graph.self, from: JSONEncoder().encode(g))
         XCTAssertEqual(decoded, g)
+        // the lowbit.graph form docs/FORMAT.md documents
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        XCTAssertEqual(String(decoding: try encoder.encode(g.nodes[2].op), as: UTF8.self),
+                       #"{"defined":{"_0":{"hardSigmoid":{"_0":{"alpha":0.25,"beta":0.5}}}}}"#)
+        XCTAssertEqual(String(decoding: try encoder.encode(Op.defined(.slice(ChannelSlice(start: 1, count: 2)))), as: UTF8.self),
+                       #"{"defined":{"_0":{"slice":{"_0":{"count":2,"start":1}}}}}"#)
 
         var bad = g
         bad.nodes[2].op = .defined(.hardSigmoid(HardSigmoid(alpha: .infinity, beta: 0.5)))
