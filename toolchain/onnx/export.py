@@ -1,7 +1,7 @@
 """ONNX fixtures for `qconvert model.onnx` (Tests/Fixtures/seeds/onnx, docs/ONNX.md).
 
-Three small networks with seeded random but trained-like weights, exported with torch.onnx.export and
-run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the fixture inputs:
+Small networks with seeded random but trained-like weights, exported with torch.onnx.export (or built
+with onnx.helper) and run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the fixture inputs:
 
   onnx/resnet18      torchvision ResNet-18 layout (BasicBlock [2, 2, 2, 2]) at base width 8 (real 64),
                      10 classes, 64x64; the torch.export-based exporter (dynamo=True, the default), opset
@@ -12,6 +12,13 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
                      weights named `onnx::Conv_<n>` (nodes are named from the scopes, `/features/features.1/
                      conv/conv.0/conv.0.0/Conv`), Clip(0, 6) with constant min/max inputs, GlobalAveragePool,
                      Flatten, Dropout removed.
+  onnx/mobilenetv3   torchvision MobileNetV3-Small width 0.25, 10 classes, 64x64; TorchScript exporter, opset
+                     17: HardSwish, HardSigmoid, squeeze-excite (GlobalAveragePool, 1x1 convs on the pooled
+                     vector, Mul by [1, C, 1, 1]).
+  onnx/efficientnet  torchvision EfficientNet-B0 layout at width 0.25, depth 0.34, 10 classes, 64x64; dynamo
+                     exporter, opset 18: Sigmoid + Mul (SiLU), squeeze-excite, depthwise 5x5, ReduceMean.
+  onnx/splitnet      a net of this script's own (SplitNet), TorchScript, opset 17: Split (unequal and equal
+                     parts), Slice and Concat of run-time tensors along channels, on maps and on a vector.
   onnx/opsmix        built with onnx.helper (no exporter), opset 21, for the attributes torch does not write:
                      auto_pad SAME_UPPER / SAME_LOWER with stride 2, asymmetric pads, a grouped dilated conv,
                      BatchNormalization epsilon 1e-3, Clip to [-1.5, 2], max pool with ceil_mode 1 (same size),
@@ -27,7 +34,7 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
 
     /work/venv/bin/python toolchain/onnx/export.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/export.py --verify   # re-runs onnxruntime, checks the JSON exactly
-    /work/venv/bin/python toolchain/onnx/export.py --fuzz-seeds   # Fuzz/corpus/onnx: two tiny exports (< 16 KB)
+    /work/venv/bin/python toolchain/onnx/export.py --fuzz-seeds   # Fuzz/corpus/onnx: three tiny exports (< 16 KB)
 
 Needs torch, torchvision 0.28 (only its model definitions: its C ops need CUDA libraries, so the meta
 registrations are stubbed before the import), onnx, onnxscript (the dynamo exporter) and onnxruntime.
@@ -399,8 +406,27 @@ class TinyNet(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class TinyMobileNet(nn.Module):
+    """A few-hundred-parameter net for the fuzz seeds with the mobile and channel ops: HardSwish, SiLU,
+    squeeze-excite (HardSigmoid, Sigmoid), Split, Slice and Concat, at 16x16 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.se = torchvision.ops.SqueezeExcitation(6, 2, scale_activation=nn.Hardsigmoid)
+        self.dw = nn.Conv2d(3, 3, 5, padding=2, groups=3)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.se(nn.functional.hardswish(self.conv(x)))
+        a, b = torch.split(x, [3, 3], dim=1)
+        x = torch.cat([nn.functional.silu(self.dw(a)), torch.sigmoid(b[:, 1:3])], dim=1)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)[:, :4])
+
+
 def write_fuzz_seeds() -> None:
-    """Fuzz/corpus/onnx/tiny-{torchscript,dynamo}.onnx: TinyNet exported both ways (seeded weights)."""
+    """Fuzz/corpus/onnx/tiny-{torchscript,dynamo}.onnx: TinyNet exported both ways; tiny-mobile.onnx:
+    TinyMobileNet (TorchScript); seeded weights."""
     folder = common.ROOT / "Fuzz" / "corpus" / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(45)
@@ -409,6 +435,9 @@ def write_fuzz_seeds() -> None:
     torch.onnx.export(model, (x,), str(folder / "tiny-torchscript.onnx"), dynamo=False, opset_version=13,
                       do_constant_folding=False, dynamic_axes={"x": {0: "batch"}}, input_names=["x"])
     torch.onnx.export(model, (x,), str(folder / "tiny-dynamo.onnx"), dynamo=True, opset_version=18, external_data=False)
+    torch.manual_seed(49)
+    mobile = TinyMobileNet().eval()
+    torch.onnx.export(mobile, (x,), str(folder / "tiny-mobile.onnx"), dynamo=False, opset_version=17)
     for path in sorted(folder.glob("tiny-*.onnx")):
         onnx.checker.check_model(onnx.load(str(path)))
         print(f"{path.relative_to(common.ROOT)}: {path.stat().st_size} bytes")
