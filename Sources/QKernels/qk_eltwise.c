@@ -201,12 +201,41 @@ static QK_VECTOR_CLONES void qk_hardsigmoid_run(size_t n, const float* restrict 
     for (size_t i = 0; i < n; i++) out[i] = qk_swift_clamp(alpha * in[i] + beta, 0.0f, 1.0f);
 }
 
+/** e^x for the sigmoids, branch-free so the loops vectorize (libm's expf does not): x clamped to
+ *  [-87.33, 89] (a NaN passes through; from 88.38 on, n = 128 makes 2^n and the result +inf, so
+ *  1 / (1 + e^x) and x / (1 + e^x) go to 0 as they should), x = n ln2 + r with n = round(x / ln2) by the 1.5 * 2^23 trick
+ *  (no float -> int conversion), ln2 split in two for r, Cephes' degree-6 polynomial for e^r on
+ *  |r| <= ln2 / 2, 2^n built in the exponent bits. Within 2 ulp of e^x below 88.38 (the tests
+ *  check the sigmoids against float64); the same operations in every clone (no contraction), so every
+ *  ISA gives the same bits. */
+static inline float qk_exp_approx(float x) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
+    x = qk_swift_clamp(x, -87.33f, 89.0f);
+    const float t = x * 1.44269504088896341f + magic;
+    const float n = t - magic;
+    int32_t t_bits, m_bits;
+    memcpy(&t_bits, &t, 4);
+    memcpy(&m_bits, &magic, 4);
+    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * (r * r) + r + 1.0f;
+    const int32_t scale_bits = (int32_t)((uint32_t)(t_bits - m_bits + 127) << 23);
+    float scale;
+    memcpy(&scale, &scale_bits, 4);
+    return er * scale;
+}
+
 static QK_VECTOR_CLONES void qk_sigmoid_run(size_t n, const float* restrict in, float* restrict out) {
-    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + expf(-in[i]));
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + qk_exp_approx(-in[i]));
 }
 
 static QK_VECTOR_CLONES void qk_silu_run(size_t n, const float* restrict in, float* restrict out) {
-    for (size_t i = 0; i < n; i++) out[i] = in[i] / (1.0f + expf(-in[i]));
+    for (size_t i = 0; i < n; i++) out[i] = in[i] / (1.0f + qk_exp_approx(-in[i]));
 }
 
 static QK_VECTOR_CLONES void qk_channel_mul_run(size_t n, size_t period, const float* restrict in,

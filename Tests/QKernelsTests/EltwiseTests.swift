@@ -177,8 +177,8 @@ final class EltwiseTests: XCTestCase {
         }
     }
 
-    /// The mobile-network activations against their formulas in Swift Float (Foundation's exp is the same
-    /// libm expf), bit for bit.
+    /// HardSwish and HardSigmoid against their formulas in Swift Float, bit for bit; sigmoid and SiLU
+    /// (their own vectorizable e^x) against float64 within 1e-6 relative, the same bits with 1 and 2 threads.
     func testMobileActivationsMatchSwift() {
         let seed = testSeed(68)
         var rng = SeededGenerator(seed: seed)
@@ -190,8 +190,41 @@ final class EltwiseTests: XCTestCase {
                     min(max(alpha * x + beta, 0), 1)
                 }
             }
-            check("sigmoid", seed: seed, x, { qk_sigmoid_f32(n, $0, $1) }) { _, x in 1 / (1 + Foundation.exp(-x)) }
-            check("silu", seed: seed, x, { qk_silu_f32(n, $0, $1) }) { _, x in x / (1 + Foundation.exp(-x)) }
+            checkSigmoid("sigmoid", seed: seed, x, floor: 1e-37, { qk_sigmoid_f32(n, $0, $1) }) { 1 / (1 + Foundation.exp(-$0)) }
+            checkSigmoid("silu", seed: seed, x, floor: 1e-35, { qk_silu_f32(n, $0, $1) }) { $0 / (1 + Foundation.exp(-$0)) }
+        }
+        // dense sweeps where e^x's range reduction switches n, and the saturated ends
+        let sweep = stride(from: Float(-100), through: 100, by: 0.0137).map { $0 } + [-87.33, -87.34, -88.37, -88.38, -89, 88.37, 88.38, 0.3465736, -0.3465736]
+        checkSigmoid("sigmoid sweep", seed: seed, sweep, floor: 1e-37, { qk_sigmoid_f32(sweep.count, $0, $1) }) { 1 / (1 + Foundation.exp(-$0)) }
+        checkSigmoid("silu sweep", seed: seed, sweep, floor: 1e-35, { qk_silu_f32(sweep.count, $0, $1) }) { $0 / (1 + Foundation.exp(-$0)) }
+    }
+
+    /// `kernel` on x with 1 and 2 threads: the same bits, NaN for NaN, and within 1e-6 x |want| + `floor`
+    /// of `reference` in float64 (infinities: the values qk_ops.h states).
+    private func checkSigmoid(_ what: String, seed: UInt64, _ x: [Float], floor: Double,
+                              _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                              reference: (Double) -> Double) {
+        var results: [[Float]] = []
+        for threads: Int32 in [1, 2] {
+            let out = Guarded<Float>(count: x.count)
+            x.withUnsafeBufferPointer { p in withThreads(threads) { kernel(p.baseAddress!, out.ptr) } }
+            XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed) \(what): wrote outside its output")
+            results.append(out.array)
+        }
+        XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern), "seed \(seed) \(what): threads differ")
+        for (i, v) in x.enumerated() {
+            let got = results[0][i]
+            if v.isNaN { XCTAssertTrue(got.isNaN, "seed \(seed) \(what) x \(v): got \(got)"); continue }
+            if v.isInfinite {
+                let silu = what.hasPrefix("silu")
+                let ok = v > 0 ? got == (silu ? .infinity : 1) : (silu ? got.isNaN : got == 0)
+                XCTAssertTrue(ok, "seed \(seed) \(what) x \(v): got \(got)")
+                continue
+            }
+            let want = reference(Double(v))
+            guard abs(Double(got) - want) <= 1e-6 * abs(want) + floor else {
+                return XCTFail("seed \(seed) \(what) x \(v) (0x\(String(v.bitPattern, radix: 16))): got \(got) want \(want)")
+            }
         }
     }
 

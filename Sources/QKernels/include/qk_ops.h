@@ -84,11 +84,13 @@ void qk_dorefa_f32(size_t n, const float* in, float levels, float* out);
 void qk_hardswish_f32(size_t n, const float* in, float* out);
 /** HardSigmoid: out = clamp(alpha * x + beta, 0, 1) (a multiply and an add, two roundings). */
 void qk_hardsigmoid_f32(size_t n, const float* in, float alpha, float beta, float* out);
-/** Sigmoid: out = 1 / (1 + expf(-x)) (libm expf: within a few ulp of the exact value; 0 and 1 at the
- *  extremes, NaN stays NaN). */
+/** Sigmoid: out = 1 / (1 + e^-x) with a vectorizable e^x (within 2 ulp; its argument clamped to
+ *  [-87.33, 89], +inf from 88.38 on): within 1e-6 relative of the exact value (absolute 1e-37 where it
+ *  underflows), 1 at +inf, 0 at -inf, NaN stays NaN; the same bits on every ISA. */
 void qk_sigmoid_f32(size_t n, const float* in, float* out);
-/** SiLU: out = x / (1 + expf(-x)) (x * sigmoid(x) with one rounding fewer; -inf gives NaN as in
- *  PyTorch's formula). */
+/** SiLU: out = x / (1 + e^-x) (x * sigmoid(x) with one rounding fewer), the e^x of qk_sigmoid_f32:
+ *  within 1e-6 relative (absolute 1e-35 where it underflows), +inf at +inf, NaN at -inf (-inf / inf,
+ *  as PyTorch's formula), NaN stays NaN. */
 void qk_silu_f32(size_t n, const float* in, float* out);
 /** Squeeze-excite's multiply: out[i] = in[i] * scale[c], c = i % channels (NHWC, per-channel scales
  *  computed at run time). */
