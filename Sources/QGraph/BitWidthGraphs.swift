@@ -76,6 +76,9 @@ extension Graph {
             case .activation, .roundToFixed, .doReFa, .sign, .add, .maxPool, .avgPool, .globalAvgPool, .flatten, .shortcutA,
                  .quantize, .dequantize:
                 break
+            // the defined ops name no tensors yet (the first that does adds a rename to OpDefinition)
+            case .defined:
+                break
             }
         }
         return g

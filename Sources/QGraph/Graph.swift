@@ -54,6 +54,8 @@ public struct Graph: Codable, Equatable, Sendable {
             return (size + p0 + p1 - span) / s + 1
         }
         switch op {
+        case .defined(let d):
+            do { return try d.definition.outputShape(inputs) } catch { throw fail(error.reason) }
         case .conv2d(let c):
             try need(c.residual ? 2 : 1)
             let x = try map(inputs[0])

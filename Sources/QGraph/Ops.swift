@@ -144,6 +144,8 @@ public enum Op: Codable, Equatable, Sendable {
     case quantize
     /// u8 -> f32.
     case dequantize
+    /// An op defined in one place (QGraph/Ops/: shape rule, validation, dump, typing, reference math).
+    case defined(DefinedOp)
 
     /// The op's name in dumps and profiles.
     public var kind: String {
@@ -164,6 +166,7 @@ public enum Op: Codable, Equatable, Sendable {
         case .shortcutA: return "shortcutA"
         case .quantize: return "quantize"
         case .dequantize: return "dequantize"
+        case .defined(let op): return op.definition.kind
         }
     }
 }

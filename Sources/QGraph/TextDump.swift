@@ -44,6 +44,7 @@ extension Graph {
         case .maxPool(let p), .avgPool(let p):
             return " k=\(p.kernel[0])x\(p.kernel[1]) s=\(p.stride[0])x\(p.stride[1]) p=\(p.padding.map(String.init).joined(separator: ","))"
         case .shortcutA(let pad): return " pad=\(pad)"
+        case .defined(let d): return d.definition.dumpAttributes
         default: return ""
         }
     }

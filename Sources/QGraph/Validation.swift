@@ -86,6 +86,11 @@ extension Graph {
             if case .dequantize = node.op, !u8In[0] { throw fail("input must be u8") }
         case .quantize:
             guard !u8In[0], out.isUInt8 else { throw fail("converts f32 to u8") }
+        case .defined(let d):
+            switch d.definition.typing {
+            case .float32:
+                guard !u8In.contains(true), !out.isUInt8 else { throw fail("runs on f32 values only") }
+            }
         }
     }
 
@@ -126,6 +131,10 @@ extension Graph {
             }
         }
         switch node.op {
+        case .defined(let d):
+            do { try d.definition.validate(tensors: tensors) } catch {
+                throw GraphError("node '\(node.name)' (\(node.op.kind)): \(error.reason)")
+            }
         case .conv2d(let c):
             try weights(c.weight, rows: c.outChannels, k: c.reductionSize, groups: c.groups)
             if let b = c.bias { try require(b, .f32, [c.outChannels], "bias") }

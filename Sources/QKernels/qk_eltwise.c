@@ -1,6 +1,7 @@
 /* qk_eltwise.c — elementwise add (u8 with per-input quantization, f32), the option-A shortcut
  * (stride-2 subsample with zero channel padding, CIFAR ResNet), the f32 activation steps (affine,
- * PReLU, clamp, sign, round_to_fixed, DoReFa) and the HWC -> CHW flatten. */
+ * PReLU, clamp, sign, round_to_fixed, DoReFa, hardswish, hardsigmoid, sigmoid, SiLU), squeeze-excite's
+ * per-channel multiply, channel concat / slice copies and the HWC -> CHW flatten. */
 #include <math.h>
 #include <string.h>
 #include "internal/qk_epilogue.h"
@@ -138,12 +139,21 @@ void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scal
     QK_FOR_CHUNKS(n, chunk, begin, count, qk_affine_run(count, period, in + begin, s, b, out + begin));
 }
 
-void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out) {
-    float tiled_slope[QK_PERIOD_MAX];
+/** A per-channel step with one parameter array: `run` over chunks of whole periods. */
+typedef void (*qk_one_param_run)(size_t n, size_t period, const float* restrict in, const float* restrict param,
+                                 float* restrict out);
+
+static void qk_one_param_f32(qk_one_param_run run, size_t n, size_t channels, const float* in, const float* param,
+                             float* out) {
+    float tiled[QK_PERIOD_MAX];
     const size_t period = qk_channel_period(channels);
-    const float* a = qk_tile_params(slope, channels, period, tiled_slope);
+    const float* a = qk_tile_params(param, channels, period, tiled);
     const size_t chunk = period * ((QK_ELTWISE_CHUNK + period - 1) / period);
-    QK_FOR_CHUNKS(n, chunk, begin, count, qk_prelu_run(count, period, in + begin, a, out + begin));
+    QK_FOR_CHUNKS(n, chunk, begin, count, run(count, period, in + begin, a, out + begin));
+}
+
+void qk_prelu_f32(size_t n, size_t channels, const float* in, const float* slope, float* out) {
+    qk_one_param_f32(qk_prelu_run, n, channels, in, slope, out);
 }
 
 static QK_VECTOR_CLONES void qk_clamp_run(size_t n, const float* restrict in, float lo, float hi,
@@ -180,6 +190,84 @@ void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, flo
 
 void qk_dorefa_f32(size_t n, const float* in, float levels, float* out) {
     QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_dorefa_run(count, in + begin, levels, out + begin));
+}
+
+static QK_VECTOR_CLONES void qk_hardswish_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] * qk_swift_clamp(in[i] + 3.0f, 0.0f, 6.0f) / 6.0f;
+}
+
+static QK_VECTOR_CLONES void qk_hardsigmoid_run(size_t n, const float* restrict in, float alpha, float beta,
+                                                float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = qk_swift_clamp(alpha * in[i] + beta, 0.0f, 1.0f);
+}
+
+/** e^x for the sigmoids, branch-free so the loops vectorize (libm's expf does not): x clamped to
+ *  [-87.33, 89] (a NaN passes through; from 88.38 on, n = 128 makes 2^n and the result +inf, so
+ *  1 / (1 + e^x) and x / (1 + e^x) go to 0 as they should), x = n ln2 + r with n = round(x / ln2) by the 1.5 * 2^23 trick
+ *  (no float -> int conversion), ln2 split in two for r, Cephes' degree-6 polynomial for e^r on
+ *  |r| <= ln2 / 2, 2^n built in the exponent bits. Within 2 ulp of e^x below 88.38 (the tests
+ *  check the sigmoids against float64); the same operations in every clone (no contraction), so every
+ *  ISA gives the same bits. */
+static inline float qk_exp_approx(float x) {
+    const float magic = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer in the low bits */
+    x = qk_swift_clamp(x, -87.33f, 89.0f);
+    const float t = x * 1.44269504088896341f + magic;
+    const float n = t - magic;
+    int32_t t_bits, m_bits;
+    memcpy(&t_bits, &t, 4);
+    memcpy(&m_bits, &magic, 4);
+    const float r = (x - n * 0.693359375f) - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const float er = p * (r * r) + r + 1.0f;
+    const int32_t scale_bits = (int32_t)((uint32_t)(t_bits - m_bits + 127) << 23);
+    float scale;
+    memcpy(&scale, &scale_bits, 4);
+    return er * scale;
+}
+
+static QK_VECTOR_CLONES void qk_sigmoid_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = 1.0f / (1.0f + qk_exp_approx(-in[i]));
+}
+
+static QK_VECTOR_CLONES void qk_silu_run(size_t n, const float* restrict in, float* restrict out) {
+    for (size_t i = 0; i < n; i++) out[i] = in[i] / (1.0f + qk_exp_approx(-in[i]));
+}
+
+static QK_VECTOR_CLONES void qk_channel_mul_run(size_t n, size_t period, const float* restrict in,
+                                                const float* restrict scale, float* restrict out) {
+    QK_PER_CHANNEL_RUN(x[j] * scale[j]);
+}
+
+void qk_hardswish_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_hardswish_run(count, in + begin, out + begin));
+}
+
+void qk_hardsigmoid_f32(size_t n, const float* in, float alpha, float beta, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count,
+                  qk_hardsigmoid_run(count, in + begin, alpha, beta, out + begin));
+}
+
+void qk_sigmoid_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_sigmoid_run(count, in + begin, out + begin));
+}
+
+void qk_silu_f32(size_t n, const float* in, float* out) {
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_silu_run(count, in + begin, out + begin));
+}
+
+void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {
+    qk_one_param_f32(qk_channel_mul_run, n, channels, in, scale, out);
+}
+
+void qk_copy_channels_f32(size_t pixels, size_t count, const float* in, size_t in_stride, size_t in_offset,
+                          float* out, size_t out_stride, size_t out_offset) {
+    for (size_t p = 0; p < pixels; p++)
+        memcpy(out + p * out_stride + out_offset, in + p * in_stride + in_offset, count * sizeof(float));
 }
 
 /* HWC -> CHW in square tiles, so both the strided reads and the strided writes stay in a few cache

@@ -131,6 +131,12 @@ enum Executor {
                 qk_dorefa_f32(count, f32(src), levels, f32(dst))
             case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
                 qk_prelu_f32(count, shared ? 1 : channels, f32(src), slopes, f32(dst))
+            case .pointwise(let src, let dst, let count, let function):
+                function.run(count, f32(src), f32(dst))
+            case .channelMul(let src, let scale, let dst, let count, let channels):
+                qk_channel_mul_f32(count, channels, f32(src), f32(scale), f32(dst))
+            case .copyChannels(let dst, let pixels, let channels, let parts):
+                for p in parts { qk_copy_channels_f32(pixels, p.count, f32(p.src), p.channels, p.from, f32(dst), channels, p.to) }
             }
             if let timer {
                 let t = StepTimer.now()

@@ -167,6 +167,8 @@ extension ReferenceOp {
             self = .flatten
         case .shortcutA(let pad):
             self = .shortcutA(pad: pad)
+        case .defined(let d):
+            self = .defined(d)
         case .quantize, .dequantize:
             throw RuntimeError("the float64 reference runs models with float activations; node '\(node.name)' is \(node.op.kind)")
         }

@@ -45,11 +45,15 @@ enum ReferenceOp: Sendable {
     case flatten
     /// x[::2, ::2, :] with `pad` zero channels on each side.
     case shortcutA(pad: Int)
+    /// An op with its own definition (QGraph/Ops/), which states its reference math.
+    case defined(DefinedOp)
 
     /// The op's output for `inputs` (first input of shape `inShape`), of shape `outShape`.
     func evaluate(_ inputs: [[Double]], inShape: [Int], outShape: [Int]) -> [Double] {
         let x = inputs[0]
         switch self {
+        case .defined(let d):
+            return d.definition.reference(inputs, shape: inShape)
         case .conv(let c, let residual):
             return ReferenceOp.conv(c, x, residual: residual ? inputs[1] : nil, inShape: inShape, outShape: outShape)
         case .batchNorm(let mean, let denominator, let gamma, let beta):

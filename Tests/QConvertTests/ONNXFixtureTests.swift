@@ -11,7 +11,7 @@ import _QTestSupport
 import XCTest
 
 final class ONNXFixtureTests: XCTestCase {
-    private static let fixtures = ["resnet18", "mobilenetv2", "smallnet", "opsmix"]
+    private static let fixtures = ["resnet18", "mobilenetv2", "mobilenetv3", "efficientnet", "splitnet", "smallnet", "opsmix"]
 
     func testFloatMatchesONNXRuntime() throws {
         for name in Self.fixtures {
@@ -19,7 +19,27 @@ final class ONNXFixtureTests: XCTestCase {
                 $0.plain.bits = 32
                 $0.plain.firstLastBits = 32
             }
-            try compare(model, fixture, tolerance: 1e-4, "onnx/\(name) f32")
+            let worst = try compare(model, fixture, tolerance: 1e-4, "onnx/\(name) f32")
+            print("onnx/\(name) f32: max |LowBit - onnxruntime| / max |onnxruntime| = \(worst)")
+        }
+    }
+
+    /// The float64 reference (each op's definition in double, QGraph/Ops/ for the mobile ops) on the
+    /// networks with hardswish, sigmoid, SiLU, squeeze-excite, concat and slice: onnxruntime's float32
+    /// outputs within 1e-4 x max |output|, the same top-1.
+    func testFloat64ReferenceMatchesONNXRuntime() throws {
+        for name in ["mobilenetv3", "efficientnet", "splitnet"] {
+            let (model, fixture) = try convert("onnx", name, recipe: "plain", arch: "onnx") {
+                $0.plain.bits = 32
+                $0.plain.firstLastBits = 32
+            }
+            let reference = try ReferenceExecutor(model: model)
+            for image in fixture.images {
+                let got = try reference.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
+                let difference = RelativeDifference(got, image.logits)
+                XCTAssertLessThanOrEqual(difference.relative, 1e-4, "onnx/\(name) \(image.path) float64 reference: \(difference)")
+                XCTAssertTrue(difference.sameTop1, "onnx/\(name) \(image.path) float64 reference: \(difference)")
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 // The f32 activation steps and the flatten transpose of qk_eltwise.c against the Swift expressions the
 // executor ran before them, bit for bit, on generated inputs full of special values (NaN, +-0, +-inf,
 // subnormals, ties), odd channel counts and lengths that are not multiples of any vector width.
+import Foundation
 import QKernels
 import XCTest
 
@@ -171,6 +172,92 @@ final class EltwiseTests: XCTestCase {
                 }
                 check("dorefa levels \(levels)", seed: seed, x, { qk_dorefa_f32(n, $0, levels, $1) }) { _, x in
                     (min(max(x, 0), 1) * levels).rounded(.toNearestOrEven) / levels
+                }
+            }
+        }
+    }
+
+    /// HardSwish and HardSigmoid against their formulas in Swift Float, bit for bit; sigmoid and SiLU
+    /// (their own vectorizable e^x) against float64 within 1e-6 relative, the same bits with 1 and 2 threads.
+    func testMobileActivationsMatchSwift() {
+        let seed = testSeed(68)
+        var rng = SeededGenerator(seed: seed)
+        for n in Self.lengths(channels: 17) {
+            let x = Self.input(n, &rng)
+            check("hardswish", seed: seed, x, { qk_hardswish_f32(n, $0, $1) }) { _, x in x * min(max(x + 3, 0), 6) / 6 }
+            for (alpha, beta): (Float, Float) in [(1 / 6, 0.5), (0.2, 0.5), (-0.3, 0.1)] {
+                check("hardsigmoid \(alpha) \(beta)", seed: seed, x, { qk_hardsigmoid_f32(n, $0, alpha, beta, $1) }) { _, x in
+                    min(max(alpha * x + beta, 0), 1)
+                }
+            }
+            checkSigmoid("sigmoid", seed: seed, x, floor: 1e-37, { qk_sigmoid_f32(n, $0, $1) }) { 1 / (1 + Foundation.exp(-$0)) }
+            checkSigmoid("silu", seed: seed, x, floor: 1e-35, { qk_silu_f32(n, $0, $1) }) { $0 / (1 + Foundation.exp(-$0)) }
+        }
+        // dense sweeps where e^x's range reduction switches n, and the saturated ends
+        let sweep = stride(from: Float(-100), through: 100, by: 0.0137).map { $0 } + [-87.33, -87.34, -88.37, -88.38, -89, 88.37, 88.38, 0.3465736, -0.3465736]
+        checkSigmoid("sigmoid sweep", seed: seed, sweep, floor: 1e-37, { qk_sigmoid_f32(sweep.count, $0, $1) }) { 1 / (1 + Foundation.exp(-$0)) }
+        checkSigmoid("silu sweep", seed: seed, sweep, floor: 1e-35, { qk_silu_f32(sweep.count, $0, $1) }) { $0 / (1 + Foundation.exp(-$0)) }
+    }
+
+    /// `kernel` on x with 1 and 2 threads: the same bits, NaN for NaN, and within 1e-6 x |want| + `floor`
+    /// of `reference` in float64 (infinities: the values qk_ops.h states).
+    private func checkSigmoid(_ what: String, seed: UInt64, _ x: [Float], floor: Double,
+                              _ kernel: (UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Void,
+                              reference: (Double) -> Double) {
+        var results: [[Float]] = []
+        for threads: Int32 in [1, 2] {
+            let out = Guarded<Float>(count: x.count)
+            x.withUnsafeBufferPointer { p in withThreads(threads) { kernel(p.baseAddress!, out.ptr) } }
+            XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed) \(what): wrote outside its output")
+            results.append(out.array)
+        }
+        XCTAssertEqual(results[0].map(\.bitPattern), results[1].map(\.bitPattern), "seed \(seed) \(what): threads differ")
+        for (i, v) in x.enumerated() {
+            let got = results[0][i]
+            if v.isNaN { XCTAssertTrue(got.isNaN, "seed \(seed) \(what) x \(v): got \(got)"); continue }
+            if v.isInfinite {
+                let silu = what.hasPrefix("silu")
+                let ok = v > 0 ? got == (silu ? .infinity : 1) : (silu ? got.isNaN : got == 0)
+                XCTAssertTrue(ok, "seed \(seed) \(what) x \(v): got \(got)")
+                continue
+            }
+            let want = reference(Double(v))
+            guard abs(Double(got) - want) <= 1e-6 * abs(want) + floor else {
+                return XCTFail("seed \(seed) \(what) x \(v) (0x\(String(v.bitPattern, radix: 16))): got \(got) want \(want)")
+            }
+        }
+    }
+
+    /// Squeeze-excite's per-channel multiply: x[i] * scale[i % channels], every channel count and tail.
+    func testChannelMulMatchesSwift() {
+        let seed = testSeed(69)
+        var rng = SeededGenerator(seed: seed)
+        for c in Self.channelCounts {
+            let scale = Self.parameters(c, &rng)
+            for n in Self.lengths(channels: c) {
+                let x = Self.input(n, &rng)
+                check("channel_mul channels \(c)", seed: seed, x, { qk_channel_mul_f32(n, c, $0, scale, $1) }) { i, x in
+                    x * scale[i % c]
+                }
+            }
+        }
+    }
+
+    /// The channel copy of concat / slice: a channel range of every pixel into another one, nothing else
+    /// of the output written.
+    func testCopyChannelsMatchesLoop() {
+        let seed = testSeed(70)
+        var rng = SeededGenerator(seed: seed)
+        for (pixels, inC, outC, from, to, count) in [(1, 1, 1, 0, 0, 1), (7, 5, 9, 1, 4, 3), (16, 17, 40, 0, 23, 17), (3, 64, 8, 60, 2, 4)] {
+            let x = (0..<(pixels * inC)).map { _ in Float(bitPattern: UInt32.random(in: 0...UInt32.max, using: &rng)) }
+            let out = Guarded<Float>(count: pixels * outC)
+            let before = out.array.map(\.bitPattern)
+            qk_copy_channels_f32(pixels, count, x, inC, from, out.ptr, outC, to)
+            XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed): wrote outside its output")
+            for p in 0..<pixels {
+                for c in 0..<outC {
+                    let want = (to..<(to + count)).contains(c) ? x[p * inC + from + c - to].bitPattern : before[p * outC + c]
+                    XCTAssertEqual(out[p * outC + c].bitPattern, want, "seed \(seed) pixel \(p) channel \(c)")
                 }
             }
         }

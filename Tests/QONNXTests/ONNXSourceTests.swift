@@ -73,6 +73,37 @@ final class ONNXSourceTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(model.tensors["conv.bias"]).floats, zip(Proto.weights(4, seed: 7), [1, 2, 3, 4]).map { $0 + $1 })
     }
 
+    /// MobileNetV3 / EfficientNet ops: squeeze-excite (global pool, 1x1 convs on the pooled vector as
+    /// linear layers, HardSigmoid, the per-channel Mul either way round), x * Sigmoid(x) fused into one
+    /// SiLU (either operand order), HardSwish.
+    func testMobileOps() throws {
+        let model = try build(Proto.tinyCNN().editing { g in
+            g.initializer += [Proto.floats("se.fc1.weight", [2, 4, 1, 1], Proto.weights(8, seed: 11)), Proto.floats("se.fc1.bias", [2], [0.1, 0.2]),
+                              Proto.floats("se.fc2.weight", [4, 2, 1, 1], Proto.weights(8, seed: 12))]
+            g.node.replaceSubrange(2...2, with: [
+                Proto.node("GlobalAveragePool", ["r"], ["sp"]),
+                Proto.node("Conv", ["sp", "se.fc1.weight", "se.fc1.bias"], ["s1"], Proto.ints("kernel_shape", [1, 1])),
+                Proto.node("Sigmoid", ["s1"], ["s1g"]),
+                Proto.node("Mul", ["s1g", "s1"], ["s1s"]),
+                Proto.node("Conv", ["s1s", "se.fc2.weight"], ["s2"]),
+                Proto.node("HardSigmoid", ["s2"], ["s3"], Proto.float("alpha", 1 / 6)),
+                Proto.node("Mul", ["s3", "r"], ["m"]),
+                Proto.node("Sigmoid", ["m"], ["mg"]),
+                Proto.node("Mul", ["m", "mg"], ["ms"]),
+                Proto.node("HardSwish", ["ms"], ["h"]),
+                Proto.node("GlobalAveragePool", ["h"], ["p"]),
+            ])
+        })
+        XCTAssertEqual(model.graph.nodes.map(\.op.kind), ["conv2d", "relu", "globalavgpool", "linear", "silu", "linear", "hardsigmoid",
+                                                          "channelmul", "silu", "hardswish", "globalavgpool", "linear"])
+        XCTAssertEqual(model.graph.nodes.map(\.name)[3...9], ["se.fc1", "silu_4", "se.fc2", "hardsigmoid_5", "channelmul_6", "silu_8", "hardswish_9"])
+        XCTAssertEqual(try XCTUnwrap(model.tensors["se.fc1.weight"]).shape, [2, 4])
+        XCTAssertEqual(model.graph.value("channelmul_6")?.shape, [8, 8, 4])
+        XCTAssertEqual(model.graph.nodes[7].inputs, ["relu_1", "hardsigmoid_5"])
+        guard case .defined(.hardSigmoid(let h)) = model.graph.nodes[6].op else { return XCTFail("\(model.graph.nodes[6].op)") }
+        XCTAssertEqual(h, HardSigmoid(alpha: 1 / 6, beta: 0.5))
+    }
+
     /// Nodes no output depends on are not translated, so an op LowBit cannot run there does not matter.
     func testUnusedNodesArePruned() throws {
         let model = try build(Proto.tinyCNN().editing { g in g.node.append(Proto.node("Sigmoid", ["c"], ["unused"])) })
@@ -129,8 +160,8 @@ final class ONNXSourceTests: XCTestCase {
 
     /// Ops, attributes and values LowBit cannot run: the message names the node, the op and the attribute.
     func testRefusedOpsAndAttributes() {
-        assertRefused(Proto.tinyCNN().editing { g in g.node[1].opType = "HardSwish" },
-                      "node '/r/Relu' (HardSwish): op HardSwish is not supported; LowBit runs Add, AveragePool, BatchNormalization")
+        assertRefused(Proto.tinyCNN().editing { g in g.node[1].opType = "Softplus" },
+                      "node '/r/Relu' (Softplus): op Softplus is not supported; LowBit runs Add, AveragePool, BatchNormalization")
         assertRefused(Proto.tinyCNN().editing { g in g.node[0].attribute.append(Proto.int("foo", 1)) },
                       "node '/c/Conv' (Conv): attribute 'foo' is not supported for Conv")
         assertRefused(Proto.tinyCNN().editing { g in g.node[0].attribute.append(Proto.ints("kernel_shape", [5, 5])) },
@@ -157,21 +188,32 @@ final class ONNXSourceTests: XCTestCase {
             g.initializer.append(Proto.int64s("shape", [1, 4, 64]))
             g.node[3] = Proto.node("Reshape", ["r", "shape"], ["f"])
         }, "node '/f/Reshape' (Reshape): reshapes [1, 4, 8, 8] to [1, 4, 64]")
-        // squeeze-excite: a product of run-time tensors
+        // a product of run-time tensors that is neither SiLU nor per-channel, and one by a constant
         assertRefused(Proto.tinyCNN().editing { g in g.node.insert(Proto.node("Mul", ["c0", "c0"], ["c"]), at: 1); g.node[0].output = ["c0"] },
-                      "node '/c/Mul' (Mul): Mul of run-time tensors is not supported")
+                      "node '/c/Mul' (Mul): Mul of shapes [1, 4, 8, 8] and [1, 4, 8, 8] is not supported")
+        assertRefused(Proto.tinyCNN().editing { g in
+            g.initializer.append(Proto.floats("k", [1], [2]))
+            g.node.insert(Proto.node("Mul", ["c0", "k"], ["c"]), at: 1)
+            g.node[0].output = ["c0"]
+        }, "node '/c/Mul' (Mul): Mul of a run-time tensor by a constant is not supported")
+        // a Sigmoid read by another node too is not fused into a SiLU, so the Mul is refused
+        assertRefused(Proto.tinyCNN().editing { g in
+            g.node.insert(contentsOf: [Proto.node("Sigmoid", ["c0"], ["s"]), Proto.node("Mul", ["c0", "s"], ["m"]),
+                                       Proto.node("Add", ["m", "s"], ["c"])], at: 1)
+            g.node[0].output = ["c0"]
+        }, "node '/m/Mul' (Mul): Mul of shapes [1, 4, 8, 8] and [1, 4, 8, 8] is not supported")
         // a constant added to something that is not a layer's output
         assertRefused(Proto.tinyCNN().editing { g in
             g.initializer.append(Proto.floats("k", [1], [1]))
             g.node.insert(Proto.node("Add", ["r0", "k"], ["r"]), at: 2)
             g.node[1].output = ["r0"]
         }, "LowBit runs a constant Add only as the bias of a conv or linear")
-        // a conv on a pooled vector
+        // a 3x3 conv on a pooled vector (a 1x1 one is a linear layer)
         assertRefused(Proto.tinyCNN().editing { g in
-            g.initializer.append(Proto.floats("se.weight", [4, 4, 1, 1], Proto.weights(16)))
-            g.node.insert(Proto.node("Conv", ["p", "se.weight"], ["p2"]), at: 3)
+            g.initializer.append(Proto.floats("se.weight", [4, 4, 3, 3], Proto.weights(144)))
+            g.node.insert(Proto.node("Conv", ["p", "se.weight"], ["p2"], Proto.ints("pads", [1, 1, 1, 1])), at: 3)
             g.node[4].input = ["p2"]
-        }, "LowBit runs Conv only on [1, C, H, W] feature maps")
+        }, "LowBit runs only 1x1 convs without padding or groups on [1, C, 1, 1] vectors")
         // padding that would make a map of 2^60 elements
         assertRefused(Proto.tinyCNN().editing { g in g.node[0].attribute = [Proto.ints("pads", [1 << 30, 1 << 30, 1 << 30, 1 << 30])] },
                       "node '/c/Conv' (Conv): output shape [2147483654, 2147483654, 4] is not supported")

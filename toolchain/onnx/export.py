@@ -1,7 +1,7 @@
 """ONNX fixtures for `qconvert model.onnx` (Tests/Fixtures/seeds/onnx, docs/ONNX.md).
 
-Three small networks with seeded random but trained-like weights, exported with torch.onnx.export and
-run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the fixture inputs:
+Small networks with seeded random but trained-like weights, exported with torch.onnx.export (or built
+with onnx.helper) and run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the fixture inputs:
 
   onnx/resnet18      torchvision ResNet-18 layout (BasicBlock [2, 2, 2, 2]) at base width 8 (real 64),
                      10 classes, 64x64; the torch.export-based exporter (dynamo=True, the default), opset
@@ -12,6 +12,13 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
                      weights named `onnx::Conv_<n>` (nodes are named from the scopes, `/features/features.1/
                      conv/conv.0/conv.0.0/Conv`), Clip(0, 6) with constant min/max inputs, GlobalAveragePool,
                      Flatten, Dropout removed.
+  onnx/mobilenetv3   torchvision MobileNetV3-Small width 0.25, 10 classes, 64x64; TorchScript exporter, opset
+                     17: HardSwish, HardSigmoid, squeeze-excite (GlobalAveragePool, 1x1 convs on the pooled
+                     vector, Mul by [1, C, 1, 1]).
+  onnx/efficientnet  torchvision EfficientNet-B0 layout at width 0.25, depth 0.34, 10 classes, 64x64; dynamo
+                     exporter, opset 18: Sigmoid + Mul (SiLU), squeeze-excite, depthwise 5x5, ReduceMean.
+  onnx/splitnet      a net of this script's own (SplitNet), TorchScript, opset 17: Split (unequal and equal
+                     parts), Slice and Concat of run-time tensors along channels, on maps and on a vector.
   onnx/opsmix        built with onnx.helper (no exporter), opset 21, for the attributes torch does not write:
                      auto_pad SAME_UPPER / SAME_LOWER with stride 2, asymmetric pads, a grouped dilated conv,
                      BatchNormalization epsilon 1e-3, Clip to [-1.5, 2], max pool with ceil_mode 1 (same size),
@@ -27,7 +34,7 @@ run by onnxruntime on the same file; the JSON holds onnxruntime's outputs on the
 
     /work/venv/bin/python toolchain/onnx/export.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/export.py --verify   # re-runs onnxruntime, checks the JSON exactly
-    /work/venv/bin/python toolchain/onnx/export.py --fuzz-seeds   # Fuzz/corpus/onnx: two tiny exports (< 16 KB)
+    /work/venv/bin/python toolchain/onnx/export.py --fuzz-seeds   # Fuzz/corpus/onnx: three tiny exports (< 16 KB)
 
 Needs torch, torchvision 0.28 (only its model definitions: its C ops need CUDA libraries, so the meta
 registrations are stubbed before the import), onnx, onnxscript (the dynamo exporter) and onnxruntime.
@@ -124,7 +131,7 @@ class SmallNet(nn.Module):
         return self.fc(self.drop(self.features(x)))
 
 
-def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=lambda model: []) -> nn.Module:
+def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=lambda model: [], size: int = SIZE) -> nn.Module:
     """torchvision-style init (gen_archs.torchvision_init; other 2-D parameters N(0, 1/fan_in), other 1-D
     ones N(0, 0.05^2)), BatchNorm affine randomised, the gamma of each BatchNorm in `damp(model)` x0.3
     (residual branches small against the identity path, as in trained networks), running stats from 64
@@ -139,7 +146,7 @@ def trained_like(model: nn.Module, seed: int, head: nn.Linear, features, damp=la
         calibration.randomize_batchnorm(model, gen)
         for bn in damp(model):
             bn.weight.mul_(0.3)
-    batch = calibration.calibration_batch(64, SIZE, 3, MEAN, STD)
+    batch = calibration.calibration_batch(64, size, 3, MEAN, STD)
     calibration.calibrate_batchnorm(model, batch, 1000)
     head.weight.data *= 20.0
     gen_archs.centre_head(model, features, head, head.weight, batch, gen)
@@ -161,6 +168,62 @@ def build_mobilenetv2() -> nn.Module:
     residual = torchvision.models.mobilenetv2.InvertedResidual
     return trained_like(model, 42, model.classifier[1], features,
                         damp=lambda m: [b.conv[-1] for b in m.modules() if isinstance(b, residual) and b.use_res_connect])
+
+
+def residual_blocks(model: nn.Module, block_type) -> list:
+    """The last BatchNorm of every residual block (block[-1] is a Conv2dNormActivation: conv, norm)."""
+    return [b.block[-1][1] for b in model.modules() if isinstance(b, block_type) and b.use_res_connect]
+
+
+def build_mobilenetv3(width: float = 0.25, classes: int = CLASSES, size: int = SIZE) -> nn.Module:
+    """torchvision MobileNetV3-Small: hardswish, squeeze-excite with hardsigmoid, a hardswish head."""
+    model = torchvision.models.mobilenet_v3_small(width_mult=width, num_classes=classes)
+    features = lambda x: model.classifier[:3](torch.flatten(model.avgpool(model.features(x)), 1))
+    block = torchvision.models.mobilenetv3.InvertedResidual
+    return trained_like(model, 46, model.classifier[3], features, damp=lambda m: residual_blocks(m, block), size=size)
+
+
+def build_efficientnet(width: float = 0.25, depth: float = 0.34, classes: int = CLASSES, size: int = SIZE) -> nn.Module:
+    """torchvision EfficientNet-B0 (width / depth multipliers 1, 1 for the real one): SiLU, squeeze-excite
+    with sigmoid, depthwise 5x5, stochastic depth (an identity in inference)."""
+    from torchvision.models.efficientnet import EfficientNet, MBConv, _efficientnet_conf
+    setting, last = _efficientnet_conf("efficientnet_b0", width_mult=width, depth_mult=depth)
+    model = EfficientNet(setting, 0.2, last_channel=last, num_classes=classes)
+    features = lambda x: torch.flatten(model.avgpool(model.features(x)), 1)
+    return trained_like(model, 47, model.classifier[1], features, damp=lambda m: residual_blocks(m, MBConv), size=size)
+
+
+class SplitNet(nn.Module):
+    """Channel Split / Slice / Concat (a ShuffleNet- and Inception-like net of this script's own): torch.split
+    into unequal parts, torch.chunk, x[:, a:b], torch.cat of two and of three tensors, on maps and on the
+    pooled vector."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 12, 3, stride=2, padding=1), nn.BatchNorm2d(12), nn.ReLU())
+        self.left = nn.Sequential(nn.Conv2d(4, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU())
+        self.right = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), nn.Hardswish())
+        self.mix = nn.Sequential(nn.Conv2d(20, 16, 3, stride=2, padding=1), nn.BatchNorm2d(16), nn.ReLU())
+        self.branch = nn.Sequential(nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.BatchNorm2d(8), nn.ReLU())
+        self.fc = nn.Linear(32, CLASSES)
+
+    def features(self, x):
+        x = self.stem(x)
+        a, b = torch.split(x, [4, 8], dim=1)
+        x = self.mix(torch.cat([self.left(a), self.right(b), x[:, 2:6]], dim=1))
+        c, d = torch.chunk(x, 2, dim=1)
+        x = torch.cat([c, self.branch(d)], dim=1)
+        pooled = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)
+        return torch.cat([pooled, pooled[:, 4:], pooled[:, :4]], dim=1)
+
+    def forward(self, x):
+        return self.fc(self.features(x))
+
+
+def build_splitnet() -> nn.Module:
+    common.seed_everything(48)  # the conv biases keep PyTorch's default init, drawn when the model is built
+    model = SplitNet()
+    return trained_like(model, 48, model.fc, lambda x: model.features(x))
 
 
 def build_smallnet() -> nn.Module:
@@ -261,6 +324,9 @@ def run_onnxruntime(path: Path, rel: str) -> list:
 SPECS = {
     "resnet18": dict(build=build_resnet18, arch="resnet18", export=dict(dynamo=True, opset_version=18)),
     "mobilenetv2": dict(build=build_mobilenetv2, arch="mobilenet_v2", export=dict(dynamo=False, opset_version=17)),
+    "mobilenetv3": dict(build=build_mobilenetv3, arch="mobilenet_v3_small", export=dict(dynamo=False, opset_version=17)),
+    "efficientnet": dict(build=build_efficientnet, arch="efficientnet_b0", export=dict(dynamo=True, opset_version=18)),
+    "splitnet": dict(build=build_splitnet, arch="splitnet", export=dict(dynamo=False, opset_version=17)),
     "opsmix": dict(build=build_opsmix, arch="opsmix"),
     "smallnet": dict(build=build_smallnet, arch="smallnet",
                      export=dict(dynamo=False, opset_version=13, do_constant_folding=False,
@@ -309,6 +375,14 @@ SPEC_NOTES = {
                 "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
     "mobilenetv2": "torchvision MobileNetV2 width_mult 0.25, 10 classes; logits from onnxruntime "
                    "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "mobilenetv3": "torchvision MobileNetV3-Small width_mult 0.25, 10 classes, TorchScript exporter: HardSwish, "
+                   "HardSigmoid, squeeze-excite Mul, 1x1 convs on pooled vectors; logits from onnxruntime "
+                   "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "efficientnet": "torchvision EfficientNet-B0 layout at width_mult 0.25, depth_mult 0.34, 10 classes, dynamo "
+                    "exporter: Sigmoid + Mul (SiLU), squeeze-excite, depthwise 5x5; logits from onnxruntime "
+                    "(1 thread, graph optimizations off) on this file; torch agrees to < 1e-5 x max|logit|",
+    "splitnet": "toolchain/onnx/export.py SplitNet: Split (unequal and equal parts), Slice and Concat of run-time "
+                "tensors along channels, on maps and on the pooled vector; logits from onnxruntime",
     "opsmix": "toolchain/onnx/export.py build_opsmix (onnx.helper, no exporter): attributes torch does not write; "
               "logits from onnxruntime",
     "smallnet": "toolchain/onnx/export.py SmallNet: shape-subgraph flatten, MatMul + Add, Gemm transB 0 with "
@@ -332,8 +406,27 @@ class TinyNet(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class TinyMobileNet(nn.Module):
+    """A few-hundred-parameter net for the fuzz seeds with the mobile and channel ops: HardSwish, SiLU,
+    squeeze-excite (HardSigmoid, Sigmoid), Split, Slice and Concat, at 16x16 input."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, stride=2, padding=1)
+        self.se = torchvision.ops.SqueezeExcitation(6, 2, scale_activation=nn.Hardsigmoid)
+        self.dw = nn.Conv2d(3, 3, 5, padding=2, groups=3)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        x = self.se(nn.functional.hardswish(self.conv(x)))
+        a, b = torch.split(x, [3, 3], dim=1)
+        x = torch.cat([nn.functional.silu(self.dw(a)), torch.sigmoid(b[:, 1:3])], dim=1)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)[:, :4])
+
+
 def write_fuzz_seeds() -> None:
-    """Fuzz/corpus/onnx/tiny-{torchscript,dynamo}.onnx: TinyNet exported both ways (seeded weights)."""
+    """Fuzz/corpus/onnx/tiny-{torchscript,dynamo}.onnx: TinyNet exported both ways; tiny-mobile.onnx:
+    TinyMobileNet (TorchScript); seeded weights."""
     folder = common.ROOT / "Fuzz" / "corpus" / "onnx"
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(45)
@@ -342,6 +435,9 @@ def write_fuzz_seeds() -> None:
     torch.onnx.export(model, (x,), str(folder / "tiny-torchscript.onnx"), dynamo=False, opset_version=13,
                       do_constant_folding=False, dynamic_axes={"x": {0: "batch"}}, input_names=["x"])
     torch.onnx.export(model, (x,), str(folder / "tiny-dynamo.onnx"), dynamo=True, opset_version=18, external_data=False)
+    torch.manual_seed(49)
+    mobile = TinyMobileNet().eval()
+    torch.onnx.export(mobile, (x,), str(folder / "tiny-mobile.onnx"), dynamo=False, opset_version=17)
     for path in sorted(folder.glob("tiny-*.onnx")):
         onnx.checker.check_model(onnx.load(str(path)))
         print(f"{path.relative_to(common.ROOT)}: {path.stat().st_size} bytes")

@@ -5,6 +5,8 @@ import QGraph
 /// With `ranges` (static mode) conv outputs are u8 with scales fitted to the calibrated range; without,
 /// conv outputs are f32 and a dynamic quantize precedes each quantized layer. Linear outputs are f32.
 /// Pools, flatten and the option-A shortcut keep their input's type; global average pooling gives f32.
+/// Defined ops (QGraph/Ops/) follow their `typing`: `.float32` ones (hardswish, sigmoid, SiLU, the SE
+/// channel multiply, ...) read dequantized inputs and write f32, so u8 graphs keep them in float.
 func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?) throws {
     let old = graph
     var new = Graph(input: old.value(old.input)!)
@@ -64,6 +66,10 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             try append(node, [try asF32(node.inputs[0])], .float32)
         case .quantize:
             try append(node, node.inputs, new.value(node.output)?.quant ?? old.value(node.output)!.quant)
+        case .defined(let d):
+            switch d.definition.typing {
+            case .float32: try append(node, try node.inputs.map(asF32), .float32)
+            }
         }
     }
     new.output = try asF32(old.output)

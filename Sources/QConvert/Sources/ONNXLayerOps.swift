@@ -1,7 +1,9 @@
 // ONNX ops that become LowBit graph nodes: Conv, Gemm / MatMul (+ Add as bias) as linear,
 // BatchNormalization, Relu, Clip, MaxPool, AveragePool, GlobalAveragePool, ReduceMean over H and W, Add,
-// and Identity / Dropout as aliases. Every attribute is read or refused (ONNXAttributes.finish); a value
-// LowBit cannot run is an error naming the node, the op and the attribute. docs/ONNX.md lists them.
+// and Identity / Dropout as aliases, and the table of every translation (the mobile ops are in
+// ONNXMobileOps.swift, Concat / Split / Slice of run-time tensors in ONNXChannelOps.swift). Every attribute
+// is read or refused (ONNXAttributes.finish); a value LowBit cannot run is an error naming the node, the op
+// and the attribute. docs/ONNX.md lists them.
 import QCheckpoint
 import QGraph
 import QONNX
@@ -31,16 +33,20 @@ extension ONNXGraphBuilder {
         "Constant": { try $0.constantNode($1, &$2) },
         "Shape": { try $0.shape($1, &$2) },
         "Gather": { try $0.gather($1, &$2) },
-        "Concat": { try $0.concat($1, &$2) },
+        "Concat": { try $0.concatAny($1, &$2) },
+        "Split": { try $0.split($1, &$2) },
         "Cast": { try $0.cast($1, &$2) },
-        "Slice": { b, node, _ in try b.slice(node) },
+        "Slice": { b, node, _ in try b.sliceAny(node) },
         "Sub": { b, node, _ in try b.arithmetic(node) },
-        "Mul": { b, node, _ in try b.arithmetic(node) },
+        "Mul": { b, node, _ in try b.mul(node) },
+        "HardSwish": { b, node, _ in try b.pointwise(node, .hardSwish(HardSwish())) },
+        "HardSigmoid": { try $0.hardSigmoid($1, &$2) },
+        "Sigmoid": { b, node, _ in try b.pointwise(node, .sigmoid(Sigmoid())) },
         "Div": { b, node, _ in try b.arithmetic(node) },
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
-    static let constantOnly: Set<String> = ["Cast", "Concat", "Constant", "Div", "Gather", "Mul", "Shape", "Slice", "Sub"]
+    static let constantOnly: Set<String> = ["Cast", "Constant", "Div", "Gather", "Shape", "Sub"]
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {
@@ -60,9 +66,12 @@ extension ONNXGraphBuilder {
 
     // MARK: layers
 
-    /// Conv: 2-D, any group (depthwise included), strides, dilations, pads or auto_pad.
+    /// Conv: 2-D, any group (depthwise included), strides, dilations, pads or auto_pad. A 1x1 conv on a
+    /// pooled [1, C, 1, 1] vector (squeeze-excite's reduce and expand convs) is a linear layer.
     mutating func conv(_ node: ONNXNode, _ a: inout ONNXAttributes) throws {
-        let x = try featureMap(node, 0)
+        let x = try tensor(node, 0)
+        let onVector = graph.value(x.value)!.shape.count == 1 && x.shape.count == 4
+        if !onVector { _ = try featureMap(node, 0) }
         let w = try constant(node, 1, "weight")
         guard w.shape.count == 4, w.dtype.isFloatingPoint else {
             throw ConvertError("node \(node.label): weight is \(w.dtype.rawValue)\(w.shape); LowBit runs 2-D convolutions with float [OC, C/group, kh, kw] weights")
@@ -78,6 +87,13 @@ extension ONNXGraphBuilder {
         let strides = try a.window("strides"), dilations = try a.window("dilations")
         let padding = try a.padding(size: [x.shape[2], x.shape[3]], kernel: [kh, kw], strides: strides, dilations: dilations)
         let bias = try optionalInput(node, 2) == nil ? nil : try floats(node, 2, "bias", shape: [oc])
+        if onVector {
+            guard kh == 1, kw == 1, group == 1, padding == [0, 0, 0, 0] else {
+                throw ConvertError("node \(node.label): a \(kh)x\(kw) conv (group \(group), pads \(padding)) on the pooled vector "
+                    + "'\(node.inputs[0])' \(x.shape); LowBit runs only 1x1 convs without padding or groups on [1, C, 1, 1] vectors")
+            }
+            return try linear(node, weight: w.floatValues(), outFeatures: oc, bias: bias)
+        }
         let name = reserve(layerName(weight: inputName(node, 1), node: node, kind: "conv2d"))
         tensors.set("\(name).weight", StoredTensor(floats: gemmRows(ofConvWeight: w.floatValues(), shape: w.shape), shape: [oc, kh * kw * cg]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [oc])) }
@@ -116,11 +132,13 @@ extension ONNXGraphBuilder {
         try linear(node, weight: weight, outFeatures: b.shape[1], bias: nil)
     }
 
-    /// A linear layer on input 0 (a [1, K] vector) with `weight` [outFeatures, K] as LowBit stores it.
+    /// A linear layer on input 0 (a [1, K] vector, or a [1, K, 1, 1] pooled map held as one) with `weight`
+    /// [outFeatures, K] as LowBit stores it; the output keeps the input's rank.
     private mutating func linear(_ node: ONNXNode, weight: [Float], outFeatures n: Int, bias: [Float]?) throws {
         let x = try tensor(node, 0)
         let k = weight.count / max(n, 1)
-        guard x.shape.count == 2, x.shape[0] == 1, graph.value(x.value)!.shape == [x.shape[1]], k == x.shape[1], n > 0 else {
+        let vector = x.shape.count == 2 || (x.shape.count == 4 && x.shape[2] == 1 && x.shape[3] == 1)
+        guard vector, x.shape[0] == 1, graph.value(x.value)!.shape == [x.shape[1]], k == x.shape[1], n > 0 else {
             throw ConvertError("node \(node.label): input '\(node.inputs[0])' has shape \(x.shape); LowBit runs \(node.opType) "
                 + "as a linear layer on a [1, \(k)] vector")
         }
@@ -128,7 +146,8 @@ extension ONNXGraphBuilder {
         tensors.set("\(name).weight", StoredTensor(floats: weight, shape: [n, k]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [n])) }
         let op = Linear(inFeatures: k, outFeatures: n, weight: .float32("\(name).weight"), bias: bias == nil ? nil : "\(name).bias")
-        define(node.outputs[0], .tensor(try append(name, .linear(op), inputs: [x.value], for: node), shape: [1, n]))
+        define(node.outputs[0], .tensor(try append(name, .linear(op), inputs: [x.value], for: node),
+                                        shape: x.shape.count == 4 ? [1, n, 1, 1] : [1, n]))
     }
 
     /// BatchNormalization (inference): a batchNorm node, folded into the conv before it by the converter.

@@ -76,6 +76,30 @@ void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, flo
  *  qk_clamp_f32 (x = -0 gives +0, NaN stays NaN), rintf in the default mode (half to even). */
 void qk_dorefa_f32(size_t n, const float* in, float levels, float* out);
 
+/* The pointwise activations of mobile networks (QGraph/Ops/: hardswish, hardsigmoid, sigmoid, SiLU)
+ * and squeeze-excite's per-channel multiply, float32 operations in the order written (clamp as
+ * qk_clamp_f32), with the same contract on n, in, out and threads as the steps above. */
+
+/** HardSwish: out = x * clamp(x + 3, 0, 6) / 6 (PyTorch's order: add, clamp, multiply, divide). */
+void qk_hardswish_f32(size_t n, const float* in, float* out);
+/** HardSigmoid: out = clamp(alpha * x + beta, 0, 1) (a multiply and an add, two roundings). */
+void qk_hardsigmoid_f32(size_t n, const float* in, float alpha, float beta, float* out);
+/** Sigmoid: out = 1 / (1 + e^-x) with a vectorizable e^x (within 2 ulp; its argument clamped to
+ *  [-87.33, 89], +inf from 88.38 on): within 1e-6 relative of the exact value (absolute 1e-37 where it
+ *  underflows), 1 at +inf, 0 at -inf, NaN stays NaN; the same bits on every ISA. */
+void qk_sigmoid_f32(size_t n, const float* in, float* out);
+/** SiLU: out = x / (1 + e^-x) (x * sigmoid(x) with one rounding fewer), the e^x of qk_sigmoid_f32:
+ *  within 1e-6 relative (absolute 1e-35 where it underflows), +inf at +inf, NaN at -inf (-inf / inf,
+ *  as PyTorch's formula), NaN stays NaN. */
+void qk_silu_f32(size_t n, const float* in, float* out);
+/** Squeeze-excite's multiply: out[i] = in[i] * scale[c], c = i % channels (NHWC, per-channel scales
+ *  computed at run time). */
+void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out);
+/** Channel concat / slice: for each of `pixels` pixels, copies `count` floats from
+ *  in[p * in_stride + in_offset] to out[p * out_stride + out_offset] (NHWC; the ranges do not overlap). */
+void qk_copy_channels_f32(size_t pixels, size_t count, const float* in, size_t in_stride, size_t in_offset,
+                          float* out, size_t out_stride, size_t out_offset);
+
 /** Flatten in PyTorch's order: out[c][p] = in[p][c] for p < hw (pixels), c < channels. A copy, so
  *  every bit pattern survives. `in` and `out` do not overlap. */
 void qk_hwc_to_chw_f32(size_t hw, size_t channels, const float* in, float* out);
