@@ -8,7 +8,9 @@
 #     float kernels (Any-Precision f32 at 2 and 8 bits: a rounding difference moves an activation across a step,
 #     and x86's own scalar and SIMD members differ the same way, shown on an info line); top-1 equal everywhere;
 #   cortex-a53 with QK_ISA=scalar (the scalar members only) vs x86 with QK_ISA=scalar: identical logits, every
-#     case (the same C, -ffp-contract=off).
+#     case (the same C, -ffp-contract=off);
+#   Any-Precision's 1- and 2-bit convs forced onto the bit-serial kernels (--kernel bit-serial): the same bounds,
+#     and on each machine the logits of its table-lookup run.
 # Then qconvert on aarch64 must write the x86 .lbm bytes for ResNet-20 at 4 bits (uncalibrated; calibrated on
 # cortex-a53 with QK_ISA=scalar against x86's scalar members; how cortex-a76's calibrated file differs is
 # reported), and qbench on aarch64 must read a fake big.LITTLE sysfs tree, pin to its cores and report the ISA
@@ -50,7 +52,7 @@ if ! $quick; then
   "$x86/qconvert" "$resnet20" --bits 32 -o "$work/resnet20-w32.lbm" | tail -1
   anyprec="$seeds/anyprec/resnet20q"
   # shellcheck disable=SC2046  # the normalisation is four words
-  "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") -o "$work/anyprec.lbm" | tail -1
+  "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") --activations f32 -o "$work/anyprec.lbm" | tail -1
   # shellcheck disable=SC2046
   "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") --activations u8 -o "$work/anyprec-u8.lbm" | tail -1
   equalbits="$seeds/equalbits/model0.5"
@@ -88,11 +90,19 @@ if ! $quick; then
   check anyprec-f32-1bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 1
   check anyprec-f32-2bit steps "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 2
   check anyprec-f32-8bit steps "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 8
-  # u8 activations: the 1- and 2-bit convs run the integer table-lookup kernels; the stem conv, the
-  # shortcut convs, the fc and the 8-bit convs stay float
+  # u8 activations (Any-Precision's default): the block convs run the integer kernels on exact DoReFa integers at
+  # every width (8 bits as half-step int8); the stem conv, the shortcut convs and the fc stay float
   check anyprec-u8-1bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 1
   check anyprec-u8-2bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 2
   check anyprec-u8-8bit steps "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 8
+  # the 1- and 2-bit convs forced onto the bit-serial kernels (bsgemm: neondot on cortex-a76, scalar on cortex-a53):
+  # the same bounds, and each machine's logits identical to its own table-lookup run
+  for bits in 1 2; do
+    check "anyprec-u8-${bits}bit-bitserial" rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits $bits --kernel bit-serial
+    for run in x86 cortex-a76 cortex-a53; do
+      compare "anyprec-u8-${bits}bit bit-serial vs lut" exact "$work/anyprec-u8-${bits}bit.$run.jsonl" "$work/anyprec-u8-${bits}bit-bitserial.$run.jsonl"
+    done
+  done
   mapfile -t equalbits_images < <(fixture_images "$equalbits.json")
   # binary kernels for the 16 block convs (exact integer sums), float stem, shortcuts and linear
   check equalbits-0.5 rel=1e-5 "${equalbits_images[@]}" --model "$work/equalbits.lbm"
