@@ -22,7 +22,7 @@ case "$sdk" in
 esac
 sysroot="$sdk/sysroot"
 shared="$(cd "$root/.." && pwd)/shared"
-cp /usr/bin/qemu-aarch64-static "$sysroot/qemu-aarch64-static"
+cmp -s /usr/bin/qemu-aarch64-static "$sysroot/qemu-aarch64-static" || cp /usr/bin/qemu-aarch64-static "$sysroot/qemu-aarch64-static"  # a concurrent run keeps it busy
 mkdir -p "$sysroot/src" "$sysroot/shared" "$sysroot/proc" "$sysroot/dev" "$sysroot/sys" "$sysroot/tmp"
 
 # The xctest executable inside the chroot, with its arguments.
