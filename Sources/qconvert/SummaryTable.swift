@@ -23,9 +23,12 @@ enum SummaryTable {
         let header = ["layer", "op", "shape", "format", "bits", "bytes", "SQNR dB", "clip"] + (notes ? ["note"] : [])
         var rows: [[String]] = [header]
         for l in r.layers {
-            rows.append([l.name, l.op, l.shape.map(String.init).joined(separator: "x"), l.format, "\(l.bits)", "\(l.bytes)",
-                         l.sqnrDB.map { $0.isInfinite ? "exact" : String(format: "%.1f", $0) } ?? "exact", l.clip ?? "-"]
-                         + (notes ? [l.note ?? ""] : []))
+            // typed parts: Swift 6.2's type checker gives up on this row as one expression
+            let sqnr: String = l.sqnrDB.map { $0.isInfinite ? "exact" : String(format: "%.1f", $0) } ?? "exact"
+            var row: [String] = [l.name, l.op, l.shape.map(String.init).joined(separator: "x"), l.format, "\(l.bits)", "\(l.bytes)"]
+            row += [sqnr, l.clip ?? "-"]
+            if notes { row.append(l.note ?? "") }
+            rows.append(row)
         }
         let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
         for (i, row) in rows.enumerated() {

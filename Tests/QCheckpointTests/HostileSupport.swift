@@ -15,12 +15,14 @@ enum P {
     static let mark: [UInt8] = [0x28], tuple: [UInt8] = [0x74], reduce: [UInt8] = [0x52], stop: [UInt8] = [0x2E]
     static let emptyDict: [UInt8] = [0x7D], setItem: [UInt8] = [0x73], newFalse: [UInt8] = [0x89]
 
+    /// The parts one after another: long `+` chains of byte arrays overwhelm Swift 6.2's type checker.
+    static func cat(_ parts: [UInt8]...) -> [UInt8] { parts.flatMap { $0 } }
     static func le(_ v: UInt64, _ n: Int) -> [UInt8] { (0..<n).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
 
     /// `_rebuild_tensor_v2(storage('0', FloatStorage, numel), offset, size, stride, False, OrderedDict())`.
     static func tensor(numel: Int32, offset: Int32 = 0, size: [Int32], stride: [Int32], key: String = "0") -> [UInt8] {
         var b = global("torch._utils", "_rebuild_tensor_v2") + mark
-        b += mark + s("storage") + global("torch", "FloatStorage") + s(key) + s("cpu") + int(numel) + tuple + [0x51]
+        b += cat(mark, s("storage"), global("torch", "FloatStorage"), s(key), s("cpu"), int(numel), tuple, [0x51])
         b += int(offset)
         b += mark + size.flatMap { int($0) } + tuple
         b += mark + stride.flatMap { int($0) } + tuple
@@ -118,11 +120,11 @@ func makeTorchZip(_ pickle: [UInt8], storages: [String: [UInt8]] = [:]) -> [UInt
 
 /// A legacy torch.save file: magic, 1001, sys_info, object, keys, then (count, bytes) per storage.
 func makeLegacy(_ object: [UInt8], keys: [String], storages: [(count: UInt64, data: [UInt8])]) -> [UInt8] {
-    var b: [UInt8] = P.proto2 + [0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19] + P.stop
-    b += P.proto2 + [0x4D, 0xE9, 0x03] + P.stop
-    b += P.proto2 + P.emptyDict + P.s("little_endian") + [0x88] + P.setItem + P.stop
+    var b = P.cat(P.proto2, [0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19], P.stop)
+    b += P.cat(P.proto2, [0x4D, 0xE9, 0x03], P.stop)
+    b += P.cat(P.proto2, P.emptyDict, P.s("little_endian"), [0x88], P.setItem, P.stop)
     b += object
-    b += P.proto2 + P.mark + keys.flatMap { P.s($0) } + [0x6C] + P.stop
+    b += P.cat(P.proto2, P.mark, keys.flatMap { P.s($0) }, [0x6C], P.stop)
     for s in storages { b += P.le(s.count, 8) + s.data }
     return b
 }

@@ -29,26 +29,26 @@ final class MaliciousPickleTests: XCTestCase {
     func testReduceEvalAndSubprocess() throws {
         _ = try inert(P.proto2 + P.global("builtins", "eval") + P.s("__import__('os').system('touch \(marker)')")
                       + [0x85] + P.reduce + P.stop, "reduce-eval", expect: "builtins.eval")
-        _ = try inert(P.proto2 + P.global("subprocess", "check_output") + P.mark + P.s("touch") + P.s(marker)
-                      + [0x6C, 0x85] + P.reduce + P.stop, "reduce-subprocess", expect: "subprocess.check_output")
+        _ = try inert(P.cat(P.proto2, P.global("subprocess", "check_output"), P.mark, P.s("touch"), P.s(marker),
+                            [0x6C, 0x85], P.reduce, P.stop), "reduce-subprocess", expect: "subprocess.check_output")
         // Python 2 names and protocol 4's STACK_GLOBAL.
         _ = try inert(Array("c__builtin__\neval\n(S'1'\ntR.".utf8), "py2-eval", expect: "builtins.eval")
-        _ = try inert([0x80, 0x04, 0x8C, 0x02] + Array("os".utf8) + [0x8C, 0x06] + Array("system".utf8) + [0x93]
-                      + [0x8C, 0x01, 0x78, 0x85] + P.reduce + P.stop, "stack-global", expect: "os.system")
+        _ = try inert(P.cat([0x80, 0x04, 0x8C, 0x02], Array("os".utf8), [0x8C, 0x06], Array("system".utf8), [0x93],
+                            [0x8C, 0x01, 0x78, 0x85], P.reduce, P.stop), "stack-global", expect: "os.system")
         // Calling the result of a call stays inert too.
         _ = try inert(Array("cos\npopen\n(S'x'\ntR(tR.".utf8), "call-of-call", expect: "call of os.popen")
     }
 
     func testNewObjBuildInstObj() throws {
         _ = try inert(P.proto2 + P.global("builtins", "eval") + P.s("1+1") + [0x85, 0x81] + P.stop, "newobj", expect: "builtins.eval")
-        let build = P.proto2 + P.global("subprocess", "Popen") + [0x29, 0x81] + P.emptyDict + P.s("args")
-            + P.s("touch \(marker)") + P.setItem + [0x62] + P.stop
+        let build = P.cat(P.proto2, P.global("subprocess", "Popen"), [0x29, 0x81], P.emptyDict, P.s("args"),
+                          P.s("touch \(marker)"), P.setItem, [0x62], P.stop)
         let v = try inert(build, "build-setstate", expect: "subprocess.Popen")
         guard case .opaque("subprocess.Popen", _, let state?) = v else { return XCTFail("\(v)") }
         XCTAssertEqual(state["args"]?.stringValue, "touch \(marker)")
         _ = try inert(Array("(S'touch \(marker)'\nios\nsystem\n.".utf8), "inst", expect: "os.system")
         _ = try inert(Array("(cos\nsystem\nS'touch \(marker)'\no.".utf8), "obj", expect: "os.system")
-        _ = try inert(P.proto2 + P.global("os", "system") + P.s("x") + [0x85] + P.emptyDict + [0x92] + P.stop,
+        _ = try inert(P.cat(P.proto2, P.global("os", "system"), P.s("x"), [0x85], P.emptyDict, [0x92], P.stop),
                       "newobj-ex", expect: "os.system")
     }
 
@@ -58,9 +58,9 @@ final class MaliciousPickleTests: XCTestCase {
         XCTAssertEqual(c.opaqueClasses, ["posix.system"])
         XCTAssertEqual(c.tensors.count, 8)
         // The same payload beside a tensor in a hand-made archive, via BUILD on a module object.
-        let pickle = P.proto2 + P.emptyDict + P.s("w") + P.tensor(numel: 2, size: [2], stride: [1]) + P.setItem
-            + P.s("x") + P.global("subprocess", "Popen") + [0x29, 0x81] + P.emptyDict + P.s("args") + P.s("touch \(marker)")
-            + P.setItem + [0x62] + P.setItem + P.stop
+        let pickle = P.cat(P.proto2, P.emptyDict, P.s("w"), P.tensor(numel: 2, size: [2], stride: [1]), P.setItem,
+                           P.s("x"), P.global("subprocess", "Popen"), [0x29, 0x81], P.emptyDict, P.s("args"),
+                           P.s("touch \(marker)"), P.setItem, [0x62], P.setItem, P.stop)
         let ckpt = try Checkpoint.load(bytes: makeTorchZip(pickle, storages: ["0": [0, 0, 128, 63, 0, 0, 0, 64]]),
                                        url: URL(fileURLWithPath: "/hostile/popen.pt"))
         XCTAssertEqual(ckpt.tensor("w")?.floatValues(), [1, 2])
@@ -114,7 +114,7 @@ final class MalformedPickleTests: XCTestCase {
         // L(i+1) = [L(i), L(i)]: 2^60 values if expanded.
         var b: [UInt8] = [0x80, 0x02, 0x5D, 0x72] + P.le(0, 4)
         for i in 0..<60 {
-            b += [0x28, 0x6A] + P.le(UInt64(i), 4) + [0x6A] + P.le(UInt64(i), 4) + [0x6C, 0x72] + P.le(UInt64(i + 1), 4)
+            b += P.cat([0x28, 0x6A], P.le(UInt64(i), 4), [0x6A], P.le(UInt64(i), 4), [0x6C, 0x72], P.le(UInt64(i + 1), 4))
         }
         b += [0x2E]
         let e = unpickleError(b, "billion-laughs")

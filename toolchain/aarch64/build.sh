@@ -37,8 +37,13 @@ build=(swift build -c release --scratch-path "/src/$scratch" --disable-automatic
   --triple aarch64-unknown-linux-gnu --sdk "$sysroot" -Xswiftc -sdk -Xswiftc "$sysroot"
   -Xswiftc -use-ld=lld -Xcc -idirafter -Xcc "$sysroot/$(dirname "$omp")")
 if $tests; then
-  # XCTest exists only as a shared library: the tests link the shared Swift runtime.
-  build+=(--build-tests -Xswiftc -enable-testing -Xswiftc -resource-dir -Xswiftc "$sysroot/usr/lib/swift")
+  # XCTest exists only as a shared library: the tests link the shared Swift runtime. SwiftPM's test runner
+  # autolinks swift-testing's Foundation overlay, whose library Debian's arm64 swiftlang lacks: an empty archive
+  # of that name satisfies the -l (the suite is XCTest only; a symbol it really needed would fail the link).
+  mkdir -p "$sdk/testing-overlay"
+  [ -f "$sdk/testing-overlay/lib_Testing_Foundation.a" ] || ar rc "$sdk/testing-overlay/lib_Testing_Foundation.a"
+  build+=(--build-tests -Xswiftc -enable-testing -Xswiftc -resource-dir -Xswiftc "$sysroot/usr/lib/swift"
+    -Xlinker -L -Xlinker "${sysroot%/sysroot}/testing-overlay")
 else
   build+=(--static-swift-stdlib -Xswiftc -resource-dir -Xswiftc "$sysroot/usr/lib/swift_static")
 fi

@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The aarch64 build against the x86 build, end to end: models converted on x86 (this machine's release build) are
 # classified by qinfer --json on x86 and under qemu-aarch64 (compare_logits.py compares):
-#   cortex-a53 (no dotprod: the scalar fallback members) vs x86 with QK_ISA=scalar: identical logits, every case
-#     (the same C, -ffp-contract=off);
-#   cortex-a76 (NEON dotprod members) vs x86 with its own ISA (AVX-512 VNNI or AVX2): identical on integer-
-#     activation models, within 1e-5 relative (max |a - x| / max |x| per image) on float ones; "steps" where the
-#     model quantizes activations computed by float kernels (Any-Precision f32 at 2 and 8 bits: a rounding
-#     difference moves an activation across a step, and x86's own scalar and SIMD members differ the same way,
-#     shown on an info line); top-1 equal everywhere.
+#   cortex-a76 (ISA neondot: the NEON dotprod members) and cortex-a53 (ISA neon, no dotprod: the base-NEON float,
+#     depthwise and shift-add members, scalar members for the families that need the dot product) vs x86 with its
+#     own ISA (AVX-512 VNNI or AVX2): identical on integer-activation models, within 1e-5 relative
+#     (max |a - x| / max |x| per image) on float ones; "steps" where the model quantizes activations computed by
+#     float kernels (Any-Precision f32 at 2 and 8 bits: a rounding difference moves an activation across a step,
+#     and x86's own scalar and SIMD members differ the same way, shown on an info line); top-1 equal everywhere;
+#   cortex-a53 with QK_ISA=scalar (the scalar members only) vs x86 with QK_ISA=scalar: identical logits, every
+#     case (the same C, -ffp-contract=off);
+#   Any-Precision's 1- and 2-bit convs forced onto the bit-serial kernels (--kernel bit-serial): the same bounds,
+#     and on each machine the logits of its table-lookup run.
 # Then qconvert on aarch64 must write the x86 .lbm bytes for ResNet-20 at 4 bits (uncalibrated; calibrated on
-# cortex-a53 against x86's scalar members; how cortex-a76's calibrated file differs is reported), and qbench on
-# aarch64 must read a fake big.LITTLE sysfs tree, pin to its cores and report the ISA qemu's CPU has (qemu
-# timings are emulation, not performance, figures).
+# cortex-a53 with QK_ISA=scalar against x86's scalar members; how cortex-a76's calibrated file differs is
+# reported), and qbench on aarch64 must read a fake big.LITTLE sysfs tree, pin to its cores and report the ISA
+# qemu's CPU has (qemu timings are emulation, not performance, figures).
 #
 #   toolchain/aarch64/compare.sh [--quick]       --quick: the bundled model and ResNet-20 at 4 bits only
 # Needs ../shared/data (CIFAR-10 ResNets and test images) and the aarch64 build (toolchain/aarch64/build.sh,
@@ -49,16 +52,20 @@ if ! $quick; then
   "$x86/qconvert" "$resnet20" --bits 32 -o "$work/resnet20-w32.lbm" | tail -1
   anyprec="$seeds/anyprec/resnet20q"
   # shellcheck disable=SC2046  # the normalisation is four words
-  "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") -o "$work/anyprec.lbm" | tail -1
+  "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") --activations f32 -o "$work/anyprec.lbm" | tail -1
   # shellcheck disable=SC2046
   "$x86/qconvert" "$anyprec.pth.tar" $(fixture_norm "$anyprec.json") --activations u8 -o "$work/anyprec-u8.lbm" | tail -1
   equalbits="$seeds/equalbits/model0.5"
   # shellcheck disable=SC2046
   "$x86/qconvert" "$equalbits.th" $(fixture_norm "$equalbits.json") -o "$work/equalbits.lbm" | tail -1
+  equalbits0="$seeds/equalbits/model0.0"
+  # shellcheck disable=SC2046
+  "$x86/qconvert" "$equalbits0.th" $(fixture_norm "$equalbits0.json") -o "$work/equalbits0.lbm" | tail -1
 fi
 
-# NAME MODE QINFER-ARGS...: x86 (its own ISA, then QK_ISA=scalar) and both emulated CPUs; MODE is cortex-a76's
-# requirement against x86; cortex-a53 must equal x86's scalar members; the comparison lines go to the summary.
+# NAME MODE QINFER-ARGS...: x86 (its own ISA, then QK_ISA=scalar) and the emulated CPUs; MODE is cortex-a76's and
+# cortex-a53's requirement against x86; both sides' scalar members must agree exactly; the comparison lines go to
+# the summary.
 failures=0
 compare() { python3 toolchain/aarch64/compare_logits.py "$@" | tee -a "$work/summary.txt" || failures=$((failures + 1)); }
 check() {
@@ -67,9 +74,10 @@ check() {
   QK_ISA=scalar "$x86/qinfer" --json "$@" > "$work/$name.x86-scalar.jsonl"
   for cpu in cortex-a76 cortex-a53; do
     QEMU_CPU=$cpu arm qinfer --json "$@" > "$work/$name.$cpu.jsonl"
+    compare "$name" "$mode" "$work/$name.x86.jsonl" "$work/$name.$cpu.jsonl"
   done
-  compare "$name" "$mode" "$work/$name.x86.jsonl" "$work/$name.cortex-a76.jsonl"
-  compare "$name" exact "$work/$name.x86-scalar.jsonl" "$work/$name.cortex-a53.jsonl"
+  QK_ISA=scalar QEMU_CPU=cortex-a53 arm qinfer --json "$@" > "$work/$name.a53-scalar.jsonl"
+  compare "$name" exact "$work/$name.x86-scalar.jsonl" "$work/$name.a53-scalar.jsonl"
   [ "$mode" = exact ] || compare "$name" info "$work/$name.x86.jsonl" "$work/$name.x86-scalar.jsonl"
 }
 echo "== qinfer --json: x86 (own ISA, scalar) vs qemu cortex-a76 and cortex-a53"
@@ -82,19 +90,31 @@ if ! $quick; then
   check anyprec-f32-1bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 1
   check anyprec-f32-2bit steps "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 2
   check anyprec-f32-8bit steps "${anyprec_images[@]}" --model "$work/anyprec.lbm" --bits 8
-  # u8 activations: the 1- and 2-bit convs run the integer table-lookup kernels; the stem conv, the
-  # shortcut convs, the fc and the 8-bit convs stay float
+  # u8 activations (Any-Precision's default): the block convs run the integer kernels on exact DoReFa integers at
+  # every width (8 bits as half-step int8); the stem conv, the shortcut convs and the fc stay float
   check anyprec-u8-1bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 1
   check anyprec-u8-2bit rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 2
   check anyprec-u8-8bit steps "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits 8
+  # the 1- and 2-bit convs forced onto the bit-serial kernels (bsgemm: neondot on cortex-a76, scalar on cortex-a53):
+  # the same bounds, and each machine's logits identical to its own table-lookup run
+  for bits in 1 2; do
+    check "anyprec-u8-${bits}bit-bitserial" rel=1e-5 "${anyprec_images[@]}" --model "$work/anyprec-u8.lbm" --bits $bits --kernel bit-serial
+    for run in x86 cortex-a76 cortex-a53; do
+      compare "anyprec-u8-${bits}bit bit-serial vs lut" exact "$work/anyprec-u8-${bits}bit.$run.jsonl" "$work/anyprec-u8-${bits}bit-bitserial.$run.jsonl"
+    done
+  done
   mapfile -t equalbits_images < <(fixture_images "$equalbits.json")
   # binary kernels for the 16 block convs (exact integer sums), float stem, shortcuts and linear
   check equalbits-0.5 rel=1e-5 "${equalbits_images[@]}" --model "$work/equalbits.lbm"
+  # model0.0 (binary weights, exact zeros where its sign activations binarize): x86's scalar members differ from
+  # its AVX2 / AVX-512 ones on this model (docs/DEPLOY.md), so only the scalar pair is held to a bound here
+  mapfile -t equalbits0_images < <(fixture_images "$equalbits0.json")
+  check equalbits-0.0 info "${equalbits0_images[@]}" --model "$work/equalbits0.lbm"
 fi
 
 echo "== qconvert on aarch64: ResNet-20 at 4 bits"
 # Without calibration no float kernel runs: the bytes must equal x86's. With calibration the float network's
-# activation ranges come from the ISA's float kernels: cortex-a53 (scalar members) must equal x86 with
+# activation ranges come from the ISA's float kernels: cortex-a53 with QK_ISA=scalar must equal x86 with
 # QK_ISA=scalar; cortex-a76 (NEON) vs x86's own ISA is reported (lbm_diff.py), as is x86 scalar vs x86 SIMD.
 # 32 calibration images keep the emulated conversions short.
 same_lbm() {  # NAME X86.lbm AARCH64.lbm
@@ -111,8 +131,8 @@ same_lbm "w4 uncalibrated, cortex-a76 vs x86" "$work/r20-w4-nocal.x86.lbm" "$wor
 calibrated=(--bits 4 --calibrate "$data/cifar10-test/labels.csv" --calibration-count 32)
 "$x86/qconvert" "$resnet20" "${calibrated[@]}" -o "$work/r20-w4-cal.x86.lbm" >/dev/null
 QK_ISA=scalar "$x86/qconvert" "$resnet20" "${calibrated[@]}" -o "$work/r20-w4-cal.x86-scalar.lbm" >/dev/null
-QEMU_CPU=cortex-a53 arm qconvert "$resnet20" "${calibrated[@]}" -o "$work/r20-w4-cal.cortex-a53.lbm" >/dev/null
-same_lbm "w4 calibrated, cortex-a53 vs x86 scalar" "$work/r20-w4-cal.x86-scalar.lbm" "$work/r20-w4-cal.cortex-a53.lbm"
+QK_ISA=scalar QEMU_CPU=cortex-a53 arm qconvert "$resnet20" "${calibrated[@]}" -o "$work/r20-w4-cal.a53-scalar.lbm" >/dev/null
+same_lbm "w4 calibrated, cortex-a53 scalar vs x86 scalar" "$work/r20-w4-cal.x86-scalar.lbm" "$work/r20-w4-cal.a53-scalar.lbm"
 if ! $quick; then
   QEMU_CPU=cortex-a76 arm qconvert "$resnet20" "${calibrated[@]}" -o "$work/r20-w4-cal.cortex-a76.lbm" >/dev/null
   for pair in cortex-a76:x86 x86-scalar:x86; do
@@ -130,7 +150,7 @@ for cpu in 0 1; do
 done
 echo 446 > "$sysfs/devices/system/cpu/cpu0/cpu_capacity"
 echo 1024 > "$sysfs/devices/system/cpu/cpu1/cpu_capacity"
-for cpu in cortex-a76:neondot cortex-a53:scalar; do
+for cpu in cortex-a76:neondot cortex-a53:neon; do
   QEMU_CPU=${cpu%%:*} arm qbench --model "$work/resnet20-w4.lbm" --threads 1 --cores big,little --runs 3 --warmup 1 \
     --sysfs-root "$sysfs" --json "$work/qbench.${cpu%%:*}.json" > "$work/qbench.${cpu%%:*}.txt"
   python3 - "$work/qbench.${cpu%%:*}.json" "${cpu%%:*}" "${cpu##*:}" <<'PY' | tee -a "$work/summary.txt" || failures=$((failures + 1))

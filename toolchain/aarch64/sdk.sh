@@ -5,7 +5,7 @@
 #                 Debian's swiftlang needs unstable's glibc, newer than this machine's), libc6-dev and pkgconf
 #   sysroot/      arm64 files extracted from Debian's packages (no maintainer scripts run): glibc, libgcc and
 #                 libstdc++ development files, swiftlang's aarch64 runtime, modules and static libraries (the
-#                 same version as build-root's compiler), libomp, libjpeg, libpng, zlib. The build's --sdk, and
+#                 same version as build-root's compiler), libomp, libjpeg, libpng, zlib, libxxhash. The build's --sdk, and
 #                 the -L root qemu-aarch64 runs the binaries with.
 #   base-root/    arm64 Debian base libraries only (glibc, libstdc++, libgcc, zlib): where the release bundle is
 #                 checked with no Swift toolchain or LLVM present (toolchain/aarch64/test-bundle.sh).
@@ -67,9 +67,16 @@ mkdir -p "$sdk"
 make_part build-root --variant=apt --include=swiftlang,libc6-dev,pkgconf,git
 version="$(chroot "$sdk/build-root" dpkg-query -W -f='${Version}' swiftlang)"
 
-# The aarch64 modules must come from the same swiftlang version as the compiler that reads them.
-make_part sysroot --variant=extract --architectures=arm64 \
-  --include="swiftlang=$version,libc6-dev,g++,libomp-dev,libjpeg-dev,libpng-dev,zlib1g-dev,libxxhash-dev"
+# The aarch64 modules must come from the same swiftlang version as the compiler that reads them. The list is
+# recorded beside the sysroot: a sysroot made from another list (an older one lacking a library Package.swift now
+# links, or one made before the record existed) is made again.
+sysroot_packages="swiftlang=$version,libc6-dev,g++,libomp-dev,libjpeg-dev,libpng-dev,zlib1g-dev,libxxhash-dev"
+if [ -d "$sdk/sysroot" ] && [ "$(cat "$sdk/sysroot.packages" 2>/dev/null)" != "$sysroot_packages" ]; then
+  echo "sdk: sysroot was made from another package list: making it again" >&2
+  rm -rf "$sdk/sysroot" "$sdk/sysroot.packages"
+fi
+make_part sysroot --variant=extract --architectures=arm64 --include="$sysroot_packages"
+echo "$sysroot_packages" > "$sdk/sysroot.packages"
 merge_usr "$sdk/sysroot"
 # The Swift driver looks for the static runtime (swiftrt.o, static-stdlib-args.lnk) under usr/lib/swift_static.
 [ -e "$sdk/sysroot/usr/lib/swift_static" ] || ln -s ../libexec/swift/lib/swift_static "$sdk/sysroot/usr/lib/swift_static"
