@@ -1,0 +1,88 @@
+// Dense symmetric positive definite algebra for Hessian-aware rounding (GPTQ.swift): Cholesky factors
+// and triangular inverses of n x n row-major Double matrices (n up to a few thousand).
+
+/// The lower Cholesky factor L of a symmetric positive definite matrix: a = L L^T, row-major, zeros above
+/// the diagonal. Only the lower triangle of `a` is read. nil when a pivot is not positive (not SPD).
+///   L[i][j] = (a[i][j] - sum_{t<j} L[i][t] L[j][t]) / L[j][j],  L[j][j] = sqrt(a[j][j] - sum_{t<j} L[j][t]^2)
+func choleskyLower(_ a: [Double], n: Int) -> [Double]? {
+    precondition(a.count == n * n)
+    var l = [Double](repeating: 0, count: n * n)
+    let ok = l.withUnsafeMutableBufferPointer { out -> Bool in
+        let base = out.baseAddress!
+        for i in 0..<n {
+            let rowI = base + i * n
+            for j in 0...i {
+                let s = a[i * n + j] - dot(rowI, base + j * n, j)
+                if i == j {
+                    guard s > 0, s.isFinite else { return false }
+                    rowI[i] = s.squareRoot()
+                } else {
+                    rowI[j] = s / base[j * n + j]
+                }
+            }
+        }
+        return true
+    }
+    return ok ? l : nil
+}
+
+/// The inverse of a lower-triangular matrix with a non-zero diagonal (row-major), built row by row:
+///   X[i][:] = (e_i - sum_{t<i} L[i][t] X[t][:]) / L[i][i].
+func invertLowerTriangular(_ l: [Double], n: Int) -> [Double] {
+    precondition(l.count == n * n)
+    var x = [Double](repeating: 0, count: n * n)
+    x.withUnsafeMutableBufferPointer { out in
+        let base = out.baseAddress!
+        for i in 0..<n {
+            let rowI = base + i * n
+            for t in 0..<i where l[i * n + t] != 0 {
+                axpy(-l[i * n + t], base + t * n, rowI, t + 1)
+            }
+            let d = 1 / l[i * n + i]
+            for j in 0..<i { rowI[j] *= d }
+            rowI[i] = d
+        }
+    }
+    return x
+}
+
+/// The upper-triangular U with U^T U = a^-1 (the factor GPTQ walks, row i holding the OBS update of column i).
+/// With J the reversal permutation and J a J = L' L'^T, a = R R^T for the upper R = J L' J, so
+/// a^-1 = R^-T R^-1 and U = R^-1 = J L'^-1 J: one Cholesky and one triangular inverse, no explicit a^-1.
+/// nil when `a` is not positive definite.
+func inverseCholeskyUpper(_ a: [Double], n: Int) -> [Double]? {
+    var reversed = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for j in 0..<n { reversed[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)] } }
+    guard let l = choleskyLower(reversed, n: n) else { return nil }
+    let inverse = invertLowerTriangular(l, n: n)
+    var u = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for j in 0..<n { u[i * n + j] = inverse[(n - 1 - i) * n + (n - 1 - j)] } }
+    return u
+}
+
+/// sum_{t<n} a[t] * b[t], in a fixed order (8 lanes, then the tail), so results never vary between runs.
+@inline(__always) func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+    var lanes = SIMD8<Double>()
+    var t = 0
+    while t + 8 <= n {
+        lanes += UnsafeRawPointer(a + t).loadUnaligned(as: SIMD8<Double>.self)
+            * UnsafeRawPointer(b + t).loadUnaligned(as: SIMD8<Double>.self)
+        t += 8
+    }
+    var s = lanes.sum()
+    while t < n { s += a[t] * b[t]; t += 1 }
+    return s
+}
+
+/// y[t] += alpha * x[t] for t < n.
+@inline(__always) func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
+    let a = SIMD8<Double>(repeating: alpha)
+    var t = 0
+    while t + 8 <= n {
+        let v = UnsafeRawPointer(y + t).loadUnaligned(as: SIMD8<Double>.self)
+            + a * UnsafeRawPointer(x + t).loadUnaligned(as: SIMD8<Double>.self)
+        UnsafeMutableRawPointer(y + t).storeBytes(of: v, as: SIMD8<Double>.self)
+        t += 8
+    }
+    while t < n { y[t] += alpha * x[t]; t += 1 }
+}

@@ -1,0 +1,220 @@
+// Hessian-aware rounding of weight rows: GPTQ (Frantar et al. 2022, "GPTQ: Accurate post-training
+// quantization for generative pre-trained transformers"; Optimal Brain Quantization, Frantar & Alistarh
+// 2022). A layer's output error on calibration inputs X is sum_r (w_r - q_r)^T H (w_r - q_r) with
+// H = X X^T; GPTQ quantizes one column at a time and spreads each rounding error over the columns not yet
+// quantized, through the upper Cholesky factor U of H^-1 (U^T U = H^-1):
+//     q_i = grid(w_i),  e = (w_i - q_i) / U[i][i],  w_j -= e * U[i][j]  (j > i),  loss += e^2
+// where loss is exactly the error sum above (with the dampened H). Rows are independent: one row's errors
+// only move that row's later columns.
+import QGraph
+
+/// The values one weight row may take, in units of the row's scale, ascending, with the code each stores as.
+struct QuantizationGrid: Sendable {
+    let values: [Float]
+    let codes: [UInt8]
+    /// The values are the consecutive integers values[0] ... values.last: the nearest is round-half-even
+    /// then clamp, exactly as round-to-nearest quantizers round.
+    let isIntegerRange: Bool
+
+    /// Builds a grid from a code -> value table (a codebook's LUT, a shift table).
+    init(table: [Float]) {
+        let order = table.indices.sorted { (table[$0], $0) < (table[$1], $1) }
+        let sorted = order.map { table[$0] }
+        values = sorted
+        codes = order.map { UInt8($0) }
+        isIntegerRange = sorted.enumerated().allSatisfy { $0.element == sorted[0] + Float($0.offset) }
+    }
+
+    /// Symmetric uniform b-bit (UniformQuantizer.swift): q in [-2^(b-1), 2^(b-1) - 1], code q - qmin (b < 8)
+    /// or the int8 bit pattern of q (b = 8).
+    static func uniform(bits: Int) -> QuantizationGrid {
+        let qmin = -(1 << (bits - 1))
+        let table = (0..<(1 << bits)).map { Float(bits == 8 ? Int(Int8(truncatingIfNeeded: $0)) : $0 + qmin) }
+        return QuantizationGrid(table: table)
+    }
+
+    /// Index into `values` of the value nearest x (ties: the lower value, or half-even for integer ranges).
+    @inline(__always) func nearest(_ x: Float) -> Int {
+        let last = values.count - 1
+        if isIntegerRange {
+            let r = x.rounded(.toNearestOrEven) - values[0]
+            return r <= 0 ? 0 : r >= Float(last) ? last : Int(r)
+        }
+        guard x == x else { return 0 }
+        var lo = 0, hi = last
+        if x <= values[0] { return 0 }
+        if x >= values[last] { return last }
+        while hi - lo > 1 {
+            let mid = (lo + hi) / 2
+            if values[mid] <= x { lo = mid } else { hi = mid }
+        }
+        return values[hi] - x < x - values[lo] ? hi : lo
+    }
+}
+
+/// One conv group's Hessian H = sum over calibration rows of x x^T, ready for GPTQ: inputs never seen
+/// (H_jj = 0) marked dead (their weights become 0, as they cannot change the output), H dampened by
+/// `damping` * mean(diag H) on the diagonal, columns in act-order (descending H_jj: the inputs that
+/// matter most are rounded first, while every later column can still absorb their error), and U the upper
+/// Cholesky factor of the permuted H^-1.
+struct HessianFactor: Sendable {
+    let k: Int
+    /// order[i]: the original column quantized i-th.
+    let order: [Int]
+    let dead: [Bool]
+    /// The dampened H in original column order (what the loss measures).
+    let hessian: [Double]
+    /// U, k x k in act-order, Float like the weights it updates.
+    let u: [Float]
+
+    /// `hessian`: k x k, row-major, symmetric positive semi-definite. An all-zero H (inputs never seen)
+    /// gives identity, i.e. round-to-nearest.
+    init(hessian h: [Double], k: Int, damping: Double = 0.01, actOrder: Bool = true) {
+        precondition(h.count == k * k)
+        self.k = k
+        var damped = h
+        let dead = (0..<k).map { !(h[$0 * k + $0] > 0) }
+        for j in 0..<k where dead[j] {
+            for t in 0..<k { damped[j * k + t] = 0; damped[t * k + j] = 0 }
+            damped[j * k + j] = 1
+        }
+        let mean = (0..<k).reduce(0.0) { $0 + damped[$1 * k + $1] } / Double(k)
+        var lambda = damping * mean
+        for j in 0..<k { damped[j * k + j] += lambda }
+        let order = actOrder ? (0..<k).sorted { (-damped[$0 * k + $0], $0) < (-damped[$1 * k + $1], $1) } : Array(0..<k)
+        var factor: [Double]?
+        // H + lambda I is positive definite in exact arithmetic; more damping only for rounding trouble
+        for _ in 0..<8 {
+            var permuted = [Double](repeating: 0, count: k * k)
+            for i in 0..<k { for j in 0..<k { permuted[i * k + j] = damped[order[i] * k + order[j]] } }
+            factor = inverseCholeskyUpper(permuted, n: k)
+            if factor != nil { break }
+            let extra = Swift.max(lambda, 1e-12) * 9
+            for j in 0..<k { damped[j * k + j] += extra }
+            lambda += extra
+        }
+        self.order = order
+        self.dead = dead
+        self.hessian = damped
+        self.u = (factor ?? (0..<(k * k)).map { $0 % (k + 1) == 0 ? 1 : 0 }).map(Float.init)
+    }
+}
+
+/// One layer by GPTQ from its input statistics (H per conv group), in the layer's stored format: uniform
+/// (per-channel scale, clip chosen by the H-weighted error), shift (the shift table's levels per channel) or
+/// codebook (levels fitted to the H-weighted error, HessianCodebook.swift).
+func gptqLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme,
+               statistics: LayerInputStatistics) -> QuantizedWeights {
+    let factors = statistics.hessians.map { HessianFactor(hessian: $0, k: k) }
+    let grid: QuantizationGrid, top: Float, lut: [Int]?
+    switch scheme {
+    case .codebook:
+        return gptqCodebook(w, rows: rows, k: k, bits: bits, factors: factors)
+    case .shift:
+        let table = shiftTable(bits: bits)
+        grid = QuantizationGrid(table: table.map(Float.init))
+        top = grid.values.last!
+        lut = table
+    case .uniform, .float32:
+        grid = .uniform(bits: bits)
+        top = grid.values.last! + 0.5
+        lut = bits == 8 ? nil : grid.values.map { Int($0) }
+    }
+    let result = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: grid, top: top)
+    return QuantizedWeights(scheme: scheme == .shift ? .shift : .uniform, bits: bits, rows: rows, k: k,
+                            codes: result.indices.map { grid.codes[Int($0)] }, lut: lut, scales: result.scales, levels: nil)
+}
+
+/// Rows quantized by GPTQ: per weight the index into the grid's values, per row its scale and loss.
+struct GPTQRows {
+    var indices: [UInt8]
+    var scales: [Float]
+    var losses: [Double]
+}
+
+/// GPTQ over `rows` x `k` weights whose rows fall into `factors.count` equal consecutive groups (conv
+/// groups; one for dense layers), row r using factors[r / (rows / groups)]. A row's scale is
+/// c * max|w_r| / `top` for the c in `clipFactors` with the lowest loss (all-zero rows: scale 1);
+/// `fixedScales` instead of a clip search uses the given scales. Deterministic.
+func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], grid: QuantizationGrid,
+                  top: Float, clipFactors: [Float] = gptqClipFactors, fixedScales: [Float]? = nil) -> GPTQRows {
+    precondition(w.count == rows * k && rows % factors.count == 0 && factors.allSatisfy { $0.k == k })
+    let perGroup = rows / factors.count
+    var result = GPTQRows(indices: [UInt8](repeating: 0, count: rows * k), scales: [Float](repeating: 1, count: rows),
+                          losses: [Double](repeating: 0, count: rows))
+    var work = [Float](repeating: 0, count: k)
+    var candidate = [UInt8](repeating: 0, count: k)
+    for r in 0..<rows {
+        let factor = factors[r / perGroup]
+        let row = Array(w[(r * k)..<((r + 1) * k)])
+        let peak = row.reduce(Float(0)) { Swift.max($0, abs($1)) }
+        let scales: [Float] = fixedScales.map { [$0[r]] }
+            ?? (peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1])
+        var best = Double.infinity
+        for scale in scales {
+            let loss = gptqRow(row, scale: scale, grid: grid, factor: factor, work: &work, indices: &candidate)
+            if loss < best {
+                best = loss
+                result.scales[r] = scale
+                result.losses[r] = loss
+                for j in 0..<k { result.indices[r * k + j] = candidate[j] }
+            }
+        }
+    }
+    return result
+}
+
+/// Clip factors tried per row: 1.00, 0.95, ..., 0.50 of the row's largest magnitude.
+let gptqClipFactors: [Float] = (0...10).map { 1 - Float($0) * 0.05 }
+
+/// One row through GPTQ at a fixed scale; returns its loss and writes grid indices in original column order.
+private func gptqRow(_ row: [Float], scale: Float, grid: QuantizationGrid, factor: HessianFactor,
+                     work: inout [Float], indices: inout [UInt8]) -> Double {
+    let k = factor.k
+    var loss = 0.0
+    work.withUnsafeMutableBufferPointer { wp in
+        factor.u.withUnsafeBufferPointer { up in
+            let w = wp.baseAddress!, u = up.baseAddress!
+            for i in 0..<k { w[i] = factor.dead[factor.order[i]] ? 0 : row[factor.order[i]] }
+            for i in 0..<k {
+                let index = grid.nearest(w[i] / scale)
+                let q = grid.values[index] * scale
+                indices[factor.order[i]] = UInt8(index)
+                let e = (w[i] - q) / u[i * k + i]
+                loss += Double(e) * Double(e)
+                if e != 0 { axpy(-e, u + i * k + i + 1, w + i + 1, k - i - 1) }
+            }
+        }
+    }
+    return loss
+}
+
+/// sum_r (w_r - q_r)^T H_g (w_r - q_r): the calibration output error of quantized rows `q` (Double).
+func hessianWeightedError(_ w: [Float], _ q: [Float], rows: Int, k: Int, hessians: [[Double]]) -> Double {
+    let perGroup = rows / hessians.count
+    var total = 0.0
+    var d = [Double](repeating: 0, count: k)
+    for r in 0..<rows {
+        let h = hessians[r / perGroup]
+        for j in 0..<k { d[j] = Double(w[r * k + j]) - Double(q[r * k + j]) }
+        d.withUnsafeBufferPointer { dp in
+            h.withUnsafeBufferPointer { hp in
+                for i in 0..<k where dp[i] != 0 { total += dp[i] * dot(hp.baseAddress! + i * k, dp.baseAddress!, k) }
+            }
+        }
+    }
+    return total
+}
+
+/// y[t] += alpha * x[t] for t < n (Float).
+@inline(__always) private func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+    let a = SIMD16<Float>(repeating: alpha)
+    var t = 0
+    while t + 16 <= n {
+        let v = UnsafeRawPointer(y + t).loadUnaligned(as: SIMD16<Float>.self)
+            + a * UnsafeRawPointer(x + t).loadUnaligned(as: SIMD16<Float>.self)
+        UnsafeMutableRawPointer(y + t).storeBytes(of: v, as: SIMD16<Float>.self)
+        t += 16
+    }
+    while t < n { y[t] += alpha * x[t]; t += 1 }
+}

@@ -1,0 +1,167 @@
+// What Hessian-aware rounding and bias correction need to know about a weight layer's inputs: per conv
+// group, H = sum x x^T over sampled im2col rows and the mean im2col row, accumulated image by image.
+import QGraph
+import QKernels
+
+/// One weight layer's input statistics over a calibration set.
+struct LayerInputStatistics: Sendable {
+    /// Per conv group, k x k row-major: sum over sampled rows x of x x^T.
+    var hessians: [[Double]]
+    /// Per conv group: the mean im2col row over every output position of every image.
+    var means: [[Double]]
+    /// Rows in `hessians` and in `means`.
+    var sampledRows = 0
+    var rows = 0
+}
+
+/// Accumulates `LayerInputStatistics` of a conv or linear layer from its input tensors, one image at a
+/// time. Conv rows are im2col rows in the weights' (ky, kx, c) order (zero padding); a linear's row is its
+/// whole input. Each image contributes every row to the mean and `rowsPerImage` rows, drawn with a seeded
+/// SplitMix (so the same images give the same bytes), to H; rows are gathered column-wise and H is
+/// updated a block at a time with the f32 GEMM (H += X^T X, summed into Double).
+final class LayerInputAccumulator {
+    let k: Int
+    let groups: Int
+    private let conv: Conv2D?
+    private let shape: [Int]
+    private let rowsPerImage: Int
+    private var rng: SplitMix
+    private var statistics: LayerInputStatistics
+    /// Per group, X^T: k rows of `capacity` sampled rows' values.
+    private var block: [Float]
+    private var filled = 0
+    private let capacity: Int
+    private var product: [Float]
+    private var rowSums: [Float]
+
+    /// `op`: the layer (conv2d or linear), `shape`: its input's shape, `rowsPerImage`: rows per image for H
+    /// (0: means only), `seed`: the row sampling seed.
+    init(op: Op, inputShape: [Int], rowsPerImage: Int, seed: UInt64) {
+        if case .conv2d(let c) = op { conv = c; groups = c.groups } else { conv = nil; groups = 1 }
+        k = Self.reductionSize(op, inputShape: inputShape)
+        shape = inputShape
+        self.rowsPerImage = rowsPerImage
+        rng = SplitMix(seed: seed)
+        capacity = rowsPerImage == 0 ? 0 : Swift.max(16, Swift.min(2048, (1 << 21) / (k * groups)))
+        statistics = LayerInputStatistics(hessians: rowsPerImage == 0 ? [] : Array(repeating: [Double](repeating: 0, count: k * k), count: groups),
+                                          means: Array(repeating: [Double](repeating: 0, count: k), count: groups))
+        // QK_EXTRA_BYTES of readable slack after every GEMM input
+        block = [Float](repeating: 0, count: groups * k * capacity + 16)
+        product = [Float](repeating: 0, count: rowsPerImage == 0 ? 0 : k * k)
+        rowSums = [Float](repeating: 0, count: groups * k)
+    }
+
+    /// K of one conv group's rows (a linear: its input size).
+    static func reductionSize(_ op: Op, inputShape: [Int]) -> Int {
+        if case .conv2d(let c) = op { return c.reductionSize }
+        return inputShape.reduce(1, *)
+    }
+
+    /// Output positions of the conv (1 for a linear).
+    private var positions: (h: Int, w: Int) {
+        guard let c = conv else { return (1, 1) }
+        let oh = (shape[0] + c.padding[0] + c.padding[2] - c.dilation[0] * (c.kernel[0] - 1) - 1) / c.stride[0] + 1
+        let ow = (shape[1] + c.padding[1] + c.padding[3] - c.dilation[1] * (c.kernel[1] - 1) - 1) / c.stride[1] + 1
+        return (oh, ow)
+    }
+
+    /// Adds one image's layer input (`shape` values, NHWC).
+    func add(_ x: UnsafeBufferPointer<Float>) {
+        let (oh, ow) = positions
+        addToMeans(x, oh: oh, ow: ow)
+        guard rowsPerImage > 0 else { return }
+        let all = oh * ow
+        for n in 0..<Swift.min(rowsPerImage, all) {
+            let m = rowsPerImage >= all ? n : Int(rng.next() % UInt64(all))
+            if filled == capacity { flush() }
+            block.withUnsafeMutableBufferPointer { b in
+                for g in 0..<groups { writeRow(x, position: m / ow, m % ow, group: g, into: b.baseAddress! + g * k * capacity + filled, stride: capacity) }
+            }
+            filled += 1
+        }
+    }
+
+    /// The statistics so far.
+    func finish() -> LayerInputStatistics {
+        flush()
+        var s = statistics
+        let count = Double(Swift.max(1, s.rows))
+        s.means = s.means.map { $0.map { $0 / count } }
+        return s
+    }
+
+    /// Row sums over every output position (the mean's numerator): for each kernel tap, the input rows
+    /// and columns the output positions read there.
+    private func addToMeans(_ x: UnsafeBufferPointer<Float>, oh: Int, ow: Int) {
+        rowSums.withUnsafeMutableBufferPointer { sums in
+            for i in sums.indices { sums[i] = 0 }
+            guard let c = conv else {
+                for j in 0..<k { sums[j] = x[j] }
+                return
+            }
+            let (h, w, cin) = (shape[0], shape[1], shape[2])
+            let cg = cin / c.groups
+            for ky in 0..<c.kernel[0] {
+                for kx in 0..<c.kernel[1] {
+                    let tap = (ky * c.kernel[1] + kx) * cg
+                    for oy in 0..<oh {
+                        let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
+                        guard y >= 0, y < h else { continue }
+                        for ox in 0..<ow {
+                            let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
+                            guard xx >= 0, xx < w else { continue }
+                            let base = (y * w + xx) * cin
+                            for g in 0..<groups {
+                                for ch in 0..<cg { sums[g * k + tap + ch] += x[base + g * cg + ch] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        for g in 0..<groups { for j in 0..<k { statistics.means[g][j] += Double(rowSums[g * k + j]) } }
+        statistics.rows += oh * ow
+    }
+
+    /// The im2col row of output position (oy, ox), group g, written with the given stride.
+    private func writeRow(_ x: UnsafeBufferPointer<Float>, position oy: Int, _ ox: Int, group g: Int,
+                          into out: UnsafeMutablePointer<Float>, stride: Int) {
+        guard let c = conv else {
+            for j in 0..<k { out[j * stride] = x[j] }
+            return
+        }
+        let (h, w, cin) = (shape[0], shape[1], shape[2])
+        let cg = cin / c.groups
+        for ky in 0..<c.kernel[0] {
+            let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
+            for kx in 0..<c.kernel[1] {
+                let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
+                let tap = (ky * c.kernel[1] + kx) * cg
+                let inside = y >= 0 && y < h && xx >= 0 && xx < w
+                for ch in 0..<cg { out[(tap + ch) * stride] = inside ? x[(y * w + xx) * cin + g * cg + ch] : 0 }
+            }
+        }
+    }
+
+    /// H_g += X_g^T X_g for the gathered rows (f32 GEMM over the block, then into Double).
+    private func flush() {
+        guard filled > 0 else { return }
+        let kernel = qk_fgemm_select(qk_isa_active())
+        for g in 0..<groups {
+            block.withUnsafeBufferPointer { b in
+                product.withUnsafeMutableBufferPointer { p in
+                    let xt = b.baseAddress! + g * k * capacity
+                    let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
+                                               residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
+                                               output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
+                                               ldc: k, out_inv_scale: 0, out_zero: 0)
+                    var args = qk_fgemm_args(M: k, N: k, K: filled, a: xt, lda: capacity, b: xt, ldb: capacity, epi: epilogue)
+                    qk_fgemm(kernel, &args)
+                }
+            }
+            for i in 0..<(k * k) { statistics.hessians[g][i] += Double(product[i]) }
+        }
+        statistics.sampledRows += filled
+        filled = 0
+    }
+}
