@@ -11,8 +11,9 @@ struct CalibrationData {
     var ranges: [String: (min: Float, max: Float)] = [:]
     /// Layer name -> sampled input rows of length K (conv patches in (ky, kx, c) order, or linear inputs).
     var patches: [String: [[Float]]] = [:]
-    /// Layer name -> per conv group, the mean input row over every position of every image (`meanLayers`).
-    var inputMeans: [String: [[Double]]] = [:]
+    /// Layer name -> its input statistics in the float network (`statisticsLayers`): the mean input row
+    /// over every position of every image, H from `statisticsRows` rows per image.
+    var inputStatistics: [String: LayerInputStatistics] = [:]
 }
 
 /// Images for calibration: a folder (searched recursively for .ppm/.pgm) or a labels.csv (path,label).
@@ -46,10 +47,10 @@ func calibrationImages(_ source: URL, count: Int) throws -> [URL] {
 }
 
 /// Runs `graph` (float32, fused) on the images and records value ranges, input patches of the weight
-/// layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images) and the mean input
-/// rows of those in `meanLayers` (every image).
+/// layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images) and the input
+/// statistics of those in `statisticsLayers` (every image).
 func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing, images: [URL],
-               sampledLayers: Set<String>, meanLayers: Set<String> = [], patchesPerLayer: Int = 512,
+               sampledLayers: Set<String>, statisticsLayers: Set<String> = [], statisticsRows: Int = 4, patchesPerLayer: Int = 512,
                progress: (Int, Int) -> Void) throws -> CalibrationData {
     let model = try inMemoryModel(graph: graph, tensors: tensors, preprocessing: preprocessing)
     let session = Session(model: model)
@@ -58,10 +59,11 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
     var readers: [String: [Node]] = [:]
     for node in graph.nodes where sampledLayers.contains(node.name) { readers[node.inputs[0], default: []].append(node) }
     let shapes = Dictionary(uniqueKeysWithValues: graph.values.map { ($0.name, $0.shape) })
-    var means: [String: [(String, LayerInputAccumulator)]] = [:]
-    for node in graph.nodes where meanLayers.contains(node.name) {
-        let accumulator = LayerInputAccumulator(op: node.op, inputShape: shapes[node.inputs[0]]!, rowsPerImage: 0, seed: 0)
-        means[node.inputs[0], default: []].append((node.name, accumulator))
+    var statistics: [String: [(String, LayerInputAccumulator)]] = [:]
+    for (n, node) in graph.nodes.enumerated() where statisticsLayers.contains(node.name) {
+        let accumulator = LayerInputAccumulator(op: node.op, inputShape: shapes[node.inputs[0]]!, rowsPerImage: statisticsRows,
+                                                seed: 0xf10a7 &+ UInt64(n))
+        statistics[node.inputs[0], default: []].append((node.name, accumulator))
     }
     let sampledImages = min(images.count, 16)
     let perImage = max(1, patchesPerLayer / max(1, sampledImages))
@@ -77,7 +79,7 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
             for v in values { lo = min(lo, v); hi = max(hi, v) }
             let old = data.ranges[name] ?? (Float.infinity, -Float.infinity)
             data.ranges[name] = (min(old.min, lo), max(old.max, hi))
-            for (_, accumulator) in means[name] ?? [] { accumulator.add(values) }
+            for (_, accumulator) in statistics[name] ?? [] { accumulator.add(values) }
             guard index < sampledImages, let layers = readers[name], let shape = shapes[name] else { return }
             for node in layers {
                 for _ in 0..<perImage {
@@ -90,7 +92,7 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
         data.imageCount += 1
         progress(index + 1, images.count)
     }
-    for (layer, accumulator) in means.values.joined() { data.inputMeans[layer] = accumulator.finish().means }
+    for (layer, accumulator) in statistics.values.joined() { data.inputStatistics[layer] = accumulator.finish() }
     return data
 }
 

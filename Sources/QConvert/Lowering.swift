@@ -32,12 +32,12 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     if let source = options.calibration, recipeGraph.quantizeRest != nil || recipeGraph.activations == .uint8 {
         images = try calibrationImages(source, count: options.calibrationCount)
         // the layers post-training quantization will round: round-to-nearest takes input patches (bias
-        // correction, clip choice), GPTQ the float network's mean inputs (bias correction)
+        // correction, clip choice), GPTQ the float network's input statistics (output correction)
         let rounded = recipeGraph.quantizeRest == nil ? [] : Set(model.graph.nodes.filter { node in
             node.op.weightDescriptor?.scheme == .float32
         }.map(\.name))
         calibration = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
-                                    images: images, sampledLayers: gptq ? [] : rounded, meanLayers: gptq ? rounded : []) { done, total in
+                                    images: images, sampledLayers: gptq ? [] : rounded, statisticsLayers: gptq ? rounded : []) { done, total in
             progress("calibrating", 0.2 + (gptq ? 0.1 : 0.6) * Double(done) / Double(total))
         }
     }

@@ -6,6 +6,7 @@
 //     q_i = grid(w_i),  e = (w_i - q_i) / U[i][i],  w_j -= e * U[i][j]  (j > i),  loss += e^2
 // where loss is exactly the error sum above (with the dampened H). Rows are independent: one row's errors
 // only move that row's later columns.
+import Foundation
 import QGraph
 
 /// The values one weight row may take, in units of the row's scale, ascending, with the code each stores as.
@@ -105,7 +106,8 @@ struct HessianFactor: Sendable {
 /// codebook (levels fitted to the H-weighted error, HessianCodebook.swift).
 func gptqLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme,
                statistics: LayerInputStatistics) -> QuantizedWeights {
-    let factors = statistics.hessians.map { HessianFactor(hessian: $0, k: k) }
+    let damping = Double(ProcessInfo.processInfo.environment["PTQ_DAMP"] ?? "") ?? 0.01
+    let factors = statistics.hessians.map { HessianFactor(hessian: $0, k: k, damping: damping) }
     let grid: QuantizationGrid, top: Float, lut: [Int]?
     switch scheme {
     case .codebook:
@@ -121,6 +123,9 @@ func gptqLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme,
         lut = bits == 8 ? nil : grid.values.map { Int($0) }
     }
     let result = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: grid, top: top)
+    if ProcessInfo.processInfo.environment["PTQ_TRACE"] != nil {
+        FileHandle.standardError.write(Data("uniform \(rows)x\(k): loss \(result.losses.reduce(0, +))\n".utf8))
+    }
     return QuantizedWeights(scheme: scheme == .shift ? .shift : .uniform, bits: bits, rows: rows, k: k,
                             codes: result.indices.map { grid.codes[Int($0)] }, lut: lut, scales: result.scales, levels: nil)
 }

@@ -1,48 +1,63 @@
 // Per-layer codebooks fitted to the calibration output error (not to the weights): the levels that
 // minimise sum_r (w_r - s_r L[c_r])^T H (w_r - s_r L[c_r]) over the layer's rows, with GPTQ choosing the
-// codes c_r (GPTQ.swift).
+// codes c_r and each row's scale s_r (GPTQ.swift).
+import Foundation
 import QGraph
 
-/// A b-bit codebook layer (one level table of int8 values shared by the layer, a scale per output channel,
-/// as the runtime's codebook kernels read it) by alternating, starting from GPTQ on the uniform grid
-/// (so the result's output error is never above uniform's):
+/// A b-bit codebook layer (one table of int8 levels shared by the layer, a scale per output channel, as the
+/// runtime's codebook kernels read it). Levels L are in units of a row's largest magnitude (s_r = c_r max|w_r|,
+/// c_r chosen per row by GPTQ's loss). Two starting tables, the uniform grid q / (2^(b-1) - 0.5) (so the result
+/// is never worse than uniform's) and the zero-free mid-rise grid (2i + 1 - 2^b) / 2^b, each refined by rounds of
 ///   1. levels: with codes and scales fixed the error is quadratic in L, so L solves the normal equations
-///      G L = h, G[a][b] = sum_r s_r^2 sum_{i: c_ri = a, j: c_rj = b} H[i][j], h[a] = sum_r s_r sum_{i: c_ri = a} (H w_r)[i],
-///      the level at 0 pinned (exact zeros stay exact) and unused levels kept;
-///   2. the levels rounded to the int8 table (unit u = max(max L / 127, -min L / 128), table = round(L / u));
-///   3. scales: s_r = (a_r^T H w_r) / (a_r^T H a_r) with a_r = table[c_r], the least-squares scale;
-///   4. codes: GPTQ on the new table with those scales.
-/// The round with the lowest error is kept. At 8 bits the codebook is the int8 grid itself: uniform GPTQ.
-func gptqCodebook(_ w: [Float], rows: Int, k: Int, bits: Int, factors: [HessianFactor], rounds: Int = 4) -> QuantizedWeights {
+///      G L = h, G[a][b] = sum_r s_r^2 sum_{i: c_ri = a, j: c_rj = b} H[i][j], h[a] = sum_r s_r sum_{i: c_ri = a} (H w_r)[i]
+///      (an exact 0 level stays pinned, unused levels are kept);
+///   2. the levels put on the int8 table (unit u = max(max L / 127, -min L / 128), L = round(L / u) u);
+///   3. codes and scales: GPTQ on the new table with the per-row clip search;
+/// while the total loss falls. The lowest loss wins. At 8 bits the codebook is the int8 grid: uniform GPTQ.
+func gptqCodebook(_ w: [Float], rows: Int, k: Int, bits: Int, factors: [HessianFactor], rounds: Int = 3) -> QuantizedWeights {
     let uniform = QuantizationGrid.uniform(bits: bits)
-    let start = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: uniform, top: uniform.values.last! + 0.5)
     if bits == 8 {
+        let start = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: uniform, top: uniform.values.last! + 0.5)
         return QuantizedWeights(scheme: .codebook, bits: 8, rows: rows, k: k, codes: start.indices.map { uniform.codes[Int($0)] },
                                 lut: nil, scales: start.scales, levels: nil)
     }
-    // the uniform grid as an int8 table: {-2, -1, 0, 1} -> {-128, -64, 0, 64}
-    var table = int8Table(uniform.values)
-    var scales = start.scales.map { $0 * table.unit }
-    // for b < 8 the uniform table is already ascending: grid index = code = index into `table`
-    var codes = start.indices
-    var best = (table: table.values, scales: scales, codes: codes, loss: start.losses.reduce(0, +))
+    let n = 1 << bits
+    let starts: [[Float]] = [
+        uniform.values.map { $0 / (uniform.values.last! + 0.5) },
+        (0..<n).map { Float(2 * $0 + 1 - n) / Float(n) },
+    ]
+    var best: (table: [Float], unit: Float, result: GPTQRows, loss: Double)?
     let perGroup = rows / factors.count
-    for _ in 0..<rounds {
-        guard let levels = fitLevels(w, rows: rows, k: k, codes: codes, scales: scales, levels: table.values,
-                                     factors: factors, perGroup: perGroup) else { break }
-        table = int8Table(levels)
-        scales = (0..<rows).map { r in
-            fitScale(w, row: r, k: k, codes: codes, table: table.values, factor: factors[r / perGroup]) ?? scales[r] * table.unit
+    for start in starts {
+        var levels = start
+        var previous = Double.infinity
+        for round in 0...rounds {
+            let table = int8Table(levels)
+            let grid = QuantizationGrid(table: table.values.map { $0 * table.unit })
+            let result = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: grid, top: 1, clipFactors: codebookClipFactors)
+            let loss = result.losses.reduce(0, +)
+            guard loss < previous else { break }
+            previous = loss
+            if loss < best?.loss ?? .infinity { best = (table.values, table.unit, result, loss) }
+            // grid index -> table index, for the least-squares fit over the table's levels
+            let codes = result.indices.map { grid.codes[Int($0)] }
+            guard round < rounds, let fitted = fitLevels(w, rows: rows, k: k, codes: codes, scales: result.scales,
+                                                         levels: table.values.map { $0 * table.unit },
+                                                         factors: factors, perGroup: perGroup) else { break }
+            levels = fitted
         }
-        let grid = QuantizationGrid(table: table.values)
-        let next = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: grid, top: 1, fixedScales: scales)
-        codes = next.indices.map { grid.codes[Int($0)] }
-        let loss = next.losses.reduce(0, +)
-        if loss < best.loss { best = (table.values, scales, codes, loss) } else { break }
     }
-    return QuantizedWeights(scheme: .codebook, bits: bits, rows: rows, k: k, codes: best.codes,
-                            lut: best.table.map { Int($0) }, scales: best.scales, levels: nil)
+    let (table, unit, result, bestLoss) = best!
+    if ProcessInfo.processInfo.environment["PTQ_TRACE"] != nil {
+        FileHandle.standardError.write(Data("codebook \(rows)x\(k): loss \(bestLoss), lut \(table)\n".utf8))
+    }
+    let grid = QuantizationGrid(table: table.map { $0 * unit })
+    return QuantizedWeights(scheme: .codebook, bits: bits, rows: rows, k: k, codes: result.indices.map { grid.codes[Int($0)] },
+                            lut: table.map { Int($0) }, scales: result.scales.map { $0 * unit }, levels: nil)
 }
+
+/// Clip factors of a codebook row (its levels are fitted, so a row may also want a larger scale).
+let codebookClipFactors: [Float] = (0...14).map { 0.5 + Float($0) * 0.05 }
 
 /// Levels as int8 values: unit u = max(max L / 127, -min L / 128) (1 if all zero), values round(L / u).
 private func int8Table(_ levels: [Float]) -> (values: [Float], unit: Float) {
@@ -51,29 +66,31 @@ private func int8Table(_ levels: [Float]) -> (values: [Float], unit: Float) {
     return (levels.map { Swift.min(Swift.max(($0 / unit).rounded(.toNearestOrEven), -128), 127) }, unit)
 }
 
-/// The least-squares levels for fixed codes and scales (the doc comment's step 1); nil if the system is singular.
+/// The least-squares levels for fixed codes (indices into `levels`) and scales (the doc comment's step 1);
+/// nil if the system is singular.
 private func fitLevels(_ w: [Float], rows: Int, k: Int, codes: [UInt8], scales: [Float], levels: [Float],
                        factors: [HessianFactor], perGroup: Int) -> [Float]? {
     let n = levels.count
     var g = [Double](repeating: 0, count: n * n), h = [Double](repeating: 0, count: n)
     var m = [Double](repeating: 0, count: n)
     for r in 0..<rows {
-        let hessian = factors[r / perGroup].hessian
         let s = Double(scales[r])
-        for i in 0..<k {
-            for b in 0..<n { m[b] = 0 }
-            var hw = 0.0
-            for j in 0..<k {
-                let hij = hessian[i * k + j]
-                m[Int(codes[r * k + j])] += hij
-                hw += hij * Double(w[r * k + j])
+        factors[r / perGroup].hessian.withUnsafeBufferPointer { hessian in
+            for i in 0..<k {
+                for b in 0..<n { m[b] = 0 }
+                var hw = 0.0
+                for j in 0..<k {
+                    let hij = hessian[i * k + j]
+                    m[Int(codes[r * k + j])] += hij
+                    hw += hij * Double(w[r * k + j])
+                }
+                let a = Int(codes[r * k + i])
+                for b in 0..<n { g[a * n + b] += s * s * m[b] }
+                h[a] += s * hw
             }
-            let a = Int(codes[r * k + i])
-            for b in 0..<n { g[a * n + b] += s * s * m[b] }
-            h[a] += s * hw
         }
     }
-    // free levels: used, and not the exact zero
+    // free levels: used, and not an exact zero
     let free = (0..<n).filter { g[$0 * n + $0] > 0 && levels[$0] != 0 }
     guard !free.isEmpty else { return nil }
     var reduced = [Double](repeating: 0, count: free.count * free.count)
@@ -86,21 +103,6 @@ private func fitLevels(_ w: [Float], rows: Int, k: Int, codes: [UInt8], scales: 
     var out = levels
     for (x, a) in free.enumerated() { out[a] = Float(solution[x]) }
     return out.allSatisfy(\.isFinite) ? out : nil
-}
-
-/// s = (a^T H w) / (a^T H a), a = table[codes of row r]: the row's least-squares scale (nil if not positive).
-private func fitScale(_ w: [Float], row r: Int, k: Int, codes: [UInt8], table: [Float], factor: HessianFactor) -> Float? {
-    let a = (0..<k).map { Double(table[Int(codes[r * k + $0])]) }
-    let x = (0..<k).map { Double(w[r * k + $0]) }
-    var num = 0.0, den = 0.0
-    for i in 0..<k where a[i] != 0 {
-        var ha = 0.0, hx = 0.0
-        for j in 0..<k { ha += factor.hessian[i * k + j] * a[j]; hx += factor.hessian[i * k + j] * x[j] }
-        num += a[i] * hx
-        den += a[i] * ha
-    }
-    let s = num / den
-    return s > 0 && s.isFinite ? Float(s) : nil
 }
 
 /// x with a x = b for a symmetric positive definite n x n `a`, by Cholesky; nil if not positive definite.

@@ -85,7 +85,7 @@ struct PlainRecipe: Recipe {
 /// with `calibration`'s input patches correcting its bias and choosing `auto` clipping. `gptq` (needs
 /// `calibration` and its `images`): layer by layer through the network as it will run
 /// (HessianCalibration.swift), each rounded against its inputs' H and its bias corrected so that its mean
-/// output matches the float network's (`calibration.inputMeans`).
+/// output matches the float network's (`calibration.inputStatistics`, OutputCorrection.swift).
 func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?, images: [URL] = [],
                       progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
     let weightNodes = model.graph.weightLayerIndices
@@ -122,11 +122,14 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
         let i = model.graph.nodes.firstIndex { $0.name == name }!
         let target = targets[name]!
         let w = model.tensors[model.graph.nodes[i].op.weightDescriptor!.values!]!
-        let q = gptqLayer(w.floats, rows: w.shape[0], k: w.shape[1], bits: target.bits, scheme: target.scheme,
+        var q = gptqLayer(w.floats, rows: w.shape[0], k: w.shape[1], bits: target.bits, scheme: target.scheme,
                           statistics: statistics)
-        let floatMeans = calibration.inputMeans[name] ?? statistics.means
-        reports[name] = storeQuantized(&model, node: i, q, clip: "hessian",
-                                       bias: .outputMatch(float: floatMeans, quantized: statistics.means))
+        let env = ProcessInfo.processInfo.environment
+        let correction = OutputCorrection(weights: w.floats, quantized: q.dequantized(), rows: w.shape[0], k: w.shape[1],
+                                          float: calibration.inputStatistics[name] ?? statistics, quantized: statistics,
+                                          variance: env["PTQ_VAR"] == "1")
+        q.scales = zip(q.scales, correction.channelScales).map { $0 * $1 }
+        reports[name] = storeQuantized(&model, node: i, q, clip: "hessian", bias: env["PTQ_BIAS"] == "0" ? nil : .shift(correction.biasShift))
     }, progress: progress)
     return reports
 }
@@ -144,10 +147,8 @@ private func layerReport(_ model: FloatModel, node: Node) -> LayerReport {
 private enum BiasCorrection {
     /// b_r += mu . (w_r - q_r), mu the mean input patch: the shift this layer's rounding causes.
     case weightError(mean: [Double])
-    /// b_r += w_r . mu_float - q_r . mu_quantized, per conv group, mu the mean input row of the float network
-    /// and of the quantized one: the layer's mean output becomes the float network's, whatever the
-    /// layers before it shifted.
-    case outputMatch(float: [[Double]], quantized: [[Double]])
+    /// b_r += shift[r] (OutputCorrection).
+    case shift([Float])
 }
 
 /// Replaces node `i`'s float weights by `q` (packed codes and per-channel scales), corrects its bias, and
@@ -182,9 +183,8 @@ private func storeQuantized(_ model: inout FloatModel, node i: Int, _ q: Quantiz
             switch correction {
             case .weightError(let mean):
                 for j in 0..<k { shift += mean[j] * Double(floats[r * k + j] - dequantized[r * k + j]) }
-            case .outputMatch(let float, let quantized):
-                let g = r / (rows / float.count)
-                for j in 0..<k { shift += float[g][j] * Double(floats[r * k + j]) - quantized[g][j] * Double(dequantized[r * k + j]) }
+            case .shift(let shifts):
+                shift = Double(shifts[r])
             }
             corrected[r] += Float(shift)
         }
