@@ -43,7 +43,8 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     }
     if let plain = recipeGraph.quantizeRest {
         progress("quantizing", gptq ? 0.3 : 0.85)
-        let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, images: images) { f in
+        let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, images: images,
+                                             batchNormLayers: Set(factors.keys)) { f in
             progress("quantizing (gptq)", 0.3 + 0.65 * f)
         }
         layers = layers.map { quantized[$0.name] ?? $0 }

@@ -60,29 +60,26 @@ func inverseCholeskyUpper(_ a: [Double], n: Int) -> [Double]? {
     return u
 }
 
-/// sum_{t<n} a[t] * b[t], in a fixed order (8 lanes, then the tail), so results never vary between runs.
+/// sum_{t<n} a[t] * b[t] in a fixed order (four interleaved partial sums, then the tail), so results never
+/// vary between runs. Plain scalar code: the optimiser vectorises it, and unoptimised (debug) builds stay
+/// usable, which SIMD types are not.
 @inline(__always) func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
-    var lanes = SIMD8<Double>()
+    var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
     var t = 0
-    while t + 8 <= n {
-        lanes += UnsafeRawPointer(a + t).loadUnaligned(as: SIMD8<Double>.self)
-            * UnsafeRawPointer(b + t).loadUnaligned(as: SIMD8<Double>.self)
-        t += 8
+    while t + 4 <= n {
+        s0 += a[t] * b[t]
+        s1 += a[t + 1] * b[t + 1]
+        s2 += a[t + 2] * b[t + 2]
+        s3 += a[t + 3] * b[t + 3]
+        t += 4
     }
-    var s = lanes.sum()
+    var s = (s0 + s1) + (s2 + s3)
     while t < n { s += a[t] * b[t]; t += 1 }
     return s
 }
 
 /// y[t] += alpha * x[t] for t < n.
 @inline(__always) func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
-    let a = SIMD8<Double>(repeating: alpha)
     var t = 0
-    while t + 8 <= n {
-        let v = UnsafeRawPointer(y + t).loadUnaligned(as: SIMD8<Double>.self)
-            + a * UnsafeRawPointer(x + t).loadUnaligned(as: SIMD8<Double>.self)
-        UnsafeMutableRawPointer(y + t).storeBytes(of: v, as: SIMD8<Double>.self)
-        t += 8
-    }
     while t < n { y[t] += alpha * x[t]; t += 1 }
 }

@@ -6,7 +6,6 @@
 //     q_i = grid(w_i),  e = (w_i - q_i) / U[i][i],  w_j -= e * U[i][j]  (j > i),  loss += e^2
 // where loss is exactly the error sum above (with the dampened H). Rows are independent: one row's errors
 // only move that row's later columns.
-import Foundation
 import QGraph
 
 /// The values one weight row may take, in units of the row's scale, ascending, with the code each stores as.
@@ -35,16 +34,20 @@ struct QuantizationGrid: Sendable {
     }
 
     /// Index into `values` of the value nearest x (ties: the lower value, or half-even for integer ranges).
-    @inline(__always) func nearest(_ x: Float) -> Int {
+    func nearest(_ x: Float) -> Int {
+        values.withUnsafeBufferPointer { Self.nearest(x, in: $0, integerRange: isIntegerRange) }
+    }
+
+    /// `nearest` over the ascending `values` (the hot loop's form: no array access).
+    @inline(__always) static func nearest(_ x: Float, in values: UnsafeBufferPointer<Float>, integerRange: Bool) -> Int {
         let last = values.count - 1
-        if isIntegerRange {
+        if integerRange {
             let r = x.rounded(.toNearestOrEven) - values[0]
             return r <= 0 ? 0 : r >= Float(last) ? last : Int(r)
         }
-        guard x == x else { return 0 }
-        var lo = 0, hi = last
-        if x <= values[0] { return 0 }
+        guard x == x, x > values[0] else { return 0 }
         if x >= values[last] { return last }
+        var lo = 0, hi = last
         while hi - lo > 1 {
             let mid = (lo + hi) / 2
             if values[mid] <= x { lo = mid } else { hi = mid }
@@ -106,8 +109,7 @@ struct HessianFactor: Sendable {
 /// codebook (levels fitted to the H-weighted error, HessianCodebook.swift).
 func gptqLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme,
                statistics: LayerInputStatistics) -> QuantizedWeights {
-    let damping = Double(ProcessInfo.processInfo.environment["PTQ_DAMP"] ?? "") ?? 0.01
-    let factors = statistics.hessians.map { HessianFactor(hessian: $0, k: k, damping: damping) }
+    let factors = statistics.hessians.map { HessianFactor(hessian: $0, k: k) }
     let grid: QuantizationGrid, top: Float, lut: [Int]?
     switch scheme {
     case .codebook:
@@ -123,9 +125,6 @@ func gptqLayer(_ w: [Float], rows: Int, k: Int, bits: Int, scheme: WeightScheme,
         lut = bits == 8 ? nil : grid.values.map { Int($0) }
     }
     let result = gptqQuantize(w, rows: rows, k: k, factors: factors, grid: grid, top: top)
-    if ProcessInfo.processInfo.environment["PTQ_TRACE"] != nil {
-        FileHandle.standardError.write(Data("uniform \(rows)x\(k): loss \(result.losses.reduce(0, +))\n".utf8))
-    }
     return QuantizedWeights(scheme: scheme == .shift ? .shift : .uniform, bits: bits, rows: rows, k: k,
                             codes: result.indices.map { grid.codes[Int($0)] }, lut: lut, scales: result.scales, levels: nil)
 }
@@ -175,19 +174,26 @@ let gptqClipFactors: [Float] = (0...10).map { 1 - Float($0) * 0.05 }
 /// One row through GPTQ at a fixed scale; returns its loss and writes grid indices in original column order.
 private func gptqRow(_ row: [Float], scale: Float, grid: QuantizationGrid, factor: HessianFactor,
                      work: inout [Float], indices: inout [UInt8]) -> Double {
-    let k = factor.k
+    let k = factor.k, integerRange = grid.isIntegerRange
     var loss = 0.0
     work.withUnsafeMutableBufferPointer { wp in
         factor.u.withUnsafeBufferPointer { up in
-            let w = wp.baseAddress!, u = up.baseAddress!
-            for i in 0..<k { w[i] = factor.dead[factor.order[i]] ? 0 : row[factor.order[i]] }
-            for i in 0..<k {
-                let index = grid.nearest(w[i] / scale)
-                let q = grid.values[index] * scale
-                indices[factor.order[i]] = UInt8(index)
-                let e = (w[i] - q) / u[i * k + i]
-                loss += Double(e) * Double(e)
-                if e != 0 { axpy(-e, u + i * k + i + 1, w + i + 1, k - i - 1) }
+            factor.order.withUnsafeBufferPointer { order in
+                factor.dead.withUnsafeBufferPointer { dead in
+                    grid.values.withUnsafeBufferPointer { values in
+                        let w = wp.baseAddress!, u = up.baseAddress!
+                        for i in 0..<k { w[i] = dead[order[i]] ? 0 : row[order[i]] }
+                        var i = 0
+                        while i < k {
+                            let index = QuantizationGrid.nearest(w[i] / scale, in: values, integerRange: integerRange)
+                            indices[order[i]] = UInt8(index)
+                            let e = (w[i] - values[index] * scale) / u[i * k + i]
+                            loss += Double(e) * Double(e)
+                            if e != 0 { axpy(-e, u + i * k + i + 1, w + i + 1, k - i - 1) }
+                            i += 1
+                        }
+                    }
+                }
             }
         }
     }
@@ -213,13 +219,6 @@ func hessianWeightedError(_ w: [Float], _ q: [Float], rows: Int, k: Int, hessian
 
 /// y[t] += alpha * x[t] for t < n (Float).
 @inline(__always) private func axpy(_ alpha: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-    let a = SIMD16<Float>(repeating: alpha)
     var t = 0
-    while t + 16 <= n {
-        let v = UnsafeRawPointer(y + t).loadUnaligned(as: SIMD16<Float>.self)
-            + a * UnsafeRawPointer(x + t).loadUnaligned(as: SIMD16<Float>.self)
-        UnsafeMutableRawPointer(y + t).storeBytes(of: v, as: SIMD16<Float>.self)
-        t += 16
-    }
     while t < n { y[t] += alpha * x[t]; t += 1 }
 }

@@ -92,7 +92,7 @@ struct QuantizationSimulation {
 /// How many im2col rows per image go into H: about 16 K rows per layer (at least 2,048) over the set, so
 /// H is well determined while its cost (rows x K^2) stays a few GEMMs.
 func hessianRowsPerImage(k: Int, images: Int) -> Int {
-    let target = Swift.max(2048, 16 * k) * (Int(ProcessInfo.processInfo.environment["PTQ_ROWS"] ?? "") ?? 1)
+    let target = Swift.max(2048, 16 * k)
     return Swift.max(1, (target + images - 1) / Swift.max(1, images))
 }
 

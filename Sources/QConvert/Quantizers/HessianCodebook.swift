@@ -1,7 +1,6 @@
 // Per-layer codebooks fitted to the calibration output error (not to the weights): the levels that
 // minimise sum_r (w_r - s_r L[c_r])^T H (w_r - s_r L[c_r]) over the layer's rows, with GPTQ choosing the
 // codes c_r and each row's scale s_r (GPTQ.swift).
-import Foundation
 import QGraph
 
 /// A b-bit codebook layer (one table of int8 levels shared by the layer, a scale per output channel, as the
@@ -47,10 +46,7 @@ func gptqCodebook(_ w: [Float], rows: Int, k: Int, bits: Int, factors: [HessianF
             levels = fitted
         }
     }
-    let (table, unit, result, bestLoss) = best!
-    if ProcessInfo.processInfo.environment["PTQ_TRACE"] != nil {
-        FileHandle.standardError.write(Data("codebook \(rows)x\(k): loss \(bestLoss), lut \(table)\n".utf8))
-    }
+    let (table, unit, result, _) = best!
     let grid = QuantizationGrid(table: table.map { $0 * unit })
     return QuantizedWeights(scheme: .codebook, bits: bits, rows: rows, k: k, codes: result.indices.map { grid.codes[Int($0)] },
                             lut: table.map { Int($0) }, scales: result.scales.map { $0 * unit }, levels: nil)
@@ -73,20 +69,30 @@ private func fitLevels(_ w: [Float], rows: Int, k: Int, codes: [UInt8], scales: 
     let n = levels.count
     var g = [Double](repeating: 0, count: n * n), h = [Double](repeating: 0, count: n)
     var m = [Double](repeating: 0, count: n)
-    for r in 0..<rows {
-        let s = Double(scales[r])
-        factors[r / perGroup].hessian.withUnsafeBufferPointer { hessian in
-            for i in 0..<k {
-                for b in 0..<n { m[b] = 0 }
-                var hw = 0.0
-                for j in 0..<k {
-                    let hij = hessian[i * k + j]
-                    m[Int(codes[r * k + j])] += hij
-                    hw += hij * Double(w[r * k + j])
+    w.withUnsafeBufferPointer { w in
+        codes.withUnsafeBufferPointer { codes in
+            m.withUnsafeMutableBufferPointer { m in
+                for r in 0..<rows {
+                    let s = Double(scales[r])
+                    factors[r / perGroup].hessian.withUnsafeBufferPointer { hessian in
+                        let c = codes.baseAddress! + r * k, x = w.baseAddress! + r * k
+                        var i = 0
+                        while i < k {
+                            for b in 0..<n { m[b] = 0 }
+                            var hw = 0.0, j = 0
+                            let row = hessian.baseAddress! + i * k
+                            while j < k {
+                                m[Int(c[j])] += row[j]
+                                hw += row[j] * Double(x[j])
+                                j += 1
+                            }
+                            let a = Int(c[i])
+                            for b in 0..<n { g[a * n + b] += s * s * m[b] }
+                            h[a] += s * hw
+                            i += 1
+                        }
+                    }
                 }
-                let a = Int(codes[r * k + i])
-                for b in 0..<n { g[a * n + b] += s * s * m[b] }
-                h[a] += s * hw
             }
         }
     }

@@ -90,8 +90,9 @@ final class LayerInputAccumulator {
         return s
     }
 
-    /// Row sums over every output position (the mean's numerator): for each kernel tap, the input rows
-    /// and columns the output positions read there.
+    /// Row sums over every output position (the mean's numerator), separably: for each kernel column kx the
+    /// input columns the output positions read there are summed per input row, then for each kernel row ky
+    /// those per-row sums over the input rows read there (about kw * H * OW * C additions, not OH * OW * K).
     private func addToMeans(_ x: UnsafeBufferPointer<Float>, oh: Int, ow: Int) {
         rowSums.withUnsafeMutableBufferPointer { sums in
             for i in sums.indices { sums[i] = 0 }
@@ -101,19 +102,24 @@ final class LayerInputAccumulator {
             }
             let (h, w, cin) = (shape[0], shape[1], shape[2])
             let cg = cin / c.groups
-            for ky in 0..<c.kernel[0] {
+            var columns = [Float](repeating: 0, count: h * cin)
+            columns.withUnsafeMutableBufferPointer { col in
                 for kx in 0..<c.kernel[1] {
-                    let tap = (ky * c.kernel[1] + kx) * cg
-                    for oy in 0..<oh {
-                        let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
-                        guard y >= 0, y < h else { continue }
-                        for ox in 0..<ow {
-                            let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
-                            guard xx >= 0, xx < w else { continue }
-                            let base = (y * w + xx) * cin
-                            for g in 0..<groups {
-                                for ch in 0..<cg { sums[g * k + tap + ch] += x[base + g * cg + ch] }
-                            }
+                    for i in col.indices { col[i] = 0 }
+                    for ox in 0..<ow {
+                        let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
+                        guard xx >= 0, xx < w else { continue }
+                        for y in 0..<h {
+                            let from = (y * w + xx) * cin, to = y * cin
+                            for ch in 0..<cin { col[to + ch] += x[from + ch] }
+                        }
+                    }
+                    for ky in 0..<c.kernel[0] {
+                        let tap = (ky * c.kernel[1] + kx) * cg
+                        for oy in 0..<oh {
+                            let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
+                            guard y >= 0, y < h else { continue }
+                            for ch in 0..<cin { sums[(ch / cg) * k + tap + ch % cg] += col[y * cin + ch] }
                         }
                     }
                 }

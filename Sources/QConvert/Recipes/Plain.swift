@@ -84,10 +84,11 @@ struct PlainRecipe: Recipe {
 /// are left as they are) and returns their rows of the per-layer table by name. `round`: each layer alone,
 /// with `calibration`'s input patches correcting its bias and choosing `auto` clipping. `gptq` (needs
 /// `calibration` and its `images`): layer by layer through the network as it will run
-/// (HessianCalibration.swift), each rounded against its inputs' H and its bias corrected so that its mean
-/// output matches the float network's (`calibration.inputStatistics`, OutputCorrection.swift).
+/// (HessianCalibration.swift), each rounded against its inputs' H, then each output channel's mean over the
+/// calibration set, and for `batchNormLayers` (BatchNorm folded in) its variance, set to the float
+/// network's (`calibration.inputStatistics`, OutputCorrection.swift).
 func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?, images: [URL] = [],
-                      progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
+                      batchNormLayers: Set<String> = [], progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
     let weightNodes = model.graph.weightLayerIndices
     var reports: [String: LayerReport] = [:]
     var targets: [String: (bits: Int, scheme: WeightScheme)] = [:]
@@ -124,12 +125,11 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
         let w = model.tensors[model.graph.nodes[i].op.weightDescriptor!.values!]!
         var q = gptqLayer(w.floats, rows: w.shape[0], k: w.shape[1], bits: target.bits, scheme: target.scheme,
                           statistics: statistics)
-        let env = ProcessInfo.processInfo.environment
         let correction = OutputCorrection(weights: w.floats, quantized: q.dequantized(), rows: w.shape[0], k: w.shape[1],
                                           float: calibration.inputStatistics[name] ?? statistics, quantized: statistics,
-                                          variance: env["PTQ_VAR"] == "1")
+                                          variance: batchNormLayers.contains(name))
         q.scales = zip(q.scales, correction.channelScales).map { $0 * $1 }
-        reports[name] = storeQuantized(&model, node: i, q, clip: "hessian", bias: env["PTQ_BIAS"] == "0" ? nil : .shift(correction.biasShift))
+        reports[name] = storeQuantized(&model, node: i, q, clip: "hessian", bias: .shift(correction.biasShift))
     }, progress: progress)
     return reports
 }
