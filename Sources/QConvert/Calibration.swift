@@ -11,8 +11,8 @@ struct CalibrationData {
     var ranges: [String: (min: Float, max: Float)] = [:]
     /// Layer name -> sampled input rows of length K (conv patches in (ky, kx, c) order, or linear inputs).
     var patches: [String: [[Float]]] = [:]
-    /// Layer name -> its input statistics in the float network (`statisticsLayers`): the mean input row
-    /// over every position of every image, H from `statisticsRows` rows per image.
+    /// Layer name -> its statistics in the float network (`statisticsLayers`): the mean input row over every
+    /// position of every image and the moments of each output channel over sampled rows.
     var inputStatistics: [String: LayerInputStatistics] = [:]
 }
 
@@ -47,10 +47,10 @@ func calibrationImages(_ source: URL, count: Int) throws -> [URL] {
 }
 
 /// Runs `graph` (float32, fused) on the images and records value ranges, input patches of the weight
-/// layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images) and the input
-/// statistics of those in `statisticsLayers` (every image).
+/// layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images) and the statistics
+/// of those in `statisticsLayers` (every image, sampled rows as for GPTQ's H).
 func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing, images: [URL],
-               sampledLayers: Set<String>, statisticsLayers: Set<String> = [], statisticsRows: Int = 4, patchesPerLayer: Int = 512,
+               sampledLayers: Set<String>, statisticsLayers: Set<String> = [], patchesPerLayer: Int = 512,
                progress: (Int, Int) -> Void) throws -> CalibrationData {
     let model = try inMemoryModel(graph: graph, tensors: tensors, preprocessing: preprocessing)
     let session = Session(model: model)
@@ -61,8 +61,12 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
     let shapes = Dictionary(uniqueKeysWithValues: graph.values.map { ($0.name, $0.shape) })
     var statistics: [String: [(String, LayerInputAccumulator)]] = [:]
     for (n, node) in graph.nodes.enumerated() where statisticsLayers.contains(node.name) {
-        let accumulator = LayerInputAccumulator(op: node.op, inputShape: shapes[node.inputs[0]]!, rowsPerImage: statisticsRows,
-                                                seed: 0xf10a7 &+ UInt64(n))
+        guard let weights = node.op.weightDescriptor?.values.flatMap({ tensors[$0]?.floats }) else { continue }
+        let shape = shapes[node.inputs[0]]!
+        let k = LayerInputAccumulator.reductionSize(node.op, inputShape: shape)
+        let accumulator = LayerInputAccumulator(op: node.op, inputShape: shape,
+                                                rowsPerImage: hessianRowsPerImage(k: k, images: images.count),
+                                                seed: 0xf10a7 &+ UInt64(n), weights: weights)
         statistics[node.inputs[0], default: []].append((node.name, accumulator))
     }
     let sampledImages = min(images.count, 16)

@@ -46,6 +46,22 @@ final class HessianCalibrationTests: XCTestCase {
             for i in 0..<(k * k) { XCTAssertEqual(statistics.hessians[g][i], h[i], accuracy: 1e-4, "group \(g) H[\(i)]") }
             for i in 0..<k { XCTAssertEqual(statistics.means[g][i], mean[i], accuracy: 1e-6, "group \(g) mean[\(i)]") }
         }
+        // with weights: the moments of every output channel over the (here: all) rows, and their mean
+        let weights = (0..<(6 * k)).map { _ in Float.random(in: -1...1, using: &rng) }
+        let outputs = LayerInputAccumulator(op: .conv2d(conv), inputShape: shape, rowsPerImage: 1000, seed: 1, weights: weights)
+        for x in images { x.withUnsafeBufferPointer { outputs.add($0) } }
+        let moments = outputs.finish()
+        XCTAssertTrue(moments.hessians.isEmpty)
+        for g in 0..<2 { for i in 0..<k { XCTAssertEqual(moments.sampledMeans[g][i], statistics.means[g][i], accuracy: 1e-6) } }
+        for o in 0..<6 {
+            let g = o / 3
+            let mean = (0..<k).reduce(0.0) { $0 + Double(weights[o * k + $1]) * statistics.means[g][$1] }
+            let square = (0..<k).reduce(0.0) { i, a in
+                i + (0..<k).reduce(0.0) { $0 + Double(weights[o * k + a]) * Double(weights[o * k + $1]) * statistics.hessians[g][a * k + $1] }
+            } / Double(3 * oh * ow)
+            XCTAssertEqual(moments.outputMeans[o], mean, accuracy: 1e-4)
+            XCTAssertEqual(moments.outputSquares[o], square, accuracy: 1e-3 * max(1, square))
+        }
         let linear = LayerInputAccumulator(op: .linear(Linear(inFeatures: 5, outFeatures: 2, weight: .float32("w"))),
                                            inputShape: [5], rowsPerImage: 1, seed: 1)
         for x in [[Float]([1, 2, 3, 4, 5]), [0, 1, 0, -1, 2]] { x.withUnsafeBufferPointer { linear.add($0) } }

@@ -4,20 +4,29 @@
 /// The lower Cholesky factor L of a symmetric positive definite matrix: a = L L^T, row-major, zeros above
 /// the diagonal. Only the lower triangle of `a` is read. nil when a pivot is not positive (not SPD).
 ///   L[i][j] = (a[i][j] - sum_{t<j} L[i][t] L[j][t]) / L[j][j],  L[j][j] = sqrt(a[j][j] - sum_{t<j} L[j][t]^2)
+/// Rows are computed `choleskyBlockRows` at a time, so each earlier row is read once per block, not once
+/// per row (the same sums in the same order: the result does not depend on the blocking).
 func choleskyLower(_ a: [Double], n: Int) -> [Double]? {
     precondition(a.count == n * n)
     var l = [Double](repeating: 0, count: n * n)
     let ok = l.withUnsafeMutableBufferPointer { out -> Bool in
         let base = out.baseAddress!
-        for i in 0..<n {
-            let rowI = base + i * n
-            for j in 0...i {
-                let s = a[i * n + j] - dot(rowI, base + j * n, j)
-                if i == j {
-                    guard s > 0, s.isFinite else { return false }
-                    rowI[i] = s.squareRoot()
-                } else {
-                    rowI[j] = s / base[j * n + j]
+        for first in stride(from: 0, to: n, by: choleskyBlockRows) {
+            let end = Swift.min(first + choleskyBlockRows, n)
+            for j in 0..<first {
+                let rowJ = base + j * n, pivot = rowJ[j]
+                for i in first..<end { base[i * n + j] = (a[i * n + j] - dot(base + i * n, rowJ, j)) / pivot }
+            }
+            for i in first..<end {
+                let rowI = base + i * n
+                for j in first...i {
+                    let s = a[i * n + j] - dot(rowI, base + j * n, j)
+                    if i == j {
+                        guard s > 0, s.isFinite else { return false }
+                        rowI[i] = s.squareRoot()
+                    } else {
+                        rowI[j] = s / base[j * n + j]
+                    }
                 }
             }
         }
@@ -27,24 +36,32 @@ func choleskyLower(_ a: [Double], n: Int) -> [Double]? {
 }
 
 /// The inverse of a lower-triangular matrix with a non-zero diagonal (row-major), built row by row:
-///   X[i][:] = (e_i - sum_{t<i} L[i][t] X[t][:]) / L[i][i].
+///   X[i][:] = (e_i - sum_{t<i} L[i][t] X[t][:]) / L[i][i],
+/// rows `choleskyBlockRows` at a time as in `choleskyLower` (t in increasing order for every row).
 func invertLowerTriangular(_ l: [Double], n: Int) -> [Double] {
     precondition(l.count == n * n)
     var x = [Double](repeating: 0, count: n * n)
     x.withUnsafeMutableBufferPointer { out in
         let base = out.baseAddress!
-        for i in 0..<n {
-            let rowI = base + i * n
-            for t in 0..<i where l[i * n + t] != 0 {
-                axpy(-l[i * n + t], base + t * n, rowI, t + 1)
+        for first in stride(from: 0, to: n, by: choleskyBlockRows) {
+            let end = Swift.min(first + choleskyBlockRows, n)
+            for t in 0..<first {
+                for i in first..<end where l[i * n + t] != 0 { axpy(-l[i * n + t], base + t * n, base + i * n, t + 1) }
             }
-            let d = 1 / l[i * n + i]
-            for j in 0..<i { rowI[j] *= d }
-            rowI[i] = d
+            for i in first..<end {
+                let rowI = base + i * n
+                for t in first..<i where l[i * n + t] != 0 { axpy(-l[i * n + t], base + t * n, rowI, t + 1) }
+                let d = 1 / l[i * n + i]
+                for j in 0..<i { rowI[j] *= d }
+                rowI[i] = d
+            }
         }
     }
     return x
 }
+
+/// Rows of the factor computed together.
+private let choleskyBlockRows = 8
 
 /// The upper-triangular U with U^T U = a^-1 (the factor GPTQ walks, row i holding the OBS update of column i).
 /// With J the reversal permutation and J a J = L' L'^T, a = R R^T for the upper R = J L' J, so

@@ -7,6 +7,7 @@
 // where loss is exactly the error sum above (with the dampened H). Rows are independent: one row's errors
 // only move that row's later columns.
 import QGraph
+import QKernels
 
 /// The values one weight row may take, in units of the row's scale, ascending, with the code each stores as.
 struct QuantizationGrid: Sendable {
@@ -70,6 +71,8 @@ struct HessianFactor: Sendable {
     let hessian: [Double]
     /// U, k x k in act-order, Float like the weights it updates.
     let u: [Float]
+    /// U^T (row j: column j of U), with the GEMM kernels' read slack: the lazy updates' GEMM operand.
+    let ut: [Float]
 
     /// `hessian`: k x k, row-major, symmetric positive semi-definite. An all-zero H (inputs never seen)
     /// gives identity, i.e. round-to-nearest.
@@ -100,7 +103,11 @@ struct HessianFactor: Sendable {
         self.order = order
         self.dead = dead
         self.hessian = damped
-        self.u = (factor ?? (0..<(k * k)).map { $0 % (k + 1) == 0 ? 1 : 0 }).map(Float.init)
+        let u = (factor ?? (0..<(k * k)).map { $0 % (k + 1) == 0 ? 1 : 0 }).map(Float.init)
+        var ut = [Float](repeating: 0, count: k * k + 16)
+        for i in 0..<k { for j in i..<k { ut[j * k + i] = u[i * k + j] } }
+        self.u = u
+        self.ut = ut
     }
 }
 
@@ -145,23 +152,25 @@ func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], gri
     precondition(w.count == rows * k && rows % factors.count == 0 && factors.allSatisfy { $0.k == k })
     let perGroup = rows / factors.count
     var result = GPTQRows(indices: [UInt8](repeating: 0, count: rows * k), scales: [Float](repeating: 1, count: rows),
-                          losses: [Double](repeating: 0, count: rows))
-    var work = [Float](repeating: 0, count: k)
-    var candidate = [UInt8](repeating: 0, count: k)
-    for r in 0..<rows {
-        let factor = factors[r / perGroup]
-        let row = Array(w[(r * k)..<((r + 1) * k)])
-        let peak = row.reduce(Float(0)) { Swift.max($0, abs($1)) }
-        let scales: [Float] = fixedScales.map { [$0[r]] }
-            ?? (peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1])
-        var best = Double.infinity
-        for scale in scales {
-            let loss = gptqRow(row, scale: scale, grid: grid, factor: factor, work: &work, indices: &candidate)
-            if loss < best {
-                best = loss
-                result.scales[r] = scale
-                result.losses[r] = loss
-                for j in 0..<k { result.indices[r * k + j] = candidate[j] }
+                          losses: [Double](repeating: .infinity, count: rows))
+    var work = [Float](repeating: 0, count: gptqBlockRows * k)
+    var indices = [UInt8](repeating: 0, count: gptqBlockRows * k)
+    for (g, factor) in factors.enumerated() {
+        // every (row, scale) pair of the group, a row's candidates in order (the first lowest loss wins)
+        var jobs: [(row: Int, scale: Float)] = []
+        for r in (g * perGroup)..<((g + 1) * perGroup) {
+            let peak = w[(r * k)..<((r + 1) * k)].reduce(Float(0)) { Swift.max($0, abs($1)) }
+            let scales: [Float] = fixedScales.map { [$0[r]] }
+                ?? (peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1])
+            jobs += scales.map { (r, $0) }
+        }
+        for start in stride(from: 0, to: jobs.count, by: gptqBlockRows) {
+            let block = jobs[start..<Swift.min(start + gptqBlockRows, jobs.count)]
+            let losses = gptqBlock(block, w, k: k, grid: grid, factor: factor, work: &work, indices: &indices)
+            for (b, job) in block.enumerated() where losses[b] < result.losses[job.row] {
+                result.losses[job.row] = losses[b]
+                result.scales[job.row] = job.scale
+                for j in 0..<k { result.indices[job.row * k + j] = indices[b * k + j] }
             }
         }
     }
@@ -171,33 +180,76 @@ func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], gri
 /// Clip factors tried per row: 1.00, 0.95, ..., 0.50 of the row's largest magnitude.
 let gptqClipFactors: [Float] = (0...10).map { 1 - Float($0) * 0.05 }
 
-/// One row through GPTQ at a fixed scale; returns its loss and writes grid indices in original column order.
-private func gptqRow(_ row: [Float], scale: Float, grid: QuantizationGrid, factor: HessianFactor,
-                     work: inout [Float], indices: inout [UInt8]) -> Double {
-    let k = factor.k, integerRange = grid.isIntegerRange
-    var loss = 0.0
+/// Rows GPTQ walks together: their updates of the columns after a block of columns are one GEMM.
+private let gptqBlockRows = 64
+/// Columns quantized between two GEMM updates ("lazy batch" updates, Frantar et al. 2022, section 3).
+private let gptqBlockColumns = 64
+
+/// A block of (row, scale) jobs through GPTQ, all with `factor`: returns each job's loss and writes its grid
+/// indices (original column order) to indices[b * k ..< (b + 1) * k]. Columns go in blocks of
+/// `gptqBlockColumns`: inside a block each error updates the block's later columns at once; the columns
+/// after the block receive the block's errors E together, W[:, after] -= E U[block, after] (f32 GEMM).
+private func gptqBlock(_ jobs: ArraySlice<(row: Int, scale: Float)>, _ weights: [Float], k: Int, grid: QuantizationGrid,
+                       factor: HessianFactor, work: inout [Float], indices: inout [UInt8]) -> [Double] {
+    let count = jobs.count, integerRange = grid.isIntegerRange
+    let scales = jobs.map(\.scale)
+    var losses = [Double](repeating: 0, count: count)
+    // errors [count][gptqBlockColumns] and the GEMM's output [count][k] (plus the kernels' read slack)
+    var errors = [Float](repeating: 0, count: count * gptqBlockColumns + 16)
+    var update = [Float](repeating: 0, count: count * k)
+    let kernel = qk_fgemm_select(qk_isa_active())
     work.withUnsafeMutableBufferPointer { wp in
-        factor.u.withUnsafeBufferPointer { up in
-            factor.order.withUnsafeBufferPointer { order in
-                factor.dead.withUnsafeBufferPointer { dead in
-                    grid.values.withUnsafeBufferPointer { values in
-                        let w = wp.baseAddress!, u = up.baseAddress!
-                        for i in 0..<k { w[i] = dead[order[i]] ? 0 : row[order[i]] }
-                        var i = 0
-                        while i < k {
-                            let index = QuantizationGrid.nearest(w[i] / scale, in: values, integerRange: integerRange)
-                            indices[order[i]] = UInt8(index)
-                            let e = (w[i] - values[index] * scale) / u[i * k + i]
-                            loss += Double(e) * Double(e)
-                            if e != 0 { axpy(-e, u + i * k + i + 1, w + i + 1, k - i - 1) }
-                            i += 1
+        indices.withUnsafeMutableBufferPointer { ip in
+            factor.u.withUnsafeBufferPointer { up in
+                factor.ut.withUnsafeBufferPointer { utp in
+                    factor.order.withUnsafeBufferPointer { order in
+                        factor.dead.withUnsafeBufferPointer { dead in
+                            grid.values.withUnsafeBufferPointer { values in
+                                errors.withUnsafeMutableBufferPointer { ep in
+                                    update.withUnsafeMutableBufferPointer { cp in
+                                        let u = up.baseAddress!, w = wp.baseAddress!
+                                        for (b, job) in jobs.enumerated() {
+                                            for i in 0..<k { w[b * k + i] = dead[order[i]] ? 0 : weights[job.row * k + order[i]] }
+                                        }
+                                        for first in stride(from: 0, to: k, by: gptqBlockColumns) {
+                                            let end = Swift.min(first + gptqBlockColumns, k)
+                                            for i in first..<end {
+                                                let pivot = u[i * k + i]
+                                                for b in 0..<count {
+                                                    let x = w[b * k + i], s = scales[b]
+                                                    let index = QuantizationGrid.nearest(x / s, in: values, integerRange: integerRange)
+                                                    ip[b * k + order[i]] = UInt8(index)
+                                                    let e = (x - values[index] * s) / pivot
+                                                    ep[b * gptqBlockColumns + i - first] = e
+                                                    losses[b] += Double(e) * Double(e)
+                                                    if e != 0 { axpy(-e, u + i * k + i + 1, w + b * k + i + 1, end - i - 1) }
+                                                }
+                                            }
+                                            guard end < k else { break }
+                                            // C[b][j] = sum_i E[b][i] U[first + i][end + j] = E . (U^T rows end..<k)
+                                            let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
+                                                                       residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0,
+                                                                       rzero: 0, output_kind: QK_OUTPUT_F32,
+                                                                       out: UnsafeMutableRawPointer(cp.baseAddress!), ldc: k - end,
+                                                                       out_inv_scale: 0, out_zero: 0)
+                                            var args = qk_fgemm_args(M: count, N: k - end, K: end - first, a: ep.baseAddress!,
+                                                                     lda: gptqBlockColumns, b: utp.baseAddress! + end * k + first,
+                                                                     ldb: k, epi: epilogue)
+                                            qk_fgemm(kernel, &args)
+                                            for b in 0..<count {
+                                                axpy(-1, UnsafePointer(cp.baseAddress! + b * (k - end)), w + b * k + end, k - end)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     }
-    return loss
+    return losses
 }
 
 /// sum_r (w_r - q_r)^T H_g (w_r - q_r): the calibration output error of quantized rows `q` (Double).
