@@ -20,11 +20,17 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // ONNX models (Sources/QONNX): the code generated from onnx.proto runs on SwiftProtobuf.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .target(name: "QKernels", cSettings: kernelCSettings, linkerSettings: [.linkedLibrary("omp5")]),
-        .target(name: "QCheckpoint"),
-        .target(name: "QFormat"),
+        // DEFLATE + CRC-32 through the system zlib, the .lbm checksum (XXH64) through libxxhash (module maps in
+        // Sources/CZlib, Sources/CXXHash; Debian: zlib1g-dev libxxhash-dev; docs/SECURITY.md says what stays ours).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CXXHash", pkgConfig: "libxxhash", providers: [.apt(["libxxhash-dev"])]),
+        .target(name: "QCheckpoint", dependencies: ["CZlib"]),
+        .target(name: "QFormat", dependencies: ["CXXHash"]),
         .target(name: "QGraph", dependencies: ["QFormat"]),
         // JPEG/PNG through the system's libjpeg(-turbo) and libpng (module maps in Sources/CLib*; Debian:
         // libjpeg-dev libpng-dev); QImageCodecs keeps their longjmp error handling in C.
@@ -34,7 +40,10 @@ let package = Package(
         .target(name: "QRuntime", dependencies: ["QGraph", "QFormat", "QKernels", "QImageCodecs"]),
         // The library product's public API (Sources/LowBit/LowBit.docc; example in Examples/Classify).
         .target(name: "LowBit", dependencies: ["QRuntime"]),
-        .target(name: "QConvert", dependencies: ["QCheckpoint", "QGraph", "QFormat", "QRuntime", "QKernels"]),
+        // ONNX models: onnx.proto's generated Swift (Sources/QONNX/Generated, toolchain/onnx/generate.sh) and
+        // the reader that validates a ModelProto into a typed graph (docs/ONNX.md).
+        .target(name: "QONNX", dependencies: ["QCheckpoint", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "QConvert", dependencies: ["QCheckpoint", "QONNX", "QGraph", "QFormat", "QRuntime", "QKernels"]),
         .target(name: "_QTestSupport", path: "Sources/_QTestSupport"),
         .executableTarget(name: "qconvert", dependencies: [
             "QConvert", "QCheckpoint", "QGraph", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -45,6 +54,8 @@ let package = Package(
         .testTarget(name: "QKernelsTests", dependencies: ["QKernels", "_QTestSupport"]),
         .testTarget(name: "QCheckpointTests", dependencies: ["QCheckpoint", "_QTestSupport"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "QONNXTests", dependencies: [
+            "QONNX", "QConvert", "QCheckpoint", "QGraph", "_QTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "QFormatTests", dependencies: ["QFormat", "_QTestSupport"]),
         .testTarget(name: "QGraphTests", dependencies: ["QGraph", "_QTestSupport"]),
         .testTarget(name: "QConvertTests", dependencies: ["QConvert", "QGraph", "QKernels", "_QTestSupport"],

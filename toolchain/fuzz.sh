@@ -6,12 +6,14 @@
 #   toolchain/fuzz.sh list                  the target names
 #
 # Targets: checkpoint (unpickler: zip + legacy torch.save, plain pickles), safetensors, lbm (.lbm header,
-# tensors, graph), netpbm (PPM/PGM), cli (qconvert/qinfer argument parsing and validation).
+# tensors, graph), netpbm (PPM/PGM), cli (qconvert/qinfer argument parsing and validation), onnx (the ONNX
+# reader and the ONNX graph source).
 # Each run starts from the committed seed corpus Fuzz/corpus/TARGET plus the test fixtures, writes new
 # inputs to .build-fuzz/corpus/TARGET (not committed), and stops at the first crash, hang (-timeout),
 # leak or sanitizer report. A crasher is copied to Fuzz/crashers/TARGET/ and the script exits non-zero:
 # fix the bug and commit the file: Tests/QCheckpointTests/FuzzRegressionTests.swift (checkpoint,
-# safetensors) and Tests/QFormatTests/FuzzRegressionTests.swift (lbm) replay every file in Fuzz/corpus and
+# safetensors), Tests/QFormatTests/FuzzRegressionTests.swift (lbm) and Tests/QONNXTests/ONNXFuzzRegressionTests.swift
+# (onnx) replay every file in Fuzz/corpus and
 # Fuzz/crashers in the normal suite; a netpbm or cli crasher gets a test case of its own in ImageTests or
 # CLITests. The last line per target reports total execs and execs/s.
 # Environment: FUZZ_JOBS (parallel libFuzzer jobs, default 1), FUZZ_RSS_MB (default 2048).
@@ -20,25 +22,27 @@ cd "$(dirname "$0")/.."
 root=$PWD
 out=$root/.build-fuzz
 swiftc=${SWIFTC:-swiftc}
-targets=(checkpoint safetensors lbm netpbm cli)
+targets=(checkpoint safetensors lbm netpbm cli onnx)
 flags=(-O -sanitize=fuzzer,address -parse-as-library -g -enable-testing)
+# The module maps of the system libraries the readers call (zlib for QCheckpoint, libxxhash for QFormat).
+syslibs=(-I "$root/Sources/CZlib" -I "$root/Sources/CXXHash")
 
 # One Swift library module compiled with coverage instrumentation: module NAME from Sources/NAME.
 build_module() {
   local name=$1; shift
   "$swiftc" "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/mods/$name.swiftmodule" \
-    -I "$out/mods" -wmo -c "$root/Sources/$name"/*.swift -o "$out/mods/$name.o" "$@"
+    -I "$out/mods" "${syslibs[@]}" -wmo -c "$root/Sources/$name"/*.swift -o "$out/mods/$name.o" "$@"
 }
 
-build() {  # the reader targets (all but cli)
+build() {  # the reader targets (all but cli and onnx)
   mkdir -p "$out/mods" "$out/bin"
   build_module QFormat
   build_module QCheckpoint
   build_module QGraph
-  local link=("${flags[@]}" -I "$out/mods")
-  "$swiftc" "${link[@]}" Fuzz/FuzzCheckpoint.swift "$out/mods/QCheckpoint.o" -o "$out/bin/checkpoint"
-  "$swiftc" "${link[@]}" Fuzz/FuzzSafetensors.swift "$out/mods/QCheckpoint.o" -o "$out/bin/safetensors"
-  "$swiftc" "${link[@]}" Fuzz/FuzzLBM.swift "$out/mods/QGraph.o" "$out/mods/QFormat.o" -o "$out/bin/lbm"
+  local link=("${flags[@]}" -I "$out/mods" "${syslibs[@]}")
+  "$swiftc" "${link[@]}" Fuzz/FuzzCheckpoint.swift "$out/mods/QCheckpoint.o" -lz -o "$out/bin/checkpoint"
+  "$swiftc" "${link[@]}" Fuzz/FuzzSafetensors.swift "$out/mods/QCheckpoint.o" -lz -o "$out/bin/safetensors"
+  "$swiftc" "${link[@]}" Fuzz/FuzzLBM.swift "$out/mods/QGraph.o" "$out/mods/QFormat.o" -lxxhash -o "$out/bin/lbm"
   # The image decoders (PPM/PGM in Swift; JPEG and PNG through QImageCodecs' C over libjpeg/libpng),
   # compiled straight into the target with their Image type; the C part instrumented the same way.
   mkdir -p "$out/qic"
@@ -55,20 +59,26 @@ build() {  # the reader targets (all but cli)
 # qconvert and qinfer need the whole package (QKernels' C, QRuntime, QConvert, ArgumentParser): SwiftPM builds
 # them with ASan and coverage instrumentation (debug, so -enable-testing lets the harness reach the
 # command types; SwiftPM names the executables' entry points qconvert_main/qinfer_main, so libFuzzer's
-# main links beside them), and the harness links their objects.
+# main links beside them), and the harness links their objects. The onnx target links the same build's
+# library objects (QONNX, SwiftProtobuf, QConvert and what they use), without the executables.
 build_cli() {
   local spm=$out/spm
   swift build --scratch-path "$spm" --sanitize address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --product qconvert >/dev/null
   swift build --scratch-path "$spm" --sanitize address -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp --product qinfer >/dev/null
   local debug objects=()
   debug=$(swift build --scratch-path "$spm" --show-bin-path)
-  for m in QKernels QImageCodecs QCheckpoint QFormat QGraph QRuntime QConvert ArgumentParser ArgumentParserToolInfo qconvert qinfer; do
+  for m in QKernels QImageCodecs QCheckpoint QFormat QGraph QRuntime QONNX SwiftProtobuf QConvert; do
     while IFS= read -r o; do objects+=("$o"); done < <(find "$debug/$m.build" -name '*.o')
   done
-  "$swiftc" "${flags[@]}" -I "$debug/Modules" Fuzz/FuzzCLI.swift "${objects[@]}" \
-    -Xcc -fmodule-map-file="$debug/QKernels.build/module.modulemap" -I Sources/QKernels/include \
-    -Xcc -fmodule-map-file="$debug/QImageCodecs.build/module.modulemap" -I Sources/QImageCodecs/include \
-    -ljpeg -lpng -L /usr/lib/llvm-14/lib -lomp5 -Xlinker -rpath -Xlinker /usr/lib/llvm-14/lib -o "$out/bin/cli"
+  local link=("${flags[@]}" -I "$debug/Modules" "${syslibs[@]}" -lz -lxxhash
+    -Xcc -fmodule-map-file="$debug/QKernels.build/module.modulemap" -I Sources/QKernels/include
+    -Xcc -fmodule-map-file="$debug/QImageCodecs.build/module.modulemap" -I Sources/QImageCodecs/include
+    -ljpeg -lpng -L /usr/lib/llvm-14/lib -lomp5 -Xlinker -rpath -Xlinker /usr/lib/llvm-14/lib)
+  "$swiftc" "${link[@]}" Fuzz/FuzzONNX.swift "${objects[@]}" -o "$out/bin/onnx"
+  for m in ArgumentParser ArgumentParserToolInfo qconvert qinfer; do
+    while IFS= read -r o; do objects+=("$o"); done < <(find "$debug/$m.build" -name '*.o')
+  done
+  "$swiftc" "${link[@]}" Fuzz/FuzzCLI.swift "${objects[@]}" -o "$out/bin/cli"
 }
 
 # Seeds beyond Fuzz/corpus/TARGET: the fixtures the tests already use.
@@ -79,6 +89,7 @@ seed_dirs() {
   lbm) echo Fuzz/corpus/lbm ;;
   netpbm) echo Fuzz/corpus/netpbm Tests/QRuntimeTests/Images ;;
   cli) echo Fuzz/corpus/cli ;;
+  onnx) echo Fuzz/corpus/onnx ;;
   esac
 }
 

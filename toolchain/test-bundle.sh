@@ -26,7 +26,9 @@ cd "$WORK"
 command -v swift >/dev/null && { echo "swift is still visible" >&2; exit 1; }
 for d in $HIDDEN; do [ -z "$(ls -A "$d")" ] || { echo "$d is not hidden" >&2; exit 1; }; done
 if ldd lowbit/qinfer | grep -q "not found"; then ldd lowbit/qinfer >&2; exit 1; fi
-ldd lowbit/qinfer | grep -q "$WORK/lowbit/libomp.so.5" || { echo "libomp.so.5 not loaded from the bundle" >&2; exit 1; }
+for lib in libomp.so.5 libxxhash.so.0; do
+  ldd lowbit/qinfer | grep -q "$WORK/lowbit/$lib" || { echo "$lib not loaded from the bundle" >&2; exit 1; }
+done
 echo "--- qinfer (default model and sample)"
 lowbit/qinfer | tee out.txt
 grep -q "Ankle boot" out.txt

@@ -16,24 +16,8 @@
 #include <string.h>
 #include <time.h>
 #include "qkernels.h"
-
-static uint64_t state = 42;
-static uint32_t rnd(void) {
-    state = state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(state >> 33);
-}
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-static int cmp(const void* a, const void* b) {
-    const double x = *(const double*)a, y = *(const double*)b;
-    return x < y ? -1 : x > y;
-}
-#define TIME_MEDIAN(reps, stmt)                                                                   \
-    ({ double ts_[reps]; for (int r_ = 0; r_ < (reps); r_++) { double t0_ = now(); stmt;          \
-       ts_[r_] = now() - t0_; } qsort(ts_, (reps), sizeof(double), cmp); ts_[(reps) / 2]; })
+#include "../common/bench_timing.h"
+#include "../common/bench_int8_conv.h"
 
 int main(void) {
     qk_set_num_threads(1);
@@ -49,26 +33,9 @@ int main(void) {
         const int hw = shapes[s][0], C = shapes[s][1];
         qk_conv_geom g = {hw, hw, C, C, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1};
         const size_t M = (size_t)hw * hw, N = (size_t)C, K = 9 * (size_t)C;
-        /* int8 */
-        uint8_t* in8 = malloc(M * C + 64);
-        for (size_t i = 0; i < M * C + 64; i++) in8[i] = (uint8_t)rnd();
-        uint8_t* codes = malloc(N * K);
-        for (size_t i = 0; i < N * K; i++) codes[i] = (uint8_t)rnd();
-        uint8_t* packed = malloc(qk_packed_bytes(N, K, 8));
-        qk_pack_codes(codes, N, K, 8, packed);
-        int32_t* colsum = malloc(N * 4);
-        qk_weight_colsums(packed, N, K, 8, NULL, colsum);
+        const double t8 = time_int8_conv(q8, &g, 31);
         float *scale = malloc(N * 4), *bias = malloc(N * 4);
         for (size_t n = 0; n < N; n++) { scale[n] = 1e-4f; bias[n] = 0.1f; }
-        uint8_t* out8 = malloc(M * N);
-        uint8_t* ws8 = malloc(qk_conv_workspace_bytes(&g, 1));
-        qk_qgemm_args L;
-        memset(&L, 0, sizeof L);
-        L.a_zero = 3; L.w = packed; L.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(K, 8); L.bits = 8;
-        L.colsum = colsum;
-        L.epi.scale = scale; L.epi.bias = bias; L.epi.clamp_lo = 0; L.epi.clamp_hi = INFINITY;
-        L.epi.output_kind = QK_OUTPUT_U8; L.epi.out = out8; L.epi.ldc = N; L.epi.out_inv_scale = 20;
-        const double t8 = TIME_MEDIAN(31, qk_conv2d_u8(q8, &g, in8, &L, ws8));
         /* binary */
         float *inf = malloc(M * C * 4), *inz = malloc(M * C * 4);
         for (size_t i = 0; i < M * C; i++) {
@@ -119,7 +86,7 @@ int main(void) {
         printf("| %dx%dx%d->%d | %.3f ms | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f ms | %.2fx | %.3f / %.3f / %.3f ms | %.2fx | %.1f us |\n",
                hw, hw, C, C, t8 * 1e3, tg * 1e3, t8 / tg, ts * 1e3, t8 / ts, tf * 1e3, t8 / tf, gg * 1e3, gs * 1e3,
                gf * 1e3, t8 / gf, tp * 1e6);
-        free(in8); free(codes); free(packed); free(colsum); free(scale); free(bias); free(out8); free(ws8);
+        free(scale); free(bias);
         free(inf); free(inz); free(nzt); free(nzb); free(wt); free(wb); free(pt); free(pb); free(st); free(sb); free(outf); free(wsb); free(tt); free(tb); free(imz); free(imf);
     }
     return 0;

@@ -2,9 +2,9 @@
 // public entry point `Checkpoint.load`. No code from the file is ever executed.
 import Foundation
 
-/// The file format a checkpoint was read from.
+/// The file format a checkpoint was read from (`onnx`: an ONNX model's initializers, read by QONNX).
 public enum CheckpointFormat: String, Sendable {
-    case zip, legacy, safetensors
+    case zip, legacy, safetensors, onnx
 }
 
 /// A PyTorch (zip or legacy torch.save) or safetensors checkpoint: its state-dict tensors and metadata.

@@ -14,7 +14,7 @@ enum StateDict {
 
     /// Prefix rules (prefix, replacement), applied while every key (or, for `features.module.`, any key) has it.
     static let prefixRules: [(prefix: String, replacement: String)] = [
-        ("module.", ""), ("network.", ""), ("model.", ""), ("features.module.", "features."),
+        ("module.", ""), ("network.", ""), ("model.", ""), ("_orig_mod.", ""), ("features.module.", "features."),
     ]
 
     static func locate(_ root: PickleValue) -> StateDictLocation {

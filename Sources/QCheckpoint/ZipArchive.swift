@@ -137,13 +137,13 @@ struct ZipArchive {
                     + "\(e.uncompressedSize) bytes from \(e.compressedSize) compressed")
             }
             do {
-                let out = try Inflate.inflate(raw, expectedSize: e.uncompressedSize)
+                let out = try Zlib.inflate(raw, expectedSize: e.uncompressedSize)
                 data = StorageData(buffer: out, range: 0..<out.count)
-            } catch let f as Inflate.Failure {
+            } catch let f as Zlib.Failure {
                 throw ReadFailure(e.dataOffset, "zip entry '\(e.name)': corrupt deflate data: \(f.message)")
             }
         }
-        let crc = data.buffer.withUnsafeBufferPointer { CRC32.checksum(UnsafeBufferPointer(rebasing: $0[data.range])) }
+        let crc = data.buffer.withUnsafeBufferPointer { Zlib.crc32(UnsafeBufferPointer(rebasing: $0[data.range])) }
         guard crc == e.crc32 else {
             throw ReadFailure(e.dataOffset, "zip entry '\(e.name)': CRC-32 mismatch (data is corrupt)")
         }

@@ -1,6 +1,5 @@
 // Calibration: runs the float network on sample images and records what quantization needs.
 import Foundation
-import QFormat
 import QGraph
 import QRuntime
 
@@ -135,17 +134,9 @@ struct SplitMix {
     }
 }
 
-/// A runnable Model from an in-memory graph and tensors (serialized to .lbm bytes and read back, so it is
-/// validated exactly like a file).
+/// A runnable Model of an in-memory graph and tensors, validated as a model file is when read (no .lbm
+/// bytes are made).
 func inMemoryModel(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing) throws -> Model {
-    var writer = LBMWriter()
-    writer.metadata[ModelArchive.graphKey] = String(decoding: try JSONEncoder().encode(graph), as: UTF8.self)
     let info = ModelInfo(name: "in-memory", arch: "", recipe: "", precision: "", labels: [], preprocessing: preprocessing)
-    writer.metadata[ModelArchive.infoKey] = String(decoding: try JSONEncoder().encode(info), as: UTF8.self)
-    for name in tensors.names {
-        let t = tensors[name]!
-        try writer.addTensor(name, dtype: t.dtype, shape: t.shape, bytes: t.bytes)
-    }
-    let file = try LBMFile(bytes: try writer.serialized(), name: "in-memory")
-    return try Model(loaded: ModelArchive.decode(file, name: "in-memory"))
+    return try Model(graph: graph, tensors: tensors, info: info)
 }

@@ -43,10 +43,11 @@ public enum Converter {
                                progress: (String, Double) -> Void = { _, _ in }) throws -> ConversionReport {
         let start = Date()
         progress("reading checkpoint", 0)
-        let checkpoint = try Checkpoint.load(contentsOf: url)
+        let input = try ConverterInput.open(url)
+        let checkpoint = input.checkpoint
         let (recipe, recipeEvidence) = try Recipes.resolve(options.recipe, checkpoint)
 
-        let source = StateDictSource(checkpoint: try recipe.sourceCheckpoint(checkpoint, options: options))
+        let source = input.graphSource(try recipe.sourceCheckpoint(checkpoint, options: options), options: options)
         var (model, archEvidence) = try source.floatModel(arch: options.arch)
         model.preprocessing = recipe.preprocessing(arch: model.arch, familyDefault: model.preprocessing)
         try applyOverrides(&model, options)
@@ -62,7 +63,7 @@ public enum Converter {
         }
         progress("writing", 0.95)
         let report = try writeModel(lowered, recipe: recipe, recipeEvidence: recipeEvidence, archEvidence: archEvidence,
-                                    notes: graphs.flatMap(\.notes), checkpoint: checkpoint, to: output, options: options,
+                                    notes: lowered.flatMap(\.notes), checkpoint: checkpoint, to: output, options: options,
                                     start: start)
         progress("done", 1)
         return report

@@ -13,18 +13,38 @@ struct LoweredGraph {
     /// How activations run, in words.
     var activations: String
     var calibrationImages: Int
+    /// The layers the value-grid pass kept.
+    var valueGrids: KeptValueGrids
+    /// The recipe's notes and the passes'.
+    var notes: [String]
 }
 
 /// Runs the shared passes over `recipeGraph` (the file comment's order). `progress` gets a stage name and
 /// a fraction of this graph's work.
 func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
            progress: (String, Double) -> Void) throws -> LoweredGraph {
+    var recipeGraph = recipeGraph
+    let plainBits = recipeGraph.quantizeRest   // what --bits would have done, for the kept layers' notes
+    let kept = keepValueGrids(&recipeGraph, options: options)
     var model = recipeGraph.model
     let factors = recipeGraph.foldsBatchNorm ? try foldBatchNorm(&model) : [:]
     fuseResidualAdd(&model.graph)
     fuseActivation(&model.graph)
     progress("packing", 0.2)
     var layers = try applyMethodLayers(&model, layers: recipeGraph.codes, foldFactors: factors)
+    let weightLayers = model.graph.weightLayerIndices.map { model.graph.nodes[$0].name }
+    /// The flag that would have decided a layer's bits.
+    func flag(_ name: String) -> String {
+        guard let p = plainBits else { return "" }
+        return name == weightLayers.first || name == weightLayers.last ? "--first-last-bits \(p.firstLastBits)" : "--bits \(p.bits)"
+    }
+    for i in layers.indices {
+        if let grid = kept.grids[layers[i].name] {
+            layers[i].note = "kept: \(grid.description)" + (plainBits == nil ? "" : " (\(flag(layers[i].name)) not applied)")
+        } else if kept.alreadyQuantized && layers[i].bits == 32 {
+            layers[i].note = "f32: float layer of an already-quantized network (\(flag(layers[i].name)) not applied)"
+        }
+    }
 
     var calibration: CalibrationData?
     var images: [URL] = []
@@ -44,7 +64,7 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     if let plain = recipeGraph.quantizeRest {
         progress("quantizing", gptq ? 0.3 : 0.85)
         let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, images: images,
-                                             batchNormLayers: Set(factors.keys)) { f in
+                                             keeping: Set(kept.grids.keys), batchNormLayers: Set(factors.keys)) { f in
             progress("quantizing (gptq)", 0.3 + 0.65 * f)
         }
         layers = layers.map { quantized[$0.name] ?? $0 }
@@ -52,8 +72,8 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
 
     let coded = layers.contains { $0.bits != 32 }
     // exact weights: the recipe's codes, packed or (more levels than the kernels take) kept as exact floats
-    var activations = coded || !recipeGraph.codes.isEmpty
-        ? "f32 (weights-only quantization: exact weights, the method's float inference)" : "f32"
+    var activations = kept.alreadyQuantized ? "f32 (weights already on value grids: exact weights, the network's float inference)"
+        : coded || !recipeGraph.codes.isEmpty ? "f32 (weights-only quantization: exact weights, the method's float inference)" : "f32"
     switch recipeGraph.activations {
     case .float: break
     case .uint8:
@@ -64,5 +84,6 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     }
     return LoweredGraph(bits: recipeGraph.bits, model: model, layers: layers,
                         activations: recipeGraph.activationNote ?? activations,
-                        calibrationImages: calibration?.imageCount ?? 0)
+                        calibrationImages: calibration?.imageCount ?? 0, valueGrids: kept,
+                        notes: recipeGraph.notes + kept.notes)
 }

@@ -198,14 +198,14 @@ enum LBMValidator {
         }
 
         // 7. Checksum over the whole file with the 16 digits replaced by '0'.
-        var hasher = XXH64()
+        var hasher = LBMChecksum()
         hasher.update(UnsafeRawBufferPointer(rebasing: file[0..<LBMFormat.checksumOffset]))
         LBMFormat.checksumPlaceholder.withUnsafeBytes { hasher.update($0) }
         hasher.update(UnsafeRawBufferPointer(rebasing: file[digitsEnd...]))
         let actual = hasher.finalize()
         guard actual == storedChecksum else {
-            throw fail(LBMFormat.checksumOffset, "checksum mismatch: the header says \(XXH64.tag(storedChecksum)) but the "
-                       + "contents hash to \(XXH64.tag(actual)); the file is corrupt or was modified")
+            throw fail(LBMFormat.checksumOffset, "checksum mismatch: the header says \(LBMChecksum.tag(storedChecksum)) but the "
+                       + "contents hash to \(LBMChecksum.tag(actual)); the file is corrupt or was modified")
         }
 
         // 8. Contents the type system relies on: zero padding, BOOL bytes 0 or 1.

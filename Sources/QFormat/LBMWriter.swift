@@ -170,7 +170,7 @@ public struct LBMWriter {
         withUnsafeBytes(of: UInt64(json.count).littleEndian) { header += $0 }
         header += json
 
-        var hasher = XXH64()
+        var hasher = LBMChecksum()
         hasher.update(header)  // checksum digits are still the placeholder here
         let zeros = [UInt8](repeating: 0, count: LBMFormat.alignment)
         for segment in segments {
@@ -179,7 +179,7 @@ public struct LBMWriter {
             case .zeros(let count): zeros.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[..<count])) }
             }
         }
-        let digits = Array(XXH64.tag(hasher.finalize()).utf8.dropFirst("xxh64:".count))
+        let digits = Array(LBMChecksum.tag(hasher.finalize()).utf8.dropFirst("xxh64:".count))
         header.replaceSubrange(LBMFormat.checksumOffset..<LBMFormat.checksumOffset + LBMFormat.checksumDigits,
                                with: digits)
         return Layout(header: header, segments: segments, totalSize: header.count + cursor)

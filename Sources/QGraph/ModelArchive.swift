@@ -21,9 +21,7 @@ public enum ModelArchive {
     /// `bitWidths`: the graph of every run-time bit width (its default's must be `graph`).
     public static func write(graph: Graph, info: ModelInfo, tensors: TensorStore, bitWidths: BitWidthGraphs? = nil,
                              to url: URL) throws {
-        try info.preprocessing.validate()
-        try graph.validate(tensors: tensors)
-        try bitWidths?.validate(main: graph, tensors: tensors)
+        try validate(graph: graph, info: info, bitWidths: bitWidths, tensors: tensors)
         var writer = LBMWriter()
         writer.metadata[graphKey] = try encode(graph)
         writer.metadata[infoKey] = try encode(info)
@@ -54,13 +52,20 @@ public enum ModelArchive {
             throw GraphError("\(name): model description is malformed: \(error)")
         }
         do {
-            try info.preprocessing.validate()
-            try graph.validate(tensors: file)
-            try bitWidths?.validate(main: graph, tensors: file)
+            try validate(graph: graph, info: info, bitWidths: bitWidths, tensors: file)
         } catch let error as GraphError {
             throw GraphError("\(name): \(error.description)")
         }
         return LoadedModel(graph: graph, info: info, file: file, bitWidths: bitWidths)
+    }
+
+    /// The model-level checks a model passes when written, when read (after the container's byte-level
+    /// ones) and when planned from memory: its preprocessing, its graph over `tensors` (every referenced
+    /// tensor present with its dtype and shape) and its bit-width graphs.
+    public static func validate(graph: Graph, info: ModelInfo, bitWidths: BitWidthGraphs?, tensors: TensorCatalog) throws {
+        try info.preprocessing.validate()
+        try graph.validate(tensors: tensors)
+        try bitWidths?.validate(main: graph, tensors: tensors)
     }
 
     private static func encode<T: Encodable>(_ value: T) throws -> String {

@@ -132,7 +132,7 @@ static int qk_bgemm_pack_f32_avx512(const float* x, size_t rows, size_t C, size_
 
 int qk_bgemm_pack_f32(const float* x, size_t rows, size_t C, size_t ldx, uint64_t* out, size_t ldo) {
 #if defined(__x86_64__)
-    if (qk_isa_supported(QK_ISA_AVX512VNNI)) return qk_bgemm_pack_f32_avx512(x, rows, C, ldx, out, ldo);
+    if (qk_isa_supported(QK_ISA_AVX512SKX)) return qk_bgemm_pack_f32_avx512(x, rows, C, ldx, out, ldo);
 #endif
     const size_t cw = (C + 63) / 64;
     uint64_t any_zero = 0;

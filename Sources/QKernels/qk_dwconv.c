@@ -1,9 +1,10 @@
 /* qk_dwconv.c — the dwconv3x3 family's shape check, weight repack (packed codes -> int8 [9][C]) and
  * driver (OpenMP over output rows). Members: ukernels/qk_dwconv3x3_ukernel_*; registry:
- * qk_dwconv_registry.c. */
+ * qk_registry.c (generated from toolchain/kernels.toml). */
 #include <assert.h>
 #include <string.h>
 #include "internal/qk_decode.h"
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_dwconv.h"
 
@@ -45,4 +46,8 @@ void qk_dwconv3x3(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) 
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
     #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
     for (int32_t oy = 0; oy < oh; oy++) uk->fn(args, (size_t)oy, (size_t)oy + 1);
+}
+
+const qk_dwconv_ukernel_desc* qk_dwconv_select(qk_isa isa) {
+    return QK_SELECT(qk_dwconv_ukernels, qk_dwconv_ukernel_count, isa, NULL, NULL);
 }

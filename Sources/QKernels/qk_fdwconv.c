@@ -1,8 +1,9 @@
 /* qk_fdwconv.c — the fdwconv family's shape check, weight repack (f32 rows [C][K*K] -> [K*K][C]) and
  * driver (OpenMP over output rows). Members: ukernels/qk_fdwconv_ukernel_*; registry:
- * qk_fdwconv_registry.c. */
+ * qk_registry.c (generated from toolchain/kernels.toml). */
 #include <assert.h>
 #include <string.h>
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_fdwconv.h"
 
@@ -39,4 +40,20 @@ void qk_fdwconv(const qk_fdwconv_ukernel_desc* uk, const qk_fdwconv_args* args) 
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
     #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
     for (int32_t oy = 0; oy < oh; oy++) uk->fn(args, (size_t)oy, (size_t)oy + 1);
+}
+
+const qk_fdwconv_ukernel_desc* qk_fdwconv_select(qk_isa isa) {
+    return QK_SELECT(qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, isa, NULL, NULL);
+}
+
+/* A SIMD member whose vector width divides the channel count. */
+static int qk_fdwconv_keep(const void* desc, const void* channels) {
+    const qk_fdwconv_ukernel_desc* d = desc;
+    return d->isa != QK_ISA_SCALAR && *(const int32_t*)channels % d->lanes == 0;
+}
+
+const qk_fdwconv_ukernel_desc* qk_fdwconv_select_for(qk_isa isa, int32_t channels) {
+    const qk_fdwconv_ukernel_desc* best = QK_SELECT(qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, isa,
+                                                    qk_fdwconv_keep, &channels);
+    return best != NULL ? best : qk_fdwconv_select(isa);
 }

@@ -1,6 +1,8 @@
 /* qk_gemm.c — the GEMM drivers: split the output into the member's MR x NR tiles and run them,
- * OpenMP-parallel over tiles (each tile is computed alone, so any team size gives the same bits). */
+ * OpenMP-parallel over tiles (each tile is computed alone, so any team size gives the same bits);
+ * qgemm / fgemm dispatch over the registries (qk_registry.c). */
 #include <assert.h>
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_gemm.h"
 
@@ -45,4 +47,36 @@ void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_fgemm_ukernel_fn fn = uk->fn;
     QK_FOR_EACH_TILE(args, mr, nr, fn);
+}
+
+/* ---- dispatch ---- */
+
+typedef struct { int bits; qk_qgemm_kind kind; } qk_qgemm_want;
+
+static int qk_qgemm_keep(const void* desc, const void* want) {
+    const qk_qgemm_ukernel_desc* d = desc;
+    const qk_qgemm_want* w = want;
+    return d->bits == w->bits && d->kind == w->kind;
+}
+
+const qk_qgemm_ukernel_desc* qk_qgemm_select_kind(int bits, qk_isa isa, qk_qgemm_kind kind) {
+    const qk_qgemm_want want = {bits, kind};
+    return QK_SELECT(qk_qgemm_ukernels, qk_qgemm_ukernel_count, isa, qk_qgemm_keep, &want);
+}
+
+const qk_qgemm_ukernel_desc* qk_qgemm_select(int bits, qk_isa isa) {
+    return qk_qgemm_select_kind(bits, isa, QK_KIND_LUT);
+}
+
+const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa) {
+    return QK_SELECT(qk_fgemm_ukernels, qk_fgemm_ukernel_count, isa, NULL, NULL);
+}
+
+int qk_lut_is_shift(const int8_t* lut, int bits) {
+    if (lut == NULL || bits < 1 || bits > 4) return 0;
+    for (int c = 0; c < (1 << bits); c++) {
+        const int v = lut[c], m = v < 0 ? -v : v;
+        if (v != 0 && (m & (m - 1)) != 0) return 0;  /* 0, +-1, +-2, ..., +-64, -128 */
+    }
+    return 1;
 }

@@ -1,6 +1,7 @@
 /* qk_peak.c — the int8 dot-product peak probe (qk_peak.h): 12 independent accumulator chains, more
  * than latency x throughput of any target core, so the loop runs at the units' issue rate. */
 #include "qk_peak.h"
+#include "internal/qk_isa_internal.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 #elif defined(__aarch64__)
@@ -71,14 +72,12 @@ static uint64_t qk_peak_scalar(uint64_t iterations) {
 
 uint64_t qk_peak_int8_ops(qk_isa isa, uint64_t iterations) {
     if (!qk_isa_supported(isa)) return 0;
-    switch (isa) {
 #if defined(__x86_64__)
-    case QK_ISA_AVX512VNNI: return qk_peak_vnni(iterations);
-    case QK_ISA_AVX2: return qk_peak_avx2(iterations);
+    if (qk_isa_has_int8_dot(isa)) return qk_peak_vnni(iterations);
+    if (isa != QK_ISA_SCALAR) return qk_peak_avx2(iterations); /* avx2 and the AVX-512 sets without VNNI */
 #endif
 #if defined(__aarch64__)
-    case QK_ISA_NEONDOT: return qk_peak_neondot(iterations);
+    if (qk_isa_has_int8_dot(isa)) return qk_peak_neondot(iterations);
 #endif
-    default: return qk_peak_scalar(iterations);
-    }
+    return qk_peak_scalar(iterations);
 }

@@ -21,13 +21,13 @@ extension Model {
     }
 
     /// One plan per stored bit width (the default's is `defaultPlan`), and the default width.
-    static func bitWidthPlans(_ loaded: LoadedModel, defaultPlan: Plan, kernel: KernelChoice,
+    static func bitWidthPlans(_ widths: BitWidthGraphs?, tensors: TensorSource, defaultPlan: Plan, kernel: KernelChoice,
                               depthwise: DepthwisePath) throws -> ([Int: Plan], Int?) {
-        guard let widths = loaded.bitWidths else { return ([:], nil) }
+        guard let widths else { return ([:], nil) }
         var plans: [Int: Plan] = [:]
         for bits in widths.bits {
             plans[bits] = bits == widths.defaultBits
-                ? defaultPlan : try Plan(graph: widths.graph(bits: bits)!, file: loaded.file, kernel: kernel, depthwise: depthwise)
+                ? defaultPlan : try Plan(graph: widths.graph(bits: bits)!, tensors: tensors, kernel: kernel, depthwise: depthwise)
         }
         return (plans, widths.defaultBits)
     }

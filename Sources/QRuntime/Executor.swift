@@ -159,56 +159,70 @@ enum Executor {
                      pad_bottom: Int32(p.padding[2]), pad_right: Int32(p.padding[3]))
     }
 
+    /// Runs a conv on its one kernel path: the plan-owned template plus this run's arena pointers (and,
+    /// on u8 paths, the run-time quantization of its operands).
     private static func runConv(_ c: ConvStep, state: ExecutionState, base: UnsafeMutableRawPointer) {
-        var geometry = c.geometry
-        if let (template, kernel) = c.quantized {
-            var args = template
-            let (scale, zero) = state.resolve(c.inputQuant!)
-            args.a_zero = zero
-            if let weightScales = c.weightScales {
-                for n in 0..<Int(geometry.out_c) { state.epilogueScratch[n] = scale * weightScales[n] }
-                args.epi.scale = UnsafePointer(state.epilogueScratch)
-            }
-            if let residual = c.residual {
-                args.epi.residual = UnsafeRawPointer(base + residual)
-                if let rq = c.residualQuant {
-                    let r = state.resolve(rq)
-                    args.epi.rscale = r.scale
-                    args.epi.rzero = r.zero
-                }
-            }
-            args.epi.out = base + c.output
-            let input = (base + c.input).assumingMemoryBound(to: UInt8.self)
-            if let dw = c.depthwise {
-                var direct = qk_dwconv_args(geom: geometry, in: input, a_zero: zero, w: dw.w, w_stride: dw.wStride,
-                                            wsum: dw.wsum, epi: args.epi)
-                qk_dwconv3x3(dw.kernel, &direct)
-            } else {
-                qk_conv2d_u8(kernel, &geometry, input, &args, (base + c.workspace).assumingMemoryBound(to: UInt8.self))
-            }
-        } else if let (template, kernel) = c.binary {
-            var layer = template
-            if let residual = c.residual { layer.epi.residual = UnsafeRawPointer(base + residual) }
-            layer.epi.out = base + c.output
-            if c.packedInput {
-                let flag = (base + c.input).assumingMemoryBound(to: UInt64.self).pointee
-                qk_bconv2d_packed(kernel, &geometry, (base + c.input + packedImageHeader).assumingMemoryBound(to: UInt64.self),
-                                  Int32(flag), &layer)
-            } else {
-                qk_bconv2d_f32(kernel, &geometry, (base + c.input).assumingMemoryBound(to: Float.self), &layer,
-                               base + c.workspace)
-            }
-        } else if let (template, kernel) = c.float {
-            var args = template
-            if let residual = c.residual { args.epi.residual = UnsafeRawPointer(base + residual) }
-            args.epi.out = base + c.output
-            let input = (base + c.input).assumingMemoryBound(to: Float.self)
-            if let dw = c.floatDepthwise {
-                var direct = qk_fdwconv_args(geom: geometry, in: input, w: dw.w, w_stride: dw.wStride, epi: args.epi)
-                qk_fdwconv(dw.kernel, &direct)
-            } else {
-                qk_conv2d_f32(kernel, &geometry, input, &args, (base + c.workspace).assumingMemoryBound(to: Float.self))
-            }
+        let input = UnsafeRawPointer(base + c.input)
+        switch c.kernel {
+        case .floatGemm(let conv, let workspace):
+            var args = conv.pointee.args
+            place(&args.epi, c, base: base)
+            var geometry = conv.pointee.geometry
+            qk_conv2d_f32(conv.pointee.member, &geometry, input.assumingMemoryBound(to: Float.self), &args,
+                          (base + workspace).assumingMemoryBound(to: Float.self))
+        case .floatDepthwise(let conv):
+            var args = conv.pointee.args
+            place(&args.epi, c, base: base)
+            args.in = input.assumingMemoryBound(to: Float.self)
+            qk_fdwconv(conv.pointee.member, &args)
+        case .quantizedGemm(let conv, let workspace):
+            var args = conv.pointee.args
+            place(&args.epi, c, base: base)
+            args.a_zero = resolve(conv.pointee.operands, into: &args.epi, state: state)
+            var geometry = conv.pointee.geometry
+            qk_conv2d_u8(conv.pointee.member, &geometry, input.assumingMemoryBound(to: UInt8.self), &args,
+                         (base + workspace).assumingMemoryBound(to: UInt8.self))
+        case .quantizedDepthwise(let conv):
+            var args = conv.pointee.args
+            place(&args.epi, c, base: base)
+            args.a_zero = resolve(conv.pointee.operands, into: &args.epi, state: state)
+            args.in = input.assumingMemoryBound(to: UInt8.self)
+            qk_dwconv3x3(conv.pointee.member, &args)
+        case .binary(let conv, let workspace):
+            var layer = conv.pointee.layer
+            place(&layer.epi, c, base: base)
+            var geometry = conv.pointee.geometry
+            qk_bconv2d_f32(conv.pointee.member, &geometry, input.assumingMemoryBound(to: Float.self), &layer, base + workspace)
+        case .binaryPacked(let conv):
+            var layer = conv.pointee.layer
+            place(&layer.epi, c, base: base)
+            var geometry = conv.pointee.geometry
+            let flag = input.assumingMemoryBound(to: UInt64.self).pointee
+            qk_bconv2d_packed(conv.pointee.member, &geometry, (input + packedImageHeader).assumingMemoryBound(to: UInt64.self),
+                              Int32(flag), &layer)
         }
+    }
+
+    /// Points an epilogue template at this run's output and residual.
+    @inline(__always) private static func place(_ epi: inout qk_epilogue, _ c: ConvStep, base: UnsafeMutableRawPointer) {
+        if let residual = c.residual { epi.residual = UnsafeRawPointer(base + residual) }
+        epi.out = base + c.output
+    }
+
+    /// Fills the run-time quantization of a u8 layer into its epilogue (the per-channel scale when the
+    /// input is dynamically quantized, the u8 residual's scale and zero) and returns the input zero point.
+    @inline(__always) private static func resolve(_ operands: U8Operands, into epi: inout qk_epilogue,
+                                                  state: ExecutionState) -> Int32 {
+        let (scale, zero) = state.resolve(operands.input)
+        if let weightScales = operands.weightScales {
+            for n in 0..<Int(epi.ldc) { state.epilogueScratch[n] = scale * weightScales[n] }
+            epi.scale = UnsafePointer(state.epilogueScratch)
+        }
+        if let residual = operands.residual {
+            let r = state.resolve(residual)
+            epi.rscale = r.scale
+            epi.rzero = r.zero
+        }
+        return zero
     }
 }

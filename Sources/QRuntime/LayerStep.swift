@@ -1,5 +1,4 @@
 // Planning one conv/linear layer: geometry, kernel choice, weight views, column sums and epilogue constants.
-import QFormat
 import QGraph
 import QKernels
 
@@ -22,15 +21,34 @@ func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool) -
     return qk_fdwconv_supports(&g) == 1
 }
 
-/// Sets the f32 depthwise path of a step whose f32 GEMM weights are `rows` ([C][K*K]) when the conv
-/// qualifies: the rows are repacked once into fdwconv's [K*K][C] layout (plan-owned memory).
-private func useDirectFloatDepthwise(_ step: inout ConvStep, _ c: Conv2D, rows: UnsafePointer<Float>,
-                                     depthwise: DepthwisePath, memory: OwnedMemory) {
-    guard depthwise == .direct, runsDirectDepthwise(c, geometry: step.geometry, inputIsU8: false) else { return }
-    let oc = c.outChannels, taps = c.reductionSize, wStride = qk_fdwconv_weight_stride(Int32(oc))
-    let w = memory.allocate(taps * wStride * 4).bindMemory(to: Float.self, capacity: taps * wStride)
-    qk_fdwconv_pack(rows, taps, Int32(taps), Int32(oc), w, wStride)
-    step.floatDepthwise = (UnsafePointer(w), wStride, qk_fdwconv_select_for(qk_isa_active(), Int32(oc))!)
+/// The kernel path of a conv, decided once from its weights, its input's type and the options; the
+/// arena plan (the path's workspace) and the step (`layerStep`) both follow it.
+enum ConvPath {
+    case floatGemm, floatDepthwise, quantizedGemm, quantizedDepthwise, binary, binaryPacked
+
+    /// The path of conv `c` on an input of geometry `geometry`: binary kernels for sign inputs with
+    /// binary/ternary weights (from the packed image when a packSigns step wrote it); else direct
+    /// depthwise when asked for and supported; else the GEMM of the input's type.
+    init(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool, inputIsSign: Bool, inputIsPackedSigns: Bool,
+         depthwise: DepthwisePath) {
+        if !inputIsU8 && binaryConvScale(c, inputIsSign: inputIsSign) != nil {
+            self = inputIsPackedSigns ? .binaryPacked : .binary
+            return
+        }
+        let direct = depthwise == .direct && runsDirectDepthwise(c, geometry: geometry, inputIsU8: inputIsU8)
+        self = inputIsU8 ? (direct ? .quantizedDepthwise : .quantizedGemm) : (direct ? .floatDepthwise : .floatGemm)
+    }
+
+    /// Bytes of arena scratch the path needs while the step runs (0: none).
+    func workspaceBytes(_ geometry: qk_conv_geom) -> Int {
+        var g = geometry
+        switch self {
+        case .floatGemm: return qk_conv_workspace_bytes(&g, 4)
+        case .quantizedGemm: return qk_conv_workspace_bytes(&g, 1)
+        case .binary: return qk_bconv_workspace_bytes(&g)
+        case .floatDepthwise, .quantizedDepthwise, .binaryPacked: return 0
+        }
+    }
 }
 
 /// An epilogue with no residual and f32 output; the caller fills the rest.
@@ -41,82 +59,69 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
                        out_inv_scale: 0, out_zero: 0)
 }
 
-/// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input).
-func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape: [Int], workspace: Int,
+/// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input) on `path`;
+/// `workspace` is the arena offset of the path's scratch.
+func layerStep(conv c: Conv2D, path: ConvPath, input: Int, output: Int, inShape: [Int], workspace: Int,
                inputQuant: QuantRef?, residual: Int?, residualQuant: QuantRef?, outputQuant: QuantRef?,
-               choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct, file: LBMFile,
-               memory: OwnedMemory, inputIsSign: Bool = false, inputIsPackedSigns: Bool = false) throws -> ConvStep {
+               choice: KernelChoice = .auto, tensors: TensorSource, memory: OwnedMemory) throws -> ConvStep {
     let geometry = convGeometry(c, inShape: inShape)
     let k = c.reductionSize
     let oc = c.outChannels
     guard k <= Int(QK_MAX_K) else {
         throw RuntimeError("layer with K = \(k) exceeds the int32-exact limit \(QK_MAX_K)")
     }
-    let bias: UnsafePointer<Float> = c.bias.map {
-        UnsafePointer(file.tensor($0)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self))
-    } ?? memory.floats([Float](repeating: 0, count: oc))
+    let bias = c.bias.map { tensors.floats($0).baseAddress! } ?? memory.floats([Float](repeating: 0, count: oc))
     var epilogue = baseEpilogue(bias: bias, activation: c.activation)
     epilogue.ldc = oc
-    if let residual {
-        _ = residual
+    if residual != nil {
         epilogue.residual_kind = residualQuant == nil ? QK_RESIDUAL_F32 : QK_RESIDUAL_U8
         epilogue.ldr = oc
     }
-    var step = ConvStep(input: input, output: output, residual: residual, workspace: workspace, geometry: geometry,
-                        quantized: nil, float: nil, inputQuant: inputQuant, residualQuant: residualQuant,
-                        outputQuant: outputQuant, weightScales: nil)
-    if c.weight.scheme == .float32 {
-        let weights = file.tensor(c.weight.values!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
-        let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
-        step.float = (args, qk_fgemm_select(qk_isa_active()))
-        useDirectFloatDepthwise(&step, c, rows: weights, depthwise: depthwise, memory: memory)
-        return step
+    let kernel: ConvKernel
+    switch path {
+    case .floatGemm, .floatDepthwise:
+        // f32 weights as stored, or weights-only quantization (f32 activations): the exact weights
+        // (scale[oc] * levels[code]) decoded once here.
+        let weights = c.weight.scheme == .float32
+            ? tensors.floats(c.weight.values!).baseAddress! : decodeExactWeights(c, tensors: tensors, memory: memory)
+        if path == .floatGemm {
+            let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
+            kernel = .floatGemm(memory.store(FloatGemmConv(geometry: geometry, args: args, member: qk_fgemm_select(qk_isa_active()))),
+                                workspace: workspace)
+        } else {
+            // Repacked once from the [C][K*K] rows into fdwconv's [K*K][C] layout.
+            let wStride = qk_fdwconv_weight_stride(Int32(oc))
+            let w = memory.allocate(k * wStride * 4).bindMemory(to: Float.self, capacity: k * wStride)
+            qk_fdwconv_pack(weights, k, Int32(k), Int32(oc), w, wStride)
+            let args = qk_fdwconv_args(geom: geometry, in: nil, w: w, w_stride: wStride, epi: epilogue)
+            kernel = .floatDepthwise(memory.store(FloatDepthwiseConv(args: args, member: qk_fdwconv_select_for(qk_isa_active(), Int32(oc))!)))
+        }
+    case .binary, .binaryPacked:
+        let layer = memory.store(binaryConv(c, geometry: geometry, unit: binaryConvScale(c, inputIsSign: true)!,
+                                            epilogue: epilogue, tensors: tensors, memory: memory))
+        kernel = path == .binary ? .binary(layer, workspace: workspace) : .binaryPacked(layer)
+    case .quantizedGemm, .quantizedDepthwise:
+        kernel = try quantizedKernel(c, path: path, geometry: geometry, epilogue: epilogue, workspace: workspace,
+                                     inputQuant: inputQuant!, residualQuant: residualQuant, outputQuant: outputQuant,
+                                     choice: choice, tensors: tensors, memory: memory)
     }
-    if inputQuant == nil, let unit = binaryConvScale(c, inputIsSign: inputIsSign) {
-        step.binary = binaryConv(c, geometry: geometry, unit: unit, epilogue: epilogue, file: file, memory: memory)
-        step.packedInput = inputIsPackedSigns
-        step.kernelName = String(cString: step.binary!.kernel.pointee.name)
-        return step
-    }
-    if inputQuant == nil {
-        // Weights-only quantization: f32 activations, so the exact weights (scale[oc] * levels[code])
-        // are decoded once here and the layer runs on the f32 GEMM (depthwise 3x3 / 5x5: on fdwconv).
-        let weights = decodeExactWeights(c, file: file, memory: memory)
-        let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
-        step.float = (args, qk_fgemm_select(qk_isa_active()))
-        useDirectFloatDepthwise(&step, c, rows: weights, depthwise: depthwise, memory: memory)
-        return step
-    }
-    let bits = c.weight.bits
-    // Shift-add only where asked for and the table allows it (KernelChoice).
-    let shiftTable = c.weight.lut.map(WeightDescriptor.isShiftTable) ?? false
-    let kind = choice == .shift && shiftTable && qk_qgemm_select_kind(Int32(bits), qk_isa_active(), QK_KIND_SHIFT) != nil
-        ? QK_KIND_SHIFT : QK_KIND_LUT
-    guard let kernel = qk_qgemm_select_kind(Int32(bits), qk_isa_active(), kind) else {
-        throw RuntimeError("no kernel for \(bits)-bit weights")
-    }
-    step.kernelName = String(cString: kernel.pointee.name)
-    let codes = file.tensor(c.weight.codes!)!
-    let packed = codes.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    let rowBytes = codes.shape[1]
-    var lut: UnsafePointer<Int8>?
-    if let table = c.weight.lut {
-        let p = memory.allocate(16).bindMemory(to: Int8.self, capacity: 16)
-        for (i, v) in table.enumerated() { p[i] = Int8(v) }
-        lut = UnsafePointer(p)
-    }
-    // Each conv group's rows are their own packed matrix (qk_pack.h): column sums per group.
-    let colsums = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
-    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
-    for g in 0..<c.groups {
-        qk_weight_colsums(packed + g * groupBytes, perGroup, k, Int32(bits), lut, colsums + g * perGroup)
-    }
-    let weightScales = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    return ConvStep(input: input, output: output, residual: residual, kernel: kernel)
+}
+
+/// The u8 paths: the epilogue's scales and output quantization, then the qgemm member with the
+/// layer's table and column sums, or the weights repacked for dwconv3x3.
+private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom, epilogue: qk_epilogue, workspace: Int,
+                             inputQuant: QuantRef, residualQuant: QuantRef?, outputQuant: QuantRef?, choice: KernelChoice,
+                             tensors: TensorSource, memory: OwnedMemory) throws -> ConvKernel {
+    let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
+    var epilogue = epilogue
+    var operands = U8Operands(input: inputQuant, residual: residualQuant, weightScales: nil)
+    let weightScales = tensors.floats(c.weight.scale!).baseAddress!
     switch inputQuant {
-    case .fixed(let scale, _)?:
+    case .fixed(let scale, _):
         epilogue.scale = memory.floats((0..<oc).map { scale * weightScales[$0] })
-    default:
-        step.weightScales = weightScales   // scale = input scale * weight scale, made per run
+    case .dynamic:
+        operands.weightScales = weightScales   // scale = input scale * weight scale, made per run
     }
     switch outputQuant {
     case .fixed(let scale, let zero)?:
@@ -128,28 +133,49 @@ func layerStep(conv c: Conv2D, input: Int, output: Int, inShape: [Int], outShape
     case nil:
         epilogue.output_kind = QK_OUTPUT_F32
     }
-    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: Int(QK_ROW_GROUP) * rowBytes,
-                             bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
-    step.quantized = (args, kernel)
-    if depthwise == .direct && runsDirectDepthwise(c, geometry: geometry, inputIsU8: true) {
+    let packed = tensors.pointer(c.weight.codes!).assumingMemoryBound(to: UInt8.self)
+    let groupStride = Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: bits)
+    var lut: UnsafePointer<Int8>?
+    if let table = c.weight.lut {
+        let p = memory.allocate(16).bindMemory(to: Int8.self, capacity: 16)
+        for (i, v) in table.enumerated() { p[i] = Int8(v) }
+        lut = UnsafePointer(p)
+    }
+    if path == .quantizedDepthwise {
         // Repack once: conv group g = channel g, one row of K = 9 codes in a 16-row group.
         let wStride = qk_dwconv3x3_weight_stride(Int32(oc))
         let w = memory.allocate(9 * wStride).bindMemory(to: Int8.self, capacity: 9 * wStride)
         let wsum = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
-        qk_dwconv3x3_pack(packed, args.w_group_stride, Int32(bits), lut, Int32(oc), w, wStride, wsum)
-        let member = qk_dwconv_select(qk_isa_active())!
-        step.depthwise = (UnsafePointer(w), wStride, UnsafePointer(wsum), member)
-        step.kernelName = String(cString: member.pointee.name)
+        qk_dwconv3x3_pack(packed, groupStride, Int32(bits), lut, Int32(oc), w, wStride, wsum)
+        let args = qk_dwconv_args(geom: geometry, in: nil, a_zero: 0, w: w, w_stride: wStride, wsum: wsum, epi: epilogue)
+        return .quantizedDepthwise(memory.store(QuantizedDepthwiseConv(args: args, member: qk_dwconv_select(qk_isa_active())!,
+                                                                       operands: operands)))
     }
-    return step
+    // Shift-add only where asked for and the table allows it (KernelChoice).
+    let shiftTable = c.weight.lut.map(WeightDescriptor.isShiftTable) ?? false
+    let kind = choice == .shift && shiftTable && qk_qgemm_select_kind(Int32(bits), qk_isa_active(), QK_KIND_SHIFT) != nil
+        ? QK_KIND_SHIFT : QK_KIND_LUT
+    guard let member = qk_qgemm_select_kind(Int32(bits), qk_isa_active(), kind) else {
+        throw RuntimeError("no kernel for \(bits)-bit weights")
+    }
+    // Each conv group's rows are their own packed matrix (qk_pack.h): column sums per group.
+    let colsums = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
+    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
+    for g in 0..<c.groups {
+        qk_weight_colsums(packed + g * groupBytes, perGroup, k, Int32(bits), lut, colsums + g * perGroup)
+    }
+    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: groupStride,
+                             bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
+    return .quantizedGemm(memory.store(QuantizedGemmConv(geometry: geometry, args: args, member: member, operands: operands)),
+                          workspace: workspace)
 }
 
 /// The exact f32 weight rows [OC][K] of a quantized conv/linear: w[oc][k] = scale[oc] * value(code), with
 /// value = the descriptor's exact level of the code (WeightDescriptor.exactValue). Plan-owned memory.
-func decodeExactWeights(_ c: Conv2D, file: LBMFile, memory: OwnedMemory) -> UnsafePointer<Float> {
+func decodeExactWeights(_ c: Conv2D, tensors: TensorSource, memory: OwnedMemory) -> UnsafePointer<Float> {
     let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
-    let packed = file.tensor(c.weight.codes!)!.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    let scale = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    let packed = tensors.pointer(c.weight.codes!).assumingMemoryBound(to: UInt8.self)
+    let scale = tensors.floats(c.weight.scale!)
     let table = (0..<(1 << bits)).map { c.weight.exactValue(code: $0) }
     let out = memory.allocate(oc * k * 4).bindMemory(to: Float.self, capacity: oc * k)
     let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
@@ -176,11 +202,11 @@ func binaryConvScale(_ c: Conv2D, inputIsSign: Bool) -> Float? {
 
 /// The packed binary layer of a conv accepted by binaryConvScale, with its row tables built for
 /// `geometry` (plan-owned memory).
-private func binaryConv(_ c: Conv2D, geometry: qk_conv_geom, unit: Float, epilogue: qk_epilogue, file: LBMFile,
-                        memory: OwnedMemory) -> (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>) {
+private func binaryConv(_ c: Conv2D, geometry: qk_conv_geom, unit: Float, epilogue: qk_epilogue, tensors: TensorSource,
+                        memory: OwnedMemory) -> BinaryConv {
     let k = c.reductionSize, oc = c.outChannels, bits = c.weight.bits
-    let packed = file.tensor(c.weight.codes!)!.bytes.baseAddress!.assumingMemoryBound(to: UInt8.self)
-    let scale = file.tensor(c.weight.scale!)!.bytes.baseAddress!.assumingMemoryBound(to: Float.self)
+    let packed = tensors.pointer(c.weight.codes!).assumingMemoryBound(to: UInt8.self)
+    let scale = tensors.floats(c.weight.scale!)
     let ternary = (0..<(1 << bits)).map { code -> Int8 in
         let v = c.weight.exactValue(code: code)
         return v > 0 ? 1 : v < 0 ? -1 : 0
@@ -204,5 +230,5 @@ private func binaryConv(_ c: Conv2D, geometry: qk_conv_geom, unit: Float, epilog
     let tables = memory.allocate(qk_bconv_tables_bytes(&g))
     qk_bconv_prepare(&g, &layer, tables)
     layer.tables = UnsafeRawPointer(tables)
-    return (layer, qk_bgemm_select(qk_isa_active()))
+    return BinaryConv(geometry: geometry, layer: layer, member: qk_bgemm_select(qk_isa_active()))
 }

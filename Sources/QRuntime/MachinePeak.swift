@@ -70,15 +70,7 @@ public struct MachineDescription: Codable, Sendable {
     public var maxFrequencyMHz: Double?
 
     public static var current: MachineDescription {
-        var model = "unknown"
-        if let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) {
-            for line in text.split(separator: "\n") where line.hasPrefix("model name") || line.hasPrefix("Hardware") {
-                if let colon = line.firstIndex(of: ":") {
-                    model = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-                    break
-                }
-            }
-        }
+        let model = cpuModel(cpuinfo: (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? "")
         var freq: Double?
         for cpu in 0..<ProcessInfo.processInfo.activeProcessorCount {
             let path = "/sys/devices/system/cpu/cpu\(cpu)/cpufreq/cpuinfo_max_freq"
@@ -89,4 +81,35 @@ public struct MachineDescription: Codable, Sendable {
         return MachineDescription(cpuModel: model, logicalCPUs: ProcessInfo.processInfo.activeProcessorCount,
                                   isa: MachinePeak.activeISA, maxFrequencyMHz: freq)
     }
+
+    /// The CPU model a /proc/cpuinfo text names: its "model name" (x86, 32-bit ARM); else, as aarch64 Linux lists
+    /// only ids, each distinct "CPU implementer" / "CPU part" in order, Arm's own cores by name ("Arm Cortex-A55 +
+    /// Cortex-A76"); else "Hardware"; else "unknown".
+    public static func cpuModel(cpuinfo text: String) -> String {
+        let lines = text.split(separator: "\n")
+        func values(_ key: String) -> [String] {
+            lines.compactMap { line in
+                guard let colon = line.firstIndex(of: ":"),
+                      line[..<colon].trimmingCharacters(in: .whitespaces) == key else { return nil }
+                return line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            }
+        }
+        if let name = values("model name").first { return name }
+        let cores = zip(values("CPU implementer"), values("CPU part")).map { implementer, part in
+            implementer == "0x41" ? armCores[part.lowercased()] ?? "part \(part)" : "implementer \(implementer) part \(part)"
+        }
+        if !cores.isEmpty {
+            let distinct = cores.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+            return (cores.first!.hasPrefix("implementer") ? "" : "Arm ") + distinct.joined(separator: " + ")
+        }
+        return values("Hardware").first ?? "unknown"
+    }
+
+    /// Arm Ltd's (implementer 0x41) part numbers, MIDR_EL1.PartNum, of common cores.
+    static let armCores: [String: String] = [
+        "0xd03": "Cortex-A53", "0xd04": "Cortex-A35", "0xd05": "Cortex-A55", "0xd07": "Cortex-A57", "0xd08": "Cortex-A72",
+        "0xd09": "Cortex-A73", "0xd0a": "Cortex-A75", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1", "0xd0d": "Cortex-A77",
+        "0xd40": "Neoverse-V1", "0xd41": "Cortex-A78", "0xd44": "Cortex-X1", "0xd46": "Cortex-A510", "0xd47": "Cortex-A710",
+        "0xd48": "Cortex-X2", "0xd49": "Neoverse-N2", "0xd4d": "Cortex-A715", "0xd4e": "Cortex-X3",
+    ]
 }

@@ -30,12 +30,17 @@ public enum DepthwisePath: String, CaseIterable, Sendable {
 
 /// A loaded LowBit model: the validated graph, its info, and the execution plan. Immutable after init and
 /// safe to share between threads; each thread runs it through its own `Session`.
+///
+/// Load one from an .lbm file (`init(contentsOf:)`: tensors read zero-copy from the mapped file), or build
+/// one from an in-memory graph and tensors (`init(graph:tensors:info:bitWidths:)`: the converter's
+/// calibration, tests), which is validated as a file's would be and plans and runs identically.
 public final class Model: @unchecked Sendable {
     public let graph: Graph
     public let info: ModelInfo
-    /// Size of the model file in bytes.
+    /// Size of the model file in bytes (0 for a model built in memory).
     public let fileSize: Int
-    let file: LBMFile
+    /// The weights the plans point into (the mapped file, or the in-memory copy); alive as long as the model.
+    let tensors: TensorSource
     /// The plan of the default bit width (of the only graph, for models without run-time bit widths).
     let plan: Plan
     /// Run-time bit width -> its plan, all built at load (empty for models without run-time widths).
@@ -53,16 +58,43 @@ public final class Model: @unchecked Sendable {
     }
 
     /// Plans an already decoded model.
-    public init(loaded: LoadedModel, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
-                limits: ModelLimits = .default) throws {
-        graph = loaded.graph
-        info = loaded.info
-        file = loaded.file
-        fileSize = loaded.file.fileSize
-        bitWidthGraphs = loaded.bitWidths
-        plan = try Plan(graph: loaded.graph, file: loaded.file, kernel: kernel, depthwise: depthwise)
-        (plansByBits, defaultBits) = try Self.bitWidthPlans(loaded, defaultPlan: plan, kernel: kernel, depthwise: depthwise)
-        try limits.checkArena(([plan] + plansByBits.values).map(\.arenaBytes).max()!, model: loaded.file.name)
+    public convenience init(loaded: LoadedModel, kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
+                            limits: ModelLimits = .default) throws {
+        try self.init(graph: loaded.graph, info: loaded.info, bitWidths: loaded.bitWidths, tensors: loaded.file,
+                      fileSize: loaded.file.fileSize, name: loaded.file.name, kernel: kernel, depthwise: depthwise,
+                      limits: limits)
+    }
+
+    /// Builds a model from an in-memory graph and tensors, without an .lbm file. It is validated as a file
+    /// is when read (`ModelArchive.validate`: preprocessing, graph, every referenced tensor, bit-width
+    /// graphs; and each tensor's byte count against its dtype and shape), then planned; errors name
+    /// `info.name`. The tensors are copied once, into memory the model owns.
+    public convenience init(graph: Graph, tensors: TensorStore, info: ModelInfo, bitWidths: BitWidthGraphs? = nil,
+                            kernel: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
+                            limits: ModelLimits = .default) throws {
+        let resident: ResidentTensors
+        do {
+            resident = try ResidentTensors(tensors)
+            try ModelArchive.validate(graph: graph, info: info, bitWidths: bitWidths, tensors: resident)
+        } catch {
+            throw RuntimeError("\(info.name): \(error)")
+        }
+        try self.init(graph: graph, info: info, bitWidths: bitWidths, tensors: resident, fileSize: 0, name: info.name,
+                      kernel: kernel, depthwise: depthwise, limits: limits)
+    }
+
+    /// Plans a validated model whose tensors are `tensors`; `name` labels errors.
+    private init(graph: Graph, info: ModelInfo, bitWidths: BitWidthGraphs?, tensors: TensorSource, fileSize: Int,
+                 name: String, kernel: KernelChoice, depthwise: DepthwisePath, limits: ModelLimits) throws {
+        self.graph = graph
+        self.info = info
+        self.fileSize = fileSize
+        self.tensors = tensors
+        bitWidthGraphs = bitWidths
+        plan = try Plan(graph: graph, tensors: tensors, kernel: kernel, depthwise: depthwise)
+        (plansByBits, defaultBits) = try Self.bitWidthPlans(bitWidths, tensors: tensors, defaultPlan: plan, kernel: kernel,
+                                                            depthwise: depthwise)
+        try limits.checkArena(([plan] + plansByBits.values).map(\.arenaBytes).max()!, model: name)
     }
 
     /// The member each quantized layer runs with (a GEMM member, or a dwconv3x3 member for direct

@@ -1,45 +1,12 @@
 // The planner: turns a validated graph into a flat list of kernel steps over one preallocated arena.
 // Everything that can fail happens here; the executor after it only calls kernels (DESIGN.md, "Data flow").
-import QFormat
 import QGraph
 import QKernels
 
-/// The quantization parameters of a u8 value: fixed in the file, or measured at run time into a slot.
+/// The quantization parameters of a u8 value: fixed in the graph, or measured at run time into a slot.
 enum QuantRef {
     case fixed(scale: Float, zeroPoint: Int32)
     case dynamic(slot: Int)
-}
-
-/// A conv or linear layer, ready to run: the C geometry and GEMM arguments with every weight-side field
-/// filled (views into the mapped file or plan-owned memory); the executor adds the arena pointers.
-struct ConvStep {
-    var input: Int, output: Int
-    var residual: Int?
-    /// Arena offset of the im2col workspace (unused when the conv reads its input directly).
-    var workspace: Int
-    var geometry: qk_conv_geom
-    /// Quantized layers: the u8 GEMM arguments and member; nil for f32 layers.
-    var quantized: (args: qk_qgemm_args, kernel: UnsafePointer<qk_qgemm_ukernel_desc>)?
-    /// Depthwise 3x3 layers run directly: repacked weights [9][wStride], their per-channel sums and the
-    /// dwconv3x3 member; the epilogue comes from `quantized` (nil: the GEMM path).
-    var depthwise: (w: UnsafePointer<Int8>, wStride: Int, wsum: UnsafePointer<Int32>,
-                    kernel: UnsafePointer<qk_dwconv_ukernel_desc>)?
-    /// f32 layers: the f32 GEMM arguments and member.
-    var float: (args: qk_fgemm_args, kernel: UnsafePointer<qk_fgemm_ukernel_desc>)?
-    /// f32 depthwise 3x3 / 5x5 layers run directly: repacked weights [K*K][wStride] and the fdwconv member;
-    /// the epilogue comes from `float` (nil: the f32 GEMM path).
-    var floatDepthwise: (w: UnsafePointer<Float>, wStride: Int, kernel: UnsafePointer<qk_fdwconv_ukernel_desc>)?
-    /// Binary convs (sign inputs x binary/ternary weights): the packed layer and the bgemm member.
-    var binary: (layer: qk_bconv_layer, kernel: UnsafePointer<qk_bgemm_ukernel_desc>)?
-    /// Binary convs: the input is a packSigns step's image (else f32, packed by the conv).
-    var packedInput = false
-    var inputQuant: QuantRef?
-    var residualQuant: QuantRef?
-    var outputQuant: QuantRef?
-    /// The member's name (quantized layers: GEMM or dwconv3x3), for reports.
-    var kernelName: String? = nil
-    /// Per-channel weight scales, for layers whose input scale is only known at run time.
-    var weightScales: UnsafePointer<Float>?
 }
 
 /// One executor step.
@@ -79,6 +46,13 @@ final class OwnedMemory {
         return UnsafePointer(p)
     }
 
+    /// A plan-owned copy of `value` (a trivial type: nothing to release).
+    func store<T: BitwiseCopyable>(_ value: T) -> UnsafePointer<T> {
+        let p = allocate(MemoryLayout<T>.stride).bindMemory(to: T.self, capacity: 1)
+        p.initialize(to: value)
+        return UnsafePointer(p)
+    }
+
     func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let p = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
         p.initializeMemory(as: UInt8.self, repeating: 0, count: max(bytes, 64))
@@ -109,7 +83,9 @@ final class Plan: @unchecked Sendable {
     /// What each step computes, for profiles (same order as `steps`).
     let layerInfo: [LayerInfo]
 
-    init(graph: Graph, file: LBMFile, kernel choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
+    /// Plans `graph`, validated over `tensors` (the weights its steps point into; the caller keeps them
+    /// alive as long as the plan).
+    init(graph: Graph, tensors: TensorSource, kernel choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
         let memory = OwnedMemory()
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
@@ -150,23 +126,18 @@ final class Plan: @unchecked Sendable {
             var g = image
             requests[values[graph.nodes[p].output]!.0].bytes = packedImageHeader + qk_bconv_image_bytes(&g) + extraBytes
         }
-        // im2col workspaces, one per conv that needs one, alive only during its step.
+        // Each conv's kernel path, decided once; its scratch (im2col rows, a sign image) is alive only
+        // during its step.
+        func inputIsSign(_ node: Node) -> Bool { graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false }
+        var paths: [Int: ConvPath] = [:]
         var scratchRequest: [Int: Int] = [:]
         for (s, node) in graph.nodes.enumerated() {
             guard case .conv2d(let c) = node.op else { continue }
             let geometry = convGeometry(c, inShape: values[node.inputs[0]]!.1.shape)
-            let inputIsU8 = values[node.inputs[0]]!.1.quant.isUInt8
-            let binary = !inputIsU8 && binaryConvScale(
-                c, inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false) != nil
-            // direct depthwise (u8 or f32 input, as layerStep decides) needs no workspace; the GEMM path
-            // needs its im2col; a binary conv behind packed signs none
-            if depthwise == .direct && !binary && runsDirectDepthwise(c, geometry: geometry, inputIsU8: inputIsU8) { continue }
-            if binary && readsPackedSigns(s) { continue }
-            var geometryCopy = geometry
-            // f32 inputs (f32 weights, or weights-only quantized layers) need an f32 im2col; a binary
-            // conv (sign inputs, binary/ternary weights) its bit-plane image
-            var bytes = qk_conv_workspace_bytes(&geometryCopy, inputIsU8 ? 1 : 4)
-            if binary { bytes = max(bytes, qk_bconv_workspace_bytes(&geometryCopy)) }
+            let path = ConvPath(c, geometry: geometry, inputIsU8: values[node.inputs[0]]!.1.quant.isUInt8,
+                                inputIsSign: inputIsSign(node), inputIsPackedSigns: readsPackedSigns(s), depthwise: depthwise)
+            paths[s] = path
+            let bytes = path.workspaceBytes(geometry)
             if bytes > 0 {
                 scratchRequest[s] = requests.count
                 requests.append(BufferRequest(bytes: bytes, first: s, last: s))
@@ -185,11 +156,7 @@ final class Plan: @unchecked Sendable {
             case .dynamicUInt8: return .dynamic(slot: slots[name]!)
             }
         }
-        func floats(_ tensor: String) -> [Float] {
-            let view = file.tensor(tensor)!
-            return Array(view.bytes.bindMemory(to: Float.self))
-        }
-        func pointer(_ tensor: String) -> UnsafeRawPointer { file.tensor(tensor)!.bytes.baseAddress! }
+        func floats(_ tensor: String) -> [Float] { Array(tensors.floats(tensor)) }
 
         var steps: [Step] = []
         var observed: [(String, Int, Int, Bool)?] = []
@@ -204,25 +171,26 @@ final class Plan: @unchecked Sendable {
             switch node.op {
             case .conv2d(let c):
                 let step = try layerStep(
-                    conv: c, input: src, output: dst, inShape: x.shape, outShape: out.shape,
+                    conv: c, path: paths[s]!, input: src, output: dst, inShape: x.shape,
                     workspace: scratchRequest[s].map { offsets[$0] } ?? 0, inputQuant: quant(node.inputs[0]),
                     residual: c.residual ? offset(node.inputs[1]) : nil,
                     residualQuant: c.residual ? quant(node.inputs[1]) : nil, outputQuant: quant(node.output),
-                    choice: choice, depthwise: depthwise, file: file, memory: memory,
-                    inputIsSign: graph.producer(of: node.inputs[0]).map { graph.nodes[$0].op == .sign } ?? false,
-                    inputIsPackedSigns: readsPackedSigns(s))
-                if let name = step.kernelName { kernels.append((node.name, name)) }
-                if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, c.outChannels) }
+                    choice: choice, tensors: tensors, memory: memory)
+                if step.kernel.isQuantized { kernels.append((node.name, step.kernel.memberName)) }
+                if case .dynamic? = step.kernel.u8Operands?.input { maxDynamic = max(maxDynamic, c.outChannels) }
                 steps.append(.conv(step))
             case .linear(let l):
                 let c = Conv2D(inChannels: l.inFeatures, outChannels: l.outFeatures, kernel: [1, 1],
                                weight: l.weight, bias: l.bias, activation: l.activation)
+                // a 1x1 conv on [1, 1, in]: a GEMM on the input directly (no workspace)
+                let path = ConvPath(c, geometry: convGeometry(c, inShape: [1, 1, l.inFeatures]), inputIsU8: x.quant.isUInt8,
+                                    inputIsSign: false, inputIsPackedSigns: false, depthwise: depthwise)
                 let step = try layerStep(
-                    conv: c, input: src, output: dst, inShape: [1, 1, l.inFeatures], outShape: [1, 1, l.outFeatures],
-                    workspace: 0, inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil,
-                    outputQuant: quant(node.output), choice: choice, file: file, memory: memory)
-                if let name = step.kernelName { kernels.append((node.name, name)) }
-                if case .dynamic? = step.inputQuant { maxDynamic = max(maxDynamic, l.outFeatures) }
+                    conv: c, path: path, input: src, output: dst, inShape: [1, 1, l.inFeatures], workspace: 0,
+                    inputQuant: quant(node.inputs[0]), residual: nil, residualQuant: nil, outputQuant: quant(node.output),
+                    choice: choice, tensors: tensors, memory: memory)
+                if step.kernel.isQuantized { kernels.append((node.name, step.kernel.memberName)) }
+                if case .dynamic? = step.kernel.u8Operands?.input { maxDynamic = max(maxDynamic, l.outFeatures) }
                 steps.append(.conv(step))
             case .batchNorm(let b):
                 let gamma = floats(b.gamma), beta = floats(b.beta), mean = floats(b.mean), variance = floats(b.variance)
@@ -240,9 +208,7 @@ final class Plan: @unchecked Sendable {
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
             case .sign:
                 if let image = packedSigns[s] {
-                    let geometry = memory.allocate(MemoryLayout<qk_conv_geom>.size).bindMemory(to: qk_conv_geom.self, capacity: 1)
-                    geometry.pointee = image
-                    steps.append(.packSigns(src: src, dst: dst, image: UnsafePointer(geometry)))
+                    steps.append(.packSigns(src: src, dst: dst, image: memory.store(image)))
                 } else {
                     steps.append(.sign(src: src, dst: dst, count: out.elementCount))
                 }
@@ -285,10 +251,7 @@ final class Plan: @unchecked Sendable {
                 observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount, false))
             }
             var member: String?
-            if case .conv(let c)? = steps.last, steps.count == infos.count + 1 {
-                member = c.kernelName ?? c.floatDepthwise.map { String(cString: $0.kernel.pointee.name) }
-                    ?? c.float.map { String(cString: $0.kernel.pointee.name) }
-            }
+            if case .conv(let c)? = steps.last, steps.count == infos.count + 1 { member = c.kernel.memberName }
             if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
             infos.append(LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member))
         }

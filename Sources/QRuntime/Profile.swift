@@ -15,7 +15,7 @@ public struct LayerInfo: Codable, Equatable, Sendable {
     public var weightFormat: String?
     /// Weight bits (32 for float); nil for ops without weights.
     public var weightBits: Int?
-    /// The micro-kernel member that runs the layer, when one does (e.g. "qk_lgemm_w4_ukernel_8x32c32__avx512vnni").
+    /// The micro-kernel member that runs the layer, when one does (e.g. "qk_lgemm_w4_ukernel_8x32c32__avx512vnnivbmi").
     public var kernel: String?
     /// Integer or float operations of the step (2 per multiply-accumulate); 0 where not meaningful.
     public var ops: Double

@@ -1,6 +1,5 @@
 // The float64 reference executor: one graph of a model evaluated node by node in Double with plain loops
 // (ReferenceOps.swift), for validating conversions. Slow by design; docs/METHODS.md "The float64 reference".
-import QFormat
 import QGraph
 import QKernels   // qk_packed_bytes / qk_unpack_codes only: they define the file's packed code layout
 
@@ -9,7 +8,7 @@ import QKernels   // qk_packed_bytes / qk_unpack_codes only: they define the fil
 /// Every value is an array of Double; weights are decoded exactly (f32 tensors as stored; coded weights
 /// as Double(scale[oc]) * Double(level of the code), `WeightDescriptor.exactValue`); each node computes
 /// what its op means in the graph IR (QGraph/Ops.swift), nothing is fused or reordered beyond what the
-/// graph holds. The answer depends on no summation order: it is what the file's constants compute in
+/// graph holds. The answer depends on no summation order: it is what the model's constants compute in
 /// exact arithmetic up to ~1e-16 relative, which is what float64 PyTorch computes for the same model up
 /// to the float32 rounding of the stored constants (which can still move a coarse quantizer's decision:
 /// docs/METHODS.md, "The float64 reference"). Graphs with u8 activations are refused. Immutable; safe to
@@ -61,7 +60,7 @@ public struct ReferenceExecutor: Sendable {
             var inShape = graph.values[inputs[0]].shape, outShape = graph.values[index[node.output]!].shape
             if case .linear = node.op { (inShape, outShape) = ([1, 1] + inShape, [1, 1] + outShape) }  // a 1x1 conv
             return Step(name: node.name, inputs: inputs, output: index[node.output]!, inShape: inShape, outShape: outShape,
-                        op: try ReferenceOp(node, file: model.file),
+                        op: try ReferenceOp(node, tensors: model.tensors),
                         releases: Array(Set(inputs.filter { lastReader[$0] == s && $0 != index[graph.output]! })))
         }
     }
@@ -118,18 +117,18 @@ extension Model {
 }
 
 extension ReferenceOp {
-    /// The op of `node` with its tensors read from `file` and converted to Double. Fails for
+    /// The op of `node` with its tensors read from `tensors` and converted to Double. Fails for
     /// quantize/dequantize (u8 activations).
-    init(_ node: Node, file: LBMFile) throws {
-        func doubles(_ tensor: String) -> [Double] { file.tensor(tensor)!.bytes.bindMemory(to: Float.self).map(Double.init) }
+    init(_ node: Node, tensors: TensorSource) throws {
+        func doubles(_ tensor: String) -> [Double] { tensors.floats(tensor).map(Double.init) }
         func clampRange(_ a: Activation) -> (lo: Double, hi: Double) { (Double(a.clampRange.lo), Double(a.clampRange.hi)) }
         switch node.op {
         case .conv2d(let c):
-            self = .conv(ReferenceConv(c, file: file), residual: c.residual)
+            self = .conv(ReferenceConv(c, tensors: tensors), residual: c.residual)
         case .linear(let l):
             let conv = Conv2D(inChannels: l.inFeatures, outChannels: l.outFeatures, kernel: [1, 1], weight: l.weight,
                               bias: l.bias, activation: l.activation)
-            self = .conv(ReferenceConv(conv, file: file), residual: false)
+            self = .conv(ReferenceConv(conv, tensors: tensors), residual: false)
         case .batchNorm(let b):
             // eps as written in the model (1e-5, not Float(1e-5) widened): PyTorch float64 adds the Python float
             let eps = Double(String(b.eps)) ?? Double(b.eps)
@@ -168,14 +167,14 @@ extension ReferenceOp {
 
 extension ReferenceConv {
     /// The conv's geometry, its exact weights in Double (`referenceWeights`), bias and clamp.
-    init(_ c: Conv2D, file: LBMFile) {
+    init(_ c: Conv2D, tensors: TensorSource) {
         kernel = (c.kernel[0], c.kernel[1])
         stride = (c.stride[0], c.stride[1])
         padding = (c.padding[0], c.padding[1])
         dilation = (c.dilation[0], c.dilation[1])
         groups = c.groups
-        weights = referenceWeights(c, file: file)
-        bias = c.bias.map { file.tensor($0)!.bytes.bindMemory(to: Float.self).map(Double.init) }
+        weights = referenceWeights(c, tensors: tensors)
+        bias = c.bias.map { tensors.floats($0).map(Double.init) }
             ?? [Double](repeating: 0, count: c.outChannels)
         clamp = (Double(c.activation.clampRange.lo), Double(c.activation.clampRange.hi))
     }
@@ -184,11 +183,11 @@ extension ReferenceConv {
 /// The exact weight rows [OC][K] of a conv in Double: an f32 tensor as stored; coded weights as
 /// Double(scale[oc]) * Double(exactValue(code)) (a product of two floats, exact in Double), each conv
 /// group's rows unpacked from its own packed matrix (docs/FORMAT.md).
-func referenceWeights(_ c: Conv2D, file: LBMFile) -> [Double] {
+func referenceWeights(_ c: Conv2D, tensors: TensorSource) -> [Double] {
     let k = c.reductionSize, oc = c.outChannels, w = c.weight
-    if w.scheme == .float32 { return file.tensor(w.values!)!.bytes.bindMemory(to: Float.self).map(Double.init) }
-    let packed = file.tensor(w.codes!)!.bytes.bindMemory(to: UInt8.self).baseAddress!
-    let scale = file.tensor(w.scale!)!.bytes.bindMemory(to: Float.self)
+    if w.scheme == .float32 { return tensors.floats(w.values!).map(Double.init) }
+    let packed = tensors.pointer(w.codes!).assumingMemoryBound(to: UInt8.self)
+    let scale = tensors.floats(w.scale!)
     let levels = (0..<(1 << w.bits)).map { Double(w.exactValue(code: $0)) }
     let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(w.bits))
     var codes = [UInt8](repeating: 0, count: perGroup * k)

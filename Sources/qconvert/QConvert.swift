@@ -10,12 +10,14 @@ import QGraph
 struct QConvertCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qconvert",
-        abstract: "Convert a PyTorch checkpoint (.ckpt/.pt/.pth/.th/.pth.tar, zip or legacy) or .safetensors to LowBit's .lbm.",
+        abstract: "Convert a PyTorch checkpoint (.ckpt/.pt/.pth/.th/.pth.tar, zip or legacy), .safetensors or an ONNX model to LowBit's .lbm.",
         discussion: """
             Checkpoints are read with a restricted unpickler that never executes code from the file. The
             architecture is recognised from key names and shapes (--arch overrides); BatchNorm is folded into the
             convs, ReLU and residual adds are fused, and weights are quantized per output channel (plain recipe).
             Activations are u8: static scales from --calibrate images, or measured at run time without it.
+            An ONNX model's graph is translated op by op (docs/ONNX.md); it carries no preprocessing, so ImageNet
+            mean/std at the graph's input size apply unless --mean, --std, --input-size or --resize say otherwise.
 
             Examples:
               qconvert resnet20.th --bits 4 --calibrate cifar10-test/labels.csv -o resnet20-w4.lbm   # GPTQ
@@ -23,12 +25,13 @@ struct QConvertCommand: ParsableCommand {
               qconvert resnet20.th --bits 2 --scheme codebook
               qconvert model.pt --bits 32                # float model file
               qconvert model.pt --inspect                # list tensors, metadata, skipped classes
+              qconvert resnet18.onnx --bits 4            # ONNX (opsets 13-21, the CNN ops in docs/ONNX.md)
             """)
 
-    @Argument(help: "The checkpoint file.")
+    @Argument(help: "The checkpoint file, or an ONNX model (.onnx).")
     var checkpoint: String
 
-    @Flag(help: "List the format, wrapper, tensors, metadata and stubbed classes, then exit.")
+    @Flag(help: "List the format, wrapper, tensors, metadata and stubbed classes, then exit (checkpoints only).")
     var inspect = false
 
     @Flag(help: "Report the time taken to read the checkpoint (with --inspect) or to convert.")
@@ -52,7 +55,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Weight rounding: gptq (Hessian-aware, layer by layer through the partially quantized network; needs --calibrate) or round (to nearest). Default: gptq with --calibrate and --bits <= 4, else round.")
     var ptq: String?
 
-    @Option(help: "Architecture (auto, \(Architectures.allNames.joined(separator: ", "))).")
+    @Option(help: "Architecture family to force (auto, \(Architectures.names.joined(separator: ", "))); depth and width are still read from the checkpoint. Older member names (resnet18, resnet20, ...) are accepted.")
     var arch: String = "auto"
 
     @Option(help: "Conversion recipe: auto (detect the training method from the checkpoint), plain (post-training quantization), dgms, s3, deepshift, equal-bits, binaryconnect or any-precision (one file, bit width chosen at run time: qinfer --bits).")
@@ -144,6 +147,9 @@ struct QConvertCommand: ParsableCommand {
     }
 
     private func runInspect() throws {
+        if URL(fileURLWithPath: checkpoint).pathExtension.lowercased() == "onnx" {
+            throw ValidationError("--inspect lists checkpoints; an ONNX model's layers are listed when it is converted")
+        }
         let start = DispatchTime.now().uptimeNanoseconds
         let loaded = try Checkpoint.load(contentsOf: URL(fileURLWithPath: checkpoint))
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
@@ -183,6 +189,9 @@ struct QConvertCommand: ParsableCommand {
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            // an exact layer's SQNR is infinite, which JSON numbers cannot hold
+            encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity",
+                                                                          negativeInfinity: "-Infinity", nan: "NaN")
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         } else {
             print(SummaryTable.render(report))

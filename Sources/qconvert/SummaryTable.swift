@@ -10,7 +10,7 @@ enum SummaryTable {
         lines.append("recipe:        \(r.recipe) — \(r.recipeEvidence)")
         lines.append("precision:     \(r.precision)")
         for note in r.recipeNotes { lines.append("               \(note)") }
-        if r.recipe != "plain" {
+        if r.recipe != "plain" || r.layers.contains(where: { $0.note?.hasPrefix("kept") == true }) {
             lines.append("               (SQNR: the int8 table the u8 kernels use against the method's exact weights)")
         }
         let p = r.preprocessing
@@ -18,17 +18,20 @@ enum SummaryTable {
         lines.append("preprocessing: \(resize) \(p.inputSize[0])x\(p.inputSize[1]), \(p.channels == 1 ? "gray" : "RGB"), pixel/255, mean \(p.mean), std \(p.std)")
         lines.append("labels:        \(r.labels)")
         lines.append("")
-        let header = ["layer", "op", "shape", "format", "bits", "bytes", "SQNR dB", "clip"]
+        // a note column (e.g. "kept: uniform 3-bit per channel (--bits 4 not applied)") only when a layer has one
+        let notes = r.layers.contains { $0.note != nil }
+        let header = ["layer", "op", "shape", "format", "bits", "bytes", "SQNR dB", "clip"] + (notes ? ["note"] : [])
         var rows: [[String]] = [header]
         for l in r.layers {
             rows.append([l.name, l.op, l.shape.map(String.init).joined(separator: "x"), l.format, "\(l.bits)", "\(l.bytes)",
-                         l.sqnrDB.map { $0.isInfinite ? "exact" : String(format: "%.1f", $0) } ?? "exact", l.clip ?? "-"])
+                         l.sqnrDB.map { $0.isInfinite ? "exact" : String(format: "%.1f", $0) } ?? "exact", l.clip ?? "-"]
+                         + (notes ? [l.note ?? ""] : []))
         }
         let widths = header.indices.map { c in rows.map { $0[c].count }.max()! }
         for (i, row) in rows.enumerated() {
             lines.append(row.enumerated().map { c, cell in
                 c >= 4 && c <= 6 ? String(repeating: " ", count: widths[c] - cell.count) + cell
-                    : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
+                    : c == row.count - 1 && notes ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0)
             }.joined(separator: "  "))
             if i == 0 { lines.append(widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")) }
         }

@@ -44,11 +44,13 @@ func testCRC32(_ bytes: [UInt8]) -> UInt32 {
     return crc ^ 0xFFFF_FFFF
 }
 
-/// A stored (uncompressed) zip archive; `declared` overrides an entry's (method, uncompressed size).
-func makeZip(_ entries: [(name: String, data: [UInt8])], declared: [String: (UInt16, UInt32)] = [:]) -> [UInt8] {
+/// A stored (uncompressed) zip archive; `declared` overrides an entry's (method, uncompressed size) and
+/// `crcs` its CRC-32 (by default that of the bytes stored).
+func makeZip(_ entries: [(name: String, data: [UInt8])], declared: [String: (UInt16, UInt32)] = [:],
+             crcs: [String: UInt32] = [:]) -> [UInt8] {
     var out: [UInt8] = [], central: [UInt8] = []
     for e in entries {
-        let name = Array(e.name.utf8), offset = UInt64(out.count), crc = UInt64(testCRC32(e.data))
+        let name = Array(e.name.utf8), offset = UInt64(out.count), crc = UInt64(crcs[e.name] ?? testCRC32(e.data))
         let (method, usize) = declared[e.name] ?? (0, UInt32(e.data.count))
         out += P.le(0x0403_4B50, 4) + P.le(20, 2) + P.le(0, 2) + P.le(UInt64(method), 2) + P.le(0, 4)
             + P.le(crc, 4) + P.le(UInt64(e.data.count), 4) + P.le(UInt64(usize), 4)
@@ -63,6 +65,48 @@ func makeZip(_ entries: [(name: String, data: [UInt8])], declared: [String: (UIn
     out += P.le(0x0605_4B50, 4) + P.le(0, 2) + P.le(0, 2) + P.le(UInt64(entries.count), 2)
         + P.le(UInt64(entries.count), 2) + P.le(UInt64(central.count), 4) + P.le(UInt64(cdOffset), 4) + P.le(0, 2)
     return out
+}
+
+/// A raw DEFLATE stream (RFC 1951) written bit by bit, so tests can say exactly which block types,
+/// codes and distances it holds: header fields and extra bits go least significant bit first, Huffman
+/// codes most significant bit first (section 3.1.1).
+struct DeflateBits {
+    private(set) var bytes: [UInt8] = []
+    private var used = 8  // bits used in the last byte
+
+    /// `count` bits of `value`, least significant first.
+    mutating func bits(_ value: Int, _ count: Int) {
+        for i in 0..<count {
+            if used == 8 { bytes.append(0); used = 0 }
+            bytes[bytes.count - 1] |= UInt8((value >> i) & 1) << UInt8(used)
+            used += 1
+        }
+    }
+
+    /// A Huffman code of `length` bits, most significant first.
+    mutating func code(_ value: Int, _ length: Int) {
+        for i in stride(from: length - 1, through: 0, by: -1) { bits((value >> i) & 1, 1) }
+    }
+
+    /// A literal/length symbol (0...285) in the fixed code of section 3.2.6.
+    mutating func fixed(_ symbol: Int) {
+        switch symbol {
+        case 0..<144: code(0x30 + symbol, 8)
+        case 144..<256: code(0x190 + symbol - 144, 9)
+        case 256..<280: code(symbol - 256, 7)
+        default: code(0xC0 + symbol - 280, 8)
+        }
+    }
+
+    /// A fixed-code block: BFINAL, BTYPE 01.
+    mutating func fixedBlock(final: Bool) { bits(final ? 1 : 0, 1); bits(1, 2) }
+
+    /// A match of length 3...10 (symbols 257...264, no extra bits) at distance 1...4 (codes 0...3, no extra bits).
+    mutating func match(length: Int, distance: Int) {
+        precondition((3...10).contains(length) && (1...4).contains(distance))
+        fixed(254 + length)
+        code(distance - 1, 5)
+    }
 }
 
 /// A torch zip checkpoint with one data.pkl and storages.

@@ -209,6 +209,69 @@ final class MalformedFileTests: XCTestCase {
         XCTAssertNotNil(loadError(Array("definitely not a checkpoint file".utf8), "junk.bin"))
     }
 
+    /// A torch zip whose one storage ("0", four floats 1.0) is the deflate stream `stream`, declared to
+    /// inflate to `size` bytes with the CRC-32 of the true contents unless `crc` says otherwise.
+    private func deflatedStorageZip(_ stream: [UInt8], size: UInt32 = 16, crc: UInt32? = nil) -> [UInt8] {
+        let name = "archive/data/0"
+        return makeZip([("archive/data.pkl", P.stateDict("w", P.tensor(numel: 4, size: [4], stride: [1]))),
+                        (name, stream)],
+                       declared: [name: (8, size)], crcs: [name: crc ?? testCRC32(onesAsFloats)])
+    }
+
+    private let onesAsFloats: [UInt8] = [0, 0, 128, 63, 0, 0, 128, 63, 0, 0, 128, 63, 0, 0, 128, 63]
+
+    /// Four floats 1.0 as a fixed-code block: four literals, matches of 8 and 4 bytes at distance 4, end of block.
+    private var onesStream: [UInt8] {
+        var s = DeflateBits()
+        s.fixedBlock(final: true)
+        for b in onesAsFloats[0..<4] { s.fixed(Int(b)) }
+        s.match(length: 8, distance: 4)
+        s.match(length: 4, distance: 4)
+        s.fixed(256)
+        return s.bytes
+    }
+
+    func testDeflatedEntries() throws {
+        let url = URL(fileURLWithPath: "/t/deflated-storage.pt")
+        // The good stream, and the same bytes as a stored block (BTYPE 00: LEN, NLEN, bytes).
+        let stored: [UInt8] = [0x01, 16, 0, 0xEF, 0xFF] + onesAsFloats
+        for stream in [onesStream, stored] {
+            let tensor = try XCTUnwrap(Checkpoint.load(bytes: deflatedStorageZip(stream), url: url).tensor("w"))
+            XCTAssertEqual(tensor.floatValues(), [1, 1, 1, 1])
+        }
+        func refused(_ zip: [UInt8], _ label: String, _ expected: String, line: UInt = #line) {
+            let e = loadError(zip, label, line: line)
+            XCTAssertTrue(e?.message.contains(expected) ?? false, "\(label): \(String(describing: e))", line: line)
+        }
+        // Declared sizes the stream does not meet: fewer bytes than it inflates to, more, a cut stream.
+        refused(deflatedStorageZip(onesStream, size: 15), "short-declared.pt", "does not end within the 15 bytes")
+        refused(deflatedStorageZip(onesStream, size: 17), "long-declared.pt", "inflated to 16 bytes, the directory declares 17")
+        refused(deflatedStorageZip(Array(onesStream.dropLast(2))), "cut.pt", "compressed data ends early")
+        refused(deflatedStorageZip(onesStream, crc: 0x1234_5678), "crc.pt", "CRC-32 mismatch")
+        // Corrupt streams, in zlib's words: a match before the output start, block type 3, a stored
+        // block whose NLEN is not LEN's complement, an over-subscribed code-length code.
+        var tooFar = DeflateBits()
+        tooFar.fixedBlock(final: true)
+        tooFar.fixed(0)
+        tooFar.match(length: 3, distance: 4)
+        tooFar.fixed(256)
+        refused(deflatedStorageZip(tooFar.bytes), "too-far.pt", "corrupt deflate data: invalid distance too far back")
+        refused(deflatedStorageZip([0x07, 0, 0, 0]), "type3.pt", "invalid block type")
+        refused(deflatedStorageZip([0x01, 16, 0, 0xEE, 0xFF] + onesAsFloats), "nlen.pt", "invalid stored block lengths")
+        var oversubscribed = DeflateBits()
+        oversubscribed.bits(1, 1)
+        oversubscribed.bits(2, 2)  // dynamic codes
+        oversubscribed.bits(0, 5)
+        oversubscribed.bits(0, 5)
+        oversubscribed.bits(15, 4)  // all 19 code-length codes, each 1 bit long
+        for _ in 0..<19 { oversubscribed.bits(1, 3) }
+        refused(deflatedStorageZip(oversubscribed.bytes), "oversubscribed.pt", "invalid code lengths set")
+        // The error points at the entry's data.
+        let zip = deflatedStorageZip([0x07, 0, 0, 0])
+        let directory = Int(zip[zip.count - 6]) | Int(zip[zip.count - 5]) << 8  // the stream's 4 bytes end there
+        XCTAssertEqual(loadError(zip, "offset.pt")?.offset, directory - 4)
+    }
+
     func testTruncationAtEveryOffset() throws {
         for name in ["dataparallel_legacy.th", "dtypes_zip.pt", "deflated.pt", "tiny.safetensors", "scheduler_legacy.pth"] {
             let full = try Fixtures.bytes(name)

@@ -15,6 +15,8 @@ struct SeedFixture: Decodable {
         var logits: [Double]
         /// The same model in float64 (fixtures whose coarse quantizers float32 rounding can flip).
         var logits_f64: [Double]?
+        /// valuegrid/deepshift_*: DeepShift's own forward (round_to_fixed 16.16) of the stored weights.
+        var logits_deepshift: [Double]?
     }
     var method, arch, checkpoint: String
     var input: Input
@@ -34,6 +36,13 @@ extension XCTestCase {
     /// recognised recipe and architecture, and returns the model with the fixture.
     func convert(_ method: String, _ name: String, recipe: String, arch: String,
                  configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture) {
+        let (model, fixture, _) = try convertWithReport(method, name, recipe: recipe, arch: arch, configure: configure)
+        return (model, fixture)
+    }
+
+    /// `convert`, also returning the conversion report.
+    func convertWithReport(_ method: String, _ name: String, recipe: String, arch: String,
+                           configure: (inout ConversionOptions) -> Void = { _ in }) throws -> (Model, SeedFixture, ConversionReport) {
         let fixture = try fixture(method, name)
         var options = ConversionOptions()
         options.inputSize = [fixture.input.height, fixture.input.width]
@@ -48,23 +57,28 @@ extension XCTestCase {
                                            to: out, options: options)
         XCTAssertEqual(report.recipe, recipe, "\(method)/\(name): \(report.recipeEvidence)")
         XCTAssertEqual(report.arch, arch, "\(method)/\(name): \(report.archEvidence)")
-        return (try Model(contentsOf: out), fixture)
+        return (try Model(contentsOf: out), fixture, report)
     }
 
     /// Runs every fixture input: logits within `tolerance` x max |logit| of PyTorch's `reference` logits
-    /// (float32 unless given; when `tolerance` is given) and the same top-1.
+    /// (float32 unless given; when `tolerance` is given) and the same top-1. Returns the worst
+    /// max |got - want| / max |want| over the inputs.
+    @discardableResult
     func compare(_ model: Model, _ fixture: SeedFixture, tolerance: Float?, _ label: String,
-                 reference: (SeedFixture.Image) -> [Double] = { $0.logits }) throws {
+                 reference: (SeedFixture.Image) -> [Double] = { $0.logits }) throws -> Float {
         let session = Session(model: model)
+        var worstRelative: Float = 0
         for image in fixture.images {
             let want = reference(image).map(Float.init)
             let got = try session.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
+            let worst = zip(got, want).map { abs($0 - $1) }.max()!, scale = want.map(abs).max()!
             if let tolerance {
-                let worst = zip(got, want).map { abs($0 - $1) }.max()!
-                XCTAssertLessThanOrEqual(worst, tolerance * want.map(abs).max()!, "\(label) \(image.path): got \(got) want \(want)")
+                XCTAssertLessThanOrEqual(worst, tolerance * scale, "\(label) \(image.path): got \(got) want \(want)")
             }
+            worstRelative = max(worstRelative, worst / scale)
             XCTAssertEqual(got.firstIndex(of: got.max()!), want.firstIndex(of: want.max()!), "\(label) \(image.path) top-1")
         }
+        return worstRelative
     }
 }
 

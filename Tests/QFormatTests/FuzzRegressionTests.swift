@@ -38,7 +38,7 @@ final class LBMFuzzRegressionTests: XCTestCase {
         guard bytes.count >= end, bytes[8..<start].elementsEqual(LBMFormat.headerPrefix) else { return nil }
         var file = bytes
         file.replaceSubrange(start..<end, with: LBMFormat.checksumPlaceholder)
-        let hex = String(XXH64.hash(file), radix: 16)
+        let hex = String(LBMChecksum.hash(file), radix: 16)
         file.replaceSubrange(start..<end, with: Array((String(repeating: "0", count: 16 - hex.count) + hex).utf8))
         return file
     }

@@ -37,7 +37,7 @@ enum LBMTestFiles {
         if fixChecksum && json.starts(with: LBMFormat.headerPrefix) && file.count >= LBMFormat.checksumOffset + 16 {
             let range = LBMFormat.checksumOffset..<LBMFormat.checksumOffset + 16
             file.replaceSubrange(range, with: LBMFormat.checksumPlaceholder)
-            let digits = Array(XXH64.tag(XXH64.hash(file)).utf8.suffix(16))
+            let digits = Array(LBMChecksum.tag(LBMChecksum.hash(file)).utf8.suffix(16))
             file.replaceSubrange(range, with: digits)
         }
         return file

@@ -304,8 +304,7 @@ final class BGemmTests: XCTestCase {
     func testDispatch() {
         let active = qk_isa_active()
         let picked = String(cString: qk_bgemm_select(active)!.pointee.name)
-        let expected = bgemmMembers.last(where: { $0.isa == active && qk_isa_supported($0.isa) != 0 })
-            ?? qk_bgemm_select(QK_ISA_SCALAR)!.pointee
+        let expected: qk_bgemm_ukernel_desc = bestMember(bgemmMembers, under: active) { $0.isa }!   // typed for Swift 6.2
         XCTAssertEqual(picked, expected.nameString, "under \(String(cString: qk_isa_name(active)))")
         XCTAssertEqual(String(cString: qk_bgemm_select(QK_ISA_SCALAR)!.pointee.name), "qk_bgemm_ukernel_4x8c64__scalar")
     }
@@ -344,26 +343,9 @@ final class BGemmTests: XCTestCase {
                 qk_bconv2d_f32(&member, &g, x, &layer, ws)
             }
         } } }
-        var values = [Double](repeating: 0, count: M * N), want = values
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                for n in 0..<N {
-                    var acc = 0
-                    for ky in 0..<kh {
-                        for kx in 0..<kwid {
-                            let iy = oy * Int(g.stride_h) - Int(g.pad_top) + ky * Int(g.dilation_h)
-                            let ix = ox * Int(g.stride_w) - Int(g.pad_left) + kx * Int(g.dilation_w)
-                            if iy < 0 || iy >= Int(g.in_h) || ix < 0 || ix >= Int(g.in_w) { continue }
-                            for c in 0..<C {
-                                acc += Int(av[(iy * Int(g.in_w) + ix) * C + c]) * Int(wv[n * K + (ky * kwid + kx) * C + c])
-                            }
-                        }
-                    }
-                    want[(oy * ow + ox) * N + n] = Double(acc)
-                    values[(oy * ow + ox) * N + n] = Double(out[(oy * ow + ox) * ldc + n])
-                }
-            }
-        }
+        let want = directConvolution(g, input: av.map { Int($0) }, weights: wv.map { Int($0) }).map { Double($0) }
+        var values = [Double](repeating: 0, count: M * N)
+        for m in 0..<M { for n in 0..<N { values[m * N + n] = Double(out[m * ldc + n]) } }
         return (values, want, out.unchangedOutside { $0 % ldc < N })
     }
 }

@@ -80,6 +80,43 @@ extension qk_fgemm_ukernel_desc {
     var nameString: String { String(cString: name) }
 }
 
+/// What dispatch must pick under `ceiling` (qk_isa.h): among `members` in registry order, those this CPU
+/// supports whose rank is not above the ceiling's, the first of the highest rank.
+func bestMember<T>(_ members: [T], under ceiling: qk_isa, isa: (T) -> qk_isa) -> T? {
+    var best: T?
+    for m in members where qk_isa_supported(isa(m)) == 1 && qk_isa_rank(isa(m)) <= qk_isa_rank(ceiling) {
+        if best == nil || qk_isa_rank(isa(m)) > qk_isa_rank(isa(best!)) { best = m }
+    }
+    return best
+}
+
+/// The integer sums of a direct NHWC convolution (groups 1): out[m * N + n] = sum over in-image taps
+/// (ky, kx) and channels c of input[(iy * in_w + ix) * C + c] * weights[n * K + (ky * kernel_w + kx) * C + c]
+/// (K = kernel_h * kernel_w * C; taps outside the image add nothing).
+func directConvolution(_ g: qk_conv_geom, input: [Int], weights: [Int]) -> [Int] {
+    var g = g
+    let oh = Int(qk_conv_out_h(&g)), ow = Int(qk_conv_out_w(&g))
+    let C = Int(g.in_c), N = Int(g.out_c), kh = Int(g.kernel_h), kw = Int(g.kernel_w), K = kh * kw * C
+    var out = [Int](repeating: 0, count: oh * ow * N)
+    for oy in 0..<oh {
+        for ox in 0..<ow {
+            for n in 0..<N {
+                var acc = 0
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        let iy = oy * Int(g.stride_h) - Int(g.pad_top) + ky * Int(g.dilation_h)
+                        let ix = ox * Int(g.stride_w) - Int(g.pad_left) + kx * Int(g.dilation_w)
+                        if iy < 0 || iy >= Int(g.in_h) || ix < 0 || ix >= Int(g.in_w) { continue }
+                        for c in 0..<C { acc += input[(iy * Int(g.in_w) + ix) * C + c] * weights[n * K + (ky * kw + kx) * C + c] }
+                    }
+                }
+                out[(oy * ow + ox) * N + n] = acc
+            }
+        }
+    }
+    return out
+}
+
 /// Tail cases for a tile: 1...tile, tile+1, and two primes beyond.
 func tailSizes(tile: Int) -> [Int] {
     Array(Set(Array(1...tile) + [tile + 1, 7, 13])).sorted()

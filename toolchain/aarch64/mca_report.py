@@ -9,8 +9,10 @@ neoverse-n1 (the Cortex-A78 stand-in: same Neoverse/A7x pipeline family) and cor
 Markdown table with MACs per cycle and the share of each core's int8 sdot peak (X1: 4 sdot/cycle =
 64 MAC/cycle, A78: 2 = 32, A55: about 0.5 = 8); the binary bgemm member (anchored on `cnt`, 128
 sign x weight products each) gets a table of its three paths' 4-row loops in binary MACs per cycle
-against that int8 peak; shift-add members get a last table in terms (a << e additions, the MACs
-they replace) per cycle. Run from the repository root:
+against that int8 peak; the bit-serial bsgemm members (anchored on `cnt`: 128 bit products of one
+plane pair each, wb * ab pairs per W<wb>A<ab> multiply-add) a table in MACs per cycle against the
+same peak; shift-add members get a last table in terms (a << e additions, the MACs they replace) per
+cycle. Run from the repository root:
 
     python3 toolchain/aarch64/mca_report.py
 """
@@ -66,11 +68,48 @@ def mca_cycles(loop: str, cpu: str, tmp: str) -> float:
     return int(re.search(r"Total Cycles:\s+(\d+)", out).group(1)) / 200
 
 
+def peak_cells(loop: str, work: float, tmp: str, ratio: str) -> list:
+    """Per CPU: cycles per iteration, binary MACs per cycle and the ratio to the int8 sdot peak."""
+    cells = []
+    for cpu, _, peak in CPUS:
+        cycles = mca_cycles(loop, cpu, tmp)
+        cells.append(f"{cycles:.1f} cyc, {work / cycles:.0f} MAC/cyc ({ratio.format(work / cycles / peak)}x int8 peak)")
+    return cells
+
+
+def member_asm(member: Path, tmp: str) -> str:
+    """The member compiled for aarch64 (clang -mcpu=cortex-a76 -O3), as assembly text."""
+    asm_path = Path(tmp) / "member.s"
+    subprocess.run(["clang", "--target=aarch64-linux-gnu", "-mcpu=cortex-a76", "-O3", "-ffp-contract=off",
+                    f"-I{SRC / 'include'}", "-I/usr/aarch64-linux-gnu/include", "-S", "-o", str(asm_path),
+                    str(member)], check=True)
+    return asm_path.read_text()
+
+
+def bsgemm_rows() -> list:
+    """Each NEON bsgemm member's 4-row inner loop (the loop with the most `cnt`: one k-word of 4 rows x
+    8 channels, 16 * wb * ab cnt), as (member, instructions, cnt, cells with W<wb>A<ab> MACs per cycle
+    and the share of the int8 sdot peak)."""
+    result = []
+    for member in sorted((SRC / "ukernels").glob("qk_bsgemm_*__neondot.c")):
+        wb, ab = map(int, re.search(r"_w(\d)a(\d)_", member.stem).groups())
+        with tempfile.TemporaryDirectory() as tmp:
+            asm = member_asm(member, tmp)
+            lines = asm.splitlines()
+            loops = [inner_loop(asm, "cnt", i) for i, l in enumerate(lines) if l.split()[:1] == ["cnt"]]
+            loop = max(loops, key=lambda b: sum(1 for l in b.splitlines() if l.split()[:1] == ["cnt"]))
+            cnts = sum(1 for l in loop.splitlines() if l.split()[:1] == ["cnt"])
+            work = cnts * POSITIONS_PER_CNT / (wb * ab)
+            cells = peak_cells(loop, work, tmp, "{:.2f}")
+        result.append((member.stem, len(loop.splitlines()), cnts, cells))
+    return result
+
+
 def bgemm_rows() -> list:
     """The NEON bgemm member's 4-row inner loop of each path (the loop with the most `cnt`; paths told
     apart by their instructions: GENERAL sums signed bytes with sdot, SIGN_ACT masks with and), as
     (path, instructions, cnt, cells with binary MACs per cycle and the ratio to the int8 sdot peak)."""
-    member = SRC / "ukernels" / "qk_bgemm_ukernel_4x8c64__neon.c"
+    member = SRC / "ukernels" / "qk_bgemm_ukernel_4x8c64__neondot.c"
     with tempfile.TemporaryDirectory() as tmp:
         asm_path = Path(tmp) / "member.s"
         subprocess.run(["clang", "--target=aarch64-linux-gnu", "-mcpu=cortex-a76", "-O3", "-ffp-contract=off",
@@ -91,17 +130,14 @@ def bgemm_rows() -> list:
             loop = loops[path]
             cnts = sum(1 for l in loop.splitlines() if l.split()[:1] == ["cnt"])
             work = cnts * POSITIONS_PER_CNT * (0.5 if path == "general" else 1)  # general: two cnt per 128
-            cells = []
-            for cpu, _, peak in CPUS:
-                cycles = mca_cycles(loop, cpu, tmp)
-                cells.append(f"{cycles:.1f} cyc, {work / cycles:.0f} MAC/cyc ({work / cycles / peak:.1f}x int8 peak)")
-            result.append((path, len(loop.splitlines()), cnts, cells))
+            result.append((path, len(loop.splitlines()), cnts, peak_cells(loop, work, tmp, "{:.1f}")))
         return result
 
 
 def main() -> int:
     rows, shift_rows = [], []
-    members = [m for m in sorted((SRC / "ukernels").glob("*__neondot.c")) if m.stem.startswith(("qk_lgemm_", "qk_qgemm_", "qk_sgemm_"))]
+    members = [m for m in sorted((SRC / "ukernels").glob("*__neondot.c")) if m.stem.startswith(("qk_lgemm_", "qk_qgemm_"))]
+    members += sorted((SRC / "ukernels").glob("qk_sgemm_*__neon.c"))
     for member in members:
         shift = member.stem.startswith("qk_sgemm_")
         anchor = "sshl" if shift else "sdot"
@@ -129,11 +165,17 @@ def main() -> int:
     for name, n, sdots, cells in rows:
         print(f"| `{name}` | {n} / {sdots} | " + " | ".join(cells) + " |")
     print()
-    print("| bgemm path (`qk_bgemm_ukernel_4x8c64__neon`, 4 rows) | instructions / cnt per loop iteration | "
+    print("| bgemm path (`qk_bgemm_ukernel_4x8c64__neondot`, 4 rows) | instructions / cnt per loop iteration | "
           + " | ".join(name for _, name, _ in CPUS) + " |")
     print("|---|---|" + "---|" * len(CPUS))
     for path, n, cnts, cells in bgemm_rows():
         print(f"| {path} | {n} / {cnts} | " + " | ".join(cells) + " |")
+    print()
+    print("| bsgemm member (4 rows x 8 channels x 64 k) | instructions / cnt per loop iteration | "
+          + " | ".join(name for _, name, _ in CPUS) + " |")
+    print("|---|---|" + "---|" * len(CPUS))
+    for name, n, cnts, cells in bsgemm_rows():
+        print(f"| `{name}` | {n} / {cnts} | " + " | ".join(cells) + " |")
     print()
     print("| shift-add member | instructions / sshl per loop iteration | " + " | ".join(name for _, name, _ in CPUS) + " |")
     print("|---|---|" + "---|" * len(CPUS))

@@ -4,11 +4,13 @@
  * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
  * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
- * (QK_KIND_SHIFT) get shift-coded tables. Also checks that dispatch falls back to scalar members when
- * the CPU lacks the dot product. The dwconv3x3 members run generated depthwise cases (C 1..70 with
+ * (QK_KIND_SHIFT) get shift-coded tables. The dwconv3x3 members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
  * and their scalar twin; the fdwconv (f32, 3x3 and 5x5) members run the same kind of cases against their scalar
- * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
+ * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The bsgemm (bit-serial)
+ * members run GEMM tail cases against a naive reference on the unpacked codes and their scalar twin,
+ * and convs against a direct convolution. Dispatch of every family must return the best-ranked member
+ * this CPU supports. The f32 activation steps (affine, PReLU, clamp, sign, round_to_fixed,
  * DoReFa) must equal their scalar expressions bit for bit on special values.
  * Usage: qk_selftest [--expect-isa NAME] [seed]. Exit 0 = pass. */
 #include <math.h>
@@ -265,6 +267,103 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
 }
 
 
+/* Case t of a conv check over the bit-plane families: H, W in 1..9, in_c from cs[], out_c in
+ * 1..max_out, 3x3 (1x1 every 4th, 3x2 every 8th), strides 1/2, asymmetric paddings 0-2, dilation 2
+ * every 5th, groups 1. The output may be empty (callers skip those). */
+static qk_conv_geom random_conv_geom(int t, const int32_t* cs, size_t ncs, int32_t max_out) {
+    qk_conv_geom g;
+    memset(&g, 0, sizeof g);
+    g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % ncs];
+    g.out_c = 1 + (int32_t)(rnd() % (uint32_t)max_out);
+    g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
+    g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
+    g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
+    g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
+    g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+    return g;
+}
+
+/* The int32 sums of a direct NHWC convolution (groups 1) into out[m * ldc + n]: taps outside the
+ * image add nothing; act [in_h][in_w][C], w [N][kh * kw * C] in (ky, kx, c) order. */
+static void direct_conv_i32(const qk_conv_geom* g, const int32_t* act, const int32_t* w, int32_t* out, size_t ldc) {
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);
+    const size_t C = (size_t)g->in_c, K = (size_t)(g->kernel_h * g->kernel_w) * C;
+    for (int32_t oy = 0; oy < oh; oy++)
+        for (int32_t ox = 0; ox < ow; ox++)
+            for (size_t n = 0; n < (size_t)g->out_c; n++) {
+                int32_t acc = 0;
+                for (int32_t ky = 0; ky < g->kernel_h; ky++)
+                    for (int32_t kx = 0; kx < g->kernel_w; kx++) {
+                        const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;
+                        const int32_t ix = ox * g->stride_w - g->pad_left + kx * g->dilation_w;
+                        if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
+                        for (size_t c = 0; c < C; c++)
+                            acc += act[((size_t)iy * g->in_w + ix) * C + c] * w[n * K + (size_t)(ky * g->kernel_w + kx) * C + c];
+                    }
+                out[((size_t)oy * ow + ox) * ldc + n] = acc;
+            }
+}
+
+/* ---- the output side of the bit-plane GEMM checks (bgemm, bsgemm): a random epilogue, the expected
+ * bytes from exact sums, guarded outputs for the member and its scalar twin, and the verdict ---- */
+typedef struct {
+    size_t M, N, ldc, elem, bytes;
+    int output, residual;
+    float *scale, *bias, *res;
+    float lo, hi, inv;
+    int32_t ozero;
+    uint8_t *want, *got, *scalar;
+} ocase;
+
+static ocase ocase_make(size_t M, size_t N, int output, float scale_max) {
+    ocase o;
+    memset(&o, 0, sizeof o);
+    o.M = M; o.N = N; o.ldc = N + rnd() % 2 * 3; o.output = output;
+    o.scale = malloc(N * 4); o.bias = malloc(N * 4); o.res = malloc(M * o.ldc * 4);
+    for (size_t n = 0; n < N; n++) { o.scale[n] = rndf(-scale_max, scale_max); o.bias[n] = rndf(-2, 2); }
+    for (size_t i = 0; i < M * o.ldc; i++) o.res[i] = rndf(-3, 3);
+    o.residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
+    o.lo = rnd() % 2 ? -INFINITY : -1.5f; o.hi = rnd() % 2 ? INFINITY : 2.0f;
+    o.inv = rndf(5, 40); o.ozero = (int32_t)(rnd() % 256);
+    o.elem = output == QK_OUTPUT_U8 ? 1 : 4; o.bytes = M * o.ldc * o.elem;
+    o.want = guarded(o.bytes); o.got = guarded(o.bytes); o.scalar = guarded(o.bytes);
+    return o;
+}
+
+/* The expected output (m, n) of exact sum acc: the scalar epilogue's float ops in its order. */
+static void ocase_expect(const ocase* o, size_t m, size_t n, int32_t acc) {
+    const size_t at = (m * o->ldc + n) * o->elem;
+    if (o->output == QK_OUTPUT_I32) { memcpy(o->want + at, &acc, 4); return; }
+    float y = (float)acc * o->scale[n] + o->bias[n];
+    if (o->residual) y = y + o->res[m * o->ldc + n];
+    y = clampf(y, o->lo, o->hi);
+    if (o->output == QK_OUTPUT_F32) memcpy(o->want + at, &y, 4);
+    else o->want[at] = requant(y, o->inv, o->ozero);
+}
+
+static qk_epilogue ocase_epilogue(const ocase* o, uint8_t* out) {
+    qk_epilogue e;
+    memset(&e, 0, sizeof e);
+    e.scale = o->scale; e.bias = o->bias; e.clamp_lo = o->lo; e.clamp_hi = o->hi;
+    e.residual_kind = o->residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; e.residual = o->res; e.ldr = o->ldc;
+    e.output_kind = (qk_output_kind)o->output; e.out = out; e.ldc = o->ldc;
+    e.out_inv_scale = o->inv; e.out_zero = o->ozero;
+    return e;
+}
+
+/* NULL if the member's output is right, else what is wrong (and *at the first differing byte). */
+static const char* ocase_verdict(const ocase* o, size_t* at) {
+    const char* what = !guards_ok(o->got, o->bytes) ? "wrote outside its output"
+                     : memcmp(o->got, o->want, o->bytes) != 0 ? "differs from the reference"
+                     : memcmp(o->got, o->scalar, o->bytes) != 0 ? "differs from its scalar twin" : NULL;
+    for (*at = 0; *at < o->bytes && o->got[*at] == o->want[*at]; (*at)++) {}
+    return what;
+}
+
+static void ocase_free(ocase* o) {
+    release(o->want); release(o->got); release(o->scalar); free(o->scale); free(o->bias); free(o->res);
+}
+
 /* ---- bgemm: sign activations x {-1,0,+1} weights (qk_bgemm.h) ---- */
 
 /* A value in {-1, 0, +1}; zeros only when `zeros`. */
@@ -282,7 +381,7 @@ static float signed_float(int8_t v) {
 static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int zeros,
                              int output) {
     const qk_bgemm_ukernel_desc* twin = qk_bgemm_select(QK_ISA_SCALAR);
-    const size_t kw = qk_bgemm_kwords(K, K), lda = 2 * kw + rnd() % 2 * 3, ldc = N + rnd() % 2 * 3;
+    const size_t kw = qk_bgemm_kwords(K, K), lda = 2 * kw + rnd() % 2 * 3;
     int8_t* av = malloc(M * K);
     int8_t* wv = malloc(N * K);
     float* x = malloc(M * K * sizeof(float));
@@ -292,26 +391,12 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     uint64_t* w = (uint64_t*)guarded(qk_bgemm_packed_words(N, kw) * 8);
     const int a_zero = qk_bgemm_pack_f32(x, M, K, K, a, lda);
     const int w_zero = qk_bgemm_pack_weights(wv, N, K, K, w);
-    float *scale = malloc(N * 4), *bias = malloc(N * 4), *res = malloc(M * ldc * 4);
-    for (size_t n = 0; n < N; n++) { scale[n] = rndf(-0.1f, 0.1f); bias[n] = rndf(-2, 2); }
-    for (size_t i = 0; i < M * ldc; i++) res[i] = rndf(-3, 3);
-    const int residual = output == QK_OUTPUT_I32 ? 0 : (int)(rnd() % 2);
-    const float lo = rnd() % 2 ? -INFINITY : -1.5f, hi = rnd() % 2 ? INFINITY : 2.0f;
-    const float inv = rndf(5, 40);
-    const int32_t ozero = (int32_t)(rnd() % 256);
-    const size_t elem = output == QK_OUTPUT_U8 ? 1 : 4, bytes = M * ldc * elem;
-    uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+    ocase o = ocase_make(M, N, output, 0.1f);
     for (size_t m = 0; m < M; m++) {
         for (size_t n = 0; n < N; n++) {
             int32_t acc = 0;
             for (size_t k = 0; k < K; k++) acc += av[m * K + k] * wv[n * K + k];
-            const size_t at = (m * ldc + n) * elem;
-            if (output == QK_OUTPUT_I32) { memcpy(want + at, &acc, 4); continue; }
-            float y = (float)acc * scale[n] + bias[n];
-            if (residual) y = y + res[m * ldc + n];
-            y = clampf(y, lo, hi);
-            if (output == QK_OUTPUT_F32) memcpy(want + at, &y, 4);
-            else want[at] = requant(y, inv, ozero);
+            ocase_expect(&o, m, n, acc);
         }
     }
     qk_bgemm_args g;
@@ -323,28 +408,22 @@ static void check_bgemm_case(const qk_bgemm_ukernel_desc* uk, size_t M, size_t N
     /* the path the packers' flags allow; sometimes a more general one (always valid) */
     g.path = a_zero ? QK_BGEMM_GENERAL : w_zero ? QK_BGEMM_SIGN_ACT : QK_BGEMM_BINARY;
     if (rnd() % 4 == 0) g.path = (qk_bgemm_path)(rnd() % (g.path + 1));
-    g.epi.scale = scale; g.epi.bias = bias; g.epi.clamp_lo = lo; g.epi.clamp_hi = hi;
-    g.epi.residual_kind = residual ? QK_RESIDUAL_F32 : QK_RESIDUAL_NONE; g.epi.residual = res; g.epi.ldr = ldc;
-    g.epi.output_kind = (qk_output_kind)output; g.epi.ldc = ldc; g.epi.out_inv_scale = inv; g.epi.out_zero = ozero;
-    g.epi.out = got;
+    g.epi = ocase_epilogue(&o, o.got);
     qk_bgemm(uk, &g);
-    g.epi.out = scalar;
+    g.epi.out = o.scalar;
     qk_bgemm(twin, &g);
     cases++;
+    size_t at;
     const char* what = (zeros & 1) == 0 && a_zero ? "packing reported a zero activation"
-                     : (zeros & 2) == 0 && w_zero ? "packing reported a zero weight"
-                     : !guards_ok(got, bytes) ? "wrote outside its output"
-                     : memcmp(got, want, bytes) != 0 ? "differs from the reference"
-                     : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+                     : (zeros & 2) == 0 && w_zero ? "packing reported a zero weight" : ocase_verdict(&o, &at);
     if (what != NULL) {
-        size_t at = 0;
-        while (at < bytes && got[at] == want[at]) at++;
         fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu zeros=%d path=%d output=%d: %s (first byte %zu)\n", uk->name,
                 M, N, K, zeros, (int)g.path, output, what, at);
         failures++;
     }
-    release(want); release(got); release(scalar); release((uint8_t*)a); release((uint8_t*)w);
-    free(av); free(wv); free(x); free(scale); free(bias); free(res); free(nz);
+    ocase_free(&o);
+    release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(wv); free(x); free(nz);
 }
 
 static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
@@ -360,16 +439,8 @@ static void check_bgemm_member(const qk_bgemm_ukernel_desc* uk) {
 /* Binary conv (NHWC, f32 input) against a direct convolution of sign values, int32 output. */
 static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
     for (int t = 0; t < 48; t++) {
-        qk_conv_geom g;
-        memset(&g, 0, sizeof g);
         const int32_t cs[] = {1, 3, 64, 65, 130};
-        g.in_h = 1 + (int32_t)(rnd() % 9); g.in_w = 1 + (int32_t)(rnd() % 9); g.in_c = cs[rnd() % 5];
-        g.out_c = 1 + (int32_t)(rnd() % 19);
-        g.kernel_h = t % 4 == 3 ? 1 : 3; g.kernel_w = t % 8 == 7 ? 2 : g.kernel_h;
-        g.stride_h = g.stride_w = 1 + (int32_t)(rnd() % 2);
-        g.pad_top = (int32_t)(rnd() % 3); g.pad_left = (int32_t)(rnd() % 2);
-        g.pad_bottom = (int32_t)(rnd() % 2); g.pad_right = (int32_t)(rnd() % 3);
-        g.dilation_h = g.dilation_w = t % 5 == 4 ? 2 : 1; g.groups = 1;
+        qk_conv_geom g = random_conv_geom(t, cs, 5, 19);
         const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
         if (oh <= 0 || ow <= 0) continue;
         const int zeros = t % 4;
@@ -396,21 +467,11 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
         layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = got; layer.epi.ldc = ldc;
         void* ws = malloc(qk_bconv_workspace_bytes(&g));
         qk_bconv2d_f32(uk, &g, x, &layer, ws);
-        for (int32_t oy = 0; oy < oh; oy++)
-            for (int32_t ox = 0; ox < ow; ox++)
-                for (size_t n = 0; n < N; n++) {
-                    int32_t acc = 0;
-                    for (int32_t ky = 0; ky < g.kernel_h; ky++)
-                        for (int32_t kx = 0; kx < g.kernel_w; kx++) {
-                            const int32_t iy = oy * g.stride_h - g.pad_top + ky * g.dilation_h;
-                            const int32_t ix = ox * g.stride_w - g.pad_left + kx * g.dilation_w;
-                            if (iy < 0 || iy >= g.in_h || ix < 0 || ix >= g.in_w) continue;
-                            for (size_t c = 0; c < C; c++)
-                                acc += av[((size_t)iy * g.in_w + ix) * C + c]
-                                     * wv[n * K + (size_t)(ky * g.kernel_w + kx) * C + c];
-                        }
-                    want[((size_t)oy * ow + ox) * ldc + n] = acc;
-                }
+        int32_t *ai = malloc(npix * 4), *wi = malloc(N * K * 4);
+        for (size_t i = 0; i < npix; i++) ai[i] = av[i];
+        for (size_t i = 0; i < N * K; i++) wi[i] = wv[i];
+        direct_conv_i32(&g, ai, wi, want, ldc);
+        free(ai); free(wi);
         cases++;
         int bad = !guards_ok((uint8_t*)got, bytes);
         size_t at = 0;
@@ -425,6 +486,127 @@ static void check_bconv_member(const qk_bgemm_ukernel_desc* uk) {
         }
         release((uint8_t*)want); release((uint8_t*)got);
         free(av); free(x); free(wv); free(w); free(sums); free(nz); free(ws);
+    }
+}
+
+/* ---- bsgemm: bit-serial, 1-2 bit unsigned weight codes x 1-2 bit unsigned activation codes ---- */
+
+/* The affine weight levels a case uses: DoReFa 2q - (2^wb - 1), plain q, and the limits' extremes. */
+static void bs_coefs(int wb, int* mul, int* offset) {
+    const int which = (int)(rnd() % 4);
+    *mul = which == 0 ? 2 : which == 1 ? 1 : which == 2 ? -QK_BSGEMM_MAX_COEF : QK_BSGEMM_MAX_COEF;
+    *offset = which == 0 ? 1 - (1 << wb) : which == 1 ? 0 : which == 2 ? QK_BSGEMM_MAX_COEF : -(int)(rnd() % 65);
+}
+
+/* One generated bsgemm case (plain rows with garbage in the row gap) against a naive reference on
+ * the unpacked codes and against the scalar twin, guard bytes around the output. */
+static void check_bsgemm_case(const qk_bsgemm_ukernel_desc* uk, size_t M, size_t N, size_t K, int output) {
+    const int wb = uk->wbits, ab = uk->abits;
+    const qk_bsgemm_ukernel_desc* twin = qk_bsgemm_select(wb, ab, QK_ISA_SCALAR);
+    const size_t kw = qk_bsgemm_kwords(K, K), lda = (size_t)ab * kw + rnd() % 2 * 3;
+    uint8_t* av = malloc(M * K);
+    uint8_t* qv = malloc(N * K);
+    for (size_t i = 0; i < M * K; i++) av[i] = (uint8_t)(rnd() % 4 == 0 ? 0 : rnd() & ((1u << ab) - 1));
+    for (size_t i = 0; i < N * K; i++) qv[i] = (uint8_t)(rnd() & ((1u << wb) - 1));
+    uint64_t* a = (uint64_t*)guarded(M * lda * 8);
+    for (size_t i = 0; i < M * lda; i++) a[i] = (uint64_t)rnd() << 32 | rnd();  /* gap garbage */
+    qk_bsgemm_pack_rows(av, M, K, K, ab, a, lda);
+    uint64_t* w = (uint64_t*)guarded(qk_bsgemm_packed_words(N, kw, wb) * 8);
+    qk_bsgemm_pack_weights(qv, N, K, K, wb, w);
+    int mul, offset;
+    bs_coefs(wb, &mul, &offset);
+    ocase o = ocase_make(M, N, output, 0.05f);
+    for (size_t m = 0; m < M; m++) {
+        for (size_t n = 0; n < N; n++) {
+            int64_t acc = 0;
+            for (size_t k = 0; k < K; k++) acc += (int64_t)(mul * qv[n * K + k] + offset) * av[m * K + k];
+            ocase_expect(&o, m, n, (int32_t)acc);
+        }
+    }
+    qk_bsgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = M; g.N = N; g.kw = kw; g.wbits = wb; g.abits = ab; g.a = a; g.lda = lda; g.w = w;
+    g.w_mul = mul; g.w_offset = offset;
+    g.epi = ocase_epilogue(&o, o.got);
+    qk_bsgemm(uk, &g);
+    g.epi.out = o.scalar;
+    qk_bsgemm(twin, &g);
+    cases++;
+    size_t at;
+    const char* what = ocase_verdict(&o, &at);
+    if (what != NULL) {
+        fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu mul=%d offset=%d output=%d: %s (first byte %zu)\n", uk->name,
+                M, N, K, mul, offset, output, what, at);
+        failures++;
+    }
+    ocase_free(&o);
+    release((uint8_t*)a); release((uint8_t*)w);
+    free(av); free(qv);
+}
+
+static void check_bsgemm_member(const qk_bsgemm_ukernel_desc* uk) {
+    const size_t Ks[] = {1, 2, 5, 63, 64, 65, 127, 128, 129, 200, 257};
+    size_t sizes[2][40];
+    size_t counts[2] = {0, 0};
+    for (int d = 0; d < 2; d++) {
+        const size_t tile = (size_t)(d == 0 ? uk->mr : uk->nr);
+        for (size_t s = 1; s <= tile + 1; s++) sizes[d][counts[d]++] = s;
+        if (tile + 1 < 7) sizes[d][counts[d]++] = 7;
+        sizes[d][counts[d]++] = 13;
+    }
+    for (size_t mi = 0; mi < counts[0]; mi++)
+        for (size_t ni = 0; ni < counts[1]; ni++)
+            for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++)
+                check_bsgemm_case(uk, sizes[0][mi], sizes[1][ni], Ks[ki], (int)(rnd() % 3));
+}
+
+/* Bit-serial conv (NHWC u8 codes) against a direct convolution of the levels, int32 output. */
+static void check_bsconv_member(const qk_bsgemm_ukernel_desc* uk) {
+    const int wb = uk->wbits, ab = uk->abits;
+    for (int t = 0; t < 40; t++) {
+        const int32_t cs[] = {1, 3, 63, 64, 65, 130};
+        qk_conv_geom g = random_conv_geom(t, cs, 6, 37);
+        if (!qk_bsconv_supports(&g)) continue;
+        const int32_t oh = qk_conv_out_h(&g), ow = qk_conv_out_w(&g);
+        const size_t taps = (size_t)(g.kernel_h * g.kernel_w), C = (size_t)g.in_c, N = (size_t)g.out_c;
+        const size_t K = taps * C, kw = qk_bsgemm_kwords(K, C), M = (size_t)oh * (size_t)ow;
+        const size_t npix = (size_t)g.in_h * (size_t)g.in_w * C;
+        uint8_t* av = malloc(npix);
+        uint8_t* qv = malloc(N * K);
+        for (size_t i = 0; i < npix; i++) av[i] = (uint8_t)(rnd() & ((1u << ab) - 1));
+        for (size_t i = 0; i < N * K; i++) qv[i] = (uint8_t)(rnd() & ((1u << wb) - 1));
+        uint64_t* w = malloc(qk_bsgemm_packed_words(N, kw, wb) * 8);
+        qk_bsgemm_pack_weights(qv, N, K, C, wb, w);
+        qk_bsconv_layer layer;
+        memset(&layer, 0, sizeof layer);
+        layer.w = w;
+        bs_coefs(wb, &layer.w_mul, &layer.w_offset);
+        const size_t ldc = N + 2, bytes = M * ldc * 4;
+        int32_t* want = (int32_t*)guarded(bytes);
+        int32_t* got = (int32_t*)guarded(bytes);
+        layer.epi.output_kind = QK_OUTPUT_I32; layer.epi.out = got; layer.epi.ldc = ldc;
+        const size_t image_bytes = qk_bsconv_image_bytes(&g, ab);
+        uint8_t* image = guarded(image_bytes);
+        qk_bsconv2d_u8(uk, &g, av, &layer, image);
+        int32_t *ai = malloc(npix * 4), *wi = malloc(N * K * 4);
+        for (size_t i = 0; i < npix; i++) ai[i] = av[i];
+        for (size_t i = 0; i < N * K; i++) wi[i] = layer.w_mul * qv[i] + layer.w_offset;
+        direct_conv_i32(&g, ai, wi, want, ldc);
+        free(ai); free(wi);
+        cases++;
+        int bad = !guards_ok((uint8_t*)got, bytes) || !guards_ok(image, image_bytes);
+        size_t at = 0;
+        for (size_t m = 0; m < M && !bad; m++)
+            for (size_t n = 0; n < N; n++)
+                if (got[m * ldc + n] != want[m * ldc + n]) { bad = 1; at = m * ldc + n; break; }
+        if (bad) {
+            fprintf(stderr, "FAIL %s conv %dx%dx%d -> %d k%dx%d s%d pad %d,%d,%d,%d d%d: index %zu got %d want %d\n",
+                    uk->name, g.in_h, g.in_w, g.in_c, g.out_c, g.kernel_h, g.kernel_w, g.stride_h, g.pad_top,
+                    g.pad_left, g.pad_bottom, g.pad_right, g.dilation_h, at, got[at], want[at]);
+            failures++;
+        }
+        release((uint8_t*)want); release((uint8_t*)got); release(image);
+        free(av); free(qv); free(w);
     }
 }
 
@@ -764,6 +946,26 @@ static void check_eltwise(void) {
     }
 }
 
+/* Dispatch check: `picked` must be the first member of `table` (registry order) of the highest rank
+ * among those passing `cond` (over `d`) that this CPU supports with rank <= the active ISA's. */
+#define EXPECT_PICK(what, picked, table, count, cond)                                                  \
+    do {                                                                                             \
+        const __typeof__((table)[0])* want_ = NULL;                                                  \
+        for (size_t i_ = 0; i_ < (count); i_++) {                                                    \
+            const __typeof__((table)[0])* d = &(table)[i_];                                          \
+            if (!(cond) || !qk_isa_supported(d->isa) || qk_isa_rank(d->isa) > qk_isa_rank(active)) continue; \
+            if (want_ == NULL || qk_isa_rank(d->isa) > qk_isa_rank(want_->isa)) want_ = d;           \
+        }                                                                                            \
+        const __typeof__((table)[0])* got_ = (picked);                                               \
+        if (got_ == NULL || got_ != want_) {                                                         \
+            fprintf(stderr, "FAIL dispatch %s picked %s under %s, want %s\n", (what), got_ ? got_->name : "nothing", \
+                    qk_isa_name(active), want_ ? want_->name : "nothing");                           \
+            failures++;                                                                              \
+        } else {                                                                                     \
+            printf("dispatch %s -> %s\n", (what), got_->name);                                       \
+        }                                                                                            \
+    } while (0)
+
 int main(int argc, char** argv) {
     const char* expect = NULL;
     rng_state = 20261123;
@@ -798,14 +1000,12 @@ int main(int argc, char** argv) {
         check_bconv_member(uk);
         ran++;
     }
-    {
-        const qk_bgemm_ukernel_desc* d = qk_bgemm_select(active);
-        if (d == NULL || !qk_isa_supported(d->isa) || (d->isa != active && d->isa != QK_ISA_SCALAR)) {
-            fprintf(stderr, "FAIL bgemm dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch bgemm -> %s\n", d->name);
-        }
+    for (size_t i = 0; i < qk_bsgemm_ukernel_count; i++) {
+        const qk_bsgemm_ukernel_desc* uk = qk_bsgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_bsgemm_member(uk);
+        check_bsconv_member(uk);
+        ran++;
     }
     for (size_t i = 0; i < qk_dwconv_ukernel_count; i++) {
         const qk_dwconv_ukernel_desc* uk = qk_dwconv_ukernel_at(i);
@@ -813,62 +1013,50 @@ int main(int argc, char** argv) {
         check_dwconv_member(uk);
         ran++;
     }
-    {
-        const qk_dwconv_ukernel_desc* d = qk_dwconv_select(active);
-        if (d == NULL || d->isa != active) {
-            fprintf(stderr, "FAIL dwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch dwconv3x3 -> %s\n", d->name);
-        }
-    }
     for (size_t i = 0; i < qk_fdwconv_ukernel_count; i++) {
         const qk_fdwconv_ukernel_desc* uk = qk_fdwconv_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
         check_fdwconv_member(uk);
         ran++;
     }
-    {
-        const qk_fdwconv_ukernel_desc* d = qk_fdwconv_select(active);
-        if (d == NULL || d->isa != active) {
-            fprintf(stderr, "FAIL fdwconv dispatch picked %s under %s\n", d ? d->name : "nothing", qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch fdwconv -> %s\n", d->name);
+    /* Dispatch: every select must return the member of the highest rank this CPU supports, not above
+     * the active ISA (on cortex-a53, without dotprod: the neon members where a family has one, else
+     * scalar; on cortex-a76 the neondot ones). */
+    EXPECT_PICK("bgemm", qk_bgemm_select(active), qk_bgemm_ukernels, qk_bgemm_ukernel_count, 1);
+    EXPECT_PICK("dwconv3x3", qk_dwconv_select(active), qk_dwconv_ukernels, qk_dwconv_ukernel_count, 1);
+    EXPECT_PICK("fdwconv", qk_fdwconv_select(active), qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, 1);
+    EXPECT_PICK("fgemm", qk_fgemm_select(active), qk_fgemm_ukernels, qk_fgemm_ukernel_count, 1);
+    for (int32_t c = 1; c <= 70; c++) {  /* per channel count: a SIMD member whose lanes divide C, else the plain pick */
+        const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
+        const qk_fdwconv_ukernel_desc* want = NULL;
+        for (size_t i = 0; i < qk_fdwconv_ukernel_count; i++) {
+            const qk_fdwconv_ukernel_desc* d = &qk_fdwconv_ukernels[i];
+            if (d->isa == QK_ISA_SCALAR || c % d->lanes != 0 || !qk_isa_supported(d->isa)
+                || qk_isa_rank(d->isa) > qk_isa_rank(active)) continue;
+            if (want == NULL || qk_isa_rank(d->isa) > qk_isa_rank(want->isa)) want = d;
         }
-        for (int32_t c = 1; c <= 70; c++) {  /* per channel count: never above the CPU, SIMD when one fits */
-            const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
-            if (f == NULL || !qk_isa_supported(f->isa) || (f->isa != active && f->isa != QK_ISA_SCALAR)
-                || (f->isa != QK_ISA_SCALAR && c % f->lanes != 0 && f != d)) {
-                fprintf(stderr, "FAIL fdwconv dispatch for C=%d picked %s\n", c, f ? f->name : "nothing");
-                failures++;
-            }
-        }
+        if (want == NULL) want = qk_fdwconv_select(active);
+        if (f != want) { fprintf(stderr, "FAIL fdwconv dispatch for C=%d picked %s\n", c, f ? f->name : "nothing"); failures++; }
     }
-    /* Dispatch: whatever it picks must be supported and the best available. */
     for (int bits = 1; bits <= 8; bits++) {
         if (bits > 4 && bits < 8) continue;
-        const qk_qgemm_ukernel_desc* d = qk_qgemm_select(bits, active);
-        if (d == NULL || !qk_isa_supported(d->isa) || d->isa != active) {
-            fprintf(stderr, "FAIL dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
-                    qk_isa_name(active));
-            failures++;
-        } else {
-            printf("dispatch %d bits -> %s\n", bits, d->name);
+        char what[32];
+        snprintf(what, sizeof what, "%d bits", bits);
+        EXPECT_PICK(what, qk_qgemm_select(bits, active), qk_qgemm_ukernels, qk_qgemm_ukernel_count,
+                    d->bits == bits && d->kind == QK_KIND_LUT);
+        if (bits >= 2 && bits <= 4) {
+            snprintf(what, sizeof what, "shift %d bits", bits);
+            EXPECT_PICK(what, qk_qgemm_select_kind(bits, active, QK_KIND_SHIFT), qk_qgemm_ukernels, qk_qgemm_ukernel_count,
+                        d->bits == bits && d->kind == QK_KIND_SHIFT);
         }
     }
-    /* Shift-add dispatch: the best supported member of each shift-coded width (neondot on a
-     * dotprod CPU, the scalar member otherwise). */
-    for (int bits = 2; bits <= 4; bits++) {
-        const qk_qgemm_ukernel_desc* d = qk_qgemm_select_kind(bits, active, QK_KIND_SHIFT);
-        if (d == NULL || d->kind != QK_KIND_SHIFT || !qk_isa_supported(d->isa) || d->isa != active) {
-            fprintf(stderr, "FAIL shift dispatch for %d bits picked %s under %s\n", bits, d ? d->name : "nothing",
-                    qk_isa_name(active));
-            failures++;
-        } else {
-            printf("shift dispatch %d bits -> %s\n", bits, d->name);
+    for (int wb = 1; wb <= 2; wb++)
+        for (int ab = 1; ab <= 2; ab++) {
+            char what[32];
+            snprintf(what, sizeof what, "bsgemm w%da%d", wb, ab);
+            EXPECT_PICK(what, qk_bsgemm_select(wb, ab, active), qk_bsgemm_ukernels, qk_bsgemm_ukernel_count,
+                        d->wbits == wb && d->abits == ab);
         }
-    }
     check_eltwise();
     printf("%d members run, %d skipped, %d cases, %d failures\n", ran, skipped, cases, failures);
     return failures == 0 ? 0 : 1;

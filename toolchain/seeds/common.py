@@ -190,6 +190,32 @@ def optimizer_state(params, slots: dict, group: dict, generator: torch.Generator
     return {"state": state, "param_groups": [{**group, "params": list(range(len(params)))}]}
 
 
+def lightning_checkpoint(module_attr: str, model: torch.nn.Module, hyper_parameters: dict,
+                         generator: torch.Generator) -> dict:
+    """What PyTorch Lightning's ModelCheckpoint writes (the fields of a 2.x .ckpt) for a LightningModule
+    holding the network as `self.<module_attr>` (state_dict keys `<module_attr>.`), after 10 epochs of SGD
+    with momentum (buffers from `generator`, see optimizer_state) and a StepLR; `hyper_parameters` as
+    save_hyperparameters() records them."""
+    state = {f"{module_attr}.{k}": v for k, v in model.state_dict().items()}
+    params = list(model.parameters())
+    group = {"lr": 0.001, "momentum": 0.9, "dampening": 0, "weight_decay": 0.0005, "nesterov": False,
+             "maximize": False, "foreach": None, "differentiable": False, "fused": None, "initial_lr": 0.1}
+    optimizer = optimizer_state(params, {"momentum_buffer": "normal"}, group, generator)
+    return {
+        "epoch": 9, "global_step": 7040, "pytorch-lightning_version": "2.4.0",
+        "state_dict": state,
+        "loops": {"fit_loop": {"state_dict": {}, "epoch_progress": {"total": {"ready": 10, "completed": 10}}}},
+        "callbacks": {"ModelCheckpoint{'monitor': 'val_acc', 'mode': 'max'}": {
+            "monitor": "val_acc", "best_model_score": torch.tensor(0.8731), "current_score": torch.tensor(0.8731),
+            "best_model_path": "/runs/version_0/checkpoints/epoch=9-step=7040.ckpt"}},
+        "optimizer_states": [optimizer],
+        "lr_schedulers": [{"step_size": 3, "gamma": 0.1, "base_lrs": [0.1], "last_epoch": 10, "_step_count": 11,
+                           "_get_lr_called_within_step": False, "_last_lr": [0.0001]}],
+        "hparams_name": "kwargs",
+        "hyper_parameters": hyper_parameters,
+    }
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the DGMS fixtures (Differentiable Gaussian Mixture weight Sharing, Dong et al., ICML 2022):
-Tests/Fixtures/seeds/dgms/{resnet20.pth.tar, resnet20.json, vggsmall.pth, vggsmall.json}.
+Tests/Fixtures/seeds/dgms/{resnet20.pth.tar, resnet20.json, vggsmall.pth, vggsmall.json, resnet14.pth.tar,
+resnet14.json}.
 
     /work/venv/bin/python toolchain/seeds/gen_dgms.py            # writes the fixtures
     /work/venv/bin/python toolchain/seeds/gen_dgms.py --verify   # reloads them and checks the JSON
@@ -22,6 +23,8 @@ quantized network, mixture parameters fitted to each layer's weights like the k-
             params, bits, CR, according_sparsity}, zip format, storages tagged cuda:0.
   vggsmall  VGG-small (convs with bias) at 1/8 width 16/32/64 (real: 128/256/512), Linear 1024->10
             (real 8192->10), K = 4 (2-bit); a bare state_dict, zip format, storages tagged cpu.
+  resnet14  the resnet20 layout with 2 blocks per stage (a depth the DGMS code does not ship), saved the
+            same way: the converter reads the depth from the keys.
 """
 import math
 import sys
@@ -40,6 +43,7 @@ TEMPERATURE = 0.01     # config.TAU, the default --tau
 CIFAR_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR_STD = [0.2023, 0.1994, 0.2010]
 INPUT_SEEDS = [1, 2, 3, 4, 5]
+RESNET_BLOCKS = {"resnet20": 3, "resnet14": 2}   # CIFAR ResNet depth 6n + 2: blocks n per stage
 
 
 class GaussianMixture(nn.Module):
@@ -253,8 +257,8 @@ def layer_records(model: nn.Module, prefix: str) -> list:
 def build(arch: str, seed: int):
     common.seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
-    if arch == "resnet20":
-        net, k = CifarResNet(blocks=3, width=8, k=16), 16
+    if arch in RESNET_BLOCKS:
+        net, k = CifarResNet(blocks=RESNET_BLOCKS[arch], width=8, k=16), 16
     else:
         net, k = VGGSmall([16, 32, 64], k=4), 4
     model = DGMSNet(net)
@@ -289,14 +293,14 @@ def write(arch: str) -> None:
         model, k = build(arch, seed)
         logits = logits_for(model, inputs)
         margins = [common.top2_margin(l) for l in logits]
-        if min(margins) >= 1e-2:
+        if min(margins) >= 1e-2 and len({int(l.argmax()) for l in logits}) > 1:
             break
-        print(f"{arch}: model seed {seed} gives top-2 margin {min(margins):.4f} < 1e-2, next seed")
+        print(f"{arch}: model seed {seed} gives top-2 margin {min(margins):.4f} or one class for every input, next seed")
     layers = layer_records(model, "")
     underflow = sum(r["underflow"] for r in layers)
     assert underflow > 0, "no weight underflowed: the zero-by-underflow case would go untested"
     bits = int(math.floor(math.log(k, 2)))
-    if arch == "resnet20":
+    if arch in RESNET_BLOCKS:
         ext, legacy, location = "pth.tar", False, "cuda:0"
         zeros = sum(r["index_counts"][0] for r in layers)
         total = sum(sum(r["index_counts"]) for r in layers)
@@ -306,8 +310,8 @@ def write(arch: str) -> None:
                "best_top1": 91.87, "best_top5": 99.71,
                "params": sum(p.numel() for p in model.parameters()) / 1e6, "bits": bits,
                "CR": 1 / ((1 - sparsity) * bits / 32), "according_sparsity": sparsity}
-        notes = ("CIFAR ResNet-20, option-A shortcuts, at half width 8/16/32 (the real network is 16/32/64: "
-                 "same keys, shapes scaled). Full training checkpoint (Saver.save_checkpoint), zip format, "
+        notes = (f"CIFAR ResNet-{6 * RESNET_BLOCKS[arch] + 2}, option-A shortcuts, at half width 8/16/32 (the real "
+                 "network is 16/32/64: same keys, shapes scaled). Full training checkpoint (Saver.save_checkpoint), zip format, "
                  "storages tagged cuda:0 (a GPU-saved file). The optimizer's param group lists indices with "
                  "repeats, as get_1x_lr_params() yields them.")
     else:
@@ -325,7 +329,7 @@ def write(arch: str) -> None:
         "input": {"height": 32, "width": 32, "channels": 3, "mean": CIFAR_MEAN, "std": CIFAR_STD},
         "options": {
             "K": k, "bits": bits, "temperature": TEMPERATURE, "eps": EPS, "model_seed": seed,
-            "full_precision": ["network.conv1", "network.linear"] if arch == "resnet20"
+            "full_precision": ["network.conv1", "network.linear"] if arch in RESNET_BLOCKS
             else ["network.features.0", "network.classifier"],
             "underflow_weights": underflow,
             "softmax_ties": sum(r["softmax_ties"] for r in layers),
@@ -344,9 +348,10 @@ def verify(arch: str) -> None:
     records exactly."""
     record = common.read_fixture_json(METHOD, arch)
     loaded = common.load_checkpoint(METHOD, arch)
-    state = loaded["state_dict"] if arch == "resnet20" else loaded
+    state = loaded["state_dict"] if arch in RESNET_BLOCKS else loaded
     k = record["options"]["K"]
-    model = DGMSNet(CifarResNet(blocks=3, width=8, k=k) if arch == "resnet20" else VGGSmall([16, 32, 64], k=k))
+    model = DGMSNet(CifarResNet(blocks=RESNET_BLOCKS[arch], width=8, k=k) if arch in RESNET_BLOCKS
+                    else VGGSmall([16, 32, 64], k=k))
     model.load_state_dict(state, strict=True)
     model.eval()
     logits = logits_for(model, [im["path"] for im in record["images"]])
@@ -357,7 +362,7 @@ def verify(arch: str) -> None:
 
 def main():
     torch.set_num_threads(1)
-    for arch in ("resnet20", "vggsmall"):
+    for arch in ("resnet20", "vggsmall", "resnet14"):
         if "--verify" in sys.argv:
             verify(arch)
         else:

@@ -5,7 +5,9 @@ saved as CIFAR10/trainer.py saves it, with reference logits.
     toolchain/.venv/bin/python toolchain/seeds/gen_equalbits.py
 
 Writes Tests/Fixtures/seeds/equalbits/model0.0.{th,json} (prune rate k = 0: binary) and model0.5.{th,json}
-(k = 0.5: ternary), plus the shared inputs. See toolchain/seeds/README.md, "Equal Bits".
+(k = 0.5: ternary), plus the shared inputs. See toolchain/seeds/README.md, "Equal Bits". Also
+model0.25.{th,json}: k = 0.25 on a Bi-Real ResNet-10 (one block per stage, a depth the code does not
+ship; the trainer names the file by the prune rate only).
 
 Inference math implemented here (float32, PyTorch semantics):
   binary conv (EBConv2d, mode 'halfmask'): per output filter, the a = Cin*kh*kw latent weights sorted
@@ -83,16 +85,18 @@ class BiRealBlock(nn.Module):
         return self.bn2(self.nonlinear(self.conv2(torch.sign(out)))) + out
 
 
-class BiRealResNet18(nn.Module):
-    def __init__(self, prune_rate, widths=WIDTHS, classes=10):
+class BiRealResNet(nn.Module):
+    """Bi-Real ResNet with `blocks` per stage (ResNet-18: 2, 2, 2, 2)."""
+
+    def __init__(self, prune_rate, widths=WIDTHS, classes=10, blocks=(2, 2, 2, 2)):
         super().__init__()
         self.conv1 = nn.Conv2d(3, widths[0], 3, 1, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(widths[0])
         self.prelu = nn.PReLU(widths[0])
         cin = widths[0]
-        for stage, (cout, stride) in enumerate(zip(widths, (1, 2, 2, 2)), start=1):
+        for stage, (cout, stride, n) in enumerate(zip(widths, (1, 2, 2, 2), blocks), start=1):
             setattr(self, f"layer{stage}", nn.Sequential(BiRealBlock(cin, cout, stride, prune_rate),
-                                                         BiRealBlock(cout, cout, 1, prune_rate)))
+                                                         *[BiRealBlock(cout, cout, 1, prune_rate) for _ in range(n - 1)]))
             cin = cout
         self.linear = nn.Linear(widths[3], classes)
 
@@ -108,8 +112,8 @@ def has_ties(latent: torch.Tensor) -> bool:
     return any(row.unique().numel() != row.numel() for row in latent.reshape(latent.size(0), -1))
 
 
-def build(prune_rate: float, gen: torch.Generator) -> BiRealResNet18:
-    model = BiRealResNet18(prune_rate)
+def build(prune_rate: float, gen: torch.Generator, blocks) -> BiRealResNet:
+    model = BiRealResNet(prune_rate, blocks=blocks)
     for m in model.modules():
         if isinstance(m, nn.Conv2d):   # latent scores and full-precision convs: He-normal
             fan_in = m.weight[0].numel()
@@ -126,7 +130,7 @@ def build(prune_rate: float, gen: torch.Generator) -> BiRealResNet18:
     return model
 
 
-def zero_sign_inputs(model: BiRealResNet18, x: torch.Tensor) -> dict:
+def zero_sign_inputs(model: BiRealResNet, x: torch.Tensor) -> dict:
     """{binary conv name: number of exact zeros in its sign() input} for one image (nonzero counts only)."""
     counts, hooks = {}, []
     for name, m in model.named_modules():
@@ -141,16 +145,17 @@ def zero_sign_inputs(model: BiRealResNet18, x: torch.Tensor) -> dict:
     return {name: n for name, n in counts.items() if n}
 
 
-def generate(prune_rate: float) -> None:
+def generate(prune_rate: float, blocks) -> None:
     common.seed_everything(SEED)
     gen = torch.Generator().manual_seed(SEED + int(prune_rate * 10))
-    model = build(prune_rate, gen)
+    model = build(prune_rate, gen, blocks)
+    depth = 2 * sum(blocks) + 2
     calibration.calibrate_batchnorm(model, calibration.calibration_batch(64, 32, 3, MEAN, STD),
                                     EPOCHS * ITERS_PER_EPOCH)
     name = f"model{prune_rate}"                        # trainer.py: 'model{}.th'.format(args.prune_rate)
     path = common.checkpoint_path(METHOD, name, "th")
     wrapped = nn.DataParallel(model)                    # keys 'module.'-prefixed, as trainer.py saves them
-    best_prec1 = {0.0: 91.37, 0.5: 90.12}[prune_rate]  # placeholder accuracy, not measured
+    best_prec1 = {0.0: 91.37, 0.5: 90.12, 0.25: 88.64}[prune_rate]  # placeholder accuracy, not measured
     common.save_checkpoint({"epoch": EPOCHS, "state_dict": wrapped.state_dict(), "best_prec1": best_prec1},
                            path, legacy=False)
 
@@ -162,7 +167,7 @@ def generate(prune_rate: float) -> None:
     zero_codes = int(sum((c == 0).sum() for c in codes))
     total_codes = int(sum(c.numel() for c in codes))
     common.write_fixture_json(METHOD, name, {
-        "arch": "bireal-resnet18-cifar",
+        "arch": f"bireal-resnet{depth}-cifar",
         "checkpoint": f"{name}.th",
         "format": "zip",
         "input": {"height": 32, "width": 32, "channels": 3, "mean": list(MEAN), "std": list(STD)},
@@ -174,13 +179,14 @@ def generate(prune_rate: float) -> None:
             "key_prefix": "module.",
             "widths": list(WIDTHS),
             "real_widths": list(REAL_WIDTHS),
+            **({} if blocks == (2, 2, 2, 2) else {"blocks": list(blocks)}),
         },
         "images": images,
         "notes": (
             f"Randomly initialised, not trained: latent scores He-normal (no ties within a filter), BN "
             f"affine randomised and running stats measured on 64 synthetic images through this forward, "
             f"num_batches_tracked = {EPOCHS}*{ITERS_PER_EPOCH}, best_prec1 a placeholder. Widths reduced "
-            f"to {list(WIDTHS)} (the real ResNet-18 has {list(REAL_WIDTHS)}); keys and layout are the "
+            f"to {list(WIDTHS)} (the real ResNet-{depth} has {list(REAL_WIDTHS)}); keys and layout are the "
             f"real ones. {stem_zero_slopes} of {WIDTHS[0]} stem PReLU slopes are exactly 0, so the stem "
             f"output (input of layer1.0's sign) holds exact zeros; exact zeros per sign() input, by binary "
             f"conv, per image (of {WIDTHS[0] * 32 * 32} values at layer1.0): {zeros}. The zero padding of "
@@ -192,18 +198,19 @@ def generate(prune_rate: float) -> None:
     print(f"{name}: {path.stat().st_size} bytes, inputs {[i['path'] for i in images]}, zeros {zeros}")
 
 
-PRUNE_RATES = {"model0.0": 0.0, "model0.5": 0.5}
+FIXTURES = {"model0.0": (0.0, (2, 2, 2, 2)), "model0.5": (0.5, (2, 2, 2, 2)), "model0.25": (0.25, (1, 1, 1, 1))}
 
 
 def empty_model(name: str) -> nn.Module:
     """The fixture's architecture with this file's forward, for verify_fixtures.py to load weights into."""
-    return BiRealResNet18(PRUNE_RATES[name])
+    prune_rate, blocks = FIXTURES[name]
+    return BiRealResNet(prune_rate, blocks=blocks)
 
 
 def main():
     torch.set_num_threads(1)
-    for prune_rate in PRUNE_RATES.values():
-        generate(prune_rate)
+    for prune_rate, blocks in FIXTURES.values():
+        generate(prune_rate, blocks)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ weights; exact 0.0 and -0.0 placed in the four tensors so the sign rules above a
                      ImageNet example saves it), optimizer (SGD momentum)}, zip format, tagged cuda:0.
   resnet18_released  the same network with W materialised in `weight` and no sign/val/shift tensors:
                      a bare state_dict with the module. prefix, zip format; identical logits.
+  resnet10_lightning the torchvision layout with one block per stage (ResNet-10, a depth S3 does not
+                     ship), base width 4, inside a PyTorch Lightning checkpoint (keys `model.`, SGD state).
 """
 import sys
 from pathlib import Path
@@ -90,20 +92,21 @@ class BasicBlock(nn.Module):
         return self.relu(out + residual)
 
 
-class ResNet18(nn.Module):
-    """torchvision's ResNet-18 module names; `conv` builds the block convs and downsample.0."""
+class ResNet(nn.Module):
+    """torchvision's ResNet module names with BasicBlocks, `blocks` per stage (ResNet-18: 2, 2, 2, 2);
+    `conv` builds the block convs and downsample.0."""
 
-    def __init__(self, conv, base: int, classes: int):
+    def __init__(self, conv, base: int, classes: int, blocks=(2, 2, 2, 2)):
         super().__init__()
         self.conv1 = nn.Conv2d(3, base, 7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(base)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         cin = base
-        for i, stride in enumerate([1, 2, 2, 2]):
+        for i, (stride, n) in enumerate(zip([1, 2, 2, 2], blocks)):
             cout = base * 2 ** i
             setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(conv, cin, cout, stride),
-                                                        BasicBlock(conv, cout, cout, 1)))
+                                                        *[BasicBlock(conv, cout, cout, 1) for _ in range(n - 1)]))
             cin = cout
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(cin, classes)
@@ -144,10 +147,10 @@ def make_trained_like(model: nn.Module, gen: torch.Generator) -> dict:
     return placed
 
 
-def build(seed: int):
+def build(seed: int, blocks=(2, 2, 2, 2)):
     common.seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = ResNet18(S3Conv2d, BASE, CLASSES)
+    model = ResNet(S3Conv2d, BASE, CLASSES, blocks)
     placed = make_trained_like(model, gen)
     batches = common.calibration_batches(SIZE, SIZE, 3, IMAGENET_MEAN, IMAGENET_STD, count=4, batch=16)
     common.calibrate_batchnorm(model, lambda m, x: m(x), batches)
@@ -171,7 +174,7 @@ def center_head(model: nn.Module, batches: list) -> None:
 @torch.no_grad()
 def released_copy(model: nn.Module) -> nn.Module:
     """The same network with plain convs whose `weight` holds W."""
-    plain = ResNet18(nn.Conv2d, BASE, CLASSES)
+    plain = ResNet(nn.Conv2d, BASE, CLASSES)
     state = {}
     for name, m in model.named_modules():
         if isinstance(m, S3Conv2d):
@@ -189,20 +192,20 @@ def logits_for(model, inputs):
         return [model(common.load_input(rel, IMAGENET_MEAN, IMAGENET_STD))[0] for rel in inputs]
 
 
-def layer_records(model) -> list:
+def layer_records(model, prefix: str = "module.") -> list:
     """Per S3 conv: how many weights take each value of {-4, -2, -1, 0, 1, 2, 4}."""
     records = []
     for name, m in model.named_modules():
         if isinstance(m, S3Conv2d):
             w = m.shift_weight().detach()
-            records.append({"name": "module." + name, "shape": list(w.shape),
+            records.append({"name": prefix + name, "shape": list(w.shape),
                             "value_counts": {str(v): int((w == v).sum()) for v in (-4, -2, -1, 0, 1, 2, 4)}})
     return records
 
 
-def fixture_record(ckpt: Path, options: dict, inputs, logits, margins, notes: str) -> dict:
+def fixture_record(ckpt: Path, options: dict, inputs, logits, margins, notes: str, arch: str = "resnet18") -> dict:
     return {
-        "arch": "resnet18",
+        "arch": arch,
         "checkpoint": ckpt.name,
         "format": "zip",
         "input": {"height": SIZE, "width": SIZE, "channels": 3, "mean": IMAGENET_MEAN, "std": IMAGENET_STD},
@@ -219,7 +222,7 @@ def verify() -> None:
         record = common.read_fixture_json(METHOD, name)
         loaded = common.load_checkpoint(METHOD, name)
         state = loaded["state_dict"] if name == "resnet18" else loaded
-        model = ResNet18(conv, record["options"]["base_width"], record["options"]["classes"])
+        model = ResNet(conv, record["options"]["base_width"], record["options"]["classes"])
         model.load_state_dict(common.strip_prefix(state, "module."), strict=True)
         model.eval()
         logits = logits_for(model, [im["path"] for im in record["images"]])
@@ -227,6 +230,44 @@ def verify() -> None:
         if conv is S3Conv2d:
             assert layer_records(model) == record["options"]["layers"]
         print(f"{name}: checkpoint reloads to the recorded logits")
+    record = common.read_fixture_json(METHOD, "resnet10_lightning")
+    model = ResNet(S3Conv2d, record["options"]["base_width"], record["options"]["classes"], RESNET10_BLOCKS)
+    model.load_state_dict(common.strip_prefix(common.load_checkpoint(METHOD, "resnet10_lightning")["state_dict"],
+                                              "model."), strict=True)
+    model.eval()
+    logits = logits_for(model, [im["path"] for im in record["images"]])
+    assert all(common.f32_list(l) == im["logits"] for l, im in zip(logits, record["images"])), "resnet10_lightning"
+    assert layer_records(model, "model.") == record["options"]["layers"]
+    print("resnet10_lightning: checkpoint reloads to the recorded logits")
+
+
+RESNET10_BLOCKS = (1, 1, 1, 1)
+
+
+def write_resnet10_lightning(inputs) -> None:
+    """ResNet-10 (one BasicBlock per stage) with S3 convs, in a PyTorch Lightning checkpoint."""
+    for seed in range(100):
+        model, _ = build(seed, RESNET10_BLOCKS)
+        logits = logits_for(model, inputs)
+        margins = [common.top2_margin(l) for l in logits]
+        if min(margins) >= 1e-2:
+            break
+    gen = torch.Generator().manual_seed(1000 + seed)
+    ckpt = common.checkpoint_path(METHOD, "resnet10_lightning", "ckpt")
+    common.save_checkpoint(common.lightning_checkpoint("model", model, {"arch": "resnet10", "lr": 0.1}, gen), ckpt,
+                           legacy=False, location="cuda:0")
+    layers = layer_records(model, "model.")
+    options = {"model_seed": seed, "base_width": BASE, "real_base_width": 64, "classes": CLASSES,
+               "blocks": list(RESNET10_BLOCKS), "s3_convs": [r["name"] for r in layers],
+               "full_precision": ["model.conv1", "model.fc"], "layers": layers}
+    common.write_fixture_json(METHOD, "resnet10_lightning", fixture_record(ckpt, options, inputs, logits, margins, (
+        "torchvision ResNet layout with one BasicBlock per stage (ResNet-10) at base width 4 (4/8/16/32), fc "
+        "32->10, 64x64 input, S3 convs as in the resnet18 fixture (weight and weight_sign one storage). Saved "
+        "as PyTorch Lightning's ModelCheckpoint does for a LightningModule holding the network as self.model: "
+        "{epoch, global_step, pytorch-lightning_version, state_dict (model.), loops, callbacks, "
+        "optimizer_states (SGD momentum), lr_schedulers, hparams_name, hyper_parameters}, zip, tagged cuda:0."),
+        arch="resnet10"))
+    print(f"resnet10_lightning: seed {seed}, {ckpt.stat().st_size} bytes, min margin {min(margins):.4f}")
 
 
 def main():
@@ -279,6 +320,7 @@ def main():
             "Its logits equal the resnet18 fixture's exactly.")))
     print(f"seed {seed}, {ckpt.stat().st_size} + {rel_ckpt.stat().st_size} bytes, min margin "
           f"{min(margins):.4f}, top-1 {[int(l.argmax()) for l in logits]}")
+    write_resnet10_lightning(inputs)
 
 
 if __name__ == "__main__":

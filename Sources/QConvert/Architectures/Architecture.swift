@@ -3,38 +3,57 @@ import QCheckpoint
 
 /// The verdict of one architecture family on a checkpoint.
 public enum Recognition: Sendable {
-    /// The family fits: `arch` is the specific member (e.g. "resnet56"), `evidence` says why.
+    /// The family fits: `arch` names the network found (e.g. "resnet56", "resnet10"), `evidence` says why.
     case match(arch: String, evidence: String)
     /// The family does not fit; `reasons` say what was missing or different.
     case mismatch(reasons: [String])
 }
 
-/// An architecture family: recognises its checkpoints and builds the float graph.
+/// An architecture family: recognises its checkpoints at any depth and width it covers, reading both
+/// from the keys and shapes, and builds the float graph.
 public protocol ArchitectureFamily: Sendable {
-    /// Family name used in messages.
-    var family: String { get }
-    /// Member names accepted by `--arch`.
-    var members: [String] { get }
+    /// The family's `--arch` name ("resnet").
+    var name: String { get }
+    /// How the list of tried families names it in messages (defaults to `name`).
+    var label: String { get }
+    /// Other `--arch` names that force this family: earlier member and family names ("resnet18", ...).
+    var aliases: [String] { get }
     func recognize(_ checkpoint: Checkpoint) -> Recognition
+    /// Builds the network `recognize` matched as `arch`.
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel
+}
+
+extension ArchitectureFamily {
+    public var label: String { name }
 }
 
 /// All families LowBit knows, in the order they are tried.
 public enum Architectures {
-    public static let families: [ArchitectureFamily] = [CIFARResNet(), PreActBottleneckResNet(), TorchvisionResNet(), SequentialVGG(),
+    public static let families: [ArchitectureFamily] = [ResNet(), PreActBottleneckResNet(), SequentialVGG(),
         BiRealResNet(), LowBitCNN(), MobileNetV2(), MnasNet(), PreActResNet(), SVHNDoReFa()]
 
-    /// Every `--arch` name.
-    public static var allNames: [String] { families.flatMap(\.members) }
+    /// The family names `--arch` takes.
+    public static var names: [String] { families.map(\.name) }
 
-    /// Recognises the architecture (or uses `override`) and builds the float model. An unrecognised layout
-    /// gets an error listing, per family, what matched and what did not.
+    /// Every name `--arch` accepts: the family names, then their aliases.
+    public static var allNames: [String] { names + families.flatMap(\.aliases) }
+
+    /// Recognises the architecture and builds the float model. `override` (a family name or an alias)
+    /// restricts recognition to that family, which still reads depth and width from the checkpoint. An
+    /// unrecognised layout gets an error listing, per family, what did not fit.
     public static func build(_ checkpoint: Checkpoint, override: String? = nil) throws -> (FloatModel, String) {
-        if let name = override, name != "auto" {
-            guard let family = families.first(where: { $0.members.contains(name) }) else {
-                throw ConvertError("unknown architecture '\(name)'; known: \(allNames.joined(separator: ", "))")
+        if let forced = override, forced != "auto" {
+            guard let family = families.first(where: { $0.name == forced || $0.aliases.contains(forced) }) else {
+                throw ConvertError("unknown architecture '\(forced)'; families: \(names.joined(separator: ", "))"
+                    + " (also accepted: \(families.flatMap(\.aliases).joined(separator: ", ")))")
             }
-            return (try family.build(checkpoint, arch: name), "forced by --arch \(name)")
+            switch family.recognize(checkpoint) {
+            case .match(let arch, let evidence):
+                return (try family.build(checkpoint, arch: arch), "forced by --arch \(forced) (family \(family.name)): \(evidence)")
+            case .mismatch(let reasons):
+                throw ConvertError("--arch \(forced) forces the \(family.name) family, which does not fit this checkpoint: "
+                    + reasons.joined(separator: "; "))
+            }
         }
         var report: [String] = []
         for family in families {
@@ -42,14 +61,21 @@ public enum Architectures {
             case .match(let arch, let evidence):
                 return (try family.build(checkpoint, arch: arch), evidence)
             case .mismatch(let reasons):
-                report.append("  \(family.family): " + reasons.joined(separator: "; "))
+                report.append("  \(family.label): " + reasons.joined(separator: "; "))
             }
         }
         throw ConvertError("unrecognised network layout (\(checkpoint.tensors.count) tensors, first: "
             + checkpoint.tensors.prefix(3).map(\.name).joined(separator: ", ")
             + "). Tried:\n" + report.joined(separator: "\n")
-            + "\nUse --arch NAME to force one of: \(allNames.joined(separator: ", ")).")
+            + "\nUse --arch NAME to force one of the families: \(names.joined(separator: ", ")).")
     }
+}
+
+/// What a family found missing or different in a checkpoint: the reasons of a `.mismatch`.
+struct LayoutMismatch: Error, CustomStringConvertible {
+    var reasons: [String]
+    init(_ reasons: [String]) { self.reasons = reasons }
+    var description: String { reasons.joined(separator: "; ") }
 }
 
 /// Shape checks shared by the families' recognisers.
@@ -82,5 +108,11 @@ struct KeyChecker {
         var n = 0
         while has("\(prefix).\(n).\(probe)") { n += 1 }
         return n
+    }
+
+    /// The checkpoint's tensors (BatchNorm batch counters aside) that are not among `bound`, sorted:
+    /// a layout that leaves some unexplained belongs to another family.
+    func unbound(_ bound: Set<String>) -> [String] {
+        checkpoint.tensors.map(\.name).filter { !bound.contains($0) && !$0.hasSuffix("num_batches_tracked") }.sorted()
     }
 }

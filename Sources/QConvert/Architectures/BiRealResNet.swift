@@ -1,17 +1,23 @@
-// Bi-Real CIFAR ResNet-18/34 with PReLU (Equal Bits' CIFAR10/resnet.py).
+// Bi-Real CIFAR ResNets with PReLU (Equal Bits' CIFAR10/resnet.py), any number of blocks per stage.
 import QCheckpoint
 import QGraph
 
-/// stem: PReLU(BN(conv3x3(x))) -> 4 stages of Bi-Real blocks (widths w, 2w, 4w, 8w; stride 2 at stages
-/// 2-4) -> avg_pool2d(4) -> linear. A block, with one PReLU `nonlinear` shared by both convs:
+/// stem: PReLU(BN(conv3x3(x))) -> stages layer1, layer2, ... of Bi-Real blocks (block counts read from the
+/// keys: [2, 2, 2, 2] is Bi-Real ResNet-18, [3, 4, 6, 3] ResNet-34; widths from the shapes; stride 2 in
+/// the first block of every stage after the first) -> avg_pool2d(4) -> linear. Depth = 2 x blocks + 2.
+/// A block, with one PReLU `nonlinear` shared by both convs:
 ///   out  = BN1(PReLU(conv1(sign x))) + shortcut(x)      shortcut = 1x1 conv + BN where the shape changes
 ///   out2 = BN2(PReLU(conv2(sign out))) + out
 /// The block convs are the binary ones (the recipe supplies their weights); stem, shortcuts and linear
 /// are full precision.
 struct BiRealResNet: ArchitectureFamily {
-    let family = "bireal-resnet"
-    let members = ["bireal-resnet18", "bireal-resnet34"]
-    private let layouts = ["bireal-resnet18": [2, 2, 2, 2], "bireal-resnet34": [3, 4, 6, 3]]
+    let name = "bireal-resnet"
+    let aliases = ["bireal-resnet18", "bireal-resnet34"]
+
+    /// Blocks per stage `layer1`, `layer2`, ... (as many stages as have a `layerS.0.conv1`).
+    private func blockCounts(_ k: KeyChecker) -> [Int] {
+        (1...).lazy.map { k.blockCount("layer\($0)", probe: "conv1.weight") }.prefix { $0 > 0 }.map { $0 }
+    }
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
         var k = KeyChecker(checkpoint)
@@ -19,15 +25,14 @@ struct BiRealResNet: ArchitectureFamily {
         k.expect("prelu.weight")
         k.expect("layer1.0.nonlinear.weight")
         k.expect("linear.weight", shape: [-1, -1])
-        let counts = (1...4).map { k.blockCount("layer\($0)", probe: "conv1.weight") }
-        let arch = layouts.first { $0.value == counts }?.key
-        if arch == nil { k.problems.append("blocks per stage \(counts) match no Bi-Real ResNet-18/34") }
-        guard k.problems.isEmpty, let arch else { return .mismatch(reasons: k.problems) }
-        return .match(arch: arch, evidence: "stem conv1 + prelu, stages \(counts) of blocks with a shared PReLU 'nonlinear', linear (Bi-Real)")
+        let counts = blockCounts(k)
+        if counts.isEmpty { k.problems.append("no 'layer1.0.conv1.weight'") }
+        guard k.problems.isEmpty else { return .mismatch(reasons: k.problems) }
+        return .match(arch: "bireal-resnet\(2 * counts.reduce(0, +) + 2)", evidence: "stem conv1 + prelu, stages \(counts) of blocks with a shared PReLU 'nonlinear', linear (Bi-Real)")
     }
 
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel {
-        guard let blocks = layouts[arch] else { throw ConvertError("bad Bi-Real ResNet name \(arch)") }
+        let blocks = blockCounts(KeyChecker(checkpoint))
         let inChannels = checkpoint.tensor("conv1.weight")?.shape[1] ?? 3
         var b = GraphBuilder(checkpoint: checkpoint, inputShape: [32, 32, inChannels])
         var x = try b.conv("conv1", "input", padding: 1)
@@ -54,10 +59,7 @@ struct BiRealResNet: ArchitectureFamily {
         x = try b.op(.globalAvgPool, [x], name: "avgpool")   // avg_pool2d(4) on the 4x4 map of a 32x32 input
         try b.linear("linear", x)
         let classes = checkpoint.tensor("linear.weight")!.shape[0]
-        var preprocessing = Preprocessing.cifarImageNetStats
-        preprocessing.mean = [0.4914, 0.4822, 0.4465]   // Equal Bits' CIFAR10/trainer.py
-        preprocessing.std = [0.2023, 0.1994, 0.2010]
-        return try b.finish(arch: arch, preprocessing: preprocessing,
-                            labels: classes == 10 ? Labels.cifar10 : Labels.numbered(classes))
+        return try b.finish(arch: arch, preprocessing: .cifarStats,   // Equal Bits' CIFAR10/trainer.py
+                            labels: Labels.cifar(classes))
     }
 }

@@ -5,8 +5,8 @@ import QGraph
 /// conv1(32)-bn-relu-maxpool2 -> conv2(64)-bn-relu-maxpool2 -> conv3(128)-bn-relu -> global avg pool -> fc.
 /// All convs 3x3, padding 1, no bias; input 28x28 gray.
 struct LowBitCNN: ArchitectureFamily {
-    let family = "lowbit-cnn"
-    let members = ["lowbit-cnn"]
+    let name = "lowbit-cnn"
+    let aliases: [String] = []
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
         var k = KeyChecker(checkpoint)

@@ -9,8 +9,8 @@ import QGraph
 /// Widths, expansions, kernel sizes and block counts come from the shapes (any alpha); the stack strides
 /// are torchvision's fixed 2, 2, 2, 1, 2, 1.
 struct MnasNet: ArchitectureFamily {
-    let family = "torchvision-mnasnet"
-    let members = ["mnasnet"]
+    let name = "mnasnet"
+    let aliases = ["torchvision-mnasnet"]
     /// Stride of the first block of each stack layers.8 ... layers.13.
     static let stackStrides = [2, 2, 2, 1, 2, 1]
 

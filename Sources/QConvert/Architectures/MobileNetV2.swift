@@ -10,8 +10,8 @@ import QGraph
 /// Dropout). Widths, expansions and kernel sizes come from the shapes, so any width_mult is built; the
 /// strides are not in a state_dict and come from torchvision's fixed setting (below).
 struct MobileNetV2: ArchitectureFamily {
-    let family = "torchvision-mobilenetv2"
-    let members = ["mobilenet_v2"]
+    let name = "mobilenet_v2"
+    let aliases = ["torchvision-mobilenetv2", "mobilenetv2"]
     /// (repeats, stride of the first block) of torchvision's inverted_residual_setting, in order.
     private static let stages = [(1, 1), (2, 2), (3, 2), (4, 2), (3, 1), (3, 2), (1, 1)]
     /// Stride of features.1 ... features.17.

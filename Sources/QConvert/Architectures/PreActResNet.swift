@@ -4,14 +4,15 @@ import QCheckpoint
 import QGraph
 
 /// conv0 3x3 (w) -> n blocks per stage at w, 2w, 4w (w read from conv0, 80 in the paper's 5x-wide
-/// resnet20q) -> bn -> mean over H and W -> fc. Depth = 2 * blocks + 2. Block i (`layers.i`):
+/// resnet20q) -> bn -> mean over H and W -> fc. Depth = 2 * blocks + 2, any block count (resnet<depth>q).
+/// Block i (`layers.i`):
 ///     out = act(bn0(x));  shortcut = skip_bn(skip_conv(out)) if the block has a skip conv, else x
 ///     y = conv1(act(bn1(conv0(out)))) + shortcut
 /// A block with a skip conv (1x1) is a stage's first, with stride 2 in conv0 and skip_conv. `act` is built
 /// as ReLU (the 32-bit activation); the any-precision recipe turns it into DoReFa at k < 32 bits.
 struct PreActResNet: ArchitectureFamily {
-    let family = "preact-resnet"
-    let members = ["resnet20q", "resnet32q", "resnet44q", "resnet56q", "resnet110q"]
+    let name = "preact-resnet"
+    let aliases = ["resnet20q", "resnet32q", "resnet44q", "resnet56q", "resnet110q"]
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
         var k = KeyChecker(checkpoint)
@@ -25,12 +26,8 @@ struct PreActResNet: ArchitectureFamily {
         let last = blocks > 0 ? checkpoint.tensor("layers.\(blocks - 1).conv1.weight")?.shape.first ?? 0 : 0
         k.expect("bn.running_mean", shape: [last])
         k.expect("fc.weight", shape: [-1, last])
-        let arch = "resnet\(2 * blocks + 2)q"
-        guard k.problems.isEmpty, members.contains(arch) else {
-            if k.problems.isEmpty { k.problems.append("depth \(2 * blocks + 2) is not one of 20/32/44/56/110") }
-            return .mismatch(reasons: k.problems)
-        }
-        return .match(arch: arch, evidence: "conv0 [\(width),3,3,3], \(blocks) pre-activation blocks layers.i.{bn0,conv0,bn1,conv1} (skip_conv where the shape changes), bn, fc [*,\(last)]")
+        guard k.problems.isEmpty else { return .mismatch(reasons: k.problems) }
+        return .match(arch: "resnet\(2 * blocks + 2)q", evidence: "conv0 [\(width),3,3,3], \(blocks) pre-activation blocks layers.i.{bn0,conv0,bn1,conv1} (skip_conv where the shape changes), bn, fc [*,\(last)]")
     }
 
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel {
@@ -65,7 +62,7 @@ struct PreActResNet: ArchitectureFamily {
         try b.linear("fc", x)
         let classes = checkpoint.tensor("fc.weight")!.shape[0]
         return try b.finish(arch: arch, preprocessing: .anyPrecisionCIFAR,
-                            labels: classes == 10 ? Labels.cifar10 : Labels.numbered(classes))
+                            labels: Labels.cifar(classes))
     }
 }
 

@@ -11,8 +11,8 @@ import QGraph
 /// Activations are built as ReLU (the 32-bit Activate); `layers.21` is Activate(quantize=False), named
 /// `layers.21.unquantized` so that the any-precision recipe makes it clamp(0, 1) rather than DoReFa.
 struct SVHNDoReFa: ArchitectureFamily {
-    let family = "svhn-dorefa"
-    let members = ["svhnq"]
+    let name = "svhn-dorefa"
+    let aliases = ["svhnq"]
     private static let convs: [(index: Int, kernel: Int, padding: Int, channels: Int)] =
         [(3, 3, 1, 8), (6, 3, 1, 8), (10, 3, 0, 16), (13, 3, 1, 16), (16, 3, 0, 16), (20, 5, 0, 64)]
 

@@ -1,18 +1,22 @@
-// VGG-style CIFAR networks saved as one nn.Sequential `features` plus a `classifier` Linear: DGMS's
-// VGG-small and the kuangliu/pytorch-cifar VGGs (used for BinaryConnect / stochastic rounding).
+// VGG-style CIFAR networks of any configuration saved as one nn.Sequential `features` plus a `classifier`
+// Linear: DGMS's VGG-small, the kuangliu/pytorch-cifar VGGs (used for BinaryConnect / stochastic
+// rounding) and VGGs without BatchNorm (torchvision's features layout).
 import QCheckpoint
 import QGraph
 
 /// `features.<i>` is, by what the checkpoint holds at index i: a 3x3 conv (padding 1; a 4-D weight,
-/// optional bias), a BatchNorm (running_mean), or a parameter-free layer: ReLU right after a BatchNorm,
-/// else MaxPool 2x2/2. Layers after the last indexed one are invisible in a state_dict: a final
-/// BatchNorm is followed by its ReLU, and trailing pools are inferred from the classifier's input size. Then flatten (C, H, W order) and `classifier`.
-/// VGG-small (DGMS): conv-BN-ReLU, conv-pool-BN-ReLU at 128, 256, 512; VGG-9: 8 convs, 5 pools.
+/// optional bias), a BatchNorm (running_mean), or a parameter-free layer: MaxPool 2x2/2 right before a
+/// BatchNorm (VGG-small's conv-pool-BN), else ReLU right after a conv or a BatchNorm, else MaxPool (after
+/// the ReLU). Layers after the last indexed one are invisible in a state_dict: a final conv or BatchNorm
+/// is followed by its ReLU, and trailing pools are inferred from the classifier's input size (a 32x32
+/// input). Then flatten (C, H, W order) and `classifier`.
+/// Named by weight layers: "vgg<convs + 1>" (kuangliu's 8-conv cfg is vgg9, its VGG16 cfg vgg14), except
+/// VGG-small (DGMS: conv-BN-ReLU, conv-pool-BN-ReLU at 128, 256, 512).
 struct SequentialVGG: ArchitectureFamily {
-    let family = "sequential-vgg"
-    let members = ["vgg-small", "vgg9", "vgg"]
+    let name = "vgg"
+    let aliases = ["vgg-small", "vgg9", "sequential-vgg"]
 
-    private enum Slot { case conv, batchNorm, free }
+    private enum Slot { case conv, batchNorm, relu, pool }
 
     private func slots(_ checkpoint: Checkpoint) -> [Slot] {
         var last = -1
@@ -20,19 +24,26 @@ struct SequentialVGG: ArchitectureFamily {
             if let i = Int(name.dropFirst("features.".count).prefix { $0 != "." }) { last = max(last, i) }
         }
         guard last >= 0 else { return [] }
-        return (0...last).map { i in
-            if checkpoint.tensor("features.\(i).running_mean") != nil { return .batchNorm }
-            if checkpoint.tensor("features.\(i).weight")?.shape.count == 4 { return .conv }
-            return .free
+        var slots: [Slot] = []
+        for i in 0...last {
+            if checkpoint.tensor("features.\(i).running_mean") != nil {
+                slots.append(.batchNorm)
+            } else if checkpoint.tensor("features.\(i).weight")?.shape.count == 4 {
+                slots.append(.conv)
+            } else if checkpoint.tensor("features.\(i + 1).running_mean") == nil, let previous = slots.last,
+                      previous == .conv || previous == .batchNorm {
+                slots.append(.relu)
+            } else {
+                slots.append(.pool)
+            }
         }
+        return slots
     }
 
-    private func name(_ slots: [Slot]) -> String {
+    private func arch(_ slots: [Slot]) -> String {
         let convs = slots.filter { $0 == .conv }.count
-        let poolBeforeBN = slots.indices.contains { i in
-            i + 2 < slots.count && slots[i] == .conv && slots[i + 1] == .free && slots[i + 2] == .batchNorm
-        }
-        return convs == 6 && poolBeforeBN ? "vgg-small" : convs == 8 ? "vgg9" : "vgg"
+        let poolBeforeBN = slots.indices.contains { i in i + 2 < slots.count && slots[i] == .conv && slots[i + 1] == .pool }
+        return convs == 6 && poolBeforeBN ? "vgg-small" : "vgg\(convs + 1)"
     }
 
     func recognize(_ checkpoint: Checkpoint) -> Recognition {
@@ -43,7 +54,9 @@ struct SequentialVGG: ArchitectureFamily {
         let convs = s.filter { $0 == .conv }.count
         if convs < 2 { k.problems.append("fewer than 2 convs in features") }
         guard k.problems.isEmpty else { return .mismatch(reasons: k.problems) }
-        return .match(arch: name(s), evidence: "features.N: \(convs) 3x3 convs, \(s.filter { $0 == .batchNorm }.count) BatchNorms, classifier")
+        let norms = s.filter { $0 == .batchNorm }.count
+        return .match(arch: arch(s), evidence: "features.N: \(convs) 3x3 convs, \(norms) BatchNorms, "
+            + "\(s.filter { $0 == .pool }.count) max pools, classifier")
     }
 
     func build(_ checkpoint: Checkpoint, arch: String) throws -> FloatModel {
@@ -60,14 +73,14 @@ struct SequentialVGG: ArchitectureFamily {
                 channels = checkpoint.tensor("\(n).weight")!.shape[0]
             case .batchNorm:
                 x = try b.batchNorm(n, x)
-            case .free where i > 0 && s[i - 1] == .batchNorm:
+            case .relu:
                 x = try b.relu(x, name: n)
-            case .free:
+            case .pool:
                 x = try b.op(pool, [x], name: n)
                 side /= 2
             }
         }
-        if s.last == .batchNorm { x = try b.relu(x, name: "features.\(s.count)") }   // the ReLU after the last BN
+        if s.last == .batchNorm || s.last == .conv { x = try b.relu(x, name: "features.\(s.count)") }   // its ReLU
         guard let fc = checkpoint.tensor("classifier.weight")?.shape, fc.count == 2 else {
             throw ConvertError("\(arch): no 2-D classifier.weight")
         }
@@ -82,7 +95,6 @@ struct SequentialVGG: ArchitectureFamily {
         }
         x = try b.op(.flatten, [x], name: "flatten")
         try b.linear("classifier", x)
-        return try b.finish(arch: arch, preprocessing: .cifarImageNetStats,
-                            labels: fc[0] == 10 ? Labels.cifar10 : Labels.numbered(fc[0]))
+        return try b.finish(arch: arch, preprocessing: .cifarImageNetStats, labels: Labels.cifar(fc[0]))
     }
 }

@@ -2,7 +2,8 @@
 import QKernels
 
 /// Codes [rows][k] (unsigned, < 2^bits) -> the packed layout of qk_pack.h: rows in interleaved groups
-/// of 4, each conv group's rows (rows / groups of them) packed as its own matrix, one after the other.
+/// of 16 (QK_ROW_GROUP), each conv group's rows (rows / groups of them) packed as its own matrix, one
+/// after the other.
 /// The result holds `packedRows(rows:groups:)` rows of qk_packed_row_bytes(k, bits) bytes.
 func packCodes(_ codes: [UInt8], rows: Int, k: Int, bits: Int, groups: Int = 1) -> [UInt8] {
     precondition(groups >= 1 && rows % groups == 0)

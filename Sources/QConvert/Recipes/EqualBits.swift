@@ -39,7 +39,10 @@ struct EqualBitsRecipe: Recipe {
             var ternary = [Int8](repeating: 0, count: latent.count)
             for r in 0..<rows {
                 // ascending rank; equal latents keep their index order (a stable sort, as argsort of distinct values)
-                let order = (0..<a).sorted { latent[r * a + $0] < latent[r * a + $1] || (latent[r * a + $0] == latent[r * a + $1] && $0 < $1) }
+                let order = (0..<a).sorted { (x: Int, y: Int) -> Bool in
+                    let (lx, ly) = (latent[r * a + x], latent[r * a + y])   // typed: Swift 6.2 times out otherwise
+                    return lx < ly || (lx == ly && x < y)
+                }
                 for (rank, j) in order.enumerated() { ternary[r * a + j] = rank < low ? -1 : rank < high ? 0 : 1 }
             }
             let scale = Float(2.0.squareRoot() / Double(a).squareRoot())

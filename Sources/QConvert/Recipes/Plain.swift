@@ -46,6 +46,9 @@ public struct LayerReport: Codable, Sendable {
     /// Weight SQNR in dB; nil for float layers (exact).
     public var sqnrDB: Double?
     public var clip: String?
+    /// Why the layer is as it is when --bits did not decide it, e.g. "kept: uniform 3-bit per channel
+    /// (--bits 4 not applied)" for weights already on a value grid (Passes/ValueGrid.swift).
+    public var note: String? = nil
 }
 
 /// Plain post-training quantization: the float network as the source built it; the converter's shared
@@ -58,14 +61,25 @@ struct PlainRecipe: Recipe {
     func apply(_ model: FloatModel, checkpoint: Checkpoint, options: ConversionOptions) throws -> [RecipeGraph] {
         let quantize = options.plain.bits != 32 || options.plain.firstLastBits != 32
         return [RecipeGraph(model: model, activations: quantize ? .uint8 : options.methodActivations,
-                            quantizeRest: quantize ? options.plain : nil)]
+                            quantizeRest: quantize ? options.plain : nil, findsValueGrids: quantize)]
     }
 
+    /// "w4 uniform (first/last w8), a: ..." (and how many layers were kept on value grids), "f32", or for a
+    /// network already on value grids what was kept.
     func precision(_ main: LoweredGraph, widths: [Int], options: ConversionOptions) -> String {
+        let kept = main.valueGrids.grids.count
+        if main.valueGrids.alreadyQuantized {
+            let coded = main.layers.filter { $0.bits != 32 && main.valueGrids.grids[$0.name] != nil }
+            let parts = (coded.isEmpty ? [] : ["\(coded.count) layers coded (" + Set(coded.map(\.format)).sorted().joined(separator: ", ") + ")"])
+                + (kept == coded.count ? [] : ["\(kept - coded.count) kept exact f32 (more levels than the kernels take)"])
+                + (main.layers.count == kept ? [] : ["\(main.layers.count - kept) float layers f32"])
+            return "already quantized: " + parts.joined(separator: ", ") + ", a: " + main.activations
+        }
         guard main.layers.contains(where: { $0.bits != 32 }) else { return "f32" }
         let p = options.plain
         let gptq = p.method(calibrated: options.calibration != nil) == .gptq ? " gptq" : ""
         return "w\(p.bits) \(p.scheme.rawValue)\(gptq) (first/last w\(p.firstLastBits)), a: \(main.activations)"
+            + (kept == 0 ? "" : "; kept on value grids: \(kept) of \(main.layers.count) layers")
     }
 
     func provenance(evidence: String, widths: [Int], notes: [String], options: ConversionOptions) -> [String: String] {
@@ -80,19 +94,20 @@ struct PlainRecipe: Recipe {
     }
 }
 
-/// Quantizes every float conv/linear's weights (first and last at `firstLastBits`; layers already coded
-/// are left as they are) and returns their rows of the per-layer table by name. `round`: each layer alone,
-/// with `calibration`'s input patches correcting its bias and choosing `auto` clipping. `gptq` (needs
-/// `calibration` and its `images`): layer by layer through the network as it will run
-/// (HessianCalibration.swift), each rounded against its inputs' H, then each output channel's mean over the
-/// calibration set, and for `batchNormLayers` (BatchNorm folded in) its variance, set to the float
+/// Quantizes every float conv/linear's weights (first and last at `firstLastBits`; layers already coded,
+/// and those in `keeping`, are left as they are) and returns their rows of the per-layer table by name.
+/// `round`: each layer alone, with `calibration`'s input patches correcting its bias and choosing `auto`
+/// clipping. `gptq` (needs `calibration` and its `images`): layer by layer through the network as it will
+/// run (HessianCalibration.swift), each rounded against its inputs' H, then each output channel's mean over
+/// the calibration set, and for `batchNormLayers` (BatchNorm folded in) its variance, set to the float
 /// network's (`calibration.inputStatistics`, OutputCorrection.swift).
 func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?, images: [URL] = [],
-                      batchNormLayers: Set<String> = [], progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
+                      keeping: Set<String> = [], batchNormLayers: Set<String> = [],
+                      progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
     let weightNodes = model.graph.weightLayerIndices
     var reports: [String: LayerReport] = [:]
     var targets: [String: (bits: Int, scheme: WeightScheme)] = [:]
-    for i in weightNodes {
+    for i in weightNodes where !keeping.contains(model.graph.nodes[i].name) {
         let node = model.graph.nodes[i]
         let edge = i == weightNodes.first || i == weightNodes.last
         let bits = edge ? options.firstLastBits : options.bits

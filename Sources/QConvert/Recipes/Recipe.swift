@@ -50,6 +50,9 @@ struct RecipeGraph: Sendable {
     var activations: ActivationTyping = .float
     /// Post-training quantization of the float layers left after exact codes (the plain recipe).
     var quantizeRest: PlainOptions?
+    /// Look for layers whose weights are already on a value grid among those the recipe left float
+    /// (Passes/KeepValueGrids.swift); off for a float (--bits 32) file.
+    var findsValueGrids = true
     /// How the activations run, in words, when the recipe says it better than the converter's default text.
     var activationNote: String?
     /// What the recipe did, for the report (e.g. "259 weights underflowed to 0").

@@ -50,7 +50,7 @@ typedef void (*qk_dwconv_ukernel_fn)(const qk_dwconv_args* args, size_t oy0, siz
 
 /** A registered dwconv3x3 member. */
 typedef struct qk_dwconv_ukernel_desc {
-    const char* name;            /**< the symbol, e.g. "qk_dwconv3x3_ukernel_1x32__avx512vnni" */
+    const char* name;            /**< the symbol, e.g. "qk_dwconv3x3_ukernel_1x32__avx512skx" */
     qk_dwconv_ukernel_fn fn;
     int32_t pixels, channels;    /**< output pixels x channels computed per inner step */
     qk_isa isa;

@@ -59,7 +59,7 @@ typedef void (*qk_fdwconv_ukernel_fn)(const qk_fdwconv_args* args, size_t oy0, s
 
 /** A registered fdwconv member (every member covers both kernel sizes). */
 typedef struct qk_fdwconv_ukernel_desc {
-    const char* name;            /**< the symbol, e.g. "qk_fdwconv_ukernel_1x32__avx512vnni" */
+    const char* name;            /**< the symbol, e.g. "qk_fdwconv_ukernel_1x32__avx512f" */
     qk_fdwconv_ukernel_fn fn;
     int32_t pixels, channels;    /**< output pixels x channels computed per inner step */
     int32_t lanes;               /**< floats per vector (1 for the scalar member) */

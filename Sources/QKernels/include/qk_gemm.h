@@ -26,7 +26,8 @@
  *     (A, the residual) and of f32 weights B: callers keep that many readable bytes after those
  *     buffers (the arena pads every tensor). Values there and in the gap between K and lda are
  *     never used: kernels mask k >= K themselves.
- *   - Packed weights are read in whole row groups: rows up to roundup(N, 4) (padding rows included).
+ *   - Packed weights are read in whole row groups of QK_ROW_GROUP (16): rows up to roundup(N, 16)
+ *     (padding rows included), never past the last group.
  *   - Kernels never WRITE outside out[m][n] for m < M, n < N (the gap ldc - N is untouched).
  * K LIMIT: |A*w| <= 255*128, so int32 accumulation is exact for K <= QK_MAX_K = 65793
  *   (= floor((2^31-1) / 32640)); the drivers assert it and the planner must check it.
@@ -84,7 +85,8 @@ typedef struct qk_qgemm_args {
     size_t lda;                  /**< >= K */
     int32_t a_zero;              /**< za, in [0, 255] */
     const uint8_t* w;            /**< packed weights, row groups of 16 (qk_pack.h) */
-    size_t w_group_stride;       /**< bytes between row groups, >= 4 * qk_packed_row_bytes(K, bits) */
+    size_t w_group_stride;       /**< bytes between row groups, >= QK_ROW_GROUP * qk_packed_row_bytes(K,
+                                      bits) (equal for a qk_pack_codes matrix) */
     int32_t bits;                /**< 1, 2, 3, 4 or 8; must equal the member's bits */
     const int8_t* lut;           /**< [16] code -> int8 value (bits 1..4), NULL for bits 8 */
     const int32_t* colsum;       /**< [N] from qk_weight_colsums; always required (NEON members,

@@ -12,3 +12,4 @@
 #include "qk_fdwconv.h"
 #include "qk_ops.h"
 #include "qk_bgemm.h"
+#include "qk_bsgemm.h"

@@ -1,5 +1,5 @@
-/* qk_bgemm_avx512.h — the body of the AVX-512 bgemm member (F/BW/VL/DQ + VPOPCNTDQ, detected with
- * the avx512vnni level): up to 4 rows x 32 columns (four packed row groups) per call.
+/* qk_bgemm_avx512.h — the body of the AVX-512 bgemm member (ISA avx512vpopcntdq: F/BW/VL/DQ +
+ * VPOPCNTDQ): up to 4 rows x 32 columns (four packed row groups) per call.
  * One zmm holds one plane of a group at one k-word (8 rows x 64 k, a 64-bit lane per output
  * channel); a row's sign (and mask) word is broadcast once per k-word and reused by every group,
  * so every lane accumulates one finished output and no horizontal sum is needed:
@@ -21,7 +21,8 @@
 #include <immintrin.h>
 #include "qk_bgemm_tile.h"
 
-#define QK_BGEMM_AVX512_TARGET "avx512f,avx512bw,avx512vl,avx512dq,avx512vpopcntdq,avx2,fma"
+#include "qk_ukernels.h"
+#define QK_BGEMM_AVX512_TARGET QK_TARGET_AVX512VPOPCNTDQ
 #define QK_BGEMM_AVX512_INLINE static inline __attribute__((always_inline, target(QK_BGEMM_AVX512_TARGET)))
 /* Loops over rows, groups and column pairs have constant bounds: unrolled, so the accumulators stay in
  * registers (without it clang keeps them on the stack in the finish). */

@@ -1,5 +1,5 @@
 /* qk_bgemm_neon.h — the body of the NEON bgemm member (ASIMD `cnt`, byte sums with the dot product
- * instructions; registered at the neondot level, which guarantees FEAT_DotProd): up to 4 rows x 8
+ * instructions; ISA neondot: FEAT_DotProd): up to 4 rows x 8
  * columns (one packed row group = four q registers of 2 rows x 64 k per plane). A row's words are
  * duplicated into both lanes.
  *   BINARY:   neg += udot(cnt(sa ^ sw), ones);             acc = K - 2 * neg

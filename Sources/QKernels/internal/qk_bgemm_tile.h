@@ -85,3 +85,12 @@ static inline void qk_bgemm_finish_tile_scalar(const qk_bgemm_args* g, size_t m0
     for (size_t i = 0; i < mr; i++)
         for (size_t j = 0; j < nr; j++) qk_bgemm_finish_scalar(g, m0 + i, n0 + j, acc[i * ld + j]);
 }
+
+/** The scalar member: every output is qk_bgemm_dot_scalar, then the shared scalar finish (any mr:
+ *  the driver passes row bands). */
+static inline void qk_bgemm_scalar(const qk_bgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr) {
+    assert(mr >= 1 && nr >= 1 && nr <= 8);
+    for (size_t i = 0; i < mr; i++)
+        for (size_t j = 0; j < nr; j++)
+            qk_bgemm_finish_scalar(g, m0 + i, n0 + j, qk_bgemm_dot_scalar(g, m0 + i, n0 + j));
+}

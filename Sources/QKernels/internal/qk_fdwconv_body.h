@@ -31,7 +31,7 @@
  * loop unrolls and the accumulators stay in registers) with the partial form for its last vector,
  * whose lane description is made once per tile. */
 #include "qk_fdwconv_common.h"
-#include "qk_fdwconv_ukernels.h"
+#include "qk_ukernels.h"
 
 #if QK_FDW_VECS < 1 || QK_FDW_VECS > 4
 #error "QK_FDW_VECS must be 1...4"

@@ -12,6 +12,8 @@
 #if defined(__x86_64__)
 #include <assert.h>
 #include "qk_decode.h"
+#include "qk_avx512_epilogue.h"
+#include "qk_ukernels.h"
 #include "qk_x86.h"
 
 #define QK_VNNI_MR 8
@@ -20,8 +22,18 @@
 #ifndef QK_VNNI_PREFETCH
 #define QK_VNNI_PREFETCH 4096                 /* weight prefetch distance (bytes) for short tiles */
 #endif
-#define QK_VNNI_TARGET "avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi"
+/* The tile body needs VNNI; the code decoders need VBMI (vpermb). The int8 member (qgemm_w8, ISA
+ * avx512vnni) defines QK_VNNI_INT8_ONLY before including this header: its weights load as stored, so
+ * neither the decoders nor its code need VBMI. */
+#if defined(QK_VNNI_INT8_ONLY)
+#define QK_VNNI_TARGET QK_TARGET_AVX512VNNI
+#define QK_DECODE_TARGET QK_TARGET_AVX512SKX
+#else
+#define QK_VNNI_TARGET QK_TARGET_AVX512VNNIVBMI
+#define QK_DECODE_TARGET QK_TARGET_AVX512VBMI
+#endif
 #define QK_VNNI_INLINE static inline __attribute__((always_inline, target(QK_VNNI_TARGET)))
+#define QK_DECODE_INLINE static inline __attribute__((always_inline, target(QK_DECODE_TARGET)))
 
 #define QK_I64(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12),  \
     F(13), F(14), F(15), F(16), F(17), F(18), F(19), F(20), F(21), F(22), F(23), F(24), F(25), F(26), \
@@ -35,7 +47,7 @@ static const uint8_t qk_vnni_iota[64] = {QK_I64(QK_IOTA)};
  * lut[(i >> at) & (2^bits - 1)]. vpermb reads index bits 0-5 only, so a code at bits [at, at+bits)
  * with at + bits <= 6 is looked up in place (no shift) and whatever sits in the other bits does not
  * matter. */
-QK_VNNI_INLINE __m512i qk_vnni_table(const int8_t* lut, int bits, int at) {
+QK_DECODE_INLINE __m512i qk_vnni_table(const int8_t* lut, int bits, int at) {
     if (lut == NULL || bits > 4) return _mm512_setzero_si512();
     const __m512i l = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i*)lut));
     const __m512i idx = _mm512_srli_epi16(_mm512_loadu_si512(qk_vnni_iota), (unsigned)at);
@@ -46,7 +58,7 @@ QK_VNNI_INLINE __m512i qk_vnni_table(const int8_t* lut, int bits, int at) {
  * bits * (j + 1) <= 6 (codes above bit 5 are shifted down by 4 first and use t[j - 4 / bits]). */
 typedef struct { __m512i t[6]; } qk_vnni_tables;
 
-QK_VNNI_INLINE qk_vnni_tables qk_vnni_tables_make(const int8_t* lut, int bits) {
+QK_DECODE_INLINE qk_vnni_tables qk_vnni_tables_make(const int8_t* lut, int bits) {
     qk_vnni_tables r;
     for (int j = 0; j < 6; j++)
         r.t[j] = bits <= 4 && bits != 3 && bits * (j + 1) <= 6 ? qk_vnni_table(lut, bits, bits * j)
@@ -56,7 +68,12 @@ QK_VNNI_INLINE qk_vnni_tables qk_vnni_tables_make(const int8_t* lut, int bits) {
 }
 
 /* Weights of sub-step s (0..7) of a row group's block at blk: lane j = channel j/4, k j%4. */
-QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, const qk_vnni_tables* tables) {
+QK_DECODE_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, const qk_vnni_tables* tables) {
+#if defined(QK_VNNI_INT8_ONLY)
+    assert(bits == 8);
+    (void)tables;
+    return _mm512_loadu_si512(blk + s * QK_CHUNK_BYTES);
+#else
     switch (bits) {
     case 8: return _mm512_loadu_si512(blk + s * QK_CHUNK_BYTES);
     case 3: {
@@ -73,69 +90,7 @@ QK_VNNI_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, cons
         return _mm512_permutexvar_epi8(_mm512_srli_epi16(x, 4), tables->t[j - 4 / bits]);
     }
     }
-}
-
-/* The per-channel and per-layer epilogue operands of channels [n, n + cols), loaded once and shared
- * by every row of a tile. */
-typedef struct {
-    __mmask16 live;
-    __m512i zc;                  /* a_zero * colsum */
-    __m512 scale, bias, lo, hi, inv, rscale;
-    __m512 tlo, thi;             /* u8 output: bounds of y * inv (see qk_vnni_epilogue_row) */
-    __m512i rzero, ozero;
-} qk_vnni_epi;
-
-QK_VNNI_INLINE qk_vnni_epi qk_vnni_epi_make(const qk_qgemm_args* g, size_t n, size_t cols) {
-    const qk_epilogue* e = &g->epi;
-    qk_vnni_epi c;
-    c.live = (__mmask16)((1u << cols) - 1);
-    c.zc = _mm512_mullo_epi32(_mm512_set1_epi32(g->a_zero), _mm512_maskz_loadu_epi32(c.live, g->colsum + n));
-    c.scale = e->output_kind == QK_OUTPUT_I32 ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(c.live, e->scale + n);
-    c.bias = e->bias != NULL ? _mm512_maskz_loadu_ps(c.live, e->bias + n) : _mm512_setzero_ps();
-    c.lo = _mm512_set1_ps(e->clamp_lo);
-    c.hi = _mm512_set1_ps(e->clamp_hi);
-    c.inv = _mm512_set1_ps(e->out_inv_scale);
-    c.rscale = _mm512_set1_ps(e->rscale);
-    c.rzero = _mm512_set1_epi32(e->rzero);
-    c.ozero = _mm512_set1_epi32(e->out_zero);
-    /* clamp(y, lo, hi) * inv == clamp(y * inv, lo * inv, hi * inv) for inv > 0 (rounded products keep
-     * their order), and clamping y * inv to [-zero, 255 - zero] before rounding gives the same q as
-     * clamping q to [0, 255] after (the bounds are integers): one clamp does all three */
-    const float lo_t = e->clamp_lo * e->out_inv_scale, hi_t = e->clamp_hi * e->out_inv_scale;
-    c.tlo = _mm512_set1_ps(fmaxf(lo_t, (float)-e->out_zero));
-    c.thi = _mm512_set1_ps(fminf(hi_t, (float)(255 - e->out_zero)));
-    return c;
-}
-
-/* The epilogue of row m, channels [n, n + cols) (cols <= 16) from one accumulator: the same float
- * operations in the same order as qk_epilogue.h, 16 lanes at a time, masked loads and stores. */
-QK_VNNI_INLINE void qk_vnni_epilogue_row(const qk_qgemm_args* g, const qk_vnni_epi* c, size_t m, size_t n,
-                                         __m512i acc) {
-    const qk_epilogue* e = &g->epi;
-    if (g->a_zero != 0) acc = _mm512_sub_epi32(acc, c->zc);
-    if (e->output_kind == QK_OUTPUT_I32) {
-        _mm512_mask_storeu_epi32((int32_t*)e->out + m * e->ldc + n, c->live, acc);
-        return;
-    }
-    __m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), c->scale);
-    if (e->bias != NULL) y = _mm512_add_ps(y, c->bias);
-    if (e->residual_kind == QK_RESIDUAL_U8) {
-        const __m128i r8 = _mm_maskz_loadu_epi8(c->live, (const uint8_t*)e->residual + m * e->ldr + n);
-        const __m512i r = _mm512_sub_epi32(_mm512_cvtepu8_epi32(r8), c->rzero);
-        y = _mm512_add_ps(y, _mm512_mul_ps(c->rscale, _mm512_cvtepi32_ps(r)));
-    } else if (e->residual_kind == QK_RESIDUAL_F32) {
-        y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(c->live, (const float*)e->residual + m * e->ldr + n));
-    }
-    if (e->output_kind == QK_OUTPUT_F32) {
-        y = _mm512_min_ps(_mm512_max_ps(y, c->lo), c->hi);
-        _mm512_mask_storeu_ps((float*)e->out + m * e->ldc + n, c->live, y);
-        return;
-    }
-    /* u8: q = round(clamp(y * inv, tlo, thi)) + zero, already in [0, 255] (a NaN y takes tlo, as
-     * fmaxf takes lo in the scalar epilogue) */
-    const __m512 t = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, c->inv), c->tlo), c->thi);
-    const __m512i q = _mm512_add_epi32(_mm512_cvtps_epi32(t), c->ozero);
-    _mm_mask_storeu_epi8((uint8_t*)e->out + m * e->ldc + n, c->live, _mm512_cvtepi32_epi8(q));
+#endif
 }
 
 /* The body for exactly `rows` (a constant, 1..8) rows [m0, m0+rows) and columns [n0, n0+nr),
@@ -200,11 +155,11 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     }
     /* the group index is known only at run time: epilogues with constant indices keep acc in registers */
     const size_t cols0 = nr < 16 ? nr : 16;
-    const qk_vnni_epi c0 = qk_vnni_epi_make(g, n0, cols0);
-    for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, &c0, m0 + (size_t)i, n0, acc[i][0]);
+    const qk_avx512_epi c0 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0, cols0);
+    for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
     if (groups > 1) {
-        const qk_vnni_epi c1 = qk_vnni_epi_make(g, n0 + 16, nr - 16);
-        for (int i = 0; i < rows; i++) qk_vnni_epilogue_row(g, &c1, m0 + (size_t)i, n0 + 16, acc[i][1]);
+        const qk_avx512_epi c1 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0 + 16, nr - 16);
+        for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c1, g->a_zero, m0 + (size_t)i, n0 + 16, acc[i][1]);
     }
 }
 

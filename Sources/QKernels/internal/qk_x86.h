@@ -1,6 +1,6 @@
 /* qk_x86.h — x86-64 helpers shared by the AVX2 and AVX-512 members: the table register, horizontal
  * sums and the 4-column SSE epilogue that reproduces qk_epilogue.h bit for bit. Every function is always_inline with target("avx2"), so a
- * caller compiled for a superset (avx512vnni members) inlines it. Private. */
+ * caller compiled for a superset (the AVX-512 members) inlines it. Private. */
 #pragma once
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -6,7 +6,7 @@
  * added into two int32 accumulators of 8 channels. The epilogue is the qgemm x86 epilogue
  * (qk_x86.h, 4 channels at a time) with colsum = wsum. The last C % 16 channels run through the
  * scalar code (so no read past channel C). */
-#include "../internal/qk_dwconv_ukernels.h"
+#include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include "../internal/qk_dwconv_common.h"
 #include "../internal/qk_x86.h"

@@ -2,7 +2,7 @@
  * Depthwise 3x3, u8 activations x int8 weights, one pixel x one channel at a time: the reference
  * member of the dwconv3x3 family (qk_dwconv.h). */
 #include "../internal/qk_dwconv_common.h"
-#include "../internal/qk_dwconv_ukernels.h"
+#include "../internal/qk_ukernels.h"
 
 void qk_dwconv3x3_ukernel_1x1__scalar(const qk_dwconv_args* args, size_t oy0, size_t oy1) {
     const size_t ow = (size_t)qk_conv_out_w(&args->geom), C = (size_t)args->geom.in_c;

@@ -2,7 +2,7 @@
  * one channel per step; portable C reference member: fmaf chain over the in-image taps in (ky, kx)
  * order, then the scalar fgemm epilogue (qk_fdwconv.h). */
 #include "../internal/qk_fdwconv_common.h"
-#include "../internal/qk_fdwconv_ukernels.h"
+#include "../internal/qk_ukernels.h"
 
 void qk_fdwconv_ukernel_1x1__scalar(const qk_fdwconv_args* args, size_t oy0, size_t oy1) {
     const size_t ow = (size_t)qk_conv_out_w(&args->geom), C = (size_t)args->geom.in_c;

@@ -2,13 +2,13 @@
  * ymm accumulator, the tile's 9 weight vectors in registers for 3x3 (16 ymm leave no room for a
  * 16-channel tile's 18; 5x5's 25 do not all fit, some are re-read per tap from L1), vfmadd231ps per
  * tap; vmaskmovps for the channel tail. AVX2 + FMA. Body: internal/qk_fdwconv_body.h. */
-#include "../internal/qk_fdwconv_ukernels.h"
+#include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <immintrin.h>
 
 #define QK_FDW_MEMBER qk_fdwconv_ukernel_1x8__avx2
-#define QK_FDW_TARGET __attribute__((target("avx2,fma")))
-#define QK_FDW_INLINE static inline __attribute__((always_inline, target("avx2,fma")))
+#define QK_FDW_TARGET __attribute__((target(QK_TARGET_AVX2)))
+#define QK_FDW_INLINE static inline __attribute__((always_inline, target(QK_TARGET_AVX2)))
 #define QK_FDW_LANES 8
 #define QK_FDW_VECS 1
 typedef __m256 qk_fdw_v;

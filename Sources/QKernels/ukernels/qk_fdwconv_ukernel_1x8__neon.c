@@ -1,9 +1,8 @@
 /* qk_fdwconv_ukernel_1x8__neon — depthwise 3x3 / 5x5, f32 x f32, one pixel x 8 channels per step: two
  * float32x4 accumulators, the tile's 18 weight vectors in registers for 3x3 (5x5's 50 do not all
  * fit, some are re-read per tap from L1), fmla per tap; the channel
- * tail goes through a zeroed 4-float buffer. Base ASIMD (registered at the neondot level, named
- * `neon` as fgemm). Body: internal/qk_fdwconv_body.h. */
-#include "../internal/qk_fdwconv_ukernels.h"
+ * tail goes through a zeroed 4-float buffer. Base ASIMD (ISA neon). Body: internal/qk_fdwconv_body.h. */
+#include "../internal/qk_ukernels.h"
 #if defined(__aarch64__)
 #include <arm_neon.h>
 #include <string.h>

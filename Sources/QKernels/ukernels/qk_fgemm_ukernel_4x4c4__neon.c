@@ -1,6 +1,5 @@
 /* qk_fgemm_ukernel_4x4c4__neon — f32 GEMM with fmla, 4x4 output tile, 4 k per step with lanes along
- * K and a pairwise sum per output at the end. Registered under the neondot ISA (every aarch64 CPU
- * has NEON; the dispatcher's scalar fallback covers the rest). Sums in a different order than the
+ * K and a pairwise sum per output at the end. Base ASIMD (ISA neon: every aarch64 CPU). Sums in a different order than the
  * scalar member and with fused multiply-add: results agree with it to rounding (tested with a
  * tolerance). */
 #include "../internal/qk_ukernels.h"

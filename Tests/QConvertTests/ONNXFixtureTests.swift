@@ -1,0 +1,64 @@
+// `qconvert model.onnx` against onnxruntime on the same files (Tests/Fixtures/seeds/onnx, written by
+// toolchain/onnx/export.py): torchvision ResNet-18 (dynamo exporter, opset 18), MobileNetV2 (TorchScript
+// exporter, opset 17), a small net with shape subgraphs, MatMul + Add and BatchNormalization nodes (opset
+// 13) and an onnx.helper graph with the attributes torch does not write (opset 21). Float conversions match
+// to 1e-4 x max |output|, w8a8 ones keep top-1; the preprocessing defaults and the flags that override it.
+import Foundation
+@testable import QConvert
+import QGraph
+import QRuntime
+import _QTestSupport
+import XCTest
+
+final class ONNXFixtureTests: XCTestCase {
+    private static let fixtures = ["resnet18", "mobilenetv2", "smallnet", "opsmix"]
+
+    func testFloatMatchesONNXRuntime() throws {
+        for name in Self.fixtures {
+            let (model, fixture) = try convert("onnx", name, recipe: "plain", arch: "onnx") {
+                $0.plain.bits = 32
+                $0.plain.firstLastBits = 32
+            }
+            try compare(model, fixture, tolerance: 1e-4, "onnx/\(name) f32")
+        }
+    }
+
+    func testW8A8KeepsTop1() throws {
+        for name in Self.fixtures {
+            let (model, fixture) = try convert("onnx", name, recipe: "plain", arch: "onnx") { $0.plain.bits = 8 }
+            try compare(model, fixture, tolerance: nil, "onnx/\(name) w8a8")
+        }
+    }
+
+    /// ONNX carries no preprocessing: ImageNet mean/std at the graph's H, W unless --input-size, --mean,
+    /// --std, --resize and --labels say otherwise (the network, global-pooled, runs at the new size).
+    func testPreprocessingDefaultsAndOverrides() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = SeedFixture.root.appendingPathComponent("onnx/resnet18.onnx")
+        var options = ConversionOptions()
+        options.plain.bits = 32
+        options.plain.firstLastBits = 32
+        let plain = try Converter.convert(checkpoint: url, to: dir.appendingPathComponent("default.lbm"), options: options)
+        XCTAssertEqual(plain.preprocessing, Preprocessing(inputSize: [64, 64], channels: 3, mean: [0.485, 0.456, 0.406],
+                                                          std: [0.229, 0.224, 0.225]))
+        XCTAssertEqual(plain.sourceFormat, "onnx")
+        XCTAssertEqual(plain.labels, 0)
+        let labels = dir.appendingPathComponent("labels.txt")
+        try (0..<10).map { "class \($0)" }.joined(separator: "\n").write(to: labels, atomically: true, encoding: .utf8)
+        options.inputSize = [96, 80]
+        options.mean = [0.5, 0.5, 0.5]
+        options.std = [0.25, 0.25, 0.25]
+        options.resize = 120
+        options.labels = labels
+        let out = dir.appendingPathComponent("custom.lbm")
+        let custom = try Converter.convert(checkpoint: url, to: out, options: options)
+        XCTAssertEqual(custom.preprocessing, Preprocessing(inputSize: [96, 80], channels: 3, mean: [0.5, 0.5, 0.5],
+                                                           std: [0.25, 0.25, 0.25], resize: 120))
+        XCTAssertEqual(custom.labels, 10)
+        let model = try Model(contentsOf: out)
+        XCTAssertEqual(model.graph.value(model.graph.input)?.shape, [96, 80, 3])
+        let image = try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent("inputs/3c64x64-1.ppm"))
+        XCTAssertEqual(try Session(model: model).classify(image).count, 10)
+    }
+}
