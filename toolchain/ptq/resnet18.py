@@ -29,10 +29,22 @@ MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 def read_ppm(path):
     data = Path(path).read_bytes()
-    parts = data.split(maxsplit=4)
-    assert parts[0] == b"P6", path
-    width, height = int(parts[1]), int(parts[2])
-    return np.frombuffer(parts[4][: width * height * 3], dtype=np.uint8).reshape(height, width, 3)
+    fields, at = [], 0
+    while len(fields) < 4:  # magic, width, height, maxval; comments skipped
+        while data[at:at + 1].isspace():
+            at += 1
+        if data[at:at + 1] == b"#":
+            at = data.index(b"\n", at)
+            continue
+        end = at
+        while not data[end:end + 1].isspace():
+            end += 1
+        fields.append(data[at:end])
+        at = end
+    assert fields[0] == b"P6" and fields[3] == b"255", path
+    width, height = int(fields[1]), int(fields[2])
+    raster = data[at + 1:at + 1 + width * height * 3]  # one whitespace byte after maxval: the raster may start with a space byte
+    return np.frombuffer(raster, dtype=np.uint8).reshape(height, width, 3)
 
 
 def preprocess(path):
