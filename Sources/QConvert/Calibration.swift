@@ -10,6 +10,9 @@ struct CalibrationData {
     var ranges: [String: (min: Float, max: Float)] = [:]
     /// Layer name -> sampled input rows of length K (conv patches in (ky, kx, c) order, or linear inputs).
     var patches: [String: [[Float]]] = [:]
+    /// Layer name -> its statistics in the float network (`statisticsLayers`): the mean input row over every
+    /// position of every image and the moments of each output channel over sampled rows.
+    var inputStatistics: [String: LayerInputStatistics] = [:]
 }
 
 /// Images for calibration: a folder (searched recursively for .ppm/.pgm) or a labels.csv (path,label).
@@ -42,10 +45,11 @@ func calibrationImages(_ source: URL, count: Int) throws -> [URL] {
     return (0..<n).map { all[$0 * all.count / n] }
 }
 
-/// Runs `graph` (float32, fused) on the images and records value ranges and input patches of the
-/// weight layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images).
+/// Runs `graph` (float32, fused) on the images and records value ranges, input patches of the weight
+/// layers in `sampledLayers` (up to `patchesPerLayer` rows each, from the first images) and the statistics
+/// of those in `statisticsLayers` (every image, sampled rows as for GPTQ's H).
 func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing, images: [URL],
-               sampledLayers: Set<String>, patchesPerLayer: Int = 512,
+               sampledLayers: Set<String>, statisticsLayers: Set<String> = [], patchesPerLayer: Int = 512,
                progress: (Int, Int) -> Void) throws -> CalibrationData {
     let model = try inMemoryModel(graph: graph, tensors: tensors, preprocessing: preprocessing)
     let session = Session(model: model)
@@ -54,6 +58,16 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
     var readers: [String: [Node]] = [:]
     for node in graph.nodes where sampledLayers.contains(node.name) { readers[node.inputs[0], default: []].append(node) }
     let shapes = Dictionary(uniqueKeysWithValues: graph.values.map { ($0.name, $0.shape) })
+    var statistics: [String: [(String, LayerInputAccumulator)]] = [:]
+    for (n, node) in graph.nodes.enumerated() where statisticsLayers.contains(node.name) {
+        guard let weights = node.op.weightDescriptor?.values.flatMap({ tensors[$0]?.floats }) else { continue }
+        let shape = shapes[node.inputs[0]]!
+        let k = LayerInputAccumulator.reductionSize(node.op, inputShape: shape)
+        let accumulator = LayerInputAccumulator(op: node.op, inputShape: shape,
+                                                rowsPerImage: hessianRowsPerImage(k: k, images: images.count),
+                                                seed: 0xf10a7 &+ UInt64(n), weights: weights)
+        statistics[node.inputs[0], default: []].append((node.name, accumulator))
+    }
     let sampledImages = min(images.count, 16)
     let perImage = max(1, patchesPerLayer / max(1, sampledImages))
 
@@ -68,6 +82,7 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
             for v in values { lo = min(lo, v); hi = max(hi, v) }
             let old = data.ranges[name] ?? (Float.infinity, -Float.infinity)
             data.ranges[name] = (min(old.min, lo), max(old.max, hi))
+            for (_, accumulator) in statistics[name] ?? [] { accumulator.add(values) }
             guard index < sampledImages, let layers = readers[name], let shape = shapes[name] else { return }
             for node in layers {
                 for _ in 0..<perImage {
@@ -80,6 +95,7 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
         data.imageCount += 1
         progress(index + 1, images.count)
     }
+    for (layer, accumulator) in statistics.values.joined() { data.inputStatistics[layer] = accumulator.finish() }
     return data
 }
 

@@ -47,22 +47,26 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     }
 
     var calibration: CalibrationData?
+    var images: [URL] = []
+    let gptq = recipeGraph.quantizeRest?.method(calibrated: options.calibration != nil) == .gptq
     if let source = options.calibration, recipeGraph.quantizeRest != nil || recipeGraph.activations == .uint8 {
-        let images = try calibrationImages(source, count: options.calibrationCount)
-        // input patches of the layers post-training quantization will round (bias correction, clip choice)
-        let sampled = recipeGraph.quantizeRest == nil ? [] : Set(model.graph.nodes.filter { node in
-            if case .conv2d(let c) = node.op { return c.weight.scheme == .float32 }
-            if case .linear(let l) = node.op { return l.weight.scheme == .float32 }
-            return false
+        images = try calibrationImages(source, count: options.calibrationCount)
+        // the layers post-training quantization will round: round-to-nearest takes input patches (bias
+        // correction, clip choice), GPTQ the float network's input statistics (output correction)
+        let rounded = recipeGraph.quantizeRest == nil ? [] : Set(model.graph.nodes.filter { node in
+            node.op.weightDescriptor?.scheme == .float32
         }.map(\.name))
         calibration = try calibrate(graph: model.graph, tensors: model.tensors, preprocessing: model.preprocessing,
-                                    images: images, sampledLayers: sampled) { done, total in
-            progress("calibrating", 0.2 + 0.6 * Double(done) / Double(total))
+                                    images: images, sampledLayers: gptq ? [] : rounded, statisticsLayers: gptq ? rounded : []) { done, total in
+            progress("calibrating", 0.2 + (gptq ? 0.1 : 0.6) * Double(done) / Double(total))
         }
     }
     if let plain = recipeGraph.quantizeRest {
-        progress("quantizing", 0.85)
-        let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, keeping: Set(kept.grids.keys))
+        progress("quantizing", gptq ? 0.3 : 0.85)
+        let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, images: images,
+                                             keeping: Set(kept.grids.keys), batchNormLayers: Set(factors.keys)) { f in
+            progress("quantizing (gptq)", 0.3 + 0.65 * f)
+        }
         layers = layers.map { quantized[$0.name] ?? $0 }
     }
 

@@ -20,7 +20,8 @@ struct QConvertCommand: ParsableCommand {
             mean/std at the graph's input size apply unless --mean, --std, --input-size or --resize say otherwise.
 
             Examples:
-              qconvert resnet20.th --bits 4 --calibrate cifar10-test/labels.csv -o resnet20-w4.lbm
+              qconvert resnet20.th --bits 4 --calibrate cifar10-test/labels.csv -o resnet20-w4.lbm   # GPTQ
+              qconvert resnet20.th --bits 3 --calibrate cifar10-test/labels.csv --ptq round
               qconvert resnet20.th --bits 2 --scheme codebook
               qconvert model.pt --bits 32                # float model file
               qconvert model.pt --inspect                # list tensors, metadata, skipped classes
@@ -48,8 +49,11 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Bits of the first conv and the last linear: 8 or 32.")
     var firstLastBits: Int = 8
 
-    @Option(help: "Per-channel clipping: max (default), mse, or auto (per layer, lower output error on calibration patches).")
+    @Option(help: "Per-channel clipping: max (default), mse, or auto (per layer, lower output error on calibration patches). With --ptq round only.")
     var clip: String?
+
+    @Option(help: "Weight rounding: gptq (Hessian-aware, layer by layer through the partially quantized network; needs --calibrate) or round (to nearest). Default: gptq with --calibrate and --bits <= 4, else round.")
+    var ptq: String?
 
     @Option(help: "Architecture family to force (auto, \(Architectures.names.joined(separator: ", "))); depth and width are still read from the checkpoint. Older member names (resnet18, resnet20, ...) are accepted.")
     var arch: String = "auto"
@@ -112,6 +116,11 @@ struct QConvertCommand: ParsableCommand {
         }
         guard [8, 32].contains(firstLastBits) else { throw ValidationError("--first-last-bits must be 8 or 32") }
         if let clip, ClipMode(rawValue: clip) == nil { throw ValidationError("--clip must be max, mse or auto") }
+        if let ptq, PTQMethod(rawValue: ptq) == nil { throw ValidationError("--ptq must be gptq or round") }
+        if ptq == "gptq" && calibrate == nil { throw ValidationError("--ptq gptq needs calibration images: --calibrate DIR|labels.csv") }
+        if clip != nil && (ptq ?? (calibrate != nil && bits <= 4 ? "gptq" : "round")) == "gptq" {
+            throw ValidationError("--clip applies to --ptq round; GPTQ chooses each channel's clip by the calibration output error")
+        }
         guard (["auto"] + Recipes.names).contains(recipe) else {
             throw ValidationError("--recipe must be auto, " + Recipes.names.joined(separator: ", "))
         }
@@ -155,6 +164,7 @@ struct QConvertCommand: ParsableCommand {
         options.plain.scheme = WeightScheme(rawValue: scheme)!
         options.plain.firstLastBits = bits == 32 ? 32 : firstLastBits
         options.plain.clip = clip.flatMap(ClipMode.init(rawValue:))
+        options.plain.ptq = ptq.flatMap(PTQMethod.init(rawValue:))
         options.arch = arch
         options.recipe = recipe
         options.method.activations = activations.flatMap(ActivationMode.init(rawValue:))

@@ -9,11 +9,7 @@ import QGraph
 func quantizeShift(rows w: [Float], rows: Int, k: Int, bits: Int) -> QuantizedWeights {
     precondition((2...4).contains(bits))
     let half = 1 << (bits - 1), top = half - 2
-    var lut = [Int](repeating: 0, count: 1 << bits)
-    for e in 0...top {
-        lut[1 + e] = 1 << e
-        lut[half + 1 + e] = -(1 << e)
-    }
+    let lut = shiftTable(bits: bits)
     var codes = [UInt8](repeating: 0, count: rows * k)
     var scales = [Float](repeating: 0, count: rows)
     for r in 0..<rows {
@@ -34,4 +30,16 @@ func quantizeShift(rows w: [Float], rows: Int, k: Int, bits: Int) -> QuantizedWe
     }
     return QuantizedWeights(scheme: .shift, bits: bits, rows: rows, k: k, codes: codes, lut: lut, scales: scales,
                             levels: nil)
+}
+
+/// The shift code table of `quantizeShift`: 0 -> 0, 1 + e -> +2^e, half + 1 + e -> -2^e (e <= 2^(bits-1) - 2),
+/// the spare codes -> 0.
+func shiftTable(bits: Int) -> [Int] {
+    let half = 1 << (bits - 1)
+    var lut = [Int](repeating: 0, count: 1 << bits)
+    for e in 0...(half - 2) {
+        lut[1 + e] = 1 << e
+        lut[half + 1 + e] = -(1 << e)
+    }
+    return lut
 }

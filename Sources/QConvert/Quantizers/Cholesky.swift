@@ -1,0 +1,102 @@
+// Dense symmetric positive definite algebra for Hessian-aware rounding (GPTQ.swift): Cholesky factors
+// and triangular inverses of n x n row-major Double matrices (n up to a few thousand).
+
+/// The lower Cholesky factor L of a symmetric positive definite matrix: a = L L^T, row-major, zeros above
+/// the diagonal. Only the lower triangle of `a` is read. nil when a pivot is not positive (not SPD).
+///   L[i][j] = (a[i][j] - sum_{t<j} L[i][t] L[j][t]) / L[j][j],  L[j][j] = sqrt(a[j][j] - sum_{t<j} L[j][t]^2)
+/// Rows are computed `choleskyBlockRows` at a time, so each earlier row is read once per block, not once
+/// per row (the same sums in the same order: the result does not depend on the blocking).
+func choleskyLower(_ a: [Double], n: Int) -> [Double]? {
+    precondition(a.count == n * n)
+    var l = [Double](repeating: 0, count: n * n)
+    let ok = l.withUnsafeMutableBufferPointer { out -> Bool in
+        let base = out.baseAddress!
+        for first in stride(from: 0, to: n, by: choleskyBlockRows) {
+            let end = Swift.min(first + choleskyBlockRows, n)
+            for j in 0..<first {
+                let rowJ = base + j * n, pivot = rowJ[j]
+                for i in first..<end { base[i * n + j] = (a[i * n + j] - dot(base + i * n, rowJ, j)) / pivot }
+            }
+            for i in first..<end {
+                let rowI = base + i * n
+                for j in first...i {
+                    let s = a[i * n + j] - dot(rowI, base + j * n, j)
+                    if i == j {
+                        guard s > 0, s.isFinite else { return false }
+                        rowI[i] = s.squareRoot()
+                    } else {
+                        rowI[j] = s / base[j * n + j]
+                    }
+                }
+            }
+        }
+        return true
+    }
+    return ok ? l : nil
+}
+
+/// The inverse of a lower-triangular matrix with a non-zero diagonal (row-major), built row by row:
+///   X[i][:] = (e_i - sum_{t<i} L[i][t] X[t][:]) / L[i][i],
+/// rows `choleskyBlockRows` at a time as in `choleskyLower` (t in increasing order for every row).
+func invertLowerTriangular(_ l: [Double], n: Int) -> [Double] {
+    precondition(l.count == n * n)
+    var x = [Double](repeating: 0, count: n * n)
+    x.withUnsafeMutableBufferPointer { out in
+        let base = out.baseAddress!
+        for first in stride(from: 0, to: n, by: choleskyBlockRows) {
+            let end = Swift.min(first + choleskyBlockRows, n)
+            for t in 0..<first {
+                for i in first..<end where l[i * n + t] != 0 { axpy(-l[i * n + t], base + t * n, base + i * n, t + 1) }
+            }
+            for i in first..<end {
+                let rowI = base + i * n
+                for t in first..<i where l[i * n + t] != 0 { axpy(-l[i * n + t], base + t * n, rowI, t + 1) }
+                let d = 1 / l[i * n + i]
+                for j in 0..<i { rowI[j] *= d }
+                rowI[i] = d
+            }
+        }
+    }
+    return x
+}
+
+/// Rows of the factor computed together.
+private let choleskyBlockRows = 8
+
+/// The upper-triangular U with U^T U = a^-1 (the factor GPTQ walks, row i holding the OBS update of column i).
+/// With J the reversal permutation and J a J = L' L'^T, a = R R^T for the upper R = J L' J, so
+/// a^-1 = R^-T R^-1 and U = R^-1 = J L'^-1 J: one Cholesky and one triangular inverse, no explicit a^-1.
+/// nil when `a` is not positive definite.
+func inverseCholeskyUpper(_ a: [Double], n: Int) -> [Double]? {
+    var reversed = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for j in 0..<n { reversed[i * n + j] = a[(n - 1 - i) * n + (n - 1 - j)] } }
+    guard let l = choleskyLower(reversed, n: n) else { return nil }
+    let inverse = invertLowerTriangular(l, n: n)
+    var u = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for j in 0..<n { u[i * n + j] = inverse[(n - 1 - i) * n + (n - 1 - j)] } }
+    return u
+}
+
+/// sum_{t<n} a[t] * b[t] in a fixed order (four interleaved partial sums, then the tail), so results never
+/// vary between runs. Plain scalar code: the optimiser vectorises it, and unoptimised (debug) builds stay
+/// usable, which SIMD types are not.
+@inline(__always) func dot(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, _ n: Int) -> Double {
+    var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
+    var t = 0
+    while t + 4 <= n {
+        s0 += a[t] * b[t]
+        s1 += a[t + 1] * b[t + 1]
+        s2 += a[t + 2] * b[t + 2]
+        s3 += a[t + 3] * b[t + 3]
+        t += 4
+    }
+    var s = (s0 + s1) + (s2 + s3)
+    while t < n { s += a[t] * b[t]; t += 1 }
+    return s
+}
+
+/// y[t] += alpha * x[t] for t < n.
+@inline(__always) func axpy(_ alpha: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, _ n: Int) {
+    var t = 0
+    while t < n { y[t] += alpha * x[t]; t += 1 }
+}

@@ -1,0 +1,223 @@
+// What Hessian-aware rounding and output correction need to know about a weight layer's inputs: per conv
+// group, H = sum x x^T over sampled im2col rows and the mean im2col row, or (given the layer's weights)
+// the mean and mean square of each output channel over the sampled rows; accumulated image by image.
+import QGraph
+import QKernels
+
+/// One weight layer's input statistics over a calibration set.
+struct LayerInputStatistics: Sendable {
+    /// Per conv group, k x k row-major: sum over sampled rows x of x x^T (empty when measuring outputs).
+    var hessians: [[Double]]
+    /// Per conv group: the mean im2col row over every output position of every image.
+    var means: [[Double]]
+    /// Per conv group: the mean of the sampled rows (the mean that goes with H / sampledRows).
+    var sampledMeans: [[Double]] = []
+    /// Per output channel, over the sampled rows: E[y] and E[y^2] of y = w_r . x (when measuring outputs).
+    var outputMeans: [Double] = []
+    var outputSquares: [Double] = []
+    var sampledRows = 0
+    var rows = 0
+}
+
+/// Accumulates `LayerInputStatistics` of a conv or linear layer from its input tensors, one image at a
+/// time. Conv rows are im2col rows in the weights' (ky, kx, c) order (zero padding); a linear's row is its
+/// whole input. Each image contributes every row to the mean and `rowsPerImage` rows, drawn with a seeded
+/// SplitMix (so the same images give the same bytes), to the sampled statistics, which the f32 GEMM
+/// updates a block of rows at a time: H += X^T X (summed into Double), or with `weights` Y = X W^T and the
+/// sums of Y and Y^2 per output channel.
+final class LayerInputAccumulator {
+    let k: Int
+    let groups: Int
+    private let conv: Conv2D?
+    private let shape: [Int]
+    private let rowsPerImage: Int
+    private var rng: SplitMix
+    private var statistics: LayerInputStatistics
+    /// [rows][k] weights (plus GEMM slack) when measuring outputs; nil for H.
+    private let weights: [Float]?
+    private let outputs: Int
+    /// Per group, the gathered rows: X^T (k rows of `capacity`) for H, X (`capacity` rows of k) for outputs.
+    private var block: [Float]
+    private var filled = 0
+    private let capacity: Int
+    private var product: [Float]
+    private var rowSums: [Float]
+    private var sampledSums: [Double]
+
+    /// `op`: the layer (conv2d or linear), `inputShape`: its input's shape, `rowsPerImage`: rows per image for
+    /// the sampled statistics (0: means only), `seed`: the row sampling seed, `weights`: the layer's
+    /// [outputs][k] weight rows to measure its outputs instead of H.
+    init(op: Op, inputShape: [Int], rowsPerImage: Int, seed: UInt64, weights: [Float]? = nil) {
+        if case .conv2d(let c) = op { conv = c; groups = c.groups } else { conv = nil; groups = 1 }
+        k = Self.reductionSize(op, inputShape: inputShape)
+        shape = inputShape
+        self.rowsPerImage = rowsPerImage
+        rng = SplitMix(seed: seed)
+        outputs = (weights?.count ?? 0) / k
+        self.weights = weights.map { $0 + [Float](repeating: 0, count: 16) }   // QK_EXTRA_BYTES of slack
+        capacity = rowsPerImage == 0 ? 0 : Swift.max(16, Swift.min(2048, (1 << 21) / (k * groups)))
+        let measureH = rowsPerImage > 0 && weights == nil
+        statistics = LayerInputStatistics(hessians: measureH ? Array(repeating: [Double](repeating: 0, count: k * k), count: groups) : [],
+                                          means: Array(repeating: [Double](repeating: 0, count: k), count: groups))
+        statistics.outputMeans = [Double](repeating: 0, count: outputs)
+        statistics.outputSquares = [Double](repeating: 0, count: outputs)
+        // QK_EXTRA_BYTES of readable slack after every GEMM input
+        block = [Float](repeating: 0, count: groups * k * capacity + 16)
+        product = [Float](repeating: 0, count: rowsPerImage == 0 ? 0 : weights == nil ? k * k : capacity * outputs / groups)
+        rowSums = [Float](repeating: 0, count: groups * k)
+        sampledSums = [Double](repeating: 0, count: groups * k)
+    }
+
+    /// K of one conv group's rows (a linear: its input size).
+    static func reductionSize(_ op: Op, inputShape: [Int]) -> Int {
+        if case .conv2d(let c) = op { return c.reductionSize }
+        return inputShape.reduce(1, *)
+    }
+
+    /// Output positions of the conv (1 for a linear).
+    private var positions: (h: Int, w: Int) {
+        guard let c = conv else { return (1, 1) }
+        let oh = (shape[0] + c.padding[0] + c.padding[2] - c.dilation[0] * (c.kernel[0] - 1) - 1) / c.stride[0] + 1
+        let ow = (shape[1] + c.padding[1] + c.padding[3] - c.dilation[1] * (c.kernel[1] - 1) - 1) / c.stride[1] + 1
+        return (oh, ow)
+    }
+
+    /// Adds one image's layer input (`shape` values, NHWC).
+    func add(_ x: UnsafeBufferPointer<Float>) {
+        let (oh, ow) = positions
+        addToMeans(x, oh: oh, ow: ow)
+        guard rowsPerImage > 0 else { return }
+        let all = oh * ow
+        for n in 0..<Swift.min(rowsPerImage, all) {
+            let m = rowsPerImage >= all ? n : Int(rng.next() % UInt64(all))
+            if filled == capacity { flush() }
+            block.withUnsafeMutableBufferPointer { b in
+                for g in 0..<groups {
+                    let base = b.baseAddress! + g * k * capacity
+                    if weights == nil {
+                        writeRow(x, position: m / ow, m % ow, group: g, into: base + filled, stride: capacity)
+                        for j in 0..<k { sampledSums[g * k + j] += Double(base[filled + j * capacity]) }
+                    } else {
+                        writeRow(x, position: m / ow, m % ow, group: g, into: base + filled * k, stride: 1)
+                        for j in 0..<k { sampledSums[g * k + j] += Double(base[filled * k + j]) }
+                    }
+                }
+            }
+            filled += 1
+        }
+    }
+
+    /// The statistics so far.
+    func finish() -> LayerInputStatistics {
+        flush()
+        var s = statistics
+        let count = Double(Swift.max(1, s.rows)), sampled = Double(Swift.max(1, s.sampledRows))
+        s.means = s.means.map { $0.map { $0 / count } }
+        s.sampledMeans = (0..<groups).map { g in (0..<k).map { sampledSums[g * k + $0] / sampled } }
+        s.outputMeans = s.outputMeans.map { $0 / sampled }
+        s.outputSquares = s.outputSquares.map { $0 / sampled }
+        return s
+    }
+
+    /// Row sums over every output position (the mean's numerator), separably: for each kernel column kx the
+    /// input columns the output positions read there are summed per input row, then for each kernel row ky
+    /// those per-row sums over the input rows read there (about kw * H * OW * C additions, not OH * OW * K).
+    private func addToMeans(_ x: UnsafeBufferPointer<Float>, oh: Int, ow: Int) {
+        rowSums.withUnsafeMutableBufferPointer { sums in
+            for i in sums.indices { sums[i] = 0 }
+            guard let c = conv else {
+                for j in 0..<k { sums[j] = x[j] }
+                return
+            }
+            let (h, w, cin) = (shape[0], shape[1], shape[2])
+            let cg = cin / c.groups
+            var columns = [Float](repeating: 0, count: h * cin)
+            columns.withUnsafeMutableBufferPointer { col in
+                for kx in 0..<c.kernel[1] {
+                    for i in col.indices { col[i] = 0 }
+                    for ox in 0..<ow {
+                        let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
+                        guard xx >= 0, xx < w else { continue }
+                        for y in 0..<h {
+                            let from = (y * w + xx) * cin, to = y * cin
+                            for ch in 0..<cin { col[to + ch] += x[from + ch] }
+                        }
+                    }
+                    for ky in 0..<c.kernel[0] {
+                        let tap = (ky * c.kernel[1] + kx) * cg
+                        for oy in 0..<oh {
+                            let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
+                            guard y >= 0, y < h else { continue }
+                            for ch in 0..<cin { sums[(ch / cg) * k + tap + ch % cg] += col[y * cin + ch] }
+                        }
+                    }
+                }
+            }
+        }
+        for g in 0..<groups { for j in 0..<k { statistics.means[g][j] += Double(rowSums[g * k + j]) } }
+        statistics.rows += oh * ow
+    }
+
+    /// The im2col row of output position (oy, ox), group g, written with the given stride.
+    private func writeRow(_ x: UnsafeBufferPointer<Float>, position oy: Int, _ ox: Int, group g: Int,
+                          into out: UnsafeMutablePointer<Float>, stride: Int) {
+        guard let c = conv else {
+            for j in 0..<k { out[j * stride] = x[j] }
+            return
+        }
+        let (h, w, cin) = (shape[0], shape[1], shape[2])
+        let cg = cin / c.groups
+        for ky in 0..<c.kernel[0] {
+            let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
+            for kx in 0..<c.kernel[1] {
+                let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
+                let tap = (ky * c.kernel[1] + kx) * cg
+                let inside = y >= 0 && y < h && xx >= 0 && xx < w
+                for ch in 0..<cg { out[(tap + ch) * stride] = inside ? x[(y * w + xx) * cin + g * cg + ch] : 0 }
+            }
+        }
+    }
+
+    /// H_g += X_g^T X_g for the gathered rows (f32 GEMM over the block, then into Double); or, with
+    /// weights, Y_g = X_g W_g^T and the per-channel sums of Y and Y^2.
+    private func flush() {
+        guard filled > 0 else { return }
+        let kernel = qk_fgemm_select(qk_isa_active())
+        let perGroup = outputs / groups
+        for g in 0..<groups {
+            let n = weights == nil ? k : perGroup
+            block.withUnsafeBufferPointer { b in
+                product.withUnsafeMutableBufferPointer { p in
+                    let x = b.baseAddress! + g * k * capacity
+                    let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
+                                               residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
+                                               output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
+                                               ldc: n, out_inv_scale: 0, out_zero: 0)
+                    if let weights {
+                        weights.withUnsafeBufferPointer { w in
+                            var args = qk_fgemm_args(M: filled, N: perGroup, K: k, a: x, lda: k,
+                                                     b: w.baseAddress! + g * perGroup * k, ldb: k, epi: epilogue)
+                            qk_fgemm(kernel, &args)
+                        }
+                    } else {
+                        var args = qk_fgemm_args(M: k, N: k, K: filled, a: x, lda: capacity, b: x, ldb: capacity, epi: epilogue)
+                        qk_fgemm(kernel, &args)
+                    }
+                }
+            }
+            if weights == nil {
+                for i in 0..<(k * k) { statistics.hessians[g][i] += Double(product[i]) }
+            } else {
+                for m in 0..<filled {
+                    for o in 0..<perGroup {
+                        let y = Double(product[m * perGroup + o])
+                        statistics.outputMeans[g * perGroup + o] += y
+                        statistics.outputSquares[g * perGroup + o] += y * y
+                    }
+                }
+            }
+        }
+        statistics.sampledRows += filled
+        filled = 0
+    }
+}
