@@ -231,7 +231,7 @@ private func gptqBlock(_ jobs: ArraySlice<(row: Int, scale: Float)>, _ weights: 
                                                                        residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0,
                                                                        rzero: 0, output_kind: QK_OUTPUT_F32,
                                                                        out: UnsafeMutableRawPointer(cp.baseAddress!), ldc: k - end,
-                                                                       out_inv_scale: 0, out_zero: 0)
+                                                                       out_inv_scale: 0, out_zero: 0, half_rows: nil)
                                             var args = qk_fgemm_args(M: count, N: k - end, K: end - first, a: ep.baseAddress!,
                                                                      lda: gptqBlockColumns, b: utp.baseAddress! + end * k + first,
                                                                      ldb: k, epi: epilogue)

@@ -192,7 +192,7 @@ final class LayerInputAccumulator {
                     let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
                                                residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
                                                output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
-                                               ldc: n, out_inv_scale: 0, out_zero: 0)
+                                               ldc: n, out_inv_scale: 0, out_zero: 0, half_rows: nil)
                     if let weights {
                         weights.withUnsafeBufferPointer { w in
                             var args = qk_fgemm_args(M: filled, N: perGroup, K: k, a: x, lda: k,

@@ -58,7 +58,7 @@ private func rowQuadraticForms(_ q: [Float], rows: Int, k: Int, hessians: [[Doub
                     let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
                                                residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
                                                output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
-                                               ldc: k, out_inv_scale: 0, out_zero: 0)
+                                               ldc: k, out_inv_scale: 0, out_zero: 0, half_rows: nil)
                     // (Q H)[r][j] = sum_t Q[r][t] H[j][t] (H symmetric)
                     var args = qk_fgemm_args(M: perGroup, N: k, K: k, a: a.baseAddress! + g * perGroup * k, lda: k,
                                              b: b.baseAddress!, ldb: k, epi: epilogue)
