@@ -27,11 +27,14 @@ flags=(-O -sanitize=fuzzer,address -parse-as-library -g -enable-testing)
 # The module maps of the system libraries the readers call (zlib for QCheckpoint, libxxhash for QFormat).
 syslibs=(-I "$root/Sources/CZlib" -I "$root/Sources/CXXHash")
 
-# One Swift library module compiled with coverage instrumentation: module NAME from Sources/NAME.
+# One Swift library module compiled with coverage instrumentation: module NAME from every Swift file
+# under Sources/NAME (subfolders too, as SwiftPM takes them: QGraph/Ops).
 build_module() {
   local name=$1; shift
+  local sources=()
+  while IFS= read -r f; do sources+=("$f"); done < <(find "$root/Sources/$name" -name '*.swift' | sort)
   "$swiftc" "${flags[@]}" -module-name "$name" -emit-module -emit-module-path "$out/mods/$name.swiftmodule" \
-    -I "$out/mods" "${syslibs[@]}" -wmo -c "$root/Sources/$name"/*.swift -o "$out/mods/$name.o" "$@"
+    -I "$out/mods" "${syslibs[@]}" -wmo -c "${sources[@]}" -o "$out/mods/$name.o" "$@"
 }
 
 build() {  # the reader targets (all but cli and onnx)
