@@ -82,7 +82,7 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
                                                  keeping: Set(weightLayers).subtracting(wide))
             layers = layers.map { old in
                 guard var q = quantized[old.name] else { return old }
-                q.note = "8-bit per channel: \(old.format.dropFirst(5).dropLast()) are more than the 1-4-bit tables take "
+                q.note = "8-bit per channel: \(recipeGraph.codes[old.name]!.levels.count) levels are more than the 1-4-bit tables take "
                     + "(--activations f32 keeps the exact weights)"
                 return q
             }
