@@ -27,14 +27,21 @@ struct BitSerialForm: Equatable {
 }
 
 extension Graph {
-    /// The code width of a u8 value that holds DoReFa(k) codes exactly: the output of a quantize node
-    /// reading a DoReFa(k) value with scale 1 / (2^k - 1) and zero point 0 (Any-Precision's integer path,
-    /// values P in 0...2^k - 1); nil for any other value.
+    /// The code width of a u8 value that holds DoReFa(k) codes exactly (values P in 0...2^k - 1, scale
+    /// 1 / (2^k - 1), zero point 0): the output of a quantize node reading a DoReFa(k) value (Any-Precision's
+    /// integer path), or of a conv / linear that clamps to [0, 1] before quantizing (the same codes, fused
+    /// at plan time: ExecutionFusion.swift); nil for any other value.
     func doReFaCodeBits(of value: String) -> Int? {
-        guard let q = producer(of: value), nodes[q].op == .quantize, let p = producer(of: nodes[q].inputs[0]),
-              case .doReFa(let bits) = nodes[p].op,
-              self.value(value)?.quant == .uint8(scale: 1 / Float((1 << bits) - 1), zeroPoint: 0) else { return nil }
-        return bits
+        guard let n = doReFaLevels(ofCodes: value), let p = producer(of: value) else { return nil }
+        let bits = (n + 1).trailingZeroBitCount
+        switch nodes[p].op {
+        case .quantize:
+            guard let d = producer(of: nodes[p].inputs[0]), nodes[d].op == .doReFa(bits: bits) else { return nil }
+            return bits
+        case .conv2d(let c) where c.activation == .hardtanh(min: 0, max: 1): return bits
+        case .linear(let l) where l.activation == .hardtanh(min: 0, max: 1): return bits
+        default: return nil
+        }
     }
 }
 

@@ -137,7 +137,7 @@ private func u8Epilogue(_ c: Conv2D, epilogue: qk_epilogue, inputQuant: QuantRef
     switch outputQuant {
     case .fixed(let scale, let zero)?:
         epilogue.output_kind = QK_OUTPUT_U8
-        epilogue.out_inv_scale = 1 / scale
+        epilogue.out_inv_scale = inverseScale(scale)
         epilogue.out_zero = zero
     case .dynamic?:
         throw RuntimeError("a conv cannot write a dynamically quantized output")

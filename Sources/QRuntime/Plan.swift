@@ -34,6 +34,9 @@ enum Step {
     case roundToFixed(src: Int, dst: Int, count: Int, delta: Float, lo: Float, hi: Float)
     /// y = round_half_even(clamp(x, 0, 1) * levels) / levels (DoReFa activations, levels = 2^k - 1).
     case doReFa(src: Int, dst: Int, count: Int, levels: Float)
+    /// u8 codes of DoReFa(affine(x)): BatchNorm, DoReFa and quantize fused (qk_affine_dorefa_u8).
+    case affineDoReFaCodes(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>,
+                           shift: UnsafePointer<Float>, levels: Float, inverseScale: Float)
     /// y = f(x), a pointwise activation of QGraph/Ops/ (DefinedOpSteps.swift).
     case pointwise(src: Int, dst: Int, count: Int, function: PointwiseFunction)
     /// y[i] = x[i] * scale[i % channels] (squeeze-excite; the scales are a run-time value).
@@ -90,9 +93,16 @@ final class Plan: @unchecked Sendable {
     let layerInfo: [LayerInfo]
 
     /// Plans `graph`, validated over `tensors` (the weights its steps point into; the caller keeps them
-    /// alive as long as the plan).
-    init(graph: Graph, tensors: TensorSource, kernel choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct) throws {
+    /// alive as long as the plan). `fusion`: the plan-time fusions of ExecutionFusion.swift (same bits;
+    /// off only to test that).
+    init(graph: Graph, tensors: TensorSource, kernel choice: KernelChoice = .auto, depthwise: DepthwisePath = .direct,
+         fusion: Bool = true) throws {
         let memory = OwnedMemory()
+        let graph = fusion ? graph.fusingDoReFaIntoEpilogues() : graph
+        let affineChains = fusion ? graph.affineDoReFaChains() : [:]
+        // the step a node runs in: its own, or the BatchNorm step of its fused chain
+        var stepOf = Array(graph.nodes.indices)
+        for (b, chain) in affineChains { (stepOf[chain.doReFa], stepOf[chain.quantize]) = (b, b) }
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
         // Packed signs (Larq's quantize op): a sign node read only by binary convs that share one padded
@@ -119,14 +129,17 @@ final class Plan: @unchecked Sendable {
         var first = [Int](repeating: -1, count: graph.values.count)
         var last = [Int](repeating: -1, count: graph.values.count)
         for (s, node) in graph.nodes.enumerated() {
-            first[values[node.output]!.0] = s
+            first[values[node.output]!.0] = stepOf[s]
             for name in node.inputs {
-                last[values[name]!.0] = max(last[values[name]!.0], s)
+                last[values[name]!.0] = max(last[values[name]!.0], stepOf[s])
             }
         }
         last[values[graph.output]!.0] = graph.nodes.count
         var requests = graph.values.enumerated().map { i, v in
             BufferRequest(bytes: v.elementCount * (v.quant.isUInt8 ? 1 : 4) + extraBytes, first: first[i], last: max(last[i], first[i]))
+        }
+        for (b, chain) in affineChains {   // never written: the fused step goes from BatchNorm input to codes
+            for n in [b, chain.doReFa] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
         }
         for (p, image) in packedSigns {
             var g = image
@@ -175,7 +188,7 @@ final class Plan: @unchecked Sendable {
         var kernels: [(layer: String, kernel: String)] = []
         var infos: [LayerInfo] = []
         var maxDynamic = 0
-        for (s, node) in graph.nodes.enumerated() {
+        for (s, node) in graph.nodes.enumerated() where stepOf[s] == s {
             let out = values[node.output]!.1
             let x = values[node.inputs[0]]!.1
             let src = offset(node.inputs[0]), dst = offset(node.output)
@@ -216,8 +229,16 @@ final class Plan: @unchecked Sendable {
                     scale[c] = invstd * gamma[c]
                     shift[c] = beta[c] - mean[c] * scale[c]
                 }
-                steps.append(.affine(src: src, dst: dst, count: out.elementCount, channels: b.channels,
-                                     scale: memory.floats(scale), shift: memory.floats(shift)))
+                if let chain = affineChains[s] {
+                    let codes = graph.nodes[chain.quantize].output
+                    guard case .fixed(let codeScale, 0)? = quant(codes) else { preconditionFailure("DoReFa codes have a fixed scale") }
+                    steps.append(.affineDoReFaCodes(src: src, dst: offset(codes), count: out.elementCount, channels: b.channels,
+                                                    scale: memory.floats(scale), shift: memory.floats(shift),
+                                                    levels: Float((1 << chain.bits) - 1), inverseScale: 1 / codeScale))
+                } else {
+                    steps.append(.affine(src: src, dst: dst, count: out.elementCount, channels: b.channels,
+                                         scale: memory.floats(scale), shift: memory.floats(shift)))
+                }
             case .activation(let a):
                 let r = a.clampRange
                 steps.append(.clamp(src: src, dst: dst, count: out.elementCount, lo: r.lo, hi: r.hi))
@@ -264,13 +285,17 @@ final class Plan: @unchecked Sendable {
             }
             if packedSigns[s] != nil {
                 observed.append((node.output, src, out.elementCount, true))
+            } else if affineChains[s] != nil {
+                observed.append(nil)   // u8 codes
             } else {
                 observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount, false))
             }
             var member: String?
             if case .conv(let c)? = steps.last, steps.count == infos.count + 1 { member = c.kernel.memberName }
             if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
-            infos.append(LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member))
+            var info = LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member)
+            if let chain = affineChains[s] { info.op += "+dorefa\(chain.bits)+quantize" }
+            infos.append(info)
         }
         self.steps = steps
         self.observed = observed

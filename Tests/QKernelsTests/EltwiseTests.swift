@@ -177,6 +177,43 @@ final class EltwiseTests: XCTestCase {
         }
     }
 
+    /// BatchNorm -> DoReFa -> quantize in one pass (qk_affine_dorefa_u8) against the three kernels in turn,
+    /// code for code, at every DoReFa width, channel count and length, ties of the rounding included.
+    func testAffineDoReFaCodesEqualTheThreeSteps() {
+        let seed = testSeed(69)
+        var rng = SeededGenerator(seed: seed)
+        for bits in 1...8 {
+            let levels = Float((1 << bits) - 1), inverse = 1 / (1 / levels)
+            for channels in Self.channelCounts {
+                let scale = Self.parameters(channels, &rng), shift = Self.parameters(channels, &rng)
+                for n in Self.lengths(channels: channels) where bits == 2 || n < 5000 {
+                    var x = Self.input(n, &rng)
+                    for i in stride(from: 1, to: n, by: 4) {   // affine outputs at DoReFa's ties
+                        let c = i % channels
+                        guard scale[c].isNormal, abs(scale[c]) > 1e-3 else { continue }
+                        let t = (Float(Int.random(in: 0..<Int(levels), using: &rng)) + 0.5) / levels
+                        x[i] = ((t - shift[c]) / scale[c]).nextUp
+                    }
+                    var affine = [Float](repeating: 0, count: n), doReFa = affine
+                    var want = [UInt8](repeating: 0, count: n)
+                    qk_affine_f32(n, channels, x, scale, shift, &affine)
+                    qk_dorefa_f32(n, affine, levels, &doReFa)
+                    qk_quantize_u8(n, doReFa, inverse, 0, &want)
+                    for threads: Int32 in [1, 2] {
+                        let out = Guarded<UInt8>(count: n)
+                        withThreads(threads) { qk_affine_dorefa_u8(n, channels, x, scale, shift, levels, inverse, out.ptr) }
+                        XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed): wrote outside its output")
+                        if let i = (0..<n).first(where: { out[$0] != want[$0] }) {
+                            XCTFail("seed \(seed) \(bits) bits, \(channels) channels, n \(n), \(threads) threads: element \(i) "
+                                    + "x \(x[i]) got \(out[i]) want \(want[i])")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// HardSwish and HardSigmoid against their formulas in Swift Float, bit for bit; sigmoid and SiLU
     /// (their own vectorizable e^x) against float64 within 1e-6 relative, the same bits with 1 and 2 threads.
     func testMobileActivationsMatchSwift() {
