@@ -294,8 +294,11 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
     }
 }
 
-void qk_conv2d_f32(const qk_fgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
-                   const qk_fgemm_args* layer, float* workspace) {
+/* The f32 conv over groups: im2col (unless direct) and one GEMM per group through `gemm`, whose B
+ * for group gi starts `b_group_floats` floats after the previous group's. */
+static void qk_conv2d_f32_groups(const qk_conv_geom* g, const float* in, const qk_fgemm_args* layer, float* workspace,
+                                 size_t b_group_floats, void (*gemm)(const void* uk, const qk_fgemm_args* a),
+                                 const void* uk) {
     assert(g->groups >= 1 && g->in_c % g->groups == 0 && g->out_c % g->groups == 0);
     const int32_t cg = g->in_c / g->groups;
     const size_t ocg = (size_t)(g->out_c / g->groups), K = qk_conv_gemm_k(g);
@@ -314,8 +317,24 @@ void qk_conv2d_f32(const qk_fgemm_ukernel_desc* uk, const qk_conv_geom* g, const
             a.a = workspace;
             a.lda = K;
         }
-        a.b = layer->b + n0 * layer->ldb;
+        a.b = layer->b + (size_t)gi * b_group_floats;
         a.epi = qk_epilogue_from(&layer->epi, n0);
-        qk_fgemm(uk, &a);
+        gemm(uk, &a);
     }
+}
+
+static void qk_fgemm_call(const void* uk, const qk_fgemm_args* a) { qk_fgemm(uk, a); }
+static void qk_pfgemm_call(const void* uk, const qk_fgemm_args* a) { qk_pfgemm(uk, a); }
+
+void qk_conv2d_f32(const qk_fgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
+                   const qk_fgemm_args* layer, float* workspace) {
+    const size_t ocg = (size_t)(g->out_c / g->groups);
+    qk_conv2d_f32_groups(g, in, layer, workspace, ocg * layer->ldb, qk_fgemm_call, uk);
+}
+
+void qk_conv2d_pf32(const qk_pfgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
+                    const qk_fgemm_args* layer, float* workspace) {
+    const size_t ocg = (size_t)(g->out_c / g->groups);
+    qk_conv2d_f32_groups(g, in, layer, workspace, qk_pfgemm_packed_floats(ocg, qk_conv_gemm_k(g), (size_t)uk->nr),
+                         qk_pfgemm_call, uk);
 }

@@ -49,6 +49,29 @@ void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
     QK_FOR_EACH_TILE(args, mr, nr, fn);
 }
 
+void qk_pfgemm(const qk_pfgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
+    assert(uk != NULL && args->lda >= args->K);
+    assert(args->epi.output_kind == QK_OUTPUT_F32 && args->epi.residual_kind != QK_RESIDUAL_U8);
+    if (args->M == 0 || args->N == 0) return;
+    const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
+    const qk_fgemm_ukernel_fn fn = uk->fn;
+    QK_FOR_EACH_TILE(args, mr, nr, fn);
+}
+
+size_t qk_pfgemm_packed_floats(size_t N, size_t K, size_t nr) { return (N + nr - 1) / nr * nr * K; }
+
+void qk_pfgemm_pack(const float* b, size_t N, size_t K, size_t ldb, size_t nr, float* packed) {
+    for (size_t p = 0; p < (N + nr - 1) / nr; p++) {
+        float* panel = packed + p * K * nr;
+        for (size_t k = 0; k < K; k++) {
+            for (size_t j = 0; j < nr; j++) {
+                const size_t n = p * nr + j;
+                panel[k * nr + j] = n < N ? b[n * ldb + k] : 0.0f;
+            }
+        }
+    }
+}
+
 /* ---- dispatch ---- */
 
 typedef struct { int bits; qk_qgemm_kind kind; } qk_qgemm_want;
@@ -70,6 +93,10 @@ const qk_qgemm_ukernel_desc* qk_qgemm_select(int bits, qk_isa isa) {
 
 const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa) {
     return QK_SELECT(qk_fgemm_ukernels, qk_fgemm_ukernel_count, isa, NULL, NULL);
+}
+
+const qk_pfgemm_ukernel_desc* qk_pfgemm_select(qk_isa isa) {
+    return QK_SELECT(qk_pfgemm_ukernels, qk_pfgemm_ukernel_count, isa, NULL, NULL);
 }
 
 int qk_lut_is_shift(const int8_t* lut, int bits) {

@@ -68,6 +68,22 @@ const qk_fgemm_ukernel_desc* qk_fgemm_ukernel_at(size_t i) {
     return i < qk_fgemm_ukernel_count ? &qk_fgemm_ukernels[i] : NULL;
 }
 
+const qk_pfgemm_ukernel_desc qk_pfgemm_ukernels[] = {
+    {.name = "qk_pfgemm_ukernel_4x8c1__scalar", .fn = qk_pfgemm_ukernel_4x8c1__scalar, .mr = 4, .nr = 8, .isa = QK_ISA_SCALAR},
+#if defined(__x86_64__)
+    {.name = "qk_pfgemm_ukernel_6x16c1__avx2", .fn = qk_pfgemm_ukernel_6x16c1__avx2, .mr = 6, .nr = 16, .isa = QK_ISA_AVX2},
+    {.name = "qk_pfgemm_ukernel_8x32c1__avx512f", .fn = qk_pfgemm_ukernel_8x32c1__avx512f, .mr = 8, .nr = 32, .isa = QK_ISA_AVX512F},
+#endif
+#if defined(__aarch64__)
+    {.name = "qk_pfgemm_ukernel_8x8c1__neon", .fn = qk_pfgemm_ukernel_8x8c1__neon, .mr = 8, .nr = 8, .isa = QK_ISA_NEON},
+#endif
+};
+const size_t qk_pfgemm_ukernel_count = sizeof(qk_pfgemm_ukernels) / sizeof(qk_pfgemm_ukernels[0]);
+
+const qk_pfgemm_ukernel_desc* qk_pfgemm_ukernel_at(size_t i) {
+    return i < qk_pfgemm_ukernel_count ? &qk_pfgemm_ukernels[i] : NULL;
+}
+
 const qk_bgemm_ukernel_desc qk_bgemm_ukernels[] = {
     {.name = "qk_bgemm_ukernel_4x8c64__scalar", .fn = qk_bgemm_ukernel_4x8c64__scalar, .mr = 4, .nr = 8, .kr = 64, .isa = QK_ISA_SCALAR},
 #if defined(__x86_64__)

@@ -18,7 +18,7 @@ struct ConvStep {
 /// the arena offset of the path's scratch (im2col rows, or the sign image a binary conv packs).
 enum ConvKernel {
     /// f32 input x f32 weights (stored, or weights-only quantized ones decoded exactly) on an fgemm
-    /// member through qk_conv2d_f32.
+    /// member through qk_conv2d_f32, or on a pfgemm member (weights packed once) through qk_conv2d_pf32.
     case floatGemm(UnsafePointer<FloatGemmConv>, workspace: Int)
     /// f32 depthwise 3x3 / 5x5 run directly on an fdwconv member.
     case floatDepthwise(UnsafePointer<FloatDepthwiseConv>)
@@ -38,7 +38,7 @@ enum ConvKernel {
     /// The member's name, for profiles.
     var memberName: String {
         switch self {
-        case .floatGemm(let c, _): String(cString: c.pointee.member.pointee.name)
+        case .floatGemm(let c, _): c.pointee.member.name
         case .floatDepthwise(let c): String(cString: c.pointee.member.pointee.name)
         case .quantizedGemm(let c, _): String(cString: c.pointee.member.pointee.name)
         case .quantizedDepthwise(let c): String(cString: c.pointee.member.pointee.name)
@@ -66,11 +66,26 @@ enum ConvKernel {
     }
 }
 
-/// What an f32 GEMM conv needs: geometry, the fgemm arguments (weights `b`, epilogue) and the member.
+/// What an f32 GEMM conv needs: geometry, the fgemm arguments (weights `b`, as the member reads them;
+/// epilogue) and the member.
 struct FloatGemmConv {
     var geometry: qk_conv_geom
     var args: qk_fgemm_args
-    var member: UnsafePointer<qk_fgemm_ukernel_desc>
+    var member: FloatGemmMember
+}
+
+/// The f32 GEMM member of a conv: lanes along K on [N][K] weights (fgemm: every architecture, and the
+/// linear layers' M = 1), or lanes along N on packed panels (pfgemm: SIMD members, convs).
+enum FloatGemmMember {
+    case rows(UnsafePointer<qk_fgemm_ukernel_desc>)
+    case panels(UnsafePointer<qk_pfgemm_ukernel_desc>)
+
+    var name: String {
+        switch self {
+        case .rows(let d): String(cString: d.pointee.name)
+        case .panels(let d): String(cString: d.pointee.name)
+        }
+    }
 }
 
 /// What an f32 direct depthwise conv needs: the fdwconv arguments (geometry, repacked weights,

@@ -176,8 +176,11 @@ enum Executor {
             var args = conv.pointee.args
             place(&args.epi, c, base: base)
             var geometry = conv.pointee.geometry
-            qk_conv2d_f32(conv.pointee.member, &geometry, input.assumingMemoryBound(to: Float.self), &args,
-                          (base + workspace).assumingMemoryBound(to: Float.self))
+            let (x, scratch) = (input.assumingMemoryBound(to: Float.self), (base + workspace).assumingMemoryBound(to: Float.self))
+            switch conv.pointee.member {
+            case .rows(let member): qk_conv2d_f32(member, &geometry, x, &args, scratch)
+            case .panels(let member): qk_conv2d_pf32(member, &geometry, x, &args, scratch)
+            }
         case .floatDepthwise(let conv):
             var args = conv.pointee.args
             place(&args.epi, c, base: base)

@@ -90,9 +90,24 @@ func layerStep(conv c: Conv2D, path: ConvPath, input: Int, output: Int, inShape:
         let weights = c.weight.scheme == .float32
             ? tensors.floats(c.weight.values!).baseAddress! : decodeExactWeights(c, tensors: tensors, memory: memory)
         if path == .floatGemm {
-            let args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
-            kernel = .floatGemm(memory.store(FloatGemmConv(geometry: geometry, args: args, member: qk_fgemm_select(qk_isa_active()))),
-                                workspace: workspace)
+            var args = qk_fgemm_args(M: 0, N: 0, K: 0, a: nil, lda: 0, b: weights, ldb: k, epi: epilogue)
+            var member = FloatGemmMember.rows(qk_fgemm_select(qk_isa_active()))
+            // convs with a row tile of pixels run on the packed-panel members where one is SIMD (a
+            // network's stem: 7x faster at K = 27; 1.8-3x at K = 147...2304); linear layers (M = 1)
+            // and CPUs with only the scalar pfgemm keep fgemm
+            var g = geometry
+            let pixels = Int(qk_conv_out_h(&g)) * Int(qk_conv_out_w(&g))
+            if let panels = qk_pfgemm_select(qk_isa_active()), panels.pointee.isa != QK_ISA_SCALAR, pixels >= Int(panels.pointee.mr) {
+                let nr = Int(panels.pointee.nr), groups = c.groups, perGroup = oc / groups
+                let groupFloats = qk_pfgemm_packed_floats(perGroup, k, nr)
+                let packed = memory.allocate(groups * groupFloats * 4).bindMemory(to: Float.self, capacity: groups * groupFloats)
+                for gi in 0..<groups {
+                    qk_pfgemm_pack(weights + gi * perGroup * k, perGroup, k, k, nr, packed + gi * groupFloats)
+                }
+                args.b = UnsafePointer(packed)
+                member = .panels(panels)
+            }
+            kernel = .floatGemm(memory.store(FloatGemmConv(geometry: geometry, args: args, member: member)), workspace: workspace)
         } else {
             // Repacked once from the [C][K*K] rows into fdwconv's [K*K][C] layout.
             let wStride = qk_fdwconv_weight_stride(Int32(oc))

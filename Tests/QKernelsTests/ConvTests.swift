@@ -208,7 +208,8 @@ final class ConvTests: XCTestCase {
         return got
     }
 
-    /// f32 conv through qk_conv2d_f32 vs a direct conv summing in im2col order (exact for scalar).
+    /// f32 conv through qk_conv2d_f32 vs a direct conv summing in im2col order (exact for scalar), and
+    /// through qk_conv2d_pf32 on every pfgemm member.
     func testConv2dF32MatchesNaive() {
         let seed = testSeed(24)
         var rng = SeededGenerator(seed: seed)
@@ -231,6 +232,27 @@ final class ConvTests: XCTestCase {
             let uk = qk_fgemm_select(QK_ISA_SCALAR)!
             qk_conv2d_f32(uk, &g, input.ptr, &layer, ws.count == 0 ? nil : ws.ptr)
             XCTAssertTrue(out.unchangedOutside { $0 % ldc < oc })
+            // every pfgemm member through qk_conv2d_pf32 on the same layer, its weights packed per group:
+            // the scalar one gives the same bits as fgemm's, SIMD ones agree to rounding
+            for member in pfgemmMembers {
+                var pf = member
+                let nr = Int(pf.nr), groupFloats = qk_pfgemm_packed_floats(ocg, K, nr)
+                var packed = [Float](repeating: .nan, count: Int(s.groups) * groupFloats)
+                for gi in 0..<Int(s.groups) {
+                    packed.withUnsafeMutableBufferPointer { qk_pfgemm_pack(b.ptr + gi * ocg * ldb, ocg, K, ldb, nr, $0.baseAddress! + gi * groupFloats) }
+                }
+                let pout = Guarded<Float>(count: M * ldc)
+                var player = layer
+                player.epi.out = UnsafeMutableRawPointer(pout.ptr)
+                packed.withUnsafeBufferPointer { p in
+                    player.b = p.baseAddress
+                    qk_conv2d_pf32(&pf, &g, input.ptr, &player, ws.count == 0 ? nil : ws.ptr)
+                }
+                XCTAssertTrue(pout.unchangedOutside { $0 % ldc < oc }, pf.nameString)
+                if let i = (0..<(M * ldc)).first(where: { $0 % ldc < oc && (pf.isa == QK_ISA_SCALAR ? pout[$0] != out[$0] : abs(pout[$0] - out[$0]) > 1e-5 * Float(K) + 1e-6) }) {
+                    XCTFail("seed \(seed) shape #\(si) \(pf.nameString): element \(i) got \(pout[i]) want \(out[i])")
+                }
+            }
             for oy in 0..<oh { for ox in 0..<ow { for n in 0..<oc {
                 let gi = n / ocg
                 var acc: Float = 0

@@ -1,5 +1,5 @@
-// Every registered fgemm member against a naive f32 reference (k-order sums, no FMA): exact for
-// the scalar member, close for SIMD members (which may reorder the sum); guards, threads.
+// Every registered fgemm and pfgemm member against a naive f32 reference (k-order sums, no FMA): exact
+// for the scalar members, close for SIMD members (which may reorder the sum or use FMA); guards, threads.
 import QKernels
 import XCTest
 
@@ -49,7 +49,21 @@ struct FGemmCase: CustomStringConvertible {
     }
 
     func run(_ uk: qk_fgemm_ukernel_desc) -> (values: [Double], untouched: Bool) {
-        let aBuf = Guarded<Float>(a), bBuf = Guarded<Float>(b)
+        var member = uk
+        return run(weights: b) { qk_fgemm(&member, &$0) }
+    }
+
+    /// On a pfgemm member: B packed into its panels first (ldb is then unused).
+    func run(_ uk: qk_pfgemm_ukernel_desc) -> (values: [Double], untouched: Bool) {
+        var packed = [Float](repeating: .nan, count: qk_pfgemm_packed_floats(N, K, Int(uk.nr)))
+        qk_pfgemm_pack(b, N, K, ldb, Int(uk.nr), &packed)
+        var member = uk
+        return run(weights: packed) { qk_pfgemm(&member, &$0) }
+    }
+
+    /// Runs `gemm` on this case's arguments with `weights` as B, in guarded buffers.
+    private func run(weights: [Float], _ gemm: (inout qk_fgemm_args) -> Void) -> (values: [Double], untouched: Bool) {
+        let aBuf = Guarded<Float>(a), bBuf = Guarded<Float>(weights)
         let biasBuf = bias.map { Guarded<Float>($0) }, rBuf = residual.map { Guarded<Float>($0) }
         let out = Guarded<Float>(count: M * ldc)
         var args = qk_fgemm_args()
@@ -63,8 +77,7 @@ struct FGemmCase: CustomStringConvertible {
         args.epi.clamp_lo = clampLo; args.epi.clamp_hi = clampHi
         args.epi.output_kind = QK_OUTPUT_F32
         args.epi.out = UnsafeMutableRawPointer(out.ptr); args.epi.ldc = ldc
-        var member = uk
-        qk_fgemm(&member, &args)
+        gemm(&args)
         var values = [Double](repeating: 0, count: M * N)
         for m in 0..<M { for n in 0..<N { values[m * N + n] = Double(out[m * ldc + n]) } }
         return (values, out.unchangedOutside { $0 % ldc < N })
@@ -106,10 +119,49 @@ final class FGemmTests: XCTestCase {
         }
     }
 
+    /// The packed-panel members: B packed per member (panel widths 8, 16, 32), the same cases.
+    func testEveryPackedMemberOnTailCases() {
+        let seed = testSeed(0xF33)
+        XCTAssertGreaterThanOrEqual(pfgemmMembers.count, 1)
+        for (mi, uk) in pfgemmMembers.enumerated() {
+            var rng = SeededGenerator(seed: seed &+ UInt64(mi))
+            var index = 0
+            for M in tailSizes(tile: Int(uk.mr)) {
+                for N in tailSizes(tile: Int(uk.nr)) + [2 * Int(uk.nr) + 3] {
+                    for K in tailKs + [27, 64] {
+                        let c = FGemmCase.random(M: M, N: N, K: K, rng: &rng)
+                        let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
+                        index += 1
+                        let got = c.run(uk)
+                        XCTAssertTrue(got.untouched, "\(ctx): wrote outside its output")
+                        let want = c.reference()
+                        if uk.isa == QK_ISA_SCALAR {
+                            if let msg = firstMismatch(got.values, want, N: N, context: ctx) { XCTFail(msg); return }
+                        } else if let i = got.values.indices.first(where: {
+                            abs(got.values[$0] - want[$0]) > 1e-5 * Double(K) + 1e-6
+                        }) {
+                            XCTFail("\(ctx): first bad index \(i) got \(got.values[i]) want \(want[i])")
+                            return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testThreadCountInvariance() {
         let seed = testSeed(3)
         var rng = SeededGenerator(seed: seed)
         for uk in fgemmMembers {
+            let c = FGemmCase.random(M: 70, N: 33, K: 150, rng: &rng)
+            let one = withThreads(1) { c.run(uk) }, two = withThreads(2) { c.run(uk) }
+            XCTAssertTrue(one.untouched && two.untouched)
+            if let msg = firstMismatch(two.values, one.values, N: c.N,
+                                       context: "seed \(seed) \(uk.nameString) 2 vs 1 threads") {
+                XCTFail(msg)
+            }
+        }
+        for uk in pfgemmMembers {
             let c = FGemmCase.random(M: 70, N: 33, K: 150, rng: &rng)
             let one = withThreads(1) { c.run(uk) }, two = withThreads(2) { c.run(uk) }
             XCTAssertTrue(one.untouched && two.untouched)

@@ -73,7 +73,14 @@ var fgemmMembers: [qk_fgemm_ukernel_desc] {
     (0..<qk_fgemm_ukernel_count).map { qk_fgemm_ukernel_at($0)!.pointee }
 }
 
+var pfgemmMembers: [qk_pfgemm_ukernel_desc] {
+    (0..<qk_pfgemm_ukernel_count).map { qk_pfgemm_ukernel_at($0)!.pointee }
+}
+
 extension qk_qgemm_ukernel_desc {
+    var nameString: String { String(cString: name) }
+}
+extension qk_pfgemm_ukernel_desc {
     var nameString: String { String(cString: name) }
 }
 extension qk_fgemm_ukernel_desc {

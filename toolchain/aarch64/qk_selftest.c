@@ -238,10 +238,11 @@ static void check_qgemm_deep_k(const qk_qgemm_ukernel_desc* uk) {
     }
 }
 
-static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
-    const size_t Ks[] = {1, 3, 4, 5, 8, 9, 31, 33, 64, 131};
-    for (size_t M = 1; M <= 9; M += 2) {
-        for (size_t N = 1; N <= 9; N += 2) {
+/* An fgemm member (pf == NULL) or a pfgemm member (B packed for its panels first) against float64. */
+static void check_f32_gemm(const qk_fgemm_ukernel_desc* uk, const qk_pfgemm_ukernel_desc* pf) {
+    const size_t Ks[] = {1, 3, 4, 5, 8, 9, 27, 31, 33, 64, 131};
+    for (size_t M = 1; M <= 11; M += 2) {
+        for (size_t N = 1; N <= 19; N += pf != NULL && N >= 7 ? 3 : 2) {
             for (size_t ki = 0; ki < sizeof Ks / sizeof Ks[0]; ki++) {
                 const size_t K = Ks[ki], lda = K + 1, ldb = K + 2, ldc = N + 1;
                 float* a = (float*)guarded((M * lda + 16) * 4);
@@ -254,7 +255,15 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
                 g.M = M; g.N = N; g.K = K; g.a = a; g.lda = lda; g.b = b; g.ldb = ldb;
                 g.epi.clamp_lo = -INFINITY; g.epi.clamp_hi = INFINITY;
                 g.epi.output_kind = QK_OUTPUT_F32; g.epi.out = out; g.epi.ldc = ldc;
-                qk_fgemm(uk, &g);
+                float* packed = NULL;
+                if (pf != NULL) {
+                    packed = (float*)guarded(qk_pfgemm_packed_floats(N, K, (size_t)pf->nr) * 4);
+                    qk_pfgemm_pack(b, N, K, ldb, (size_t)pf->nr, packed);
+                    g.b = packed;
+                    qk_pfgemm(pf, &g);
+                } else {
+                    qk_fgemm(uk, &g);
+                }
                 cases++;
                 int bad = !guards_ok((uint8_t*)out, M * ldc * 4);
                 for (size_t m = 0; m < M; m++) {
@@ -268,10 +277,11 @@ static void check_fgemm_member(const qk_fgemm_ukernel_desc* uk) {
                     }
                 }
                 if (bad) {
-                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu\n", uk->name, M, N, K);
+                    fprintf(stderr, "FAIL %s M=%zu N=%zu K=%zu\n", pf != NULL ? pf->name : uk->name, M, N, K);
                     failures++;
                 }
                 release((uint8_t*)a); release((uint8_t*)b); release((uint8_t*)out);
+                if (packed != NULL) release((uint8_t*)packed);
             }
         }
     }
@@ -1001,7 +1011,13 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < qk_fgemm_ukernel_count; i++) {
         const qk_fgemm_ukernel_desc* uk = qk_fgemm_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
-        check_fgemm_member(uk);
+        check_f32_gemm(uk, NULL);
+        ran++;
+    }
+    for (size_t i = 0; i < qk_pfgemm_ukernel_count; i++) {
+        const qk_pfgemm_ukernel_desc* uk = qk_pfgemm_ukernel_at(i);
+        if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
+        check_f32_gemm(NULL, uk);
         ran++;
     }
     for (size_t i = 0; i < qk_bgemm_ukernel_count; i++) {
@@ -1037,6 +1053,7 @@ int main(int argc, char** argv) {
     EXPECT_PICK("dwconv3x3", qk_dwconv_select(active), qk_dwconv_ukernels, qk_dwconv_ukernel_count, 1);
     EXPECT_PICK("fdwconv", qk_fdwconv_select(active), qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, 1);
     EXPECT_PICK("fgemm", qk_fgemm_select(active), qk_fgemm_ukernels, qk_fgemm_ukernel_count, 1);
+    EXPECT_PICK("pfgemm", qk_pfgemm_select(active), qk_pfgemm_ukernels, qk_pfgemm_ukernel_count, 1);
     for (int32_t c = 1; c <= 70; c++) {  /* per channel count: a SIMD member whose lanes divide C, else the plain pick */
         const qk_fdwconv_ukernel_desc* f = qk_fdwconv_select_for(active, c);
         const qk_fdwconv_ukernel_desc* want = NULL;

@@ -67,6 +67,11 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
  *  qk_conv_workspace_bytes(g, 4) bytes (float aligned). */
 void qk_conv2d_f32(const qk_fgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
                    const qk_fgemm_args* layer, float* workspace);
+/** f32 conv on a pfgemm member: as qk_conv2d_f32 with layer->b = each group's out_c/groups rows
+ *  packed by qk_pfgemm_pack for uk->nr, the groups one after the other
+ *  (qk_pfgemm_packed_floats(out_c / groups, K, uk->nr) floats each); ldb unused. */
+void qk_conv2d_pf32(const qk_pfgemm_ukernel_desc* uk, const qk_conv_geom* g, const float* in,
+                    const qk_fgemm_args* layer, float* workspace);
 
 #ifdef __cplusplus
 }

@@ -148,6 +148,18 @@ typedef struct qk_fgemm_ukernel_desc {
     int32_t bits;
 } qk_fgemm_ukernel_desc;
 
+/** A registered pfgemm member: f32 GEMM whose B (args->b) is packed by qk_pfgemm_pack into panels of
+ *  nr output channels, [ceil(N / nr)][K][nr] (zero past N), so lanes run along N: A[m][k] is
+ *  broadcast against a panel row and the epilogue is vectorized over nr columns. For the constant
+ *  weights of f32 convs (packed once by the planner); small K (a network's stem, 1x1 convs) gains
+ *  most, as no horizontal sums remain. args->ldb is unused; everything else as fgemm. */
+typedef struct qk_pfgemm_ukernel_desc {
+    const char* name;
+    qk_fgemm_ukernel_fn fn;
+    int32_t mr, nr;
+    qk_isa isa;
+} qk_pfgemm_ukernel_desc;
+
 /** The registries: the single source of truth for dispatch, tests and benchmarks. Only members
  *  compiled for this architecture are listed; scalar members first within each block (lgemm/qgemm,
  *  sgemm). */
@@ -158,6 +170,9 @@ extern const size_t qk_fgemm_ukernel_count;
 /** Element i of the registries (NULL when out of range); Swift cannot import unsized C arrays. */
 const qk_qgemm_ukernel_desc* qk_qgemm_ukernel_at(size_t i);
 const qk_fgemm_ukernel_desc* qk_fgemm_ukernel_at(size_t i);
+extern const qk_pfgemm_ukernel_desc qk_pfgemm_ukernels[];
+extern const size_t qk_pfgemm_ukernel_count;
+const qk_pfgemm_ukernel_desc* qk_pfgemm_ukernel_at(size_t i);
 
 /** Dispatch: the best registered QK_KIND_LUT member for `bits` whose ISA this CPU supports and
  *  that is not above `isa` (pass qk_isa_active()); the highest-ranked ISA wins, ties go to the
@@ -172,10 +187,19 @@ int qk_lut_is_shift(const int8_t* lut, int bits);
 /** Dispatch for fgemm (see qk_qgemm_select). Never NULL (the scalar member always qualifies). */
 const qk_fgemm_ukernel_desc* qk_fgemm_select(qk_isa isa);
 
+/** Dispatch for pfgemm (see qk_qgemm_select). Never NULL (the scalar member always qualifies). */
+const qk_pfgemm_ukernel_desc* qk_pfgemm_select(qk_isa isa);
+/** Floats of B [N][ldb] packed for a member of panel width nr: ceil(N / nr) * nr * K. */
+size_t qk_pfgemm_packed_floats(size_t N, size_t K, size_t nr);
+/** Packs B [N][ldb] (K used per row) into [ceil(N / nr)][K][nr] panels, zeros past N. */
+void qk_pfgemm_pack(const float* b, size_t N, size_t K, size_t ldb, size_t nr, float* packed);
+
 /** Runs a whole qgemm with member `uk` (uk->bits == args->bits), OpenMP over output tiles. */
 void qk_qgemm(const qk_qgemm_ukernel_desc* uk, const qk_qgemm_args* args);
 /** Runs a whole fgemm with member `uk`, OpenMP over output tiles. */
 void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args);
+/** Runs a whole pfgemm with member `uk` (args->b packed for uk->nr), OpenMP over output tiles. */
+void qk_pfgemm(const qk_pfgemm_ukernel_desc* uk, const qk_fgemm_args* args);
 
 #ifdef __cplusplus
 }

@@ -74,6 +74,16 @@ void qk_fgemm_ukernel_4x4c16__avx512f(const qk_fgemm_args* args, size_t m0, size
 void qk_fgemm_ukernel_4x4c4__neon(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
 #endif
 
+/* pfgemm (qk_gemm.h) */
+void qk_pfgemm_ukernel_4x8c1__scalar(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#if defined(__x86_64__)
+void qk_pfgemm_ukernel_6x16c1__avx2(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+void qk_pfgemm_ukernel_8x32c1__avx512f(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#endif
+#if defined(__aarch64__)
+void qk_pfgemm_ukernel_8x8c1__neon(const qk_fgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
+#endif
+
 /* bgemm (qk_bgemm.h) */
 void qk_bgemm_ukernel_4x8c64__scalar(const qk_bgemm_args* args, size_t m0, size_t n0, size_t mr, size_t nr);
 #if defined(__x86_64__)
