@@ -153,6 +153,10 @@ typedef struct qk_fgemm_ukernel_desc {
  *  broadcast against a panel row and the epilogue is vectorized over nr columns. For the constant
  *  weights of f32 convs (packed once by the planner); small K (a network's stem, 1x1 convs) gains
  *  most, as no horizontal sums remain. args->ldb is unused; everything else as fgemm. */
+/** SIMD pfgemm members sum K in blocks of this many k (each block's FMA chain from zero, the blocks
+ *  added in order): rounding chains as short as fgemm's 16-lane sums, not K long. */
+#define QK_PFGEMM_KC 32
+
 typedef struct qk_pfgemm_ukernel_desc {
     const char* name;
     qk_fgemm_ukernel_fn fn;

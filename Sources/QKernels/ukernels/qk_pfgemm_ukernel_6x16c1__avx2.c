@@ -1,7 +1,7 @@
 /* qk_pfgemm_ukernel_6x16c1__avx2 — f32 GEMM on B packed in 16-column panels (qk_pfgemm_pack), 6x16
  * output tile in 12 ymm accumulators: per k, two panel loads and six broadcasts of A feed 12
- * vfmadd231ps. Vector epilogue as the AVX-512 member's (masked loads and stores past nr). Sums in k
- * order with FMA: within rounding of the scalar member (tested with a tolerance). */
+ * vfmadd231ps. Vector epilogue as the AVX-512 member's (masked loads and stores past nr). Sums in
+ * blocks of QK_PFGEMM_KC k as the AVX-512 member's: within rounding of the scalar member (tested). */
 #include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <assert.h>
@@ -18,12 +18,21 @@ qk_pfgemm_ukernel_6x16c1__avx2(const qk_fgemm_args* g, size_t m0, size_t n0, siz
     for (size_t i = 0; i < QK_PF256_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
     __m256 acc[QK_PF256_MR][2];
     for (int i = 0; i < QK_PF256_MR; i++) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
-    for (size_t k = 0; k < K; k++) {
-        const __m256 b0 = _mm256_loadu_ps(panel + k * 16), b1 = _mm256_loadu_ps(panel + k * 16 + 8);
+    for (size_t k0 = 0; k0 < K; k0 += QK_PFGEMM_KC) {
+        const size_t k1 = K - k0 < QK_PFGEMM_KC ? K : k0 + QK_PFGEMM_KC;
+        __m256 part[QK_PF256_MR][2];
+        for (int i = 0; i < QK_PF256_MR; i++) part[i][0] = part[i][1] = _mm256_setzero_ps();
+        for (size_t k = k0; k < k1; k++) {
+            const __m256 b0 = _mm256_loadu_ps(panel + k * 16), b1 = _mm256_loadu_ps(panel + k * 16 + 8);
+            for (int i = 0; i < QK_PF256_MR; i++) {
+                const __m256 av = _mm256_broadcast_ss(a[i] + k);
+                part[i][0] = _mm256_fmadd_ps(av, b0, part[i][0]);
+                part[i][1] = _mm256_fmadd_ps(av, b1, part[i][1]);
+            }
+        }
         for (int i = 0; i < QK_PF256_MR; i++) {
-            const __m256 av = _mm256_broadcast_ss(a[i] + k);
-            acc[i][0] = _mm256_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][0] = _mm256_add_ps(acc[i][0], part[i][0]);
+            acc[i][1] = _mm256_add_ps(acc[i][1], part[i][1]);
         }
     }
     const qk_epilogue* e = &g->epi;

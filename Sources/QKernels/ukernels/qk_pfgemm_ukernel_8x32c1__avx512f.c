@@ -2,8 +2,9 @@
  * 8x32 output tile in 16 zmm accumulators: per k, two panel loads and eight broadcasts of A feed
  * 16 vfmadd231ps. The epilogue runs on whole vectors (masked past nr): + bias, + f32 residual, clamp
  * as fminf(fmaxf(y, lo), hi) (max_ps / min_ps return the second operand for a NaN y, as fmaxf /
- * fminf do), store. Sums in k order with FMA: within rounding of the scalar member (tested with a
- * tolerance). AVX-512 F only (ISA avx512f). */
+ * fminf do), store. Sums in blocks of QK_PFGEMM_KC k with FMA, the blocks' sums added in order (chains
+ * as short as fgemm's, so as close to other blocked GEMMs): within rounding of the scalar member (tested
+ * with a tolerance). AVX-512 F only (ISA avx512f). */
 #include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <assert.h>
@@ -20,12 +21,21 @@ qk_pfgemm_ukernel_8x32c1__avx512f(const qk_fgemm_args* g, size_t m0, size_t n0, 
     for (size_t i = 0; i < QK_PF512_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
     __m512 acc[QK_PF512_MR][2];
     for (int i = 0; i < QK_PF512_MR; i++) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-    for (size_t k = 0; k < K; k++) {
-        const __m512 b0 = _mm512_loadu_ps(panel + k * 32), b1 = _mm512_loadu_ps(panel + k * 32 + 16);
+    for (size_t k0 = 0; k0 < K; k0 += QK_PFGEMM_KC) {
+        const size_t k1 = K - k0 < QK_PFGEMM_KC ? K : k0 + QK_PFGEMM_KC;
+        __m512 part[QK_PF512_MR][2];
+        for (int i = 0; i < QK_PF512_MR; i++) part[i][0] = part[i][1] = _mm512_setzero_ps();
+        for (size_t k = k0; k < k1; k++) {
+            const __m512 b0 = _mm512_loadu_ps(panel + k * 32), b1 = _mm512_loadu_ps(panel + k * 32 + 16);
+            for (int i = 0; i < QK_PF512_MR; i++) {
+                const __m512 av = _mm512_set1_ps(a[i][k]);
+                part[i][0] = _mm512_fmadd_ps(av, b0, part[i][0]);
+                part[i][1] = _mm512_fmadd_ps(av, b1, part[i][1]);
+            }
+        }
         for (int i = 0; i < QK_PF512_MR; i++) {
-            const __m512 av = _mm512_set1_ps(a[i][k]);
-            acc[i][0] = _mm512_fmadd_ps(av, b0, acc[i][0]);
-            acc[i][1] = _mm512_fmadd_ps(av, b1, acc[i][1]);
+            acc[i][0] = _mm512_add_ps(acc[i][0], part[i][0]);
+            acc[i][1] = _mm512_add_ps(acc[i][1], part[i][1]);
         }
     }
     const qk_epilogue* e = &g->epi;

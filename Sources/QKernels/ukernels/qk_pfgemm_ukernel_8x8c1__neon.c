@@ -2,8 +2,9 @@
  * output tile in 16 q accumulators: per k, two panel loads and eight fmla by scalar. Whole-vector
  * epilogue (+ bias, + f32 residual, clamp as fminf(fmaxf(y, lo), hi): vmaxnmq / vminnmq, which like
  * fmaxf / fminf return the number when one operand is NaN) on full 4-column quarters, the scalar
- * epilogue on a partial one. Base ASIMD (ISA neon: every aarch64 CPU). Sums in k order with fused
- * multiply-add: within rounding of the scalar member (tested with a tolerance). */
+ * epilogue on a partial one. Base ASIMD (ISA neon: every aarch64 CPU). Sums in blocks of
+ * QK_PFGEMM_KC k with fused multiply-add, as the x86 members: within rounding of the scalar member
+ * (tested with a tolerance). */
 #include "../internal/qk_ukernels.h"
 #if defined(__aarch64__)
 #include <arm_neon.h>
@@ -18,12 +19,21 @@ void qk_pfgemm_ukernel_8x8c1__neon(const qk_fgemm_args* g, size_t m0, size_t n0,
     for (size_t i = 0; i < 8; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
     float32x4_t acc[8][2];
     for (int i = 0; i < 8; i++) acc[i][0] = acc[i][1] = vdupq_n_f32(0.0f);
-    for (size_t k = 0; k < K; k++) {
-        const float32x4_t b0 = vld1q_f32(panel + k * 8), b1 = vld1q_f32(panel + k * 8 + 4);
+    for (size_t k0 = 0; k0 < K; k0 += QK_PFGEMM_KC) {
+        const size_t k1 = K - k0 < QK_PFGEMM_KC ? K : k0 + QK_PFGEMM_KC;
+        float32x4_t part[8][2];
+        for (int i = 0; i < 8; i++) part[i][0] = part[i][1] = vdupq_n_f32(0.0f);
+        for (size_t k = k0; k < k1; k++) {
+            const float32x4_t b0 = vld1q_f32(panel + k * 8), b1 = vld1q_f32(panel + k * 8 + 4);
+            for (int i = 0; i < 8; i++) {
+                const float ai = a[i][k];
+                part[i][0] = vfmaq_n_f32(part[i][0], b0, ai);
+                part[i][1] = vfmaq_n_f32(part[i][1], b1, ai);
+            }
+        }
         for (int i = 0; i < 8; i++) {
-            const float ai = a[i][k];
-            acc[i][0] = vfmaq_n_f32(acc[i][0], b0, ai);
-            acc[i][1] = vfmaq_n_f32(acc[i][1], b1, ai);
+            acc[i][0] = vaddq_f32(acc[i][0], part[i][0]);
+            acc[i][1] = vaddq_f32(acc[i][1], part[i][1]);
         }
     }
     const qk_epilogue* e = &g->epi;
