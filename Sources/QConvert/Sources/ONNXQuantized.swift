@@ -181,10 +181,11 @@ extension ONNXGraphBuilder {
     /// A run-time tensor's quantization from inputs 1 (scale) and 2 (zero point, optional: u8 0, or s8 0
     /// when `defaultSigned`): one positive finite scale, a u8 or s8 zero point.
     private func activationQuantization(_ node: ONNXNode, defaultSigned: Bool) throws -> TensorQuantization {
-        let (scales, zeroPoints, type) = try parameters(node, shape: [], axis: 1, defaultType: defaultSigned ? .int8 : .uint8)
-        guard scales.count == 1 else {
-            throw ConvertError("node \(node.label): \(scales.count) scales on a run-time tensor; LowBit quantizes activations per tensor")
+        let count = try constant(node, 1, "scale").elementCount
+        guard count == 1 else {
+            throw ConvertError("node \(node.label): \(count) scales on a run-time tensor; LowBit quantizes activations per tensor")
         }
+        let (scales, zeroPoints, type) = try parameters(node, shape: [], axis: 0, defaultType: defaultSigned ? .int8 : .uint8)
         guard type == .uint8 || type == .int8 else {
             throw ConvertError("node \(node.label): activations quantized to \(type.name); LowBit runs u8 or s8 activations")
         }
