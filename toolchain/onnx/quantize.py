@@ -11,8 +11,11 @@
                      DequantizeLinear'd Gemm (INT4, transB 1, per channel along axis 0) and a MatMul weight
                      [K, N] in int8 per channel along axis 1, float biases.
 
-Each JSON holds onnxruntime's outputs (1 thread, graph optimizations off: the QDQ graph as written) on four
-shared inputs with a top-2 margin >= 0.15, like export.py's.
+Each JSON holds onnxruntime's outputs on four shared inputs with a top-2 margin >= 0.15, like export.py's,
+from both of its executions (1 thread): `logits` with graph optimizations off (the QDQ graph as written:
+float ops between QuantizeLinear / DequantizeLinear) and `logits_integer` with its default optimizations
+(QDQ groups fused into integer kernels, QLinearConv / QGemm, where it can): the two differ by up to a few
+output steps, as integer pipelines do.
 
     /work/venv/bin/python toolchain/onnx/quantize.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/quantize.py --verify   # re-runs onnxruntime, checks the JSON exactly
@@ -119,6 +122,24 @@ def build_int4net(path: Path) -> None:
     onnx.save(model, str(path))
 
 
+def run_onnxruntime_optimized(path: Path, rel: str) -> list:
+    """onnxruntime's output with its default graph optimizations (1 thread): QDQ groups run as integer kernels."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    x = common.load_input(rel, MEAN, STD).numpy()
+    (out,) = session.run(None, {session.get_inputs()[0].name: x})
+    return [float(v) for v in np.asarray(out, dtype=np.float32).flatten().tolist()]
+
+
+def verify(name: str) -> None:
+    """export.verify plus the integer execution's logits."""
+    export.verify(name)
+    record = common.read_fixture_json(FOLDER, name)
+    for image in record["images"]:
+        assert run_onnxruntime_optimized(common.FIXTURES / FOLDER / record["checkpoint"], image["path"]) == image["logits_integer"], image["path"]
+
+
 SPECS = {
     "resnet18_qdq": dict(build=build_resnet18_qdq, arch="resnet18",
                          notes="export.py's resnet18.onnx through onnxruntime.quantization.quantize_static (QDQ, per "
@@ -137,6 +158,8 @@ def write(name: str) -> None:
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
     images = export.pick_inputs_onnxruntime(path, IMAGES)
+    for image in images:
+        image["logits_integer"] = run_onnxruntime_optimized(path, image["path"])
     ops = sorted({n.op_type for n in proto.graph.node})
     opset = next(o.version for o in proto.opset_import if o.domain in ("", "ai.onnx"))
     common.write_fixture_json(FOLDER, name, {
@@ -154,7 +177,7 @@ def main():
     parser.add_argument("names", nargs="*", default=list(SPECS))
     args = parser.parse_args()
     for name in args.names:
-        (export.verify if args.verify else write)(name)
+        (verify if args.verify else write)(name)
 
 
 if __name__ == "__main__":

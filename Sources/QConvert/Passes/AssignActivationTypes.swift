@@ -7,7 +7,7 @@ import QGraph
 /// Pools, flatten and the option-A shortcut keep their input's type; global average pooling gives f32.
 /// `fixed` (a quantized source file's own scales and zero points, DeclaredQuantization.swift) gives a value
 /// its static u8 quantization before `ranges` are asked, and makes quantized conv / add outputs static
-/// u8 where it names them even without `ranges`.
+/// u8 where it names them even without `ranges`, and quantized linear outputs static u8 where it names them.
 /// Defined ops (QGraph/Ops/) follow their `typing`: `.float32` ones (hardswish, sigmoid, SiLU, the SE
 /// channel multiply, ...) read dequantized inputs and write f32, so u8 graphs keep them in float.
 func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?,
@@ -55,7 +55,9 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             try append(node, inputs, outQuant)
         case .linear(let l):
             let quantized = l.weight.scheme != .float32
-            try append(node, [quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])], .float32)
+            // u8 out only where the file quantizes the output (a QDQ file's logits are rounded to its grid)
+            try append(node, [quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])],
+                       quantized ? fixed[node.output] ?? .float32 : .float32)
         case .add:
             let a = new.value(node.inputs[0])!.quant, b = new.value(node.inputs[1])!.quant
             if ranges != nil || fixed[node.output] != nil, a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
