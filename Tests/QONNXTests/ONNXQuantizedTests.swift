@@ -145,6 +145,37 @@ final class ONNXQuantizedTests: XCTestCase {
         XCTAssertEqual(model.declared.activations[model.graph.nodes[2].output], .uint8(scale: 0.02, zeroPoint: 0))
     }
 
+    /// uint8 weights whose q - zp leave int8 keep their exact float weights (not coded, not re-quantized).
+    func testWeightsCodesCannotHoldStayExact() throws {
+        let model = try build(Proto.quantizedCNN().editing { g in
+            g.initializer[0] = Proto.integers("conv.weight_quantized", [4, 3, 3, 3], .uint8, (0..<108).map { $0 * 2 })
+        })
+        let kept = try XCTUnwrap(model.declared.weights["conv"])
+        XCTAssertNil(kept.codes)
+        XCTAssertEqual(kept.description, "file's UINT8 values per channel as exact f32 (LowBit's codes cannot hold them), not re-quantized")
+        // GEMM rows (ky, kx, c): row 0 column 0 is w[0, 0, 0, 0] = 0 * 0.5, column 1 is w[0, 1, 0, 0] = 18 * 0.5
+        XCTAssertEqual(Array(try XCTUnwrap(model.tensors["conv.weight"]).floats.prefix(2)), [0, 9])
+    }
+
+    /// QuantizeLinear of a float weight (fake-quantized exports) folds to its integers: round half to even,
+    /// saturated; the DequantizeLinear after it then gives the layer its codes.
+    func testQuantizeLinearOfAConstantFolds() throws {
+        let w: [Float] = (0..<108).map { Float($0 - 54) * 0.25 }        // -13.5 ... 13.25
+        let model = try build(Proto.quantizedCNN().editing { g in
+            g.initializer[0] = Proto.floats("conv.weight_float", [4, 3, 3, 3], w)
+            g.initializer.append(Proto.floats("w_scale", [], [0.5]))
+            g.initializer.append(Proto.integers("w_zero", [], .int4, [0]))
+            g.node.insert(Proto.node("QuantizeLinear", ["conv.weight_float", "w_scale", "w_zero"], ["conv.weight_quantized"]), at: 0)
+            g.node[3].input = ["conv.weight_quantized", "w_scale", "w_zero"]
+            g.node[3].attribute = []
+        })
+        let codes = try XCTUnwrap(model.declared.weights["conv"]?.codes)
+        let q = w.map { Int(min(max(($0 / 0.5).rounded(.toNearestOrEven), -8), 7)) }
+        XCTAssertEqual(codes.codes, q.map { UInt8($0 & 0x0f) })
+        XCTAssertEqual(codes.weights, q.map { Float($0) * 0.5 })
+        XCTAssertEqual(q.filter { $0 == -8 }.count, 40)        // saturated at INT4's -8, and -7.5 to even -8
+    }
+
     func testRefusedQuantization() {
         let weightDQ = 2, base = Proto.quantizedCNN()
         assertRefused(base.editing { g in g.initializer[4] = Proto.floats("conv.weight_scale", [4], [0.5, 0, 0.1, 0.1]) },

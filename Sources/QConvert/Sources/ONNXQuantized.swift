@@ -99,12 +99,15 @@ extension ONNXGraphBuilder {
         let declaredType = try a.int("output_dtype", default: 0)
         switch try input(node, 0) {
         case .constant(let x):
-            let (scales, zeroPoints, type) = try parameters(node, shape: x.shape, axis: axis, defaultType: declaredType == 0 ? .uint8 : nil)
+            let (scales, zeroPoints, type) = try parameters(node, shape: x.shape, axis: axis,
+                                                            defaultType: declaredType == 0 ? .uint8 : ONNXDataType(rawValue: Int32(clamping: declaredType)))
             if declaredType != 0, Int32(exactly: declaredType) != type.rawValue {
                 throw a.unsupported("output_dtype", "= \(declaredType) differs from the zero point's type \(type.name)")
             }
             guard x.dtype.isFloatingPoint else { throw ConvertError("node \(node.label): input is \(x.dtype.rawValue), not float") }
-            let (lo, hi) = Self.integerRange(type)!
+            guard let (lo, hi) = Self.integerRange(type), lo >= -128, hi <= 255 else {
+                throw ConvertError("node \(node.label): quantizes to \(type.name); LowBit folds QuantizeLinear of constants to 8 or 4 bits")
+            }
             let per = perChannelStride(x.shape, axis: scales.count == 1 ? nil : try normalized(axis, rank: x.shape.count, node))
             let q = x.floatValues().enumerated().map { i, v -> Int in
                 let c = per.map { (i / $0.inner) % $0.count } ?? 0
@@ -298,9 +301,15 @@ extension ONNXGraphBuilder {
     /// INT4 / UINT4 with one zero point as 4-bit codes (the code is the file's nibble, the table its value
     /// minus the zero point), else 8-bit codes of q - zp when those fit int8 (int8 with zero point 0: the
     /// code byte is the file's byte). Scales become the channel scales; the codes decode to the float weight
-    /// bit for bit (checked). Other weights stay float (then --bits quantizes them).
+    /// bit for bit (checked). A DequantizeLinear'd weight that codes cannot hold (scales along another axis,
+    /// q - zp outside int8, int32 weights) keeps its exact float weights: never re-quantized either.
     mutating func keepFileCodes(_ node: ONNXNode, layer: String, layout: ONNXWeightLayout) {
         guard node.inputs.count > 1, let d = quantization.dequantized[node.inputs[1]], d.shape.count >= 2 else { return }
+        let scope = d.axis == nil ? "per tensor" : "per channel"
+        let zeros = d.zeroPoints.allSatisfy { $0 == 0 } ? "" : ", zero point" + (Set(d.zeroPoints).count == 1 ? " \(d.zeroPoints[0])" : "s")
+        let exact = ValueGrid(codes: nil, description: "file's \(d.type.name) values \(scope)\(zeros) as exact f32 (LowBit's codes cannot "
+            + "hold them), not re-quantized")
+        quantization.declared.weights[layer] = exact
         let outAxis = layout == .outputFirst ? 0 : 1
         guard d.axis == nil || d.axis == outAxis, layout == .outputFirst || d.shape.count == 2 else { return }
         let rows = d.shape[outAxis], k = d.values.count / max(rows, 1)
@@ -332,8 +341,6 @@ extension ONNXGraphBuilder {
         codes.channelScales = scales
         let floats = zip(q.indices, q).map { j, v in Float(v - zero(j / k)) * scales[j / k] }
         guard decodesExactly(codes, floats, rows: rows, k: k) else { return }
-        let scope = d.axis == nil ? "per tensor" : "per channel"
-        let zeros = d.zeroPoints.allSatisfy { $0 == 0 } ? "" : ", zero point" + (Set(d.zeroPoints).count == 1 ? " \(d.zeroPoints[0])" : "s")
         quantization.declared.weights[layer] = ValueGrid(
             codes: codes,  description: "file's \(d.type.name) codes \(scope)\(zeros), not re-quantized")
     }

@@ -42,6 +42,9 @@ struct ONNXSource: GraphSource {
         guard case .tensor(let result, _)? = builder.value(output.name), result != builder.graph.input else {
             throw ConvertError("the ONNX graph's output '\(output.name)' is a constant or the input itself: nothing to run")
         }
+        guard builder.quantization.pending[output.name] == nil else {
+            throw ConvertError("the ONNX graph's output '\(output.name)' is a QuantizeLinear's integers; LowBit's outputs are float")
+        }
         builder.graph.output = result
         try builder.graph.validate(tensors: builder.tensors)
         let mean: [Float] = channels == 3 ? [0.485, 0.456, 0.406] : [0.449]
