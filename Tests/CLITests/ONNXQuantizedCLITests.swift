@@ -15,7 +15,7 @@ final class ONNXQuantizedCLITests: XCTestCase {
         XCTAssertEqual(convert.status, 0, convert.stderr)
         for line in ["kept: file's INT4 codes per channel, not re-quantized", "kept: file's UINT4 codes per tensor, zero point 8, not re-quantized",
                      "kept: file's INT8 codes per channel, not re-quantized",
-                     "a: u8 static (5 scales and zero points from the file's QuantizeLinear)"] {
+                     "a: u8 static (6 scales and zero points from the file's QuantizeLinear)"] {
             XCTAssertTrue(convert.stdout.contains(line), "'\(line)' missing from\n\(convert.stdout)")
         }
         let fixture = try JSONSerialization.jsonObject(with: Data(contentsOf: Self.onnx.appendingPathComponent("int4net.json"))) as! [String: Any]

@@ -9,7 +9,8 @@
                      UINT4 conv weights per tensor with zero point 8, an int8 activation Q -> DQ pair on the
                      input (zero point -3: the s8 -> u8 mapping), u8 pairs after the convs, a float bias, a
                      DequantizeLinear'd Gemm (INT4, transB 1, per channel along axis 0) and a MatMul weight
-                     [K, N] in int8 per channel along axis 1, float biases.
+                     [K, N] in int8 per channel along axis 1, float biases, and a Sigmoid whose output
+                     has a u8 Q -> DQ pair (scale 1/255): a pair between f32 ops, whose rounding LowBit drops.
 
 Each JSON holds onnxruntime's outputs on four shared inputs with a top-2 margin >= 0.15, like export.py's,
 from both of its executions (1 thread): `logits` with graph optimizations off (the QDQ graph as written:
@@ -114,9 +115,11 @@ def build_int4net(path: Path) -> None:
         quantized_weight("fc2.weight", (32, CLASSES), TensorProto.INT8, axis=1),
         node("MatMul", ["hr_dq", "fc2.weight"], ["l0"], name="/fc2/MatMul"),
         node("Add", ["l0", const("fc2.bias", rng.normal(0, 0.1, CLASSES).astype(np.float32))], ["logits"], name="/fc2/Add"),
+        node("Sigmoid", ["logits"], ["probs"], name="/Sigmoid"),
+        *qdq("probs", 1 / 255, 0, TensorProto.UINT8),
     ]
     graph = helper.make_graph(nodes, "int4net", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, SIZE, SIZE])],
-                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, CLASSES])], inits)
+                              [helper.make_tensor_value_info("probs_dq", TensorProto.FLOAT, [1, CLASSES])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)], producer_name="toolchain/onnx/quantize.py")
     model.ir_version = 10
     onnx.save(model, str(path))
@@ -147,7 +150,8 @@ SPECS = {
                                "from onnxruntime (1 thread, graph optimizations off) on this file"),
     "int4net": dict(build=build_int4net, arch="int4net",
                     notes="toolchain/onnx/quantize.py build_int4net (onnx.helper, opset 21): INT4 / UINT4 / int8 "
-                          "DequantizeLinear weights, s8 and u8 activation Q -> DQ pairs; logits from onnxruntime"),
+                          "DequantizeLinear weights, s8 and u8 activation Q -> DQ pairs, sigmoid outputs rounded to "
+                          "1/255 by a last pair; outputs from onnxruntime"),
 }
 
 
