@@ -20,6 +20,7 @@ output steps, as integer pipelines do.
 
     /work/venv/bin/python toolchain/onnx/quantize.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/quantize.py --verify   # re-runs onnxruntime, checks the JSON exactly
+    /work/venv/bin/python toolchain/onnx/quantize.py --fuzz-seeds   # Fuzz/corpus/onnx/int4net.onnx (QDQ, 4-bit)
 
 Needs what export.py needs (it reuses its helpers) and onnxruntime.quantization.
 """
@@ -178,8 +179,14 @@ def write(name: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verify", action="store_true", help="re-run onnxruntime on the files, compare exactly")
+    parser.add_argument("--fuzz-seeds", action="store_true", help="write the fuzz seed instead of the fixtures")
     parser.add_argument("names", nargs="*", default=list(SPECS))
     args = parser.parse_args()
+    if args.fuzz_seeds:
+        path = common.ROOT / "Fuzz" / "corpus" / "onnx" / "int4net.onnx"
+        build_int4net(path)
+        onnx.checker.check_model(onnx.load(str(path)))
+        return print(f"{path.relative_to(common.ROOT)}: {path.stat().st_size} bytes")
     for name in args.names:
         (verify if args.verify else write)(name)
 

@@ -43,8 +43,8 @@ func keepValueGrids(_ graph: inout RecipeGraph, options: ConversionOptions) -> K
     let gridWeights = sizes.filter { kept.grids[$0.0] != nil }.reduce(0) { $0 + $1.1 }
     let allWeights = sizes.reduce(0) { $0 + $1.1 }
     if !declared.weights.isEmpty {
-        kept.notes.append("quantized in the file: \(declared.weights.count) of \(sizes.count) layers keep the file's codes and scales "
-            + "(not re-quantized): " + summarize(declared.weights.values.map(\.description)))
+        kept.notes.append("quantized in the file: \(declared.weights.count) of \(sizes.count) layers keep the file's codes and scales: "
+            + summarize(declared.weights.values.map(\.description)))
     }
     if found > 0 {
         let grids = kept.grids.filter { declared.weights[$0.key] == nil }
