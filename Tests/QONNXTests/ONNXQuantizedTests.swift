@@ -157,6 +157,27 @@ final class ONNXQuantizedTests: XCTestCase {
         XCTAssertEqual(Array(try XCTUnwrap(model.tensors["conv.weight"]).floats.prefix(2)), [0, 9])
     }
 
+    /// A Gemm's int8 weight (transB 1, per tensor): codes q + 128 as 8-bit, the scale on every channel; with
+    /// alpha != 1 the exact float weights instead (alpha * scale * q is not the file's grid).
+    func testGemmWeightsAndAlpha() throws {
+        func model(alpha: Float?) throws -> FloatModel {
+            try build(Proto.quantizedCNN().editing { g in
+                g.initializer[2] = Proto.integers("fc.weight_quantized", [2, 4], .int8, [-128, -3, 0, 5, 127, 1, 2, -7])
+                g.initializer.append(Proto.floats("fc.weight_scale", [], [0.25]))
+                g.node.insert(Proto.node("DequantizeLinear", ["fc.weight_quantized", "fc.weight_scale"], ["fc.weight_dequantized"]), at: 0)
+                g.node[8].input[1] = "fc.weight_dequantized"
+                if let alpha { g.node[8].attribute.append(Proto.float("alpha", alpha)) }
+            })
+        }
+        let codes = try XCTUnwrap(try model(alpha: nil).declared.weights["fc"]?.codes)
+        XCTAssertEqual(codes.codes, [0, 125, 128, 133, 255, 129, 130, 121])
+        XCTAssertEqual(codes.channelScales, [0.25, 0.25])
+        XCTAssertEqual(codes.weights, [-32, -0.75, 0, 1.25, 31.75, 0.25, 0.5, -1.75])
+        let scaled = try XCTUnwrap(try model(alpha: 0.5).declared.weights["fc"])
+        XCTAssertNil(scaled.codes)
+        XCTAssertEqual(scaled.description, "file's INT8 values per tensor as exact f32 (LowBit's codes cannot hold them), not re-quantized")
+    }
+
     /// QuantizeLinear of a float weight (fake-quantized exports) folds to its integers: round half to even,
     /// saturated; the DequantizeLinear after it then gives the layer its codes.
     func testQuantizeLinearOfAConstantFolds() throws {

@@ -124,7 +124,7 @@ extension ONNXGraphBuilder {
         if try optionalInput(node, 2) != nil {
             bias = try broadcastPerChannel(try constant(node, 2, "C"), channels: n, rank: 2, node).map { $0 * beta }
         }
-        try linear(node, weight: weight, outFeatures: n, bias: bias, layout: alpha == 1 ? (transB ? .outputFirst : .inputFirst) : nil)
+        try linear(node, weight: weight, outFeatures: n, bias: bias, layout: transB ? .outputFirst : .inputFirst)
     }
 
     /// MatMul of a [1, K] vector and a constant [K, N] matrix: a linear without bias (a following Add
@@ -138,9 +138,9 @@ extension ONNXGraphBuilder {
 
     /// A linear layer on input 0 (a [1, K] vector, or a [1, K, 1, 1] pooled map held as one) with `weight`
     /// [outFeatures, K] as LowBit stores it; the output keeps the input's rank. `layout`: how the ONNX weight
-    /// (input 1) is laid out, for keeping a DequantizeLinear'd weight's codes (nil: never kept).
+    /// (input 1) is laid out, for keeping a DequantizeLinear'd weight's codes.
     private mutating func linear(_ node: ONNXNode, weight: [Float], outFeatures n: Int, bias: [Float]?,
-                                 layout: ONNXWeightLayout?) throws {
+                                 layout: ONNXWeightLayout) throws {
         let x = try tensor(node, 0)
         let k = weight.count / max(n, 1)
         let vector = x.shape.count == 2 || (x.shape.count == 4 && x.shape[2] == 1 && x.shape[3] == 1)
@@ -149,7 +149,7 @@ extension ONNXGraphBuilder {
                 + "as a linear layer on a [1, \(k)] vector")
         }
         let name = reserve(layerName(weight: inputName(node, 1), node: node, kind: "linear"))
-        if let layout { keepFileCodes(node, layer: name, layout: layout) }
+        keepFileCodes(node, layer: name, layout: layout)
         tensors.set("\(name).weight", StoredTensor(floats: weight, shape: [n, k]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [n])) }
         let op = Linear(inFeatures: k, outFeatures: n, weight: .float32("\(name).weight"), bias: bias == nil ? nil : "\(name).bias")

@@ -302,7 +302,8 @@ extension ONNXGraphBuilder {
     /// minus the zero point), else 8-bit codes of q - zp when those fit int8 (int8 with zero point 0: the
     /// code byte is the file's byte). Scales become the channel scales; the codes decode to the float weight
     /// bit for bit (checked). A DequantizeLinear'd weight that codes cannot hold (scales along another axis,
-    /// q - zp outside int8, int32 weights) keeps its exact float weights: never re-quantized either.
+    /// q - zp outside int8, int32 weights, a Gemm's alpha != 1) keeps its exact float weights: never
+    /// re-quantized either.
     mutating func keepFileCodes(_ node: ONNXNode, layer: String, layout: ONNXWeightLayout) {
         guard node.inputs.count > 1, let d = quantization.dequantized[node.inputs[1]], d.shape.count >= 2 else { return }
         let scope = d.axis == nil ? "per tensor" : "per channel"
@@ -310,6 +311,7 @@ extension ONNXGraphBuilder {
         let exact = ValueGrid(codes: nil, description: "file's \(d.type.name) values \(scope)\(zeros) as exact f32 (LowBit's codes cannot "
             + "hold them), not re-quantized")
         quantization.declared.weights[layer] = exact
+        if case .float(let alpha)? = node.attributes["alpha"], alpha != 1 { return }
         let outAxis = layout == .outputFirst ? 0 : 1
         guard d.axis == nil || d.axis == outAxis, layout == .outputFirst || d.shape.count == 2 else { return }
         let rows = d.shape[outAxis], k = d.values.count / max(rows, 1)
