@@ -4,13 +4,15 @@
 //    zero point optional) folds to the float constant ONNX defines, (q - zero point) * scale; when that
 //    constant is a Conv / Gemm / MatMul weight quantized per tensor or per output channel, the layer keeps
 //    the file's integers as its codes and the scales as its channel scales (DeclaredQuantization: no
-//    re-quantization). QuantizeLinear of a constant (fake-quantized float weights) folds to its integers.
+//    re-quantization); one codes cannot hold keeps its exact floats. QuantizeLinear of a constant
+//    (fake-quantized float weights) folds to its integers.
 //  - QuantizeLinear -> DequantizeLinear of a run-time tensor (u8, or s8 mapped to u8 with zero point + 128,
 //    per tensor) is a clamp to the representable range [scale * (qmin - zp), scale * (qmax - zp)] (a
 //    hardtanh node, merged into a ReLU before it, left out where the value is already so quantized), and
 //    its output value's u8 activation quantization is the file's scale and zero point. In a u8 graph the
-//    next quantized layer quantizes with them exactly as the file; before an op LowBit runs in f32 the
-//    clamp stays and the rounding is dropped (at most scale / 2 per value).
+//    next quantized layer quantizes with them, and a quantized conv / linear / add writing the value
+//    rounds to them, exactly as the file; between two ops LowBit runs in f32 the clamp stays and the
+//    rounding is dropped (at most scale / 2 per value).
 //  - QLinearConv, QLinearMatMul, ConvInteger, MatMulInteger, QONNX's Quant / BipolarQuant / Trunc: refused
 //    as not supported yet.
 import QCheckpoint
