@@ -98,8 +98,15 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     switch recipeGraph.activations {
     case .float: break
     case .uint8:
-        try assignActivationTypes(&model.graph, ranges: calibration?.ranges)
+        let fixed = model.declared.activations
+        try assignActivationTypes(&model.graph, ranges: calibration?.ranges, fixed: fixed)
         activations = calibration.map { "u8 static (calibrated on \($0.imageCount) images)" } ?? "u8 dynamic (per tensor, at run time)"
+        if !fixed.isEmpty {
+            let dynamic = model.graph.values.filter { $0.quant == .dynamicUInt8 }.count
+            activations = "u8 static (\(fixed.count) scales and zero points from the file's QuantizeLinear"
+                + (calibration.map { "; the others calibrated on \($0.imageCount) images" } ?? "")
+                + (dynamic > 0 ? "; \(dynamic) values without one quantized dynamically" : "") + ")"
+        }
     case .doReFaIntegers:
         try integerDoReFaInputs(&model.graph)
     }

@@ -24,6 +24,8 @@ public struct ONNXGraph: Sendable {
     public var outputs: [ONNXValueInfo]
     /// Named constant tensors, in file order.
     public var initializers: [(name: String, tensor: CheckpointTensor)]
+    /// The initializers the file stores as INT4 / UINT4 (held unpacked as int8 / uint8, one value a byte).
+    public var fourBitInitializers: [String: ONNXDataType] = [:]
     /// Nodes sorted so that every node comes after the producers of its inputs (file order where free).
     public var nodes: [ONNXNode]
 }

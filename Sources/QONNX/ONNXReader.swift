@@ -107,6 +107,9 @@ extension ONNXGraph {
             guard !t.name.isEmpty else { throw ReadFailure("an initializer has no name") }
             return (t.name, try t.checkpointTensor(limits: limits, what: "initializer '\(t.name)'"))
         }
+        for t in proto.initializer {
+            if let type = ONNXDataType(rawValue: t.dataType), FourBitType(type) != nil { fourBitInitializers[t.name] = type }
+        }
         let initialized = Set(initializers.map(\.name))
         inputs = try proto.input.filter { !initialized.contains($0.name) }.map { try ONNXValueInfo($0, limits: limits) }
         outputs = try proto.output.map { try ONNXValueInfo($0, limits: limits) }

@@ -1,7 +1,7 @@
 // TensorProto -> CheckpointTensor: the data type, dims and data checked against each other before any
 // element is copied. External data is refused; raw_data is little-endian; the typed fields follow
 // onnx.proto (float_data for FLOAT; int32_data for the 8/16-bit integers, BOOL and the 16-bit floats as
-// bit patterns; int64_data; double_data).
+// bit patterns; int64_data; double_data). INT4 / UINT4 are unpacked to int8 / uint8 (FourBitTensors.swift).
 import QCheckpoint
 
 extension Onnx_TensorProto {
@@ -15,7 +15,8 @@ extension Onnx_TensorProto {
         guard let type = ONNXDataType(rawValue: dataType) else {
             throw ReadFailure("\(what) has unknown data type \(dataType)")
         }
-        guard let dtype = type.tensorType else {
+        let fourBit = FourBitType(type)
+        guard let dtype = fourBit?.unpacked ?? type.tensorType else {
             throw ReadFailure("\(what) has data type \(type.name), which LowBit does not read")
         }
         guard dims.count <= limits.maxRank else {
@@ -32,6 +33,7 @@ extension Onnx_TensorProto {
             }
             count = product
         }
+        if let fourBit { return try fourBit.tensor(self, count: count, what: what) }
         let byteCount = count * dtype.byteSize
         let claim = "\(what) claims \(count) elements of \(type.name) (dims \(dims))"
         guard byteCount <= limits.maxTensorBytes else {

@@ -26,6 +26,7 @@ struct QConvertCommand: ParsableCommand {
               qconvert model.pt --bits 32                # float model file
               qconvert model.pt --inspect                # list tensors, metadata, skipped classes
               qconvert resnet18.onnx --bits 4            # ONNX (opsets 13-21, the CNN ops in docs/ONNX.md)
+              qconvert resnet18_int8_qdq.onnx            # quantized ONNX (QDQ): the file's codes and scales kept
             """)
 
     @Argument(help: "The checkpoint file, or an ONNX model (.onnx).")

@@ -10,6 +10,8 @@ public struct FloatModel: Sendable {
     /// Preprocessing and labels the family was trained with (overridable from the command line).
     public var preprocessing: Preprocessing
     public var labels: [String]
+    /// What a quantized source file fixed (ONNX QDQ): kept weight codes, static activation quantization.
+    var declared = DeclaredQuantization()
 }
 
 /// An error in binding checkpoint keys to an architecture.

@@ -5,14 +5,19 @@ import QGraph
 /// With `ranges` (static mode) conv outputs are u8 with scales fitted to the calibrated range; without,
 /// conv outputs are f32 and a dynamic quantize precedes each quantized layer. Linear outputs are f32.
 /// Pools, flatten and the option-A shortcut keep their input's type; global average pooling gives f32.
+/// `fixed` (a quantized source file's own scales and zero points, DeclaredQuantization.swift) gives a value
+/// its static u8 quantization before `ranges` are asked, and makes quantized conv / add outputs static
+/// u8 where it names them even without `ranges`, and quantized linear outputs static u8 where it names them.
 /// Defined ops (QGraph/Ops/) follow their `typing`: `.float32` ones (hardswish, sigmoid, SiLU, the SE
 /// channel multiply, ...) read dequantized inputs and write f32, so u8 graphs keep them in float.
-func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?) throws {
+func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?,
+                           fixed: [String: ActivationQuant] = [:]) throws {
     let old = graph
     var new = Graph(input: old.value(old.input)!)
     var converted: [String: String] = [:]   // "value->u8" / "value->f32" -> converted value name
 
     func staticQuant(_ value: String) throws -> ActivationQuant {
+        if let quant = fixed[value] { return quant }
         guard let ranges else { return .dynamicUInt8 }
         guard let r = ranges[value] else { throw ConvertError("no calibration range for '\(value)'") }
         let (s, z) = ActivationQuant.fit(min: r.min, max: r.max)
@@ -42,7 +47,7 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
         case .conv2d(let c):
             let quantized = c.weight.scheme != .float32
             let input = quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])
-            let outQuant: ActivationQuant = quantized && ranges != nil ? try staticQuant(node.output) : .float32
+            let outQuant: ActivationQuant = quantized && (ranges != nil || fixed[node.output] != nil) ? try staticQuant(node.output) : .float32
             var inputs = [input]
             if c.residual {
                 inputs.append(outQuant.isUInt8 ? try asU8(node.inputs[1]) : try asF32(node.inputs[1]))
@@ -50,10 +55,12 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             try append(node, inputs, outQuant)
         case .linear(let l):
             let quantized = l.weight.scheme != .float32
-            try append(node, [quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])], .float32)
+            // u8 out only where the file quantizes the output (a QDQ file's logits are rounded to its grid)
+            try append(node, [quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])],
+                       quantized ? fixed[node.output] ?? .float32 : .float32)
         case .add:
             let a = new.value(node.inputs[0])!.quant, b = new.value(node.inputs[1])!.quant
-            if ranges != nil, a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
+            if ranges != nil || fixed[node.output] != nil, a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
                 try append(node, node.inputs, try staticQuant(node.output))
             } else {
                 try append(node, [try asF32(node.inputs[0]), try asF32(node.inputs[1])], .float32)

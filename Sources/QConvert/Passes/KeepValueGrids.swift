@@ -30,8 +30,11 @@ func findValueGridLayers(_ model: FloatModel, skipping: Set<String> = []) -> [St
 /// and, when they hold most of the weights, turns post-training quantization off (the exact path).
 func keepValueGrids(_ graph: inout RecipeGraph, options: ConversionOptions) -> KeptValueGrids {
     guard graph.findsValueGrids else { return KeptValueGrids() }
-    var kept = KeptValueGrids(grids: findValueGridLayers(graph.model, skipping: Set(graph.codes.keys)))
-    guard !kept.grids.isEmpty else { return kept }
+    let declared = graph.model.declared
+    var kept = KeptValueGrids(grids: findValueGridLayers(graph.model, skipping: Set(graph.codes.keys).union(declared.weights.keys)))
+    guard !kept.grids.isEmpty || !declared.weights.isEmpty else { return kept }
+    let found = kept.grids.count
+    kept.grids.merge(declared.weights) { _, file in file }
     graph.codes.merge(kept.grids.compactMapValues(\.codes)) { recipe, _ in recipe }
     let sizes = graph.model.graph.weightLayerIndices.map { i -> (String, Int) in
         let name = graph.model.graph.nodes[i].name
@@ -39,13 +42,21 @@ func keepValueGrids(_ graph: inout RecipeGraph, options: ConversionOptions) -> K
     }
     let gridWeights = sizes.filter { kept.grids[$0.0] != nil }.reduce(0) { $0 + $1.1 }
     let allWeights = sizes.reduce(0) { $0 + $1.1 }
-    kept.notes.append("value grids: \(kept.grids.count) of \(sizes.count) layers already on low-bit grids, kept exactly: "
-        + summarize(kept.grids.values.map(\.description)))
+    if !declared.weights.isEmpty {
+        kept.notes.append("quantized in the file: \(declared.weights.count) of \(sizes.count) layers keep the file's codes and scales: "
+            + summarize(declared.weights.values.map(\.description)))
+    }
+    if found > 0 {
+        let grids = kept.grids.filter { declared.weights[$0.key] == nil }
+        kept.notes.append("value grids: \(found) of \(sizes.count) layers already on low-bit grids, kept exactly: "
+            + summarize(grids.values.map(\.description)))
+    }
     if graph.quantizeRest != nil && 2 * gridWeights > allWeights {
         kept.alreadyQuantized = true
         graph.quantizeRest = nil
-        graph.activations = options.methodActivations
-        kept.notes.append("already quantized (value-grid layers hold \(gridWeights) of \(allWeights) weights): the other layers stay f32, "
+        // the file's own activation quantization (QDQ) makes the graph u8; else --activations decides
+        graph.activations = declared.activations.isEmpty ? options.methodActivations : .uint8
+        kept.notes.append("already quantized (kept layers hold \(gridWeights) of \(allWeights) weights): the other layers stay f32, "
             + "--bits \(options.plain.bits) / --first-last-bits \(options.plain.firstLastBits) not applied")
     }
     return kept

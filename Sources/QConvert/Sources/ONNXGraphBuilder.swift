@@ -28,6 +28,8 @@ struct ONNXGraphBuilder {
     /// LowBit value -> the ONNX value first defined as it (later names are aliases: Identity, Dropout, ...).
     private var origins: [String: String] = [:]
     private var counter = 0
+    /// The QDQ translations' state (ONNXQuantized.swift).
+    var quantization = ONNXQuantizationState()
 
     /// A builder whose LowBit input `input` ([H, W, C]) stands for the ONNX graph input `onnxInput`
     /// ([1, C, H, W]); the initializers are the constants every node may read.
@@ -174,8 +176,12 @@ struct ONNXGraphBuilder {
         return t.floatValues()
     }
 
-    /// The ONNX initializer (or value) name of input `i`, for naming layers.
-    func inputName(_ node: ONNXNode, _ i: Int) -> String { i < node.inputs.count ? node.inputs[i] : "" }
+    /// The ONNX initializer (or value) name of input `i`, for naming layers (a DequantizeLinear'd weight's:
+    /// the float weight's it stands for, ONNXQuantized.swift).
+    func inputName(_ node: ONNXNode, _ i: Int) -> String {
+        guard i < node.inputs.count else { return "" }
+        return quantization.dequantized[node.inputs[i]]?.weightName ?? node.inputs[i]
+    }
 
     /// Marks every output of `node` but the first as one nothing reads (Dropout's mask, MaxPool's
     /// indices, BatchNormalization's training statistics), else throws.

@@ -43,6 +43,8 @@ extension ONNXGraphBuilder {
         "HardSigmoid": { try $0.hardSigmoid($1, &$2) },
         "Sigmoid": { b, node, _ in try b.pointwise(node, .sigmoid(Sigmoid())) },
         "Div": { b, node, _ in try b.arithmetic(node) },
+        "QuantizeLinear": { try $0.quantizeLinear($1, &$2) },
+        "DequantizeLinear": { try $0.dequantizeLinear($1, &$2) },
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
@@ -50,6 +52,7 @@ extension ONNXGraphBuilder {
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {
+        try refuseQuantizedOperators(node)
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
             throw ConvertError("node \(node.label): op domain '\(node.domain)' is not supported (only the standard ONNX operators)")
         }
@@ -92,9 +95,10 @@ extension ONNXGraphBuilder {
                 throw ConvertError("node \(node.label): a \(kh)x\(kw) conv (group \(group), pads \(padding)) on the pooled vector "
                     + "'\(node.inputs[0])' \(x.shape); LowBit runs only 1x1 convs without padding or groups on [1, C, 1, 1] vectors")
             }
-            return try linear(node, weight: w.floatValues(), outFeatures: oc, bias: bias)
+            return try linear(node, weight: w.floatValues(), outFeatures: oc, bias: bias, layout: .outputFirst)
         }
         let name = reserve(layerName(weight: inputName(node, 1), node: node, kind: "conv2d"))
+        keepFileCodes(node, layer: name, layout: .outputFirst)
         tensors.set("\(name).weight", StoredTensor(floats: gemmRows(ofConvWeight: w.floatValues(), shape: w.shape), shape: [oc, kh * kw * cg]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [oc])) }
         let op = Conv2D(inChannels: x.shape[1], outChannels: oc, kernel: [kh, kw], stride: strides, padding: padding,
@@ -120,7 +124,7 @@ extension ONNXGraphBuilder {
         if try optionalInput(node, 2) != nil {
             bias = try broadcastPerChannel(try constant(node, 2, "C"), channels: n, rank: 2, node).map { $0 * beta }
         }
-        try linear(node, weight: weight, outFeatures: n, bias: bias)
+        try linear(node, weight: weight, outFeatures: n, bias: bias, layout: transB ? .outputFirst : .inputFirst)
     }
 
     /// MatMul of a [1, K] vector and a constant [K, N] matrix: a linear without bias (a following Add
@@ -129,12 +133,14 @@ extension ONNXGraphBuilder {
         let b = try constant(node, 1, "B")
         guard b.shape.count == 2 else { throw ConvertError("node \(node.label): B has shape \(b.shape); LowBit runs MatMul only as a [1, K] x [K, N] linear") }
         let weight = transposed(try floats(node, 1, "B"), rows: b.shape[0], columns: b.shape[1])
-        try linear(node, weight: weight, outFeatures: b.shape[1], bias: nil)
+        try linear(node, weight: weight, outFeatures: b.shape[1], bias: nil, layout: .inputFirst)
     }
 
     /// A linear layer on input 0 (a [1, K] vector, or a [1, K, 1, 1] pooled map held as one) with `weight`
-    /// [outFeatures, K] as LowBit stores it; the output keeps the input's rank.
-    private mutating func linear(_ node: ONNXNode, weight: [Float], outFeatures n: Int, bias: [Float]?) throws {
+    /// [outFeatures, K] as LowBit stores it; the output keeps the input's rank. `layout`: how the ONNX weight
+    /// (input 1) is laid out, for keeping a DequantizeLinear'd weight's codes.
+    private mutating func linear(_ node: ONNXNode, weight: [Float], outFeatures n: Int, bias: [Float]?,
+                                 layout: ONNXWeightLayout) throws {
         let x = try tensor(node, 0)
         let k = weight.count / max(n, 1)
         let vector = x.shape.count == 2 || (x.shape.count == 4 && x.shape[2] == 1 && x.shape[3] == 1)
@@ -143,6 +149,7 @@ extension ONNXGraphBuilder {
                 + "as a linear layer on a [1, \(k)] vector")
         }
         let name = reserve(layerName(weight: inputName(node, 1), node: node, kind: "linear"))
+        keepFileCodes(node, layer: name, layout: layout)
         tensors.set("\(name).weight", StoredTensor(floats: weight, shape: [n, k]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [n])) }
         let op = Linear(inFeatures: k, outFeatures: n, weight: .float32("\(name).weight"), bias: bias == nil ? nil : "\(name).bias")

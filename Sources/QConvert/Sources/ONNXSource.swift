@@ -37,9 +37,13 @@ struct ONNXSource: GraphSource {
         let nodes = Self.nodesNeeded(for: output.name, in: graph.nodes)
         var builder = ONNXGraphBuilder(input: input.name, height: height, width: width, channels: channels,
                                        initializers: initializers.tensors, nodes: nodes, outputs: [output.name])
+        builder.quantization.fourBit = graph.fourBitInitializers
         for node in nodes { try builder.translate(node) }
         guard case .tensor(let result, _)? = builder.value(output.name), result != builder.graph.input else {
             throw ConvertError("the ONNX graph's output '\(output.name)' is a constant or the input itself: nothing to run")
+        }
+        guard builder.quantization.pending[output.name] == nil else {
+            throw ConvertError("the ONNX graph's output '\(output.name)' is a QuantizeLinear's integers; LowBit's outputs are float")
         }
         builder.graph.output = result
         try builder.graph.validate(tensors: builder.tensors)
@@ -48,8 +52,11 @@ struct ONNXSource: GraphSource {
         let preprocessing = Preprocessing(inputSize: [height, width], channels: channels, mean: mean, std: std)
         let evidence = "ONNX model, opset \(opset)" + (model.producer.isEmpty ? "" : " from \(model.producer)")
             + ": \(nodes.count) of \(graph.nodes.count) nodes feed output '\(output.name)', \(builder.graph.nodes.count) LowBit nodes"
-        return (FloatModel(arch: "onnx", graph: builder.graph, tensors: builder.tensors, preprocessing: preprocessing, labels: []),
-                evidence)
+        let declared = builder.quantization.declared
+        var model = FloatModel(arch: "onnx", graph: builder.graph, tensors: builder.tensors, preprocessing: preprocessing, labels: [])
+        model.declared = declared
+        return (model, evidence + (declared.isEmpty ? "" : "; QDQ: \(declared.weights.count) layers' codes and "
+            + "\(declared.activations.count) activation quantizations from the file"))
     }
 
     /// C, H, W of the image input: FLOAT [N, C, H, W] with N 1 or open, C 1 or 3, H and W fixed or given by
