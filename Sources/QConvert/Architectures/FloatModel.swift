@@ -10,6 +10,8 @@ public struct FloatModel: Sendable {
     /// Preprocessing and labels the family was trained with (overridable from the command line).
     public var preprocessing: Preprocessing
     public var labels: [String]
+    /// The source's names of the graph outputs (ONNX output names), nil when it names none.
+    public var outputNames: [String]? = nil
 }
 
 /// An error in binding checkpoint keys to an architecture.

@@ -43,6 +43,11 @@ extension ONNXGraphBuilder {
         "HardSigmoid": { try $0.hardSigmoid($1, &$2) },
         "Sigmoid": { b, node, _ in try b.pointwise(node, .sigmoid(Sigmoid())) },
         "Div": { b, node, _ in try b.arithmetic(node) },
+        "Resize": { try $0.resize($1, &$2) },
+        "Pad": { try $0.pad($1, &$2) },
+        "Softmax": { try $0.softmax($1, &$2) },
+        "PRelu": { b, node, _ in try b.prelu(node) },
+        "LeakyRelu": { try $0.leakyRelu($1, &$2) },
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
@@ -97,9 +102,10 @@ extension ONNXGraphBuilder {
         let name = reserve(layerName(weight: inputName(node, 1), node: node, kind: "conv2d"))
         tensors.set("\(name).weight", StoredTensor(floats: gemmRows(ofConvWeight: w.floatValues(), shape: w.shape), shape: [oc, kh * kw * cg]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [oc])) }
-        let op = Conv2D(inChannels: x.shape[1], outChannels: oc, kernel: [kh, kw], stride: strides, padding: padding,
+        let (source, folded) = foldZeroPad(x.value, into: padding, for: node)
+        let op = Conv2D(inChannels: x.shape[1], outChannels: oc, kernel: [kh, kw], stride: strides, padding: folded,
                         dilation: dilations, groups: group, weight: .float32("\(name).weight"), bias: bias == nil ? nil : "\(name).bias")
-        let out = try append(name, .conv2d(op), inputs: [x.value], for: node)
+        let out = try append(name, .conv2d(op), inputs: [source], for: node)
         let (oh, ow) = (graph.value(out)!.shape[0], graph.value(out)!.shape[1])
         define(node.outputs[0], .tensor(out, shape: [1, oc, oh, ow]))
     }
