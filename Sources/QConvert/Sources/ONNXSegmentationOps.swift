@@ -102,7 +102,8 @@ extension ONNXGraphBuilder {
     /// pad node is removed and its amounts added to `padding` ([top, left, bottom, right]); returns the
     /// value the conv reads instead and its padding. Otherwise `value` and `padding` unchanged.
     mutating func foldZeroPad(_ value: String, into padding: [Int], for node: ONNXNode) -> (String, [Int]) {
-        guard origin(of: value) == node.inputs[0], readerCount(node.inputs[0]) == 1, graph.consumers(of: value).isEmpty,
+        guard origin(of: value) == node.inputs[0], readerCount(node.inputs[0]) == 1,
+              !graph.nodes.contains(where: { $0.inputs.contains(value) }),   // (graph.output is the last node's until the end)
               let i = graph.producer(of: value), case .defined(.pad(let p)) = graph.nodes[i].op,
               p.mode == .constant, p.value == 0 else { return (value, padding) }
         let source = graph.nodes[i].inputs[0]
