@@ -86,6 +86,12 @@ public struct Resize: OpDefinition {
         public var i0: Int
         public var i1: Int
         public var w: Double
+
+        public init(i0: Int, i1: Int, w: Double) {
+            self.i0 = i0
+            self.i1 = i1
+            self.w = w
+        }
     }
 
     /// The source taps of each of `outLength` output coordinates along an axis of `inLength` pixels at

@@ -34,5 +34,6 @@ void qk_pad_f32(const float* in, int32_t h, int32_t w, int32_t c, int32_t top, i
                 int32_t right, int32_t mode, float value, float* out);
 
 /** Softmax over each pixel's channels: out[p][k] = exp(in[p][k] - m) / sum_j exp(in[p][j] - m), m the
- *  pixel's max (expf; within 1e-6 relative of the float64 softmax). in may equal out. */
+ *  pixel's max (expf; within 2e-6 + (m - in) 2^-23 relative of the float64 softmax, the second
+ *  term f32's rounding of in - m). in may equal out. */
 void qk_softmax_f32(size_t pixels, size_t channels, const float* in, float* out);
