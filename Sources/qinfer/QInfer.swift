@@ -128,6 +128,10 @@ struct QInfer: ParsableCommand {
         let writer = try OutputWriter(model: loaded, folder: saveOutputs, mask: mask, images: items.map(\.url))
         let classifier = loaded.outputs.count == 1 && loaded.outputs[0].shape.count == 1
         let evaluating = items.contains { $0.label != nil }
+        if reference && !classifier {
+            throw RuntimeError("--reference computes the first output as class scores; this model's outputs ("
+                + loaded.outputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ") + ") are not one vector of them")
+        }
         if evaluating && !classifier {
             throw RuntimeError("the model's outputs (\(loaded.outputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))) are not one "
                 + "vector of class scores; labelled images are evaluated only with classifiers")

@@ -60,6 +60,20 @@ final class ONNXSegmentationTests: XCTestCase {
         }
     }
 
+    /// The float64 reference (each op's definition in double) of the first output: onnxruntime's within
+    /// 1e-4 x max |output|.
+    func testDeepLabV3Float64ReferenceMatchesONNXRuntime() throws {
+        let (model, _, want) = try run("deeplabv3")
+        let image = try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent("inputs/3c64x64-7.ppm"))
+        let got = try ReferenceExecutor(model: model).classify(image)
+        let nchw = NumPyArray.nchw(got.map(Float.init), shape: model.outputs[0].shape)
+        let w = want["out"]!
+        XCTAssertEqual(nchw.shape, w.0)
+        let worst = zip(nchw.values, w.1).map { abs($0 - $1) }.max()! / w.1.map(abs).max()!
+        XCTAssertLessThanOrEqual(worst, 1e-4, "deeplabv3 out, float64 reference")
+        print("onnx/deeplabv3 out float64 reference: max |reference - onnxruntime| / max |onnxruntime| = \(worst)")
+    }
+
     func testSegmentationOpsMatchONNXRuntime() throws {
         let (model, got, want) = try run("segops")
         let dump = model.graph.textDump()

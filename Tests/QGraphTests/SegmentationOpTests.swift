@@ -46,16 +46,16 @@ final class SegmentationOpTests: XCTestCase {
         let pooled = Resize(inHeight: 1, inWidth: 1, outHeight: 2, outWidth: 2, mode: .linear, coordinates: .halfPixel,
                             rounding: .floor, scales: [2, 2])
         XCTAssertEqual(try Graph.inferShape(.defined(.resize(pooled)), inputs: [[5]], node: "r"), [2, 2, 5])
-        XCTAssertEqual(pooled.reference([[1, 2]], shape: [2, 2, 2]), [1, 2, 1, 2, 1, 2, 1, 2])
+        XCTAssertEqual(pooled.reference([[1, 2]], shape: [2]), [1, 2, 1, 2, 1, 2, 1, 2])
         // one channel, x = [0, 8] -> [0, 2, 6, 8] on both rows
-        XCTAssertEqual(up.reference([[0, 8]], shape: [2, 4, 1]), [0, 2, 6, 8, 0, 2, 6, 8])
+        XCTAssertEqual(up.reference([[0, 8]], shape: [1, 2, 1]), [0, 2, 6, 8, 0, 2, 6, 8])
 
         let pad = SpatialPad(pads: [1, 0, 0, 2], mode: .reflect)
         XCTAssertEqual(try Graph.inferShape(.defined(.pad(pad)), inputs: [[2, 3, 1]], node: "p"), [3, 5, 1])
         // rows: reflect row -1 -> row 1; columns 3, 4 -> 1, 0
-        XCTAssertEqual(pad.reference([[1, 2, 3, 4, 5, 6]], shape: [3, 5, 1]), [4, 5, 6, 5, 4, 1, 2, 3, 2, 1, 4, 5, 6, 5, 4])
-        XCTAssertEqual(SpatialPad(pads: [0, 1, 0, 1], mode: .edge).reference([[1, 2]], shape: [1, 4, 1]), [1, 1, 2, 2])
-        XCTAssertEqual(SpatialPad(pads: [0, 1, 0, 0], mode: .constant, value: 7).reference([[1, 2]], shape: [1, 3, 1]), [7, 1, 2])
+        XCTAssertEqual(pad.reference([[1, 2, 3, 4, 5, 6]], shape: [2, 3, 1]), [4, 5, 6, 5, 4, 1, 2, 3, 2, 1, 4, 5, 6, 5, 4])
+        XCTAssertEqual(SpatialPad(pads: [0, 1, 0, 1], mode: .edge).reference([[1, 2]], shape: [1, 2, 1]), [1, 1, 2, 2])
+        XCTAssertEqual(SpatialPad(pads: [0, 1, 0, 0], mode: .constant, value: 7).reference([[1, 2]], shape: [1, 2, 1]), [7, 1, 2])
         XCTAssertThrowsError(try Graph.inferShape(.defined(.pad(SpatialPad(pads: [2, 0, 0, 0], mode: .reflect))), inputs: [[2, 3, 1]], node: "p")) { error in
             XCTAssertEqual("\(error)", "node 'p' (pad): reflect pads [2, 0, 0, 0] must be smaller than the input's 2x3")
         }

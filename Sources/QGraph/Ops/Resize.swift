@@ -124,7 +124,7 @@ public struct Resize: OpDefinition {
     }
 
     public func reference(_ inputs: [[Double]], shape: [Int]) -> [Double] {
-        let x = inputs[0], c = shape[2]
+        let x = inputs[0], c = shape.last!    // shape: the input's, [H, W, C] or [C]
         let rows = sourceTable(inLength: inHeight, outLength: outHeight, scale: scales[0])
         let columns = sourceTable(inLength: inWidth, outLength: outWidth, scale: scales[1])
         var y: [Double] = []

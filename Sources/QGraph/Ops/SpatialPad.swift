@@ -52,12 +52,12 @@ public struct SpatialPad: OpDefinition {
     }
 
     public func reference(_ inputs: [[Double]], shape: [Int]) -> [Double] {
-        let x = inputs[0], c = shape[2]
-        let (h, w) = (shape[0] - pads[0] - pads[2], shape[1] - pads[1] - pads[3])
+        let x = inputs[0], (h, w, c) = (shape[0], shape[1], shape[2])   // shape: the input's
+        let (oh, ow) = (h + pads[0] + pads[2], w + pads[1] + pads[3])
         var y: [Double] = []
-        y.reserveCapacity(shape.reduce(1, *))
-        for oy in 0..<shape[0] {
-            for ox in 0..<shape[1] {
+        y.reserveCapacity(oh * ow * c)
+        for oy in 0..<oh {
+            for ox in 0..<ow {
                 if let sy = source(oy - pads[0], h), let sx = source(ox - pads[1], w) {
                     y += x[((sy * w + sx) * c)..<((sy * w + sx + 1) * c)]
                 } else {
