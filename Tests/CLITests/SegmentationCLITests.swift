@@ -46,13 +46,17 @@ final class SegmentationCLITests: XCTestCase {
         let decoded = try ImageReader.read(contentsOf: mask)
         let want = try NumPyArray.decode(Data(contentsOf: Self.onnx.appendingPathComponent("deeplabv3.out.npy"))).values
         let palette = SegmentationMask.palette(4)
+        let maxAbs = want.map(abs).max()!
         var differing = 0
         for p in 0..<(64 * 64) {
-            let k = (0..<4).max { want[$0 * 4096 + p] < want[$1 * 4096 + p] }!
+            let scores = (0..<4).map { want[$0 * 4096 + p] }
+            let k = scores.indices.max { scores[$0] < scores[$1] }!
+            let sorted = scores.sorted(by: >)
             let rgb = (0..<3).map { UInt8((decoded.pixels[p * 3 + $0] * 255).rounded()) }
-            if rgb != Array(palette[(3 * k)..<(3 * k + 3)]) { differing += 1 }
+            // pixels where onnxruntime's top two nearly tie (within twice the 1e-4 tolerance) may go either way
+            if rgb != Array(palette[(3 * k)..<(3 * k + 3)]) && sorted[0] - sorted[1] > 2e-4 * maxAbs { differing += 1 }
         }
-        XCTAssertEqual(differing, 0, "mask pixels differing from onnxruntime's argmax")
+        XCTAssertEqual(differing, 0, "mask pixels differing from onnxruntime's argmax where its top-2 margin is > 2e-4 x max")
     }
 
     func testSeveralImagesNameMasksAfterEachImage() throws {

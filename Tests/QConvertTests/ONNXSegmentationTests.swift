@@ -2,7 +2,7 @@
 // onnx, written by toolchain/onnx/segmentation.py): torchvision's DeepLabV3 + MobileNetV3-Large layout
 // with its two outputs ('out', 'aux'), and an onnx.helper graph with one output per attribute variant of
 // Resize, Pad, Softmax, PRelu and LeakyRelu. Float conversions within 1e-4 x max |output| of onnxruntime,
-// every output, argmax masks equal.
+// every output; argmax masks equal on every pixel whose top-2 margin exceeds twice that tolerance.
 import Foundation
 @testable import QConvert
 import QGraph
@@ -45,6 +45,16 @@ final class ONNXSegmentationTests: XCTestCase {
         return (0..<hw).map { p in (0..<c).max { v[$0 * hw + p] < v[$1 * hw + p] }! }
     }
 
+    /// The pixels whose top-2 margin in `v` exceeds `margin`: an error below margin / 2 cannot move their
+    /// argmax (a bilinearly upsampled map has pixels on every class boundary where two scores nearly tie).
+    private func decided(_ v: [Float], shape: [Int], margin: Float) -> [Bool] {
+        let (c, hw) = (shape[1], shape[2] * shape[3])
+        return (0..<hw).map { p in
+            let sorted = (0..<c).map { v[$0 * hw + p] }.sorted(by: >)
+            return c == 1 || sorted[0] - sorted[1] > margin
+        }
+    }
+
     func testDeepLabV3MatchesONNXRuntime() throws {
         let (model, got, want) = try run("deeplabv3")
         XCTAssertEqual(model.outputs.map(\.name), ["out", "aux"])
@@ -54,9 +64,11 @@ final class ONNXSegmentationTests: XCTestCase {
             let worst = zip(g.1, w.1).map { abs($0 - $1) }.max()! / w.1.map(abs).max()!
             XCTAssertLessThanOrEqual(worst, 1e-4, "deeplabv3 \(name)")
             let (a, b) = (argmax(g.1, shape: g.0), argmax(w.1, shape: w.0))
-            let differing = zip(a, b).filter { $0 != $1 }.count
-            XCTAssertEqual(differing, 0, "deeplabv3 \(name): argmax differs on \(differing) of \(a.count) pixels")
-            print("onnx/deeplabv3 \(name) f32: max |LowBit - onnxruntime| / max |onnxruntime| = \(worst), argmax differs on \(differing) of \(a.count) pixels")
+            let sure = decided(w.1, shape: w.0, margin: 2e-4 * w.1.map(abs).max()!)
+            let differing = a.indices.filter { a[$0] != b[$0] }
+            XCTAssertEqual(differing.filter { sure[$0] }, [], "deeplabv3 \(name): argmax differs where onnxruntime's margin is > 2e-4 x max")
+            print("onnx/deeplabv3 \(name) f32: max |LowBit - onnxruntime| / max |onnxruntime| = \(worst), argmax differs on "
+                  + "\(differing.count) of \(a.count) pixels (\(sure.filter { !$0 }.count) with a top-2 margin <= 2e-4 x max)")
         }
     }
 

@@ -17,6 +17,7 @@ written with numpy as <name>.<output>.npy beside the model; the JSON lists them.
 
     /work/venv/bin/python toolchain/onnx/segmentation.py            # writes the fixtures
     /work/venv/bin/python toolchain/onnx/segmentation.py --verify   # re-runs onnxruntime, compares exactly
+    /work/venv/bin/python toolchain/onnx/segmentation.py --fuzz-seeds   # Fuzz/corpus/onnx/tiny-segops.onnx (the segops graph)
 """
 import argparse
 import sys
@@ -50,6 +51,7 @@ INPUT_SEED = 7
 def build_deeplabv3() -> nn.Module:
     """torchvision's DeepLabV3 + MobileNetV3-Large builder at width 0.25 with a 32-channel DeepLabHead (the
     same modules as torchvision's DeepLabHead, whose 256 channels would make a 10 MB file)."""
+    common.seed_everything(51)
     backbone = torchvision.models.mobilenet_v3_large(width_mult=0.25, dilated=True)
     model = _deeplabv3_mobilenetv3(backbone, CLASSES, aux=True)
     in_channels = model.classifier[0].convs[0][0].in_channels
@@ -57,7 +59,6 @@ def build_deeplabv3() -> nn.Module:
                                      nn.Conv2d(32, 32, 3, padding=1, bias=False), nn.BatchNorm2d(32), nn.ReLU(),
                                      nn.Conv2d(32, CLASSES, 1))
     gen = torch.Generator().manual_seed(51)
-    common.seed_everything(51)
     gen_archs.torchvision_init(model, gen)
     with torch.no_grad():
         calibration.randomize_batchnorm(model, gen)
@@ -214,8 +215,13 @@ def verify(name: str) -> None:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--verify", action="store_true", help="re-run onnxruntime on the files, compare exactly")
+    parser.add_argument("--fuzz-seeds", action="store_true", help="write the segops graph as a fuzz seed instead")
     parser.add_argument("names", nargs="*", default=["deeplabv3", "segops"])
     args = parser.parse_args()
+    if args.fuzz_seeds:
+        path = common.ROOT / "Fuzz" / "corpus" / "onnx" / "tiny-segops.onnx"
+        onnx.save(build_segops(), str(path))
+        return print(f"{path.relative_to(common.ROOT)}: {path.stat().st_size} bytes")
     for name in args.names:
         (verify if args.verify else write)(name)
 

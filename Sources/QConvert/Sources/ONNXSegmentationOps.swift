@@ -131,9 +131,13 @@ extension ONNXGraphBuilder {
     mutating func prelu(_ node: ONNXNode) throws {
         let x = try tensor(node, 0)
         let slope = try constant(node, 1, "slope")
-        let channels = x.shape.count >= 2 ? x.shape[1] : 0
-        let values = slope.floatValues().count == 1 && slope.dtype.isFloatingPoint ? slope.floatValues()
-            : try broadcastPerChannel(slope, channels: channels, rank: x.shape.count, node)
+        let values = slope.floatValues(), rank = x.shape.count
+        let aligned = [Int](repeating: 1, count: max(0, rank - slope.shape.count)) + slope.shape
+        let perChannel = rank >= 2 && aligned == [1, x.shape[1]] + [Int](repeating: 1, count: rank - 2)
+        guard slope.dtype.isFloatingPoint, values.count == 1 || perChannel else {
+            throw ConvertError("node \(node.label): slope \(slope.dtype.rawValue)\(slope.shape) is neither one value nor one per channel "
+                + "of input \(x.shape); LowBit runs PRelu with a shared or per-channel slope")
+        }
         try preluNode(node, x, slopes: values, name: layerName(weight: inputName(node, 1), node: node, kind: "prelu"))
     }
 
