@@ -1,4 +1,5 @@
-/* qk_spatial.c — resize (nearest, bilinear), border padding and channel softmax on f32 NHWC maps
+/* qk_spatial.c — resize (nearest, bilinear), border padding, channel softmax and per-channel broadcast
+ * arithmetic on f32 NHWC maps
  * (qk_spatial.h). Rows are split over the OpenMP team for large maps; every element is computed the same
  * way whatever the team size, so the results do not depend on it. */
 #include <math.h>
@@ -82,5 +83,21 @@ void qk_softmax_f32(size_t pixels, size_t channels, const float* in, float* out)
         }
         const float inv = 1.0f / sum;
         for (size_t k = 0; k < channels; k++) y[k] *= inv;
+    }
+}
+
+#define QK_ARITH_LOOP(EXPR)                                                                          \
+    for (size_t i = 0; i < n; i++) {                                                                  \
+        const float x = a[a_period == n ? i : i % a_period], y = b[b_period == n ? i : i % b_period]; \
+        out[i] = EXPR;                                                                                \
+    }
+
+void qk_channel_arith_f32(size_t n, const float* a, size_t a_period, const float* b, size_t b_period, int32_t op,
+                          float* out) {
+    switch (op) {
+    case QK_ARITH_ADD: QK_ARITH_LOOP(x + y) break;
+    case QK_ARITH_SUB: QK_ARITH_LOOP(x - y) break;
+    case QK_ARITH_MUL: QK_ARITH_LOOP(x * y) break;
+    default: QK_ARITH_LOOP(x / y) break;
     }
 }

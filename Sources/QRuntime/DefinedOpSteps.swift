@@ -58,14 +58,20 @@ func definedStep(_ op: DefinedOp, inputs: [(offset: Int, shape: [Int])], output:
         let x = inputs[0].shape
         return .spatial(.pad(src: src, dst: output, shape: (x[0], x[1], x[2]), pads: p.pads, mode: p.mode, value: p.value))
     case .softmax: return .spatial(.softmax(src: src, dst: output, pixels: count / channels, channels: channels))
+    case .arithmetic(let a):
+        let periods = inputs.map { $0.shape == out.shape ? count : channels }
+        return .spatial(.arithmetic(a.operation, a: inputs[0].offset, aPeriod: periods[0], b: inputs[1].offset, bPeriod: periods[1],
+                                    dst: output, count: count))
     }
 }
 
-/// The f32 spatial steps of segmentation nets (qk_spatial.h): resize, border padding, channel softmax.
+/// The f32 steps of segmentation nets (qk_spatial.h): resize, border padding, channel softmax,
+/// per-channel broadcast arithmetic.
 enum SpatialStep {
     case resize(ResizeTables, src: Int, dst: Int)
     case pad(src: Int, dst: Int, shape: (Int, Int, Int), pads: [Int], mode: SpatialPad.Mode, value: Float)
     case softmax(src: Int, dst: Int, pixels: Int, channels: Int)
+    case arithmetic(ChannelArithmetic.Operation, a: Int, aPeriod: Int, b: Int, bPeriod: Int, dst: Int, count: Int)
 
     /// Runs the kernel on the arena at `base`.
     func run(_ base: UnsafeMutableRawPointer) {
@@ -84,6 +90,14 @@ enum SpatialStep {
                        Int32(pads[2]), Int32(pads[3]), code, value, f32(dst))
         case .softmax(let src, let dst, let pixels, let channels):
             qk_softmax_f32(pixels, channels, f32(src), f32(dst))
+        case .arithmetic(let operation, let a, let aPeriod, let b, let bPeriod, let dst, let count):
+            let code: Int32 = switch operation {
+            case .add: Int32(QK_ARITH_ADD)
+            case .sub: Int32(QK_ARITH_SUB)
+            case .mul: Int32(QK_ARITH_MUL)
+            case .div: Int32(QK_ARITH_DIV)
+            }
+            qk_channel_arith_f32(count, f32(a), aPeriod, f32(b), bPeriod, code, f32(dst))
         }
     }
 }

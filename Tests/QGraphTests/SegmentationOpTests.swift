@@ -66,6 +66,19 @@ final class SegmentationOpTests: XCTestCase {
         XCTAssertEqual(softmax[2], 0.5, accuracy: 1e-15)
     }
 
+    func testChannelArithmetic() throws {
+        let sub = Op.defined(.arithmetic(ChannelArithmetic(.sub)))
+        XCTAssertEqual(try Graph.inferShape(sub, inputs: [[2, 2, 3], [3]], node: "s"), [2, 2, 3])
+        XCTAssertEqual(try Graph.inferShape(sub, inputs: [[3], [2, 2, 3]], node: "s"), [2, 2, 3])
+        XCTAssertEqual(try Graph.inferShape(sub, inputs: [[2, 2, 3], [2, 2, 3]], node: "s"), [2, 2, 3])
+        XCTAssertThrowsError(try Graph.inferShape(sub, inputs: [[2, 2, 3], [2]], node: "s")) { error in
+            XCTAssertEqual("\(error)", "node 's' (arith): shapes [2, 2, 3] and [2] are neither equal nor a map and one value per channel")
+        }
+        // [3] - [1 x 2 x 3]: the vector read at every pixel
+        XCTAssertEqual(ChannelArithmetic(.sub).reference([[10, 20, 30], [1, 2, 3, 4, 5, 6]], shape: [3]), [9, 18, 27, 6, 15, 24])
+        XCTAssertEqual(ChannelArithmetic(.div).reference([[1, 2, 3, 4], [2, 4]], shape: [2, 2]), [0.5, 0.5, 1.5, 1])
+    }
+
     /// Several outputs: validated, dumped, in the JSON only when there are more than one.
     func testSeveralOutputs() throws {
         var g = Graph(input: Value(name: "input", shape: [2, 2, 3]))

@@ -122,4 +122,26 @@ final class SpatialTests: XCTestCase {
             }
         }
     }
+
+    func testChannelArithmeticMatchesNaiveLoops() {
+        var rng = SeededGenerator(seed: testSeed(64))
+        for c in Self.channelCounts {
+            for pixels in [1, 2, 5, 33] {
+                let n = pixels * c
+                let full = (0..<n).map { _ in Float.random(in: -4...4, using: &rng) }
+                let other = (0..<n).map { _ in Float.random(in: -4...4, using: &rng) }
+                let vector = (0..<c).map { _ in Float.random(in: 0.5...2, using: &rng) }
+                let ops: [(Int32, (Float, Float) -> Float)] = [(Int32(QK_ARITH_ADD), { $0 + $1 }), (Int32(QK_ARITH_SUB), { $0 - $1 }),
+                                                                (Int32(QK_ARITH_MUL), { $0 * $1 }), (Int32(QK_ARITH_DIV), { $0 / $1 })]
+                for (code, f) in ops {
+                    for (a, b) in [(full, other), (full, vector), (vector, full)] {
+                        let want = (0..<n).map { f(a[$0 % a.count], b[$0 % b.count]) }
+                        var got = [Float](repeating: .nan, count: n)
+                        qk_channel_arith_f32(n, a, a.count, b, b.count, code, &got)
+                        XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "c=\(c) pixels=\(pixels) op \(code) periods \(a.count), \(b.count)")
+                    }
+                }
+            }
+        }
+    }
 }

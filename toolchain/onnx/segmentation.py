@@ -10,7 +10,8 @@
                    Resize nearest (asymmetric floor with scales, half_pixel round_prefer_ceil /
                    round_prefer_floor with sizes), linear (half_pixel up and down, align_corners,
                    pytorch_half_pixel to width 1, of a pooled vector), Softmax over channels of a map and
-                   of a vector.
+                   of a vector, Add / Sub / Div of run-time tensors broadcast per channel (either order) and
+                   Sub of one shape.
 
 Each fixture's outputs are onnxruntime's (1 thread, graph optimizations off) on one shared fixture input,
 written with numpy as <name>.<output>.npy beside the model; the JSON lists them.
@@ -136,6 +137,15 @@ def build_segops() -> "onnx.ModelProto":
     out("pooled_up", [1, 8, 5, 6])
     node("Softmax", [lk], "softmax_map", axis=1)
     out("softmax_map", [1, 8, 16, 16])
+    gate = node("Sigmoid", [pooled], "gate")
+    node("Add", [pooled, lk], "add_channel")
+    out("add_channel", [1, 8, 16, 16])
+    node("Sub", [p, lk], "sub_same")
+    out("sub_same", [1, 8, 16, 16])
+    node("Sub", [pooled, p], "sub_channel")
+    out("sub_channel", [1, 8, 16, 16])
+    node("Div", [lk, gate], "div_channel")
+    out("div_channel", [1, 8, 16, 16])
     flat = node("Flatten", [pooled], "flat")
     node("Softmax", [flat], "softmax_vector", axis=-1)
     out("softmax_vector", [1, 8])

@@ -23,7 +23,7 @@ extension ONNXGraphBuilder {
         "AveragePool": { try $0.pool($1, &$2, average: true) },
         "GlobalAveragePool": { b, node, _ in try b.globalAveragePool(node, keepDims: true) },
         "ReduceMean": { try $0.reduceMean($1, &$2) },
-        "Add": { b, node, _ in try b.add(node) },
+        "Add": { b, node, _ in if try !b.channelArithmetic(node, .add) { try b.add(node) } },
         "Identity": { b, node, _ in b.define(node.outputs.first ?? "", try b.input(node, 0)) },
         "Dropout": { try $0.dropout($1, &$2) },
         "Flatten": { try $0.flatten($1, &$2) },
@@ -37,12 +37,12 @@ extension ONNXGraphBuilder {
         "Split": { try $0.split($1, &$2) },
         "Cast": { try $0.cast($1, &$2) },
         "Slice": { b, node, _ in try b.sliceAny(node) },
-        "Sub": { b, node, _ in try b.arithmetic(node) },
+        "Sub": { b, node, _ in if try !b.channelArithmetic(node, .sub) { try b.arithmetic(node) } },
         "Mul": { b, node, _ in try b.mul(node) },
         "HardSwish": { b, node, _ in try b.pointwise(node, .hardSwish(HardSwish())) },
         "HardSigmoid": { try $0.hardSigmoid($1, &$2) },
         "Sigmoid": { b, node, _ in try b.pointwise(node, .sigmoid(Sigmoid())) },
-        "Div": { b, node, _ in try b.arithmetic(node) },
+        "Div": { b, node, _ in if try !b.channelArithmetic(node, .div) { try b.arithmetic(node) } },
         "Resize": { try $0.resize($1, &$2) },
         "Pad": { try $0.pad($1, &$2) },
         "Softmax": { try $0.softmax($1, &$2) },
@@ -51,7 +51,7 @@ extension ONNXGraphBuilder {
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
-    static let constantOnly: Set<String> = ["Cast", "Constant", "Div", "Gather", "Shape", "Sub"]
+    static let constantOnly: Set<String> = ["Cast", "Constant", "Gather", "Shape"]
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {

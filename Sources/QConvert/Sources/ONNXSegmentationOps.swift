@@ -1,6 +1,7 @@
 // ONNX ops of segmentation nets and the remaining activations: Resize (nearest, linear), Pad (a zero pad
 // read only by a Conv folds into the conv's padding: `foldZeroPad`), Softmax over channels, PRelu and
-// LeakyRelu. The ops are QGraph/Ops definitions (Resize, SpatialPad, ChannelSoftmax) or the IR's prelu.
+// LeakyRelu, and Add / Sub / Div of run-time tensors broadcast per channel. The ops are QGraph/Ops
+// definitions (Resize, SpatialPad, ChannelSoftmax, ChannelArithmetic) or the IR's prelu.
 // docs/ONNX.md lists them.
 import QCheckpoint
 import QGraph
@@ -153,5 +154,30 @@ extension ONNXGraphBuilder {
         let name = reserve(base)
         tensors.set("\(name).slopes", StoredTensor(floats: slopes, shape: [slopes.count]))
         define(node.outputs[0], .tensor(try append(name, .prelu(slopes: "\(name).slopes"), inputs: [x.value], for: node), shape: x.shape))
+    }
+
+    /// Add / Sub / Div of two run-time tensors where one is one value per channel of the other ([1, C, 1, 1],
+    /// [C, 1, 1] or [1, C] against a [1, C, H, W] map, either order), and Sub / Div of one shape. Returns false,
+    /// translating nothing, for every other case (constants, residual adds, biases: the other translations).
+    mutating func channelArithmetic(_ node: ONNXNode, _ operation: ChannelArithmetic.Operation) throws -> Bool {
+        guard case .tensor(let a, let sa) = try input(node, 0), case .tensor(let b, let sb) = try input(node, 1) else { return false }
+        func perChannel(_ s: [Int], of full: [Int], held value: String) -> Bool {
+            guard full.count >= 2, s.count <= full.count, graph.value(value)!.shape.count == 1 else { return false }
+            let aligned = [Int](repeating: 1, count: full.count - s.count) + s
+            return aligned != full && aligned == [1, full[1]] + [Int](repeating: 1, count: full.count - 2)
+        }
+        let shape: [Int]
+        if sa == sb, operation == .sub || operation == .div {
+            shape = sa
+        } else if perChannel(sb, of: sa, held: b) {
+            shape = sa
+        } else if perChannel(sa, of: sb, held: a) {
+            shape = sb
+        } else {
+            return false
+        }
+        let op = DefinedOp.arithmetic(ChannelArithmetic(operation))
+        define(node.outputs[0], .tensor(try appendOp(.defined(op), inputs: [a, b], for: node), shape: shape))
+        return true
     }
 }

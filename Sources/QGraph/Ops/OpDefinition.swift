@@ -70,6 +70,7 @@ public enum DefinedOp: Codable, Equatable, Sendable {
     case resize(Resize)
     case pad(SpatialPad)
     case softmax(ChannelSoftmax)
+    case arithmetic(ChannelArithmetic)
 
     /// The op's definition.
     public var definition: any OpDefinition {
@@ -84,6 +85,7 @@ public enum DefinedOp: Codable, Equatable, Sendable {
         case .resize(let op): return op
         case .pad(let op): return op
         case .softmax(let op): return op
+        case .arithmetic(let op): return op
         }
     }
 }

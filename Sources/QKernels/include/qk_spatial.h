@@ -33,6 +33,15 @@ enum { QK_PAD_CONSTANT = 0, QK_PAD_REFLECT = 1, QK_PAD_EDGE = 2 };
 void qk_pad_f32(const float* in, int32_t h, int32_t w, int32_t c, int32_t top, int32_t left, int32_t bottom,
                 int32_t right, int32_t mode, float value, float* out);
 
+/** Operations of qk_channel_arith_f32. */
+enum { QK_ARITH_ADD = 0, QK_ARITH_SUB = 1, QK_ARITH_MUL = 2, QK_ARITH_DIV = 3 };
+
+/** out[i] = a[i % a_period] op b[i % b_period] for i < n, each period n (a full tensor) or the channel
+ *  count (a per-channel vector broadcast over NHWC pixels; n a multiple of it); one f32 operation, IEEE
+ *  semantics (x / 0 is +-inf or NaN). out may equal a full-size input. */
+void qk_channel_arith_f32(size_t n, const float* a, size_t a_period, const float* b, size_t b_period, int32_t op,
+                          float* out);
+
 /** Softmax over each pixel's channels: out[p][k] = exp(in[p][k] - m) / sum_j exp(in[p][j] - m), m the
  *  pixel's max (expf; within 2e-6 + (m - in) 2^-23 relative of the float64 softmax, the second
  *  term f32's rounding of in - m). in may equal out. */
