@@ -63,7 +63,7 @@ let package = Package(
         .testTarget(name: "QRuntimeTests", dependencies: ["QRuntime", "QConvert", "QGraph", "_QTestSupport"],
                     exclude: ["Images"]),  // read from the source tree by path
         .testTarget(name: "LowBitTests", dependencies: ["LowBit", "QConvert", "_QTestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["_QTestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["QRuntime", "_QTestSupport"]),  // QRuntime: .npy and mask checks
     ]
 )
 

@@ -65,7 +65,7 @@ func writeModel(_ graphs: [LoweredGraph], recipe: Recipe, recipeEvidence: String
     let precision = recipe.precision(main, widths: widths, options: options)
     let info = ModelInfo(name: url.deletingPathExtension().lastPathComponent, arch: main.model.arch, recipe: recipe.name,
                          precision: precision, labels: main.model.labels, preprocessing: main.model.preprocessing,
-                         provenance: provenance)
+                         provenance: provenance, outputNames: main.model.outputNames)
     var layers = main.layers, floatBytes: Int?, storedBytes: Int?
     if let defaultBits, graphs.count == widths.count {
         let (merged, tensors) = mergeBitWidthTensors(Dictionary(uniqueKeysWithValues: graphs.map { ($0.bits!, ($0.model.graph, $0.model.tensors)) }))

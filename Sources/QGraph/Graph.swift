@@ -3,7 +3,11 @@
 /// A straight-line dataflow graph (nodes are stored in a valid execution order), batch 1, NHWC.
 public struct Graph: Codable, Equatable, Sendable {
     public var input: String
+    /// The (first) output: the logits of a classifier. Every output is f32.
     public var output: String
+    /// Further outputs after `output` (a segmentation net's auxiliary head), nil for one-output graphs (so
+    /// their JSON, and every older .lbm file, has no such key).
+    public var extraOutputs: [String]?
     public var values: [Value]
     public var nodes: [Node]
 
@@ -12,6 +16,15 @@ public struct Graph: Codable, Equatable, Sendable {
         self.output = input.name
         self.values = [input]
         self.nodes = []
+    }
+
+    /// Every output, `output` first.
+    public var outputs: [String] { [output] + (extraOutputs ?? []) }
+
+    /// Sets the outputs (at least one; `output` is the first).
+    public mutating func setOutputs(_ names: [String]) {
+        output = names[0]
+        extraOutputs = names.count > 1 ? Array(names.dropFirst()) : nil
     }
 
     /// The value with this name.

@@ -65,6 +65,12 @@ public enum ModelArchive {
     public static func validate(graph: Graph, info: ModelInfo, bitWidths: BitWidthGraphs?, tensors: TensorCatalog) throws {
         try info.preprocessing.validate()
         try graph.validate(tensors: tensors)
+        if let names = info.outputNames {
+            guard names.count == graph.outputs.count, Set(names).count == names.count,
+                  names.allSatisfy({ !$0.isEmpty && $0.utf8.count <= 256 }) else {
+                throw GraphError("output names \(names) are not one unique, non-empty name (<= 256 bytes) per graph output (\(graph.outputs.count))")
+            }
+        }
         try bitWidths?.validate(main: graph, tensors: tensors)
     }
 

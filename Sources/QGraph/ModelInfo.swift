@@ -52,9 +52,12 @@ public struct ModelInfo: Codable, Equatable, Sendable {
     public var preprocessing: Preprocessing
     /// Source file name and its SHA-256, the converter version, options used.
     public var provenance: [String: String]
+    /// The source's name of each graph output, in `Graph.outputs` order (an ONNX file's output names); nil
+    /// (and absent from the JSON, as in older files) when the source names none.
+    public var outputNames: [String]?
 
     public init(name: String, arch: String, recipe: String, precision: String, labels: [String],
-                preprocessing: Preprocessing, provenance: [String: String] = [:]) {
+                preprocessing: Preprocessing, provenance: [String: String] = [:], outputNames: [String]? = nil) {
         self.name = name
         self.arch = arch
         self.recipe = recipe
@@ -62,5 +65,6 @@ public struct ModelInfo: Codable, Equatable, Sendable {
         self.labels = labels
         self.preprocessing = preprocessing
         self.provenance = provenance
+        self.outputNames = outputNames
     }
 }

@@ -1,10 +1,10 @@
 // Small graph-editing helpers used by the converter's passes.
 
 extension Graph {
-    /// Indices of the nodes that read `value` (the graph output counts as a reader, index -1).
+    /// Indices of the nodes that read `value` (each graph output counts as a reader, index -1).
     public func consumers(of value: String) -> [Int] {
         var result = nodes.indices.filter { nodes[$0].inputs.contains(value) }
-        if output == value { result.append(-1) }
+        result += outputs.filter { $0 == value }.map { _ in -1 }
         return result
     }
 
@@ -21,7 +21,7 @@ extension Graph {
         for i in nodes.indices {
             nodes[i].inputs = nodes[i].inputs.map { $0 == old ? new : $0 }
         }
-        if output == old { output = new }
+        setOutputs(outputs.map { $0 == old ? new : $0 })
     }
 
     /// Sets a value's quantization.

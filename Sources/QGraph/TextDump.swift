@@ -10,7 +10,7 @@ extension Graph {
             let out = value(node.output)!
             lines.append("\(node.name): \(node.op.kind)(\(node.inputs.joined(separator: ", ")))\(attributes(node.op)) -> \(node.output) \(describe(out))")
         }
-        lines.append("output \(output)")
+        lines.append("output \(outputs.joined(separator: ", "))")
         return lines.joined(separator: "\n") + "\n"
     }
 

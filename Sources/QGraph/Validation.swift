@@ -34,7 +34,12 @@ extension Graph {
         guard inputValue.quant == .float32, inputValue.shape.count == 3 else {
             throw GraphError("graph input must be an f32 [H, W, C] value")
         }
-        guard defined[output] != nil else { throw GraphError("graph output '\(output)' is not a value") }
+        for output in outputs {
+            guard defined[output] != nil else { throw GraphError("graph output '\(output)' is not a value") }
+        }
+        guard Set(outputs).count == outputs.count, extraOutputs?.isEmpty != true, outputs.count <= 64 else {
+            throw GraphError("graph outputs \(outputs) repeat a value, or list none / more than 64 extra")
+        }
         var available: Set<String> = [input]
         var produced: Set<String> = []
         for node in nodes {
@@ -54,8 +59,10 @@ extension Graph {
             try checkTensors(node, tensors)
             available.insert(node.output)
         }
-        guard available.contains(output) else { throw GraphError("graph output '\(output)' is never produced") }
-        guard defined[output]!.quant == .float32 else { throw GraphError("graph output must be f32") }
+        for output in outputs {
+            guard available.contains(output) else { throw GraphError("graph output '\(output)' is never produced") }
+            guard defined[output]!.quant == .float32 else { throw GraphError("graph output '\(output)' must be f32") }
+        }
     }
 
     private func checkTypes(_ node: Node, _ ins: [ActivationQuant], _ out: ActivationQuant) throws {

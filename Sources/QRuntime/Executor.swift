@@ -137,6 +137,8 @@ enum Executor {
                 function.run(count, f32(src), f32(dst))
             case .channelMul(let src, let scale, let dst, let count, let channels):
                 qk_channel_mul_f32(count, channels, f32(src), f32(scale), f32(dst))
+            case .spatial(let step):
+                step.run(base)
             case .copyChannels(let dst, let pixels, let channels, let parts):
                 for p in parts { qk_copy_channels_f32(pixels, p.count, f32(p.src), p.channels, p.from, f32(dst), channels, p.to) }
             }

@@ -112,8 +112,13 @@ public final class Model: @unchecked Sendable {
     /// Elements of the network input ([H, W, C]).
     public var inputShape: [Int] { graph.value(graph.input)!.shape }
     public var inputElementCount: Int { inputShape.reduce(1, *) }
-    /// Number of network outputs (classes).
+    /// Number of values of the (first) network output (classes).
     public var outputCount: Int { graph.value(graph.output)!.elementCount }
+    /// Every graph output's name (the source's, `ModelInfo.outputNames`, else the value's) and LowBit shape
+    /// ([H, W, C] maps, [N] vectors), in the order `Session.runOutputs` returns them.
+    public var outputs: [(name: String, shape: [Int])] {
+        graph.outputs.enumerated().map { i, value in (info.outputNames?[i] ?? value, graph.value(value)!.shape) }
+    }
     /// Bytes of activation memory one session allocates (the largest over the bit widths).
     public var arenaBytes: Int { ([plan] + plansByBits.values).map(\.arenaBytes).max()! }
 }
@@ -150,6 +155,27 @@ public final class Session {
         let input = state.inputBuffer(count: model.inputElementCount)
         try Preprocessor.apply(model.info.preprocessing, to: image, into: input)
         return Array(execute(input: UnsafeBufferPointer(input), observer: nil))
+    }
+
+    /// Runs the network on a preprocessed input and returns every graph output (`Model.outputs` order;
+    /// LowBit's layout: [H, W, C] maps as HWC floats).
+    public func runOutputs(_ input: [Float]) -> [[Float]] {
+        precondition(input.count == model.inputElementCount, "input has \(input.count) values, the model needs \(model.inputElementCount)")
+        input.withUnsafeBufferPointer { _ = execute(input: $0, observer: nil) }
+        return copyOutputs()
+    }
+
+    /// Preprocesses an image with the model's stored preprocessing, runs it and returns every graph output.
+    public func runOutputs(_ image: Image) throws -> [[Float]] {
+        let input = state.inputBuffer(count: model.inputElementCount)
+        try Preprocessor.apply(model.info.preprocessing, to: image, into: input)
+        _ = execute(input: UnsafeBufferPointer(input), observer: nil)
+        return copyOutputs()
+    }
+
+    /// The outputs of the last run, copied out of the arena.
+    private func copyOutputs() -> [[Float]] {
+        plan.outputs.map { Array(UnsafeBufferPointer(start: (state.arena + $0.offset).assumingMemoryBound(to: Float.self), count: $0.count)) }
     }
 
     /// Runs and reports every f32 value the graph produces to `observer` (value name, contents); used by

@@ -23,6 +23,8 @@ enum Step {
     /// y = x * scale[c] + shift[c] (inference BatchNorm).
     case affine(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>, shift: UnsafePointer<Float>)
     case clamp(src: Int, dst: Int, count: Int, lo: Float, hi: Float)
+    /// Resize, pad, softmax (DefinedOpSteps.swift).
+    case spatial(SpatialStep)
     case prelu(src: Int, dst: Int, count: Int, channels: Int, slopes: UnsafePointer<Float>, shared: Bool)
     /// y = sign(x), sign(0) = 0, as floats.
     case sign(src: Int, dst: Int, count: Int)
@@ -82,6 +84,8 @@ final class Plan: @unchecked Sendable {
     let inputOffset: Int
     let outputOffset: Int
     let outputCount: Int
+    /// Every graph output's arena offset and element count (f32), `Graph.outputs` order.
+    let outputs: [(offset: Int, count: Int)]
     let dynamicSlots: Int
     /// Largest OC of a layer reading a dynamically quantized input (size of the per-run scale scratch).
     let maxDynamicChannels: Int
@@ -134,7 +138,7 @@ final class Plan: @unchecked Sendable {
                 last[values[name]!.0] = max(last[values[name]!.0], stepOf[s])
             }
         }
-        last[values[graph.output]!.0] = graph.nodes.count
+        for output in graph.outputs { last[values[output]!.0] = graph.nodes.count }
         var requests = graph.values.enumerated().map { i, v in
             BufferRequest(bytes: v.elementCount * (v.quant.isUInt8 ? 1 : 4) + extraBytes, first: first[i], last: max(last[i], first[i]))
         }
@@ -303,6 +307,7 @@ final class Plan: @unchecked Sendable {
         self.inputOffset = offset(graph.input)
         self.outputOffset = offset(graph.output)
         self.outputCount = values[graph.output]!.1.elementCount
+        self.outputs = graph.outputs.map { (offset($0), values[$0]!.1.elementCount) }
         self.dynamicSlots = slots.count
         self.maxDynamicChannels = maxDynamic
         self.memory = memory

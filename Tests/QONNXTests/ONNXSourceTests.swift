@@ -148,8 +148,80 @@ final class ONNXSourceTests: XCTestCase {
         assertRefused(Proto.tinyCNN().editing { g in g.input = [Proto.value("x", [1, 4, 8, 8])] }, "has 4 channels")
         assertRefused(Proto.tinyCNN().editing { g in g.input = [Proto.value("x", [1, 3, 64])] }, "LowBit feeds [1, C, H, W] images")
         assertRefused(Proto.tinyCNN().editing { g in g.input.append(Proto.value("x2", [1, 3, 8, 8])) }, "the ONNX graph has 2 inputs")
-        assertRefused(Proto.tinyCNN().editing { g in g.output.append(Proto.value("c", [1, 4, 8, 8])) }, "the ONNX graph has 2 outputs")
+        assertRefused(Proto.tinyCNN().editing { g in g.output += (0..<64).map { _ in Proto.value("c", [1, 4, 8, 8]) } }, "the ONNX graph has 65 outputs")
         assertRefused(Proto.tinyCNN().editing { g in g.output = [Proto.value("x", [1, 3, 8, 8])] }, "a constant or the input itself")
+    }
+
+    /// Several outputs: each becomes a graph output in order, named as in the file; two names of one
+    /// tensor (an Identity) are refused.
+    func testSeveralOutputs() throws {
+        let model = try build(Proto.tinyCNN().editing { g in g.output.append(Proto.value("c", [1, 4, 8, 8])) })
+        XCTAssertEqual(model.outputNames, ["y", "c"])
+        XCTAssertEqual(model.graph.outputs.map { model.graph.value($0)!.shape }, [[2], [8, 8, 4]])
+        assertRefused(Proto.tinyCNN().editing { g in
+            g.node.append(Proto.node("Identity", ["y"], ["y2"]))
+            g.output.append(Proto.value("y2", [1, 2]))
+        }, "the ONNX graph's outputs [\"y\", \"y2\"] name one tensor twice")
+    }
+
+    /// Resize, Pad, Softmax, PRelu, LeakyRelu: the nodes they become, and their refusals naming the attribute.
+    func testSegmentationOps() throws {
+        func tiny(_ edit: (inout Onnx_GraphProto) -> Void) -> Onnx_ModelProto {
+            Proto.tinyCNN(opset: 18).editing { g in
+                g.node[0].output = ["c0"]
+                edit(&g)
+            }
+        }
+        let resized = try build(tiny { g in
+            g.initializer.append(Proto.int64s("sizes", [1, 4, 5, 7]))
+            g.node.insert(Proto.node("Resize", ["c0", "", "", "sizes"], ["c"], Proto.string("mode", "linear"),
+                                     Proto.string("coordinate_transformation_mode", "align_corners")), at: 1)
+        })
+        guard case .defined(.resize(let r))? = resized.graph.nodes.first(where: { $0.op.kind == "resize" })?.op else {
+            return XCTFail("no resize in \(resized.graph.textDump())")
+        }
+        XCTAssertEqual([r.outHeight, r.outWidth, r.inHeight, r.inWidth], [5, 7, 8, 8])
+        XCTAssertEqual(r.coordinates, .alignCorners)
+        let padded = try build(tiny { g in
+            g.initializer += [Proto.int64s("pads", [0, 0, 1, 2, 0, 0, 3, 4])]
+            g.node[0].input[0] = "xp"
+            g.node.insert(Proto.node("Pad", ["x", "pads"], ["xp"]), at: 0)
+            g.node.insert(Proto.node("LeakyRelu", ["c0"], ["c"], Proto.float("alpha", 0.1)), at: 2)
+        })
+        XCTAssertEqual(try conv(padded, "conv").padding, [2, 3, 4, 5], "the zero pad is folded into the conv's [1, 1, 1, 1]")
+        XCTAssertEqual(padded.graph.value(padded.graph.nodes[0].output)?.shape, [12, 14, 4])
+        XCTAssertEqual(padded.tensors.names.filter { $0.hasSuffix(".slopes") }.map { padded.tensors[$0]!.floats }, [[0.1]])
+
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("sizes", [1, 4, 5, 7]))
+            g.node.insert(Proto.node("Resize", ["c0", "", "", "sizes"], ["c"], Proto.string("mode", "cubic")), at: 1)
+        }, "node '/c/Resize' (Resize): attribute 'mode' = 'cubic': LowBit resizes with nearest or linear")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("sizes", [1, 4, 5, 7]))
+            g.node.insert(Proto.node("Resize", ["c0", "", "", "sizes"], ["c"], Proto.string("coordinate_transformation_mode", "tf_crop_and_resize")), at: 1)
+        }, "attribute 'coordinate_transformation_mode' = 'tf_crop_and_resize'")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("sizes", [1, 2, 5, 7]))
+            g.node.insert(Proto.node("Resize", ["c0", "", "", "sizes"], ["c"]), at: 1)
+        }, "sizes [1, 2, 5, 7] for input [1, 4, 8, 8]")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("pads", [0, 0, 1, 1, 0, 0, 1, 1]))
+            g.node.insert(Proto.node("Pad", ["c0", "pads"], ["c"], Proto.string("mode", "wrap")), at: 1)
+        }, "node '/c/Pad' (Pad): attribute 'mode' = 'wrap': LowBit pads with constant, reflect or edge")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("pads", [0, 1, 0, 0, 0, 0, 0, 0]))
+            g.node.insert(Proto.node("Pad", ["c0", "pads"], ["c"]), at: 1)
+        }, "LowBit pads H and W only, by amounts >= 0")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.int64s("pads", [0, 0, 8, 0, 0, 0, 0, 0]))
+            g.node.insert(Proto.node("Pad", ["c0", "pads"], ["c"], Proto.string("mode", "reflect")), at: 1)
+        }, "reflect pads [8, 0, 0, 0] must be smaller than the input's 8x8")
+        assertRefused(tiny { g in g.node.insert(Proto.node("Softmax", ["c0"], ["c"], Proto.int("axis", 3)), at: 1) },
+                      "node '/c/Softmax' (Softmax): attribute 'axis' = 3 on shape [1, 4, 8, 8]")
+        assertRefused(tiny { g in
+            g.initializer.append(Proto.floats("slope", [3], [0.1, 0.2, 0.3]))
+            g.node.insert(Proto.node("PRelu", ["c0", "slope"], ["c"]), at: 1)
+        }, "node '/c/PRelu' (PRelu): slope float32[3] is neither one value nor one per channel of input [1, 4, 8, 8]")
     }
 
     func testRefusedOpsets() {

@@ -12,6 +12,8 @@ public struct FloatModel: Sendable {
     public var labels: [String]
     /// What a quantized source file fixed (ONNX QDQ): kept weight codes, static activation quantization.
     var declared = DeclaredQuantization()
+    /// The source's names of the graph outputs (ONNX output names), nil when it names none.
+    public var outputNames: [String]? = nil
 }
 
 /// An error in binding checkpoint keys to an architecture.

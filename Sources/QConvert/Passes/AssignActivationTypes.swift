@@ -79,6 +79,6 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             }
         }
     }
-    new.output = try asF32(old.output)
+    new.setOutputs(try old.outputs.map(asF32))
     graph = new
 }

@@ -23,7 +23,7 @@ extension ONNXGraphBuilder {
         "AveragePool": { try $0.pool($1, &$2, average: true) },
         "GlobalAveragePool": { b, node, _ in try b.globalAveragePool(node, keepDims: true) },
         "ReduceMean": { try $0.reduceMean($1, &$2) },
-        "Add": { b, node, _ in try b.add(node) },
+        "Add": { b, node, _ in if try !b.channelArithmetic(node, .add) { try b.add(node) } },
         "Identity": { b, node, _ in b.define(node.outputs.first ?? "", try b.input(node, 0)) },
         "Dropout": { try $0.dropout($1, &$2) },
         "Flatten": { try $0.flatten($1, &$2) },
@@ -37,18 +37,23 @@ extension ONNXGraphBuilder {
         "Split": { try $0.split($1, &$2) },
         "Cast": { try $0.cast($1, &$2) },
         "Slice": { b, node, _ in try b.sliceAny(node) },
-        "Sub": { b, node, _ in try b.arithmetic(node) },
+        "Sub": { b, node, _ in if try !b.channelArithmetic(node, .sub) { try b.arithmetic(node) } },
         "Mul": { b, node, _ in try b.mul(node) },
         "HardSwish": { b, node, _ in try b.pointwise(node, .hardSwish(HardSwish())) },
         "HardSigmoid": { try $0.hardSigmoid($1, &$2) },
         "Sigmoid": { b, node, _ in try b.pointwise(node, .sigmoid(Sigmoid())) },
-        "Div": { b, node, _ in try b.arithmetic(node) },
+        "Div": { b, node, _ in if try !b.channelArithmetic(node, .div) { try b.arithmetic(node) } },
         "QuantizeLinear": { try $0.quantizeLinear($1, &$2) },
         "DequantizeLinear": { try $0.dequantizeLinear($1, &$2) },
+        "Resize": { try $0.resize($1, &$2) },
+        "Pad": { try $0.pad($1, &$2) },
+        "Softmax": { try $0.softmax($1, &$2) },
+        "PRelu": { b, node, _ in try b.prelu(node) },
+        "LeakyRelu": { try $0.leakyRelu($1, &$2) },
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
-    static let constantOnly: Set<String> = ["Cast", "Constant", "Div", "Gather", "Shape", "Sub"]
+    static let constantOnly: Set<String> = ["Cast", "Constant", "Gather", "Shape"]
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {
@@ -101,9 +106,10 @@ extension ONNXGraphBuilder {
         keepFileCodes(node, layer: name, layout: .outputFirst)
         tensors.set("\(name).weight", StoredTensor(floats: gemmRows(ofConvWeight: w.floatValues(), shape: w.shape), shape: [oc, kh * kw * cg]))
         if let bias { tensors.set("\(name).bias", StoredTensor(floats: bias, shape: [oc])) }
-        let op = Conv2D(inChannels: x.shape[1], outChannels: oc, kernel: [kh, kw], stride: strides, padding: padding,
+        let (source, folded) = foldZeroPad(x.value, into: padding, for: node)
+        let op = Conv2D(inChannels: x.shape[1], outChannels: oc, kernel: [kh, kw], stride: strides, padding: folded,
                         dilation: dilations, groups: group, weight: .float32("\(name).weight"), bias: bias == nil ? nil : "\(name).bias")
-        let out = try append(name, .conv2d(op), inputs: [x.value], for: node)
+        let out = try append(name, .conv2d(op), inputs: [source], for: node)
         let (oh, ow) = (graph.value(out)!.shape[0], graph.value(out)!.shape[1])
         define(node.outputs[0], .tensor(out, shape: [1, oc, oh, ow]))
     }

@@ -1,5 +1,5 @@
 // The ONNX graph source: an ONNX model's graph (read and validated by QONNX) translated node by node into
-// LowBit's float graph (ONNXGraphBuilder and its op files). Only the nodes the output depends on are
+// LowBit's float graph (ONNXGraphBuilder and its op files). Only the nodes the outputs depend on are
 // translated; the input's NCHW shape comes from the graph (or --input-size), the preprocessing defaults
 // to ImageNet mean/std at the graph's H, W since ONNX carries none. docs/ONNX.md.
 import Foundation
@@ -30,30 +30,39 @@ struct ONNXSource: GraphSource {
         guard graph.inputs.count == 1, let input = graph.inputs.first else {
             throw ConvertError("the ONNX graph has \(graph.inputs.count) inputs (\(graph.inputs.map(\.name).joined(separator: ", "))); LowBit runs one image input")
         }
-        guard graph.outputs.count == 1, let output = graph.outputs.first else {
-            throw ConvertError("the ONNX graph has \(graph.outputs.count) outputs; LowBit runs networks with one output")
+        guard (1...64).contains(graph.outputs.count) else {
+            throw ConvertError("the ONNX graph has \(graph.outputs.count) outputs; LowBit runs networks with 1 to 64 outputs")
         }
+        let outputNames = graph.outputs.map(\.name)
         let (channels, height, width) = try imageShape(input)
-        let nodes = Self.nodesNeeded(for: output.name, in: graph.nodes)
+        let nodes = Self.nodesNeeded(for: outputNames, in: graph.nodes)
         var builder = ONNXGraphBuilder(input: input.name, height: height, width: width, channels: channels,
-                                       initializers: initializers.tensors, nodes: nodes, outputs: [output.name])
+                                       initializers: initializers.tensors, nodes: nodes, outputs: outputNames)
         builder.quantization.fourBit = graph.fourBitInitializers
         for node in nodes { try builder.translate(node) }
-        guard case .tensor(let result, _)? = builder.value(output.name), result != builder.graph.input else {
-            throw ConvertError("the ONNX graph's output '\(output.name)' is a constant or the input itself: nothing to run")
+        let results = try outputNames.map { name in
+            guard case .tensor(let result, _)? = builder.value(name), result != builder.graph.input else {
+                throw ConvertError("the ONNX graph's output '\(name)' is a constant or the input itself: nothing to run")
+            }
+            return result
         }
-        guard builder.quantization.pending[output.name] == nil else {
-            throw ConvertError("the ONNX graph's output '\(output.name)' is a QuantizeLinear's integers; LowBit's outputs are float")
+        for name in outputNames where builder.quantization.pending[name] != nil {
+            throw ConvertError("the ONNX graph's output '\(name)' is a QuantizeLinear's integers; LowBit's outputs are float")
         }
-        builder.graph.output = result
+        guard Set(results).count == results.count else {
+            throw ConvertError("the ONNX graph's outputs \(outputNames) name one tensor twice; LowBit writes each output once")
+        }
+        builder.graph.setOutputs(results)
         try builder.graph.validate(tensors: builder.tensors)
         let mean: [Float] = channels == 3 ? [0.485, 0.456, 0.406] : [0.449]
         let std: [Float] = channels == 3 ? [0.229, 0.224, 0.225] : [0.226]
         let preprocessing = Preprocessing(inputSize: [height, width], channels: channels, mean: mean, std: std)
         let evidence = "ONNX model, opset \(opset)" + (model.producer.isEmpty ? "" : " from \(model.producer)")
-            + ": \(nodes.count) of \(graph.nodes.count) nodes feed output '\(output.name)', \(builder.graph.nodes.count) LowBit nodes"
+            + ": \(nodes.count) of \(graph.nodes.count) nodes feed output\(outputNames.count == 1 ? "" : "s") "
+            + outputNames.map { "'\($0)'" }.joined(separator: ", ") + ", \(builder.graph.nodes.count) LowBit nodes"
         let declared = builder.quantization.declared
-        var model = FloatModel(arch: "onnx", graph: builder.graph, tensors: builder.tensors, preprocessing: preprocessing, labels: [])
+        var model = FloatModel(arch: "onnx", graph: builder.graph, tensors: builder.tensors, preprocessing: preprocessing, labels: [],
+                               outputNames: outputNames)
         model.declared = declared
         return (model, evidence + (declared.isEmpty ? "" : "; QDQ: \(declared.weights.count) layers' codes and "
             + "\(declared.activations.count) activation quantizations from the file"))
@@ -87,9 +96,9 @@ struct ONNXSource: GraphSource {
         return (c, hw[0], hw[1])
     }
 
-    /// The nodes `output` depends on, in their (execution) order.
-    static func nodesNeeded(for output: String, in nodes: [ONNXNode]) -> [ONNXNode] {
-        var needed: Set<String> = [output]
+    /// The nodes the `outputs` depend on, in their (execution) order.
+    static func nodesNeeded(for outputs: [String], in nodes: [ONNXNode]) -> [ONNXNode] {
+        var needed = Set(outputs)
         var keep = [Bool](repeating: false, count: nodes.count)
         for (i, node) in nodes.enumerated().reversed() where node.outputs.contains(where: needed.contains) {
             keep[i] = true

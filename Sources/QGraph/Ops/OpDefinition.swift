@@ -67,6 +67,10 @@ public enum DefinedOp: Codable, Equatable, Sendable {
     case channelMul(ChannelMul)
     case concat(ChannelConcat)
     case slice(ChannelSlice)
+    case resize(Resize)
+    case pad(SpatialPad)
+    case softmax(ChannelSoftmax)
+    case arithmetic(ChannelArithmetic)
 
     /// The op's definition.
     public var definition: any OpDefinition {
@@ -78,6 +82,10 @@ public enum DefinedOp: Codable, Equatable, Sendable {
         case .channelMul(let op): return op
         case .concat(let op): return op
         case .slice(let op): return op
+        case .resize(let op): return op
+        case .pad(let op): return op
+        case .softmax(let op): return op
+        case .arithmetic(let op): return op
         }
     }
 }

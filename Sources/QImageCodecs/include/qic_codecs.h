@@ -36,6 +36,22 @@ int qic_png_decode(const uint8_t *bytes, size_t count, int max_side, size_t max_
 /// Frees `image->pixels` (safe on a failed or already freed image).
 void qic_image_free(qic_image *image);
 
+/// An encoded file: `count` bytes malloc'ed by the encoder, released with qic_encoded_free.
+typedef struct qic_encoded {
+    uint8_t *bytes;
+    size_t count;
+    char message[256];    // why encoding failed (empty on success)
+} qic_encoded;
+
+/// Encodes `height` rows of `width` palette indices (8-bit, each below `palette_count`, 1...256) as a
+/// paletted PNG (colour type 3, depth 8) whose palette is `palette_rgb` (3 bytes per entry).
+/// Returns 0 on success, -1 with `out->message` set otherwise (out->bytes is then NULL).
+int qic_png_encode_palette(const uint8_t *indices, int width, int height, const uint8_t *palette_rgb,
+                           int palette_count, qic_encoded *out);
+
+/// Frees `encoded->bytes` (safe on a failed or already freed result).
+void qic_encoded_free(qic_encoded *encoded);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,5 +11,6 @@
 #include "qk_dwconv.h"
 #include "qk_fdwconv.h"
 #include "qk_ops.h"
+#include "qk_spatial.h"
 #include "qk_bgemm.h"
 #include "qk_bsgemm.h"

@@ -21,6 +21,16 @@ struct QInfer: ParsableCommand {
               qinfer a.pgm b.pgm --json
               qinfer imagenet-val/ --model resnet18-w4.lbm --labels LOC_val_solution.csv --synsets LOC_synset_mapping.txt
               qinfer a.ppm --model anyprec.lbm --bits 8 --reference --json   # float64 reference logits
+              qinfer street.jpg --model deeplabv3.lbm --save-outputs out/ --mask street-mask.png
+
+            Models with several outputs, or whose output is a map (segmentation), print each output's name and
+            shape instead of classes. --save-outputs DIR writes every output of each image as
+            DIR/<image stem>.<output name>.npy (float32; NCHW as in the source graph: [1, C, H, W] maps, [1, N]
+            vectors; characters other than letters, digits, '.', '_' and '-' in names become '_'). --mask
+            FILE.png writes the per-pixel argmax over channels of the first [1, C, H, W] output as a paletted PNG
+            (pixel value = class index, PASCAL VOC colours); with several images each gets
+            <FILE without .png>.<image stem>.png. Files are written whole or not at all (a temporary file
+            renamed into place).
 
             --reference runs the float64 reference instead of the engine: every op in double with plain loops
             (slow by design), the weights decoded exactly; for checking a conversion against float64 PyTorch.
@@ -54,6 +64,12 @@ struct QInfer: ParsableCommand {
     @Option(help: ArgumentHelp("Write each preprocessed network input to this folder as NAME.f32 (HWC float32, little-endian).", valueName: "folder"))
     var saveInputs: String?
 
+    @Option(help: ArgumentHelp("Write every output of each image to this folder as <image stem>.<output name>.npy (float32, NCHW).", valueName: "folder"))
+    var saveOutputs: String?
+
+    @Option(help: ArgumentHelp("Write the per-pixel argmax over channels of the first [1, C, H, W] output as a paletted PNG (several images: <FILE stem>.<image stem>.png).", valueName: "file.png"))
+    var mask: String?
+
     @Flag(help: "Run the float64 reference (every op in double, plain loops; slow) instead of the engine; logits in double.")
     var reference = false
 
@@ -67,6 +83,12 @@ struct QInfer: ParsableCommand {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
         guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut, shift or bit-serial") }
+        if let mask, !mask.lowercased().hasSuffix(".png") || mask.hasSuffix("/") {
+            throw ValidationError("--mask must name a .png file, not '\(mask)'")
+        }
+        if reference, saveOutputs != nil || mask != nil {
+            throw ValidationError("--save-outputs and --mask run the engine; they do not combine with --reference")
+        }
     }
 
     func run() throws {
@@ -103,7 +125,17 @@ struct QInfer: ParsableCommand {
         if let truth { items = items.map { LabelledImage(url: $0.url, label: truth.label(for: $0.url) ?? $0.label) } }
         let inputsFolder = saveInputs.map { URL(fileURLWithPath: $0) }
         if let inputsFolder { try FileManager.default.createDirectory(at: inputsFolder, withIntermediateDirectories: true) }
+        let writer = try OutputWriter(model: loaded, folder: saveOutputs, mask: mask, images: items.map(\.url))
+        let classifier = loaded.outputs.count == 1 && loaded.outputs[0].shape.count == 1
         let evaluating = items.contains { $0.label != nil }
+        if reference && !classifier {
+            throw RuntimeError("--reference computes the first output as class scores; this model's outputs ("
+                + loaded.outputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", ") + ") are not one vector of them")
+        }
+        if evaluating && !classifier {
+            throw RuntimeError("the model's outputs (\(loaded.outputs.map { "\($0.name) \($0.shape)" }.joined(separator: ", "))) are not one "
+                + "vector of class scores; labelled images are evaluated only with classifiers")
+        }
         let quiet = evaluating && items.count > 20 && !json
         var top1 = 0, top5 = 0, labelled = 0
         var totalMs = 0.0
@@ -117,9 +149,26 @@ struct QInfer: ParsableCommand {
                 try input.withUnsafeBytes { Data($0) }.write(to: inputsFolder.appendingPathComponent(name))
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let logits: Logits = try referenceExecutor.map { .float64(try $0.classify(image)) } ?? .float32(try session.classify(image))
+            var outputs: [[Float]]?
+            let logits: Logits
+            if !classifier || writer.writes {
+                outputs = try session.runOutputs(image)
+                logits = .float32(outputs![0])
+            } else {
+                logits = try referenceExecutor.map { .float64(try $0.classify(image)) } ?? .float32(try session.classify(image))
+            }
             let ms = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
             totalMs += ms
+            let files = try outputs.map { try writer.write($0, image: item.url) } ?? WrittenFiles()
+            if !classifier {
+                if json {
+                    print(try encodeJSON(OutputsResult(image: item.url.path, outputs: files.outputs, mask: files.mask, ms: ms, bits: session.bits)))
+                } else {
+                    print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms\(session.bits.map { ", \($0) bits" } ?? ""))")
+                    print(files.describe(), terminator: "")
+                }
+                continue
+            }
             let ranked = logits.top(max(top, 5), labels: labels)
             if let label = item.label {
                 labelled += 1
@@ -128,13 +177,15 @@ struct QInfer: ParsableCommand {
             }
             if json {
                 let object = ImageResult(image: item.url.path, top: Array(ranked.prefix(top)), logits: logits, ms: ms,
-                                         bits: session.bits, reference: reference ? true : nil)
+                                         bits: session.bits, reference: reference ? true : nil,
+                                         outputs: writer.folder == nil ? nil : files.outputs, mask: files.mask)
                 print(try encodeJSON(object))
             } else if !quiet {
                 print("\(item.url.path)  (\(String(format: "%.3f", ms)) ms\(session.bits.map { ", \($0) bits" } ?? "")\(reference ? ", float64 reference" : ""))")
                 for r in ranked.prefix(top) {
                     print(String(format: "  %6.2f%%  %3d  %@", r.prob * 100, r.index, r.label))
                 }
+                if writer.writes { print(files.describe(), terminator: "") }
             }
         }
         let seconds = Date().timeIntervalSince(start)
@@ -166,6 +217,19 @@ private struct ImageResult: Encodable {
     var bits: Int?
     /// true when the float64 reference computed the logits (--reference); absent otherwise.
     var reference: Bool?
+    /// --save-outputs: every output and its file.
+    var outputs: [WrittenOutput]?
+    /// --mask: the mask file.
+    var mask: String?
+}
+
+/// One image's result for a model that is not a classifier (several outputs, or a map).
+private struct OutputsResult: Encodable {
+    var image: String
+    var outputs: [WrittenOutput]
+    var mask: String?
+    var ms: Double
+    var bits: Int?
 }
 
 /// The logits of one image: the engine's float32 or the reference's float64 (encoded as a JSON array of
