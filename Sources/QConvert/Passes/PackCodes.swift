@@ -3,7 +3,8 @@ import QGraph
 
 /// Replaces the f32 weights of every layer in `layers` by its codes: levels become a table in units of
 /// u (the layer's own `unit` when it has one; else u = max|level| / 64 when every level is 0 or +-2^e, so
-/// the table is shift-coded, else max|level| / 127), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
+/// the table is shift-coded, else levelTableUnit: the step in max|level| / 127...96 that rounds the
+/// levels its weights take with the least error), the int8 table is the rounding of levels / u, and the exact levels / u are kept so f32
 /// activations use the exact weights: w = scale[oc] * levels[code] / u with scale[oc] = u * s[oc], s the
 /// folded BatchNorm factor. Layers with more than 16 levels keep exact f32 weights.
 func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
@@ -39,7 +40,9 @@ func applyMethodLayers(_ model: inout FloatModel, layers: [String: MethodLayer],
         if eightBit { levels = (0..<256).map { layer.levels[$0 ^ 0x80] }; codes = codes.map { $0 ^ 0x80 } }
         let top = levels.reduce(Float(0)) { max($0, abs($1)) }
         let powersOfTwo = levels.allSatisfy { $0 == 0 || ($0.significandBitPattern == 0 && $0.isNormal) }
-        let unit: Float = layer.unit ?? (top == 0 ? 1 : top / (powersOfTwo ? 64 : 127))
+        var counts = [Int](repeating: 0, count: levels.count)
+        for c in codes { counts[Int(c)] += 1 }
+        let unit: Float = layer.unit ?? (top == 0 ? 1 : powersOfTwo ? top / 64 : levelTableUnit(levels: levels, counts: counts))
         let exact = levels.map { $0 / unit }
         let lut = eightBit ? (0..<256).map { Int(Int8(bitPattern: UInt8($0))) }
             : exact.map { Int(min(max($0.rounded(.toNearestOrEven), -128), 127)) }
