@@ -250,7 +250,7 @@ final class HessianCalibrationTests: XCTestCase {
 
     /// ResNet-20 at 2 bits on the real data (every 10th image of the 9,000 held-apart ones, calibrated on
     /// 100 of the others): generous bounds around toolchain/ptq/evaluate.sh's full-set figures (float 81.1;
-    /// 2-bit GPTQ uniform 77, codebook 79; round-to-nearest 36).
+    /// 2-bit GPTQ uniform 78.6, codebook 80.0; round-to-nearest 36).
     func testResNet20TwoBitsOnRealData() throws {
         guard let checkpoint = TestPaths.shared("cifar10-resnets/resnet20-12fca82f.th"),
               let testSet = TestPaths.shared("cifar10-test/labels.csv") else {
