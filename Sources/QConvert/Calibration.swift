@@ -59,13 +59,13 @@ func calibrate(graph: Graph, tensors: TensorStore, preprocessing: Preprocessing,
     for node in graph.nodes where sampledLayers.contains(node.name) { readers[node.inputs[0], default: []].append(node) }
     let shapes = Dictionary(uniqueKeysWithValues: graph.values.map { ($0.name, $0.shape) })
     var statistics: [String: [(String, LayerInputAccumulator)]] = [:]
-    for (n, node) in graph.nodes.enumerated() where statisticsLayers.contains(node.name) {
+    for node in graph.nodes where statisticsLayers.contains(node.name) {
         guard let weights = node.op.weightDescriptor?.values.flatMap({ tensors[$0]?.floats }) else { continue }
         let shape = shapes[node.inputs[0]]!
         let k = LayerInputAccumulator.reductionSize(node.op, inputShape: shape)
         let accumulator = LayerInputAccumulator(op: node.op, inputShape: shape,
                                                 rowsPerImage: hessianRowsPerImage(k: k, images: images.count),
-                                                seed: 0xf10a7 &+ UInt64(n), weights: weights)
+                                                seed: statisticsSeed(layer: node.name), weights: weights)
         statistics[node.inputs[0], default: []].append((node.name, accumulator))
     }
     let sampledImages = min(images.count, 16)

@@ -88,7 +88,7 @@ final class GPTQTests: XCTestCase {
             XCTAssertEqual(gptq.indices.map { grid.codes[Int($0)] }, rtn.codes, "\(bits) bits")
             XCTAssertEqual(gptq.scales, rtn.scales)
             let error = zip(w, rtn.dequantized()).reduce(0.0) { $0 + Double($1.0 - $1.1) * Double($1.0 - $1.1) }
-            XCTAssertEqual(gptq.losses.reduce(0, +), error * 1.01, accuracy: 1e-6 * error + 1e-12)
+            XCTAssertEqual(gptq.losses.reduce(0, +), error * (1 + gptqDamping), accuracy: 1e-6 * error + 1e-12)
         }
     }
 
@@ -150,6 +150,60 @@ final class GPTQTests: XCTestCase {
             let u = hessianWeightedError(w, uniform.dequantized(), rows: rows, k: k, hessians: [factor.hessian])
             XCTAssertLessThanOrEqual(c, u * 1.001, "\(bits) bits: codebook \(c), uniform \(u)")
         }
+    }
+
+    /// The float target: fed the float network's own inputs (cross moments H w) it is w; fed other inputs it
+    /// solves the damped normal equations (H + lambda I) w* = p + lambda w, i.e. no other weights do better
+    /// on sum (y_float - q . x)^2 + lambda |q - w|^2; and GPTQ of a layer with cross moments rounds w*.
+    func testFloatTargetWeights() {
+        let (rows, k) = (4, 12)
+        var rng = SeededGenerator(seed: 31)
+        let floatInputs = (0..<300).map { _ in gaussian(k, &rng).map { max(0, $0 + 0.3) } }
+        let inputs = floatInputs.map { x in x.map { $0 + 0.1 * gaussian(1, &rng)[0] } }
+        let w = randomWeights(rows * k, seed: 3)
+        let y = (0..<rows).map { r in floatInputs.map { x in (0..<k).reduce(0.0) { $0 + Double(w[r * k + $1]) * x[$1] } } }
+        func moments(_ xs: [[Double]]) -> (h: [Double], p: [Double]) {
+            var h = [Double](repeating: 0, count: k * k), p = [Double](repeating: 0, count: k * rows)
+            for (n, x) in xs.enumerated() {
+                for i in 0..<k {
+                    for j in 0..<k { h[i * k + j] += x[i] * x[j] }
+                    for r in 0..<rows { p[i * rows + r] += x[i] * y[r][n] }
+                }
+            }
+            return (h, p)
+        }
+        let (hFloat, pFloat) = moments(floatInputs)
+        let own = HessianFactor(hessian: hFloat, k: k)
+        let same = floatTargetWeights(w, rows: rows, k: k, factors: [own],
+                                      statistics: LayerInputStatistics(hessians: [hFloat], means: [], crossMoments: [pFloat]))
+        for i in w.indices { XCTAssertEqual(same[i], w[i], accuracy: 1e-4) }
+        let (h, p) = moments(inputs)
+        let factor = HessianFactor(hessian: h, k: k)
+        let statistics = LayerInputStatistics(hessians: [h], means: [], crossMoments: [p])
+        let target = floatTargetWeights(w, rows: rows, k: k, factors: [factor], statistics: statistics)
+        XCTAssertEqual(floatTargetWeights(w, rows: rows, k: k, factors: [factor], statistics: LayerInputStatistics(hessians: [h], means: [])), w)
+        func objective(_ q: [Float], _ r: Int) -> Double {
+            let fit = zip(inputs, y[r]).reduce(0.0) { s, pair in
+                let d = pair.1 - (0..<k).reduce(0.0) { $0 + Double(q[r * k + $1]) * pair.0[$1] }
+                return s + d * d
+            }
+            return fit + factor.lambda * (0..<k).reduce(0.0) { $0 + pow(Double(q[r * k + $1] - w[r * k + $1]), 2) }
+        }
+        for r in 0..<rows {
+            XCTAssertLessThan(objective(target, r), objective(w, r), "row \(r)")
+            for j in 0..<k {
+                for step in [Float(-1e-2), 1e-2] {
+                    var moved = target
+                    moved[r * k + j] += step
+                    XCTAssertLessThanOrEqual(objective(target, r), objective(moved, r) * (1 + 1e-9), "row \(r) weight \(j)")
+                }
+            }
+        }
+        let grid = QuantizationGrid.uniform(bits: 4)
+        let direct = gptqQuantize(target, rows: rows, k: k, factors: [factor], grid: grid, top: grid.values.last! + 0.5)
+        let layer = gptqLayer(w, rows: rows, k: k, bits: 4, scheme: .uniform, statistics: statistics)
+        XCTAssertEqual(layer.codes, direct.indices.map { grid.codes[Int($0)] })
+        XCTAssertEqual(layer.scales, direct.scales)
     }
 
     func testGridNearest() {

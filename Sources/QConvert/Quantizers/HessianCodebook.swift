@@ -113,7 +113,11 @@ private func fitLevels(_ w: [Float], rows: Int, k: Int, codes: [UInt8], scales: 
 
 /// x with a x = b for a symmetric positive definite n x n `a`, by Cholesky; nil if not positive definite.
 func solveSPD(_ a: [Double], _ b: [Double], n: Int) -> [Double]? {
-    guard let l = choleskyLower(a, n: n) else { return nil }
+    choleskyLower(a, n: n).map { solveLowerFactored($0, b, n: n) }
+}
+
+/// x with L L^T x = b, L lower triangular (row-major, `choleskyLower`'s factor): two triangular solves.
+func solveLowerFactored(_ l: [Double], _ b: [Double], n: Int) -> [Double] {
     var y = b
     for i in 0..<n {
         for t in 0..<i { y[i] -= l[i * n + t] * y[t] }

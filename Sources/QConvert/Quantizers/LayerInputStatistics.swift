@@ -1,8 +1,16 @@
 // What Hessian-aware rounding and output correction need to know about a weight layer's inputs: per conv
 // group, H = sum x x^T over sampled im2col rows and the mean im2col row, or (given the layer's weights)
-// the mean and mean square of each output channel over the sampled rows; accumulated image by image.
+// the mean and mean square of each output channel over the sampled rows and the outputs themselves;
+// given those float outputs at the same sampled rows, the cross moments sum x y_float^T that let GPTQ aim
+// at the float network's outputs (GPTQ.swift, `floatTargetWeights`); accumulated image by image.
 import QGraph
 import QKernels
+
+/// The row sampling seed of a layer's statistics: the same in every pass over the same images, so the
+/// float network's outputs and the quantized network's inputs are sampled at the same rows.
+func statisticsSeed(layer: String) -> UInt64 {
+    layer.utf8.reduce(0xcbf2_9ce4_8422_2325 as UInt64) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
+}
 
 /// One weight layer's input statistics over a calibration set.
 struct LayerInputStatistics: Sendable {
@@ -15,6 +23,12 @@ struct LayerInputStatistics: Sendable {
     /// Per output channel, over the sampled rows: E[y] and E[y^2] of y = w_r . x (when measuring outputs).
     var outputMeans: [Double] = []
     var outputSquares: [Double] = []
+    /// When measuring outputs: y = w_r . x at every sampled row, [outputs][sampledRows] row-major.
+    var sampledOutputs: [Float] = []
+    /// Given float outputs at the same sampled rows: per conv group, k x (outputs / groups) row-major,
+    /// sum over sampled rows of x y_float^T (x this network's row, y_float the float network's outputs
+    /// there). Empty when not measured, or when the sampled rows did not line up.
+    var crossMoments: [[Double]] = []
     var sampledRows = 0
     var rows = 0
 }
@@ -24,7 +38,8 @@ struct LayerInputStatistics: Sendable {
 /// whole input. Each image contributes every row to the mean and `rowsPerImage` rows, drawn with a seeded
 /// SplitMix (so the same images give the same bytes), to the sampled statistics, which the f32 GEMM
 /// updates a block of rows at a time: H += X^T X (summed into Double), or with `weights` Y = X W^T and the
-/// sums of Y and Y^2 per output channel.
+/// sums of Y and Y^2 per output channel, keeping Y; with `floatOutputs` (the float network's Y at the
+/// same rows) also X^T Y_float.
 final class LayerInputAccumulator {
     let k: Int
     let groups: Int
@@ -43,11 +58,17 @@ final class LayerInputAccumulator {
     private var product: [Float]
     private var rowSums: [Float]
     private var sampledSums: [Double]
+    /// Float outputs [outputs][floatRows] plus GEMM slack, for the cross moments; nil when not measured.
+    private var floatOutputs: [Float]?
+    private let floatRows: Int
 
     /// `op`: the layer (conv2d or linear), `inputShape`: its input's shape, `rowsPerImage`: rows per image for
     /// the sampled statistics (0: means only), `seed`: the row sampling seed, `weights`: the layer's
-    /// [outputs][k] weight rows to measure its outputs instead of H.
-    init(op: Op, inputShape: [Int], rowsPerImage: Int, seed: UInt64, weights: [Float]? = nil) {
+    /// [outputs][k] weight rows to measure its outputs instead of H, `floatOutputs`: with H, the float
+    /// network's `sampledOutputs` for the same images, rows and seed (their cross moments with this
+    /// network's rows are measured; dropped if the row counts do not match).
+    init(op: Op, inputShape: [Int], rowsPerImage: Int, seed: UInt64, weights: [Float]? = nil,
+         floatOutputs: LayerInputStatistics? = nil) {
         if case .conv2d(let c) = op { conv = c; groups = c.groups } else { conv = nil; groups = 1 }
         k = Self.reductionSize(op, inputShape: inputShape)
         shape = inputShape
@@ -66,7 +87,24 @@ final class LayerInputAccumulator {
         product = [Float](repeating: 0, count: rowsPerImage == 0 ? 0 : weights == nil ? k * k : capacity * outputs / groups)
         rowSums = [Float](repeating: 0, count: groups * k)
         sampledSums = [Double](repeating: 0, count: groups * k)
+        let target = measureH ? floatOutputs.flatMap { $0.sampledOutputs.isEmpty ? nil : $0 } : nil
+        floatRows = target?.sampledRows ?? 0
+        let floatChannels = floatRows > 0 ? (target?.sampledOutputs.count ?? 0) / floatRows : 0
+        if let target, floatChannels > 0, floatChannels % groups == 0 {
+            self.floatOutputs = target.sampledOutputs + [Float](repeating: 0, count: 16)
+            statistics.crossMoments = Array(repeating: [Double](repeating: 0, count: k * floatChannels / groups), count: groups)
+            crossProduct = [Float](repeating: 0, count: k * floatChannels / groups)
+        } else {
+            self.floatOutputs = nil
+            crossProduct = []
+        }
+        outputRows = Array(repeating: [], count: outputs)
     }
+
+    /// Per output channel, the outputs of the sampled rows so far (when measuring outputs).
+    private var outputRows: [[Float]]
+    /// One group's X^T Y_float for the gathered rows.
+    private var crossProduct: [Float]
 
     /// K of one conv group's rows (a linear: its input size).
     static func reductionSize(_ op: Op, inputShape: [Int]) -> Int {
@@ -116,6 +154,8 @@ final class LayerInputAccumulator {
         s.sampledMeans = (0..<groups).map { g in (0..<k).map { sampledSums[g * k + $0] / sampled } }
         s.outputMeans = s.outputMeans.map { $0 / sampled }
         s.outputSquares = s.outputSquares.map { $0 / sampled }
+        s.sampledOutputs = Array(outputRows.joined())
+        if s.sampledRows != floatRows { s.crossMoments = [] }
         return s
     }
 
@@ -182,42 +222,57 @@ final class LayerInputAccumulator {
     /// weights, Y_g = X_g W_g^T and the per-channel sums of Y and Y^2.
     private func flush() {
         guard filled > 0 else { return }
-        let kernel = qk_fgemm_select(qk_isa_active())
         let perGroup = outputs / groups
         for g in 0..<groups {
-            let n = weights == nil ? k : perGroup
             block.withUnsafeBufferPointer { b in
                 product.withUnsafeMutableBufferPointer { p in
                     let x = b.baseAddress! + g * k * capacity
-                    let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
-                                               residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
-                                               output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
-                                               ldc: n, out_inv_scale: 0, out_zero: 0, half_rows: nil)
                     if let weights {
                         weights.withUnsafeBufferPointer { w in
-                            var args = qk_fgemm_args(M: filled, N: perGroup, K: k, a: x, lda: k,
-                                                     b: w.baseAddress! + g * perGroup * k, ldb: k, epi: epilogue)
-                            qk_fgemm(kernel, &args)
+                            floatGEMM(m: filled, n: perGroup, k: k, a: x, lda: k, b: w.baseAddress! + g * perGroup * k, ldb: k,
+                                      c: p.baseAddress!, ldc: perGroup)
                         }
                     } else {
-                        var args = qk_fgemm_args(M: k, N: k, K: filled, a: x, lda: capacity, b: x, ldb: capacity, epi: epilogue)
-                        qk_fgemm(kernel, &args)
+                        floatGEMM(m: k, n: k, k: filled, a: x, lda: capacity, b: x, ldb: capacity, c: p.baseAddress!, ldc: k)
                     }
                 }
             }
             if weights == nil {
                 for i in 0..<(k * k) { statistics.hessians[g][i] += Double(product[i]) }
+                addCrossMoments(group: g)
             } else {
                 for m in 0..<filled {
                     for o in 0..<perGroup {
-                        let y = Double(product[m * perGroup + o])
-                        statistics.outputMeans[g * perGroup + o] += y
-                        statistics.outputSquares[g * perGroup + o] += y * y
+                        let y = product[m * perGroup + o]
+                        statistics.outputMeans[g * perGroup + o] += Double(y)
+                        statistics.outputSquares[g * perGroup + o] += Double(y) * Double(y)
+                        outputRows[g * perGroup + o].append(y)
                     }
                 }
             }
         }
         statistics.sampledRows += filled
         filled = 0
+    }
+
+    /// crossMoments[g] += X_g^T Y_float for the gathered rows (the float outputs at rows sampledRows ..<
+    /// sampledRows + filled); stops measuring if there are more rows than float outputs.
+    private func addCrossMoments(group g: Int) {
+        guard let target = floatOutputs, !statistics.crossMoments.isEmpty else { return }
+        let perGroup = statistics.crossMoments[g].count / k, offset = statistics.sampledRows
+        guard offset + filled <= floatRows else {
+            statistics.crossMoments = []
+            return
+        }
+        block.withUnsafeBufferPointer { b in
+            target.withUnsafeBufferPointer { y in
+                crossProduct.withUnsafeMutableBufferPointer { p in
+                    // P[j][o] = sum_m X^T[j][m] Y[o][offset + m]
+                    floatGEMM(m: k, n: perGroup, k: filled, a: b.baseAddress! + g * k * capacity, lda: capacity,
+                              b: y.baseAddress! + g * perGroup * floatRows + offset, ldb: floatRows, c: p.baseAddress!, ldc: perGroup)
+                }
+            }
+        }
+        for i in crossProduct.indices { statistics.crossMoments[g][i] += Double(crossProduct[i]) }
     }
 }

@@ -49,20 +49,14 @@ private func rowQuadraticForms(_ q: [Float], rows: Int, k: Int, hessians: [[Doub
     var out = [Double](repeating: 0, count: rows)
     var product = [Float](repeating: 0, count: perGroup * k)
     let weights = q + [Float](repeating: 0, count: 16)   // QK_EXTRA_BYTES of slack
-    let kernel = qk_fgemm_select(qk_isa_active())
     for (g, hessian) in hessians.enumerated() {
         let h = hessian.map(Float.init) + [Float](repeating: 0, count: 16)
         weights.withUnsafeBufferPointer { a in
             h.withUnsafeBufferPointer { b in
                 product.withUnsafeMutableBufferPointer { p in
-                    let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
-                                               residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
-                                               output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(p.baseAddress!),
-                                               ldc: k, out_inv_scale: 0, out_zero: 0, half_rows: nil)
                     // (Q H)[r][j] = sum_t Q[r][t] H[j][t] (H symmetric)
-                    var args = qk_fgemm_args(M: perGroup, N: k, K: k, a: a.baseAddress! + g * perGroup * k, lda: k,
-                                             b: b.baseAddress!, ldb: k, epi: epilogue)
-                    qk_fgemm(kernel, &args)
+                    floatGEMM(m: perGroup, n: k, k: k, a: a.baseAddress! + g * perGroup * k, lda: k, b: b.baseAddress!, ldb: k,
+                              c: p.baseAddress!, ldc: k)
                 }
             }
         }

@@ -134,7 +134,8 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
         throw ConvertError("--ptq gptq needs calibration images (--calibrate)")
     }
     let inputs = try images.map { try Preprocessor.apply(model.preprocessing, to: ImageReader.read(contentsOf: $0)) }
-    try quantizeLayerByLayer(&model, inputs: inputs, layers: Set(targets.keys), ranges: calibration.ranges, quantize: { model, name, statistics in
+    try quantizeLayerByLayer(&model, inputs: inputs, layers: Set(targets.keys), ranges: calibration.ranges,
+                             floatStatistics: calibration.inputStatistics, quantize: { model, name, statistics in
         let i = model.graph.nodes.firstIndex { $0.name == name }!
         let target = targets[name]!
         let w = model.tensors[model.graph.nodes[i].op.weightDescriptor!.values!]!
