@@ -85,54 +85,37 @@ struct FGemmCase: CustomStringConvertible {
 }
 
 final class FGemmTests: XCTestCase {
-    func testEveryMemberOnTailCases() {
-        let seed = testSeed(0xF32)
-        XCTAssertGreaterThanOrEqual(fgemmMembers.count, 1)
-        for (mi, uk) in fgemmMembers.enumerated() {
-            var rng = SeededGenerator(seed: seed &+ UInt64(mi))
-            var index = 0
-            // K around the member's own vector step too (AVX-512: 15, 16, 17, 33)
-            let kr = Int(uk.kr)
-            let ks = Set(tailKs + [kr - 1, kr, kr + 1, 2 * kr + 1].filter { $0 >= 1 }).sorted()
-            for M in tailSizes(tile: Int(uk.mr)) {
-                for N in tailSizes(tile: Int(uk.nr)) {
-                    for K in ks {
-                        let c = FGemmCase.random(M: M, N: N, K: K, rng: &rng)
-                        let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
-                        index += 1
-                        let got = c.run(uk)
-                        XCTAssertTrue(got.untouched, "\(ctx): wrote outside its output")
-                        let want = c.reference()
-                        if uk.isa == QK_ISA_SCALAR {
-                            if let msg = firstMismatch(got.values, want, N: N, context: ctx) {
-                                XCTFail(msg); return
-                            }
-                        } else if let i = got.values.indices.first(where: {
-                            abs(got.values[$0] - want[$0]) > 1e-5 * Double(K) + 1e-6
-                        }) {
-                            XCTFail("\(ctx): first bad index \(i) got \(got.values[i]) want \(want[i])")
-                            return
-                        }
-                    }
-                }
-            }
-        }
+    /// One member of either family under test: its name, tile, ISA and how it runs a case.
+    private struct Member {
+        var name: String, mr: Int, nr: Int, kr: Int, isa: qk_isa
+        var run: (FGemmCase) -> (values: [Double], untouched: Bool)
     }
 
-    /// The packed-panel members: B packed per member (panel widths 8, 16, 32), the same cases.
-    func testEveryPackedMemberOnTailCases() {
-        let seed = testSeed(0xF33)
-        XCTAssertGreaterThanOrEqual(pfgemmMembers.count, 1)
-        for (mi, uk) in pfgemmMembers.enumerated() {
+    private var rowMembers: [Member] {
+        fgemmMembers.map { uk in Member(name: uk.nameString, mr: Int(uk.mr), nr: Int(uk.nr), kr: Int(uk.kr), isa: uk.isa) { $0.run(uk) } }
+    }
+
+    /// The packed-panel members: B packed per member (panel widths 8, 16, 32); K steps 1 (k one at a time).
+    private var panelMembers: [Member] {
+        pfgemmMembers.map { uk in Member(name: uk.nameString, mr: Int(uk.mr), nr: Int(uk.nr), kr: 32, isa: uk.isa) { $0.run(uk) } }
+    }
+
+    /// Tail cases of M, N, K around each member's tile and vector step: exact for scalar members, to
+    /// rounding (1e-5 per k) for SIMD ones; nothing written outside the output.
+    private func checkTailCases(_ members: [Member], seed: UInt64) {
+        XCTAssertGreaterThanOrEqual(members.count, 1)
+        for (mi, uk) in members.enumerated() {
             var rng = SeededGenerator(seed: seed &+ UInt64(mi))
             var index = 0
-            for M in tailSizes(tile: Int(uk.mr)) {
-                for N in tailSizes(tile: Int(uk.nr)) + [2 * Int(uk.nr) + 3] {
-                    for K in tailKs + [27, 64] {
+            // K around the member's own vector step too (AVX-512: 15, 16, 17, 33), and a CIFAR stem's 27
+            let ks = Set(tailKs + [uk.kr - 1, uk.kr, uk.kr + 1, 2 * uk.kr + 1, 27].filter { $0 >= 1 }).sorted()
+            for M in tailSizes(tile: uk.mr) {
+                for N in tailSizes(tile: uk.nr) + [2 * uk.nr + 3] {
+                    for K in ks {
                         let c = FGemmCase.random(M: M, N: N, K: K, rng: &rng)
-                        let ctx = "seed \(seed)+\(mi) \(uk.nameString) case #\(index) \(c)"
+                        let ctx = "seed \(seed)+\(mi) \(uk.name) case #\(index) \(c)"
                         index += 1
-                        let got = c.run(uk)
+                        let got = uk.run(c)
                         XCTAssertTrue(got.untouched, "\(ctx): wrote outside its output")
                         let want = c.reference()
                         if uk.isa == QK_ISA_SCALAR {
@@ -149,24 +132,18 @@ final class FGemmTests: XCTestCase {
         }
     }
 
+    func testEveryMemberOnTailCases() { checkTailCases(rowMembers, seed: testSeed(0xF32)) }
+
+    func testEveryPackedMemberOnTailCases() { checkTailCases(panelMembers, seed: testSeed(0xF33)) }
+
     func testThreadCountInvariance() {
         let seed = testSeed(3)
         var rng = SeededGenerator(seed: seed)
-        for uk in fgemmMembers {
+        for uk in rowMembers + panelMembers {
             let c = FGemmCase.random(M: 70, N: 33, K: 150, rng: &rng)
-            let one = withThreads(1) { c.run(uk) }, two = withThreads(2) { c.run(uk) }
+            let one = withThreads(1) { uk.run(c) }, two = withThreads(2) { uk.run(c) }
             XCTAssertTrue(one.untouched && two.untouched)
-            if let msg = firstMismatch(two.values, one.values, N: c.N,
-                                       context: "seed \(seed) \(uk.nameString) 2 vs 1 threads") {
-                XCTFail(msg)
-            }
-        }
-        for uk in pfgemmMembers {
-            let c = FGemmCase.random(M: 70, N: 33, K: 150, rng: &rng)
-            let one = withThreads(1) { c.run(uk) }, two = withThreads(2) { c.run(uk) }
-            XCTAssertTrue(one.untouched && two.untouched)
-            if let msg = firstMismatch(two.values, one.values, N: c.N,
-                                       context: "seed \(seed) \(uk.nameString) 2 vs 1 threads") {
+            if let msg = firstMismatch(two.values, one.values, N: c.N, context: "seed \(seed) \(uk.name) 2 vs 1 threads") {
                 XCTFail(msg)
             }
         }
