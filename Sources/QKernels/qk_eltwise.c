@@ -139,33 +139,34 @@ void qk_affine_f32(size_t n, size_t channels, const float* in, const float* scal
     QK_FOR_CHUNKS(n, chunk, begin, count, qk_affine_run(count, period, in + begin, s, b, out + begin));
 }
 
-/** BatchNorm -> DoReFa -> quantize as one pass: each element's arithmetic is qk_affine_f32's, then
- *  qk_dorefa_f32's, then qk_quantize_u8's (zero point 0), in that order, so the codes are the three
- *  steps' bits. */
+/** BatchNorm -> DoReFa -> quantize as one pass: qk_affine_f32's fused multiply-add, qk_dorefa_f32's clamp
+ *  and rounding, then the code itself: DoReFa's P / levels quantized with scale 1 / levels is P again
+ *  (|P / levels * inv_scale - P| <= 255 * 2^-22), so the division and the second multiply are left out and
+ *  P goes through qk_requant_u8 with inverse scale 1 (a NaN gives 0, as through the three steps). The
+ *  codes are the three steps' bits (EltwiseTests compares them on NaN, infinities and DoReFa's ties). */
 static QK_FMA_CLONES void qk_affine_dorefa_u8_run(size_t n, size_t period, const float* restrict in,
                                                  const float* restrict scale, const float* restrict shift,
-                                                 float levels, float inv_scale, uint8_t* restrict out) {
+                                                 float levels, uint8_t* restrict out) {
     size_t i = 0;
     for (; i < n; i += period) {
         const size_t count = n - i < period ? n - i : period;
         const float* restrict x = in + i;
         uint8_t* restrict y = out + i;
         for (size_t j = 0; j < count; j++) {
-            const float d = rintf(qk_swift_clamp(fmaf(x[j], scale[j], shift[j]), 0.0f, 1.0f) * levels) / levels;
-            y[j] = qk_requant_u8(d, inv_scale, 0);
+            y[j] = qk_requant_u8(rintf(qk_swift_clamp(fmaf(x[j], scale[j], shift[j]), 0.0f, 1.0f) * levels), 1.0f, 0);
         }
     }
 }
 
 void qk_affine_dorefa_u8(size_t n, size_t channels, const float* in, const float* scale, const float* shift,
-                         float levels, float inv_scale, uint8_t* out) {
+                         float levels, uint8_t* out) {
     float tiled_scale[QK_PERIOD_MAX], tiled_shift[QK_PERIOD_MAX];
     const size_t period = qk_channel_period(channels);
     const float* s = qk_tile_params(scale, channels, period, tiled_scale);
     const float* b = qk_tile_params(shift, channels, period, tiled_shift);
     const size_t chunk = period * ((QK_ELTWISE_CHUNK + period - 1) / period);
     QK_FOR_CHUNKS(n, chunk, begin, count,
-                  qk_affine_dorefa_u8_run(count, period, in + begin, s, b, levels, inv_scale, out + begin));
+                  qk_affine_dorefa_u8_run(count, period, in + begin, s, b, levels, out + begin));
 }
 
 /** A per-channel step with one parameter array: `run` over chunks of whole periods. */

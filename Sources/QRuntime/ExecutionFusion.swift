@@ -6,7 +6,7 @@
 //    clamps y to [0, 1] and stores lrintf(y * n) (QK_OUTPUT_U8 with inverse scale exactly n), which is
 //    round_half_even(clamp(y, 0, 1) * n), the code the two steps wrote: the same bits (tested).
 // 2. BatchNorm -> DoReFa(k) -> quantize (a pre-activation block's entry): one step,
-//    qk_affine_dorefa_u8, the three kernels' per-element arithmetic composed: the same bits (tested).
+//    qk_affine_dorefa_u8 (the affine and DoReFa arithmetic, then the code directly): the same bits (tested).
 //
 // Fused-away f32 values are never written, so a run's observer does not see them.
 import QGraph

@@ -129,8 +129,8 @@ enum Executor {
                 qk_round_to_fixed_f32(count, f32(src), delta, lo, hi, f32(dst))
             case .doReFa(let src, let dst, let count, let levels):
                 qk_dorefa_f32(count, f32(src), levels, f32(dst))
-            case .affineDoReFaCodes(let src, let dst, let count, let channels, let scale, let shift, let levels, let inverse):
-                qk_affine_dorefa_u8(count, channels, f32(src), scale, shift, levels, inverse, u8(dst))
+            case .affineDoReFaCodes(let src, let dst, let count, let channels, let scale, let shift, let levels):
+                qk_affine_dorefa_u8(count, channels, f32(src), scale, shift, levels, u8(dst))
             case .prelu(let src, let dst, let count, let channels, let slopes, let shared):
                 qk_prelu_f32(count, shared ? 1 : channels, f32(src), slopes, f32(dst))
             case .pointwise(let src, let dst, let count, let function):

@@ -38,7 +38,7 @@ enum Step {
     case doReFa(src: Int, dst: Int, count: Int, levels: Float)
     /// u8 codes of DoReFa(affine(x)): BatchNorm, DoReFa and quantize fused (qk_affine_dorefa_u8).
     case affineDoReFaCodes(src: Int, dst: Int, count: Int, channels: Int, scale: UnsafePointer<Float>,
-                           shift: UnsafePointer<Float>, levels: Float, inverseScale: Float)
+                           shift: UnsafePointer<Float>, levels: Float)
     /// y = f(x), a pointwise activation of QGraph/Ops/ (DefinedOpSteps.swift).
     case pointwise(src: Int, dst: Int, count: Int, function: PointwiseFunction)
     /// y[i] = x[i] * scale[i % channels] (squeeze-excite; the scales are a run-time value).
@@ -234,11 +234,9 @@ final class Plan: @unchecked Sendable {
                     shift[c] = beta[c] - mean[c] * scale[c]
                 }
                 if let chain = affineChains[s] {
-                    let codes = graph.nodes[chain.quantize].output
-                    guard case .fixed(let codeScale, 0)? = quant(codes) else { preconditionFailure("DoReFa codes have a fixed scale") }
-                    steps.append(.affineDoReFaCodes(src: src, dst: offset(codes), count: out.elementCount, channels: b.channels,
-                                                    scale: memory.floats(scale), shift: memory.floats(shift),
-                                                    levels: Float((1 << chain.bits) - 1), inverseScale: 1 / codeScale))
+                    steps.append(.affineDoReFaCodes(src: src, dst: offset(graph.nodes[chain.quantize].output), count: out.elementCount,
+                                                    channels: b.channels, scale: memory.floats(scale), shift: memory.floats(shift),
+                                                    levels: Float((1 << chain.bits) - 1)))
                 } else {
                     steps.append(.affine(src: src, dst: dst, count: out.elementCount, channels: b.channels,
                                          scale: memory.floats(scale), shift: memory.floats(shift)))

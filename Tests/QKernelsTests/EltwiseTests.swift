@@ -201,7 +201,7 @@ final class EltwiseTests: XCTestCase {
                     qk_quantize_u8(n, doReFa, inverse, 0, &want)
                     for threads: Int32 in [1, 2] {
                         let out = Guarded<UInt8>(count: n)
-                        withThreads(threads) { qk_affine_dorefa_u8(n, channels, x, scale, shift, levels, inverse, out.ptr) }
+                        withThreads(threads) { qk_affine_dorefa_u8(n, channels, x, scale, shift, levels, out.ptr) }
                         XCTAssertTrue(out.unchangedOutside { _ in true }, "seed \(seed): wrote outside its output")
                         if let i = (0..<n).first(where: { out[$0] != want[$0] }) {
                             XCTFail("seed \(seed) \(bits) bits, \(channels) channels, n \(n), \(threads) threads: element \(i) "

@@ -76,10 +76,11 @@ void qk_round_to_fixed_f32(size_t n, const float* in, float delta, float lo, flo
  *  qk_clamp_f32 (x = -0 gives +0, NaN stays NaN), rintf in the default mode (half to even). */
 void qk_dorefa_f32(size_t n, const float* in, float levels, float* out);
 /** BatchNorm, DoReFa and quantization in one pass (a pre-activation block's entry on Any-Precision's
- *  integer path): out[i] = the u8 code qk_quantize_u8 (inv_scale, zero point 0) makes of what
- *  qk_dorefa_f32 (levels) makes of what qk_affine_f32 makes of in[i]; the same bits as the three steps. */
+ *  integer path): out[i] = the u8 code qk_quantize_u8 (inverse scale 1 / (1 / levels), zero point 0)
+ *  makes of what qk_dorefa_f32 (levels) makes of what qk_affine_f32 makes of in[i]; the same bits as
+ *  the three steps, with no division. */
 void qk_affine_dorefa_u8(size_t n, size_t channels, const float* in, const float* scale, const float* shift,
-                         float levels, float inv_scale, uint8_t* out);
+                         float levels, uint8_t* out);
 
 /* The pointwise activations of mobile networks (QGraph/Ops/: hardswish, hardsigmoid, sigmoid, SiLU)
  * and squeeze-excite's per-channel multiply, float32 operations in the order written (clamp as
