@@ -2,6 +2,11 @@
  * one GEMM per group over the im2col rows (or over the input itself for 1x1 stride-1 convs). */
 #include <assert.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <emmintrin.h>
+#elif defined(__aarch64__)
+#include <arm_neon.h>
+#endif
 #include "internal/qk_omp.h"
 #include "internal/qk_parallel.h"
 #include "qk_conv.h"
@@ -165,6 +170,24 @@ static void qk_im2col_rows_u8(const qk_conv_geom* g, const uint8_t* in, int32_t 
     }
 }
 
+/* sum of n bytes: SSE2's psadbw (every x86-64) or NEON's widening pairwise adds, else a plain loop; the
+ * integer sum is the same on every path. Pixel sums for the row sums of half-step weights. */
+static uint32_t qk_sum_u8(const uint8_t* p, size_t n) {
+    uint64_t s = 0;
+    size_t i = 0;
+#if defined(__x86_64__)
+    __m128i acc = _mm_setzero_si128();
+    for (; i + 16 <= n; i += 16) acc = _mm_add_epi64(acc, _mm_sad_epu8(_mm_loadu_si128((const __m128i*)(const void*)(p + i)), _mm_setzero_si128()));
+    s = (uint64_t)_mm_cvtsi128_si64(acc) + (uint64_t)_mm_cvtsi128_si64(_mm_unpackhi_epi64(acc, acc));
+#elif defined(__aarch64__)
+    uint32x4_t acc = vdupq_n_u32(0);
+    for (; i + 16 <= n; i += 16) acc = vpadalq_u16(acc, vpaddlq_u8(vld1q_u8(p + i)));
+    s = vaddvq_u32(acc);
+#endif
+    for (; i < n; i++) s += p[i];
+    return (uint32_t)s;
+}
+
 /* Element size of an epilogue's output / residual, for offsetting them to a group's columns. */
 static size_t qk_out_elem_size(qk_output_kind k) { return k == QK_OUTPUT_U8 ? 1 : 4; }
 static size_t qk_residual_elem_size(qk_residual_kind k) { return k == QK_RESIDUAL_U8 ? 1 : 4; }
@@ -222,10 +245,7 @@ static void qk_conv_row_sums_u8(const qk_conv_geom* g, const uint8_t* in, int32_
                                 int32_t a_zero, int32_t* pixel, int32_t* rows) {
     const size_t pixels = (size_t)g->in_h * (size_t)g->in_w;
     for (size_t p = 0; p < pixels; p++) {
-        const uint8_t* px = in + p * (size_t)g->in_c + c_begin;
-        int32_t s = 0;
-        for (int32_t c = 0; c < c_count; c++) s += px[c];
-        pixel[p] = s - a_zero * c_count;
+        pixel[p] = (int32_t)qk_sum_u8(in + p * (size_t)g->in_c + c_begin, (size_t)c_count) - a_zero * c_count;
     }
     const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);
     for (int32_t oy = 0; oy < oh; oy++) {
