@@ -219,19 +219,29 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     let shiftTable = c.weight.lut.map(WeightDescriptor.isShiftTable) ?? false
     let kind = choice == .shift && shiftTable && qk_qgemm_select_kind(Int32(bits), qk_isa_active(), QK_KIND_SHIFT) != nil
         ? QK_KIND_SHIFT : QK_KIND_LUT
-    guard let member = qk_qgemm_select_kind(Int32(bits), qk_isa_active(), kind) else {
+    // Table weights run on the int8 member instead, expanded once, where asked for or measured faster.
+    var (runBits, weights, runLut) = (bits, UnsafePointer(packed), lut)
+    if kind == QK_KIND_LUT, let table = lut, Int8Expansion.isAvailable(bits: bits),
+       choice == .int8 || (choice == .auto && Int8Expansion.isFaster(bits: bits, geometry: geometry)) {
+        let values = Array(UnsafeBufferPointer(start: table, count: 1 << bits))
+        weights = Int8Expansion.expand(packed, outChannels: oc, reduction: k, groups: c.groups, bits: bits,
+                                       table: values, memory: memory)
+        (runBits, runLut) = (8, nil)
+    }
+    guard let member = qk_qgemm_select_kind(Int32(runBits), qk_isa_active(), runBits == 8 ? QK_KIND_LUT : kind) else {
         throw RuntimeError("no kernel for \(bits)-bit weights")
     }
     // Each conv group's rows are their own packed matrix (qk_pack.h): column sums per group.
     let colsums = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
-    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(bits))
+    let perGroup = oc / c.groups, groupBytes = qk_packed_bytes(perGroup, k, Int32(runBits))
     for g in 0..<c.groups {
-        qk_weight_colsums(packed + g * groupBytes, perGroup, k, Int32(bits), lut, colsums + g * perGroup)
+        qk_weight_colsums(weights + g * groupBytes, perGroup, k, Int32(runBits), runLut, colsums + g * perGroup)
     }
     // qk_conv2d_u8 reads half_rows only as the request and points it at the row sums it computes
     if halfStep { epilogue.half_rows = UnsafePointer(colsums) }
-    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: packed, w_group_stride: groupStride,
-                             bits: Int32(bits), lut: lut, colsum: colsums, epi: epilogue)
+    let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: weights,
+                             w_group_stride: Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: runBits),
+                             bits: Int32(runBits), lut: runLut, colsum: colsums, epi: epilogue)
     return .quantizedGemm(memory.store(QuantizedGemmConv(geometry: geometry, args: args, member: member, operands: operands)),
                           workspace: workspace)
 }

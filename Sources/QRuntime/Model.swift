@@ -7,7 +7,8 @@ import QGraph
 public enum KernelChoice: String, CaseIterable, Sendable {
     /// The planner's pick: table lookup + integer dot products (on every CPU measured so far it beats
     /// shift-add on the same weights, docs/PERFORMANCE.md), except that a conv of 1-2-bit weight codes on
-    /// 1-2-bit activation codes (Any-Precision at 1 and 2 bits) runs bit-serially where a one-time
+    /// 1-2-bit activation codes (Any-Precision at 1 and 2 bits) runs bit-serially, and a conv of 1-4-bit
+    /// table-coded weights runs on the int8 member with its weights expanded at load, where a one-time
     /// measurement of its shape on this CPU finds that faster (same bits either way).
     case auto
     /// Table lookup + dot products (every quantized layer can run this way).
@@ -18,6 +19,17 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     /// Bit-serial (AND + popcount, qk_bsgemm.h) for every conv it can run (1-2-bit weight codes x 1-2-bit
     /// activation codes); other layers, and the widths of a model that have none, use table lookup.
     case bitSerial = "bit-serial"
+    /// 1-4-bit table-coded conv weights expanded once at load to their int8 values and run on the int8
+    /// member (same sums as table lookup; four to eight times the weight memory at run time).
+    case int8
+
+    /// The `--kernel` option's help, for the command-line tools.
+    public static let optionHelp = "Quantized GEMM family: auto (the planner's pick: table lookup; bit-serial, or int8 for "
+        + "1-4-bit table weights, where measured faster), lut (table lookup + dot products), shift (shift-add for 2-, 3- and "
+        + "4-bit shift-coded layers), bit-serial (AND + popcount for 1-2-bit weights on 1-2-bit activation codes) or int8 "
+        + "(1-4-bit table weights expanded to int8 at load, int8 dot products)."
+    /// The message for a `--kernel` value that names no family.
+    public static let invalidMessage = "--kernel must be " + allCases.map(\.rawValue).joined(separator: ", ")
 }
 
 /// How the planner runs depthwise convs (groups == in_c == out_c, dilation 1, stride 1 or 2; 3x3, and

@@ -35,7 +35,7 @@ struct QBench: ParsableCommand {
     @Option(name: .shortAndLong, help: "The .lbm model (default: the bundled Fashion-MNIST model).")
     var model: String?
 
-    @Option(help: "Quantized GEMM family: auto (the planner's pick: table lookup, bit-serial where measured faster), lut (table lookup + dot products), shift (shift-add for 2-, 3- and 4-bit shift-coded layers) or bit-serial (AND + popcount for 1-2-bit weights on 1-2-bit activation codes).")
+    @Option(help: ArgumentHelp(stringLiteral: KernelChoice.optionHelp))
     var kernel: String = "auto"
 
     @Option(help: "Depthwise convs: direct (the dwconv3x3 / fdwconv kernels; f32 5x5 too) or gemm (one GEMM per channel, for comparison).")
@@ -92,7 +92,7 @@ struct QBench: ParsableCommand {
             }
         }
         if let cores { _ = try parseSelections(cores) }
-        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut, shift or bit-serial") }
+        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError(KernelChoice.invalidMessage) }
         guard DepthwisePath(rawValue: depthwise) != nil else { throw ValidationError("--depthwise must be direct or gemm") }
         guard warmup >= 0 else { throw ValidationError("--warmup must not be negative") }
         guard warmupSecs >= 0, warmupSecs.isFinite else { throw ValidationError("--warmup-secs must not be negative") }

@@ -46,7 +46,7 @@ struct QInfer: ParsableCommand {
     @Option(help: "How many classes to print per image.")
     var top: Int = 5
 
-    @Option(help: "Quantized GEMM family: auto (the planner's pick: table lookup, bit-serial where measured faster), lut (table lookup + dot products), shift (shift-add for 2-, 3- and 4-bit shift-coded layers) or bit-serial (AND + popcount for 1-2-bit weights on 1-2-bit activation codes).")
+    @Option(help: ArgumentHelp(stringLiteral: KernelChoice.optionHelp))
     var kernel: String = "auto"
 
     @Option(help: "Threads for the network.")
@@ -82,7 +82,7 @@ struct QInfer: ParsableCommand {
     func validate() throws {
         guard top >= 1 else { throw ValidationError("--top must be at least 1") }
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be in 1...256") }
-        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError("--kernel must be auto, lut, shift or bit-serial") }
+        guard KernelChoice(rawValue: kernel) != nil else { throw ValidationError(KernelChoice.invalidMessage) }
         if let mask, !mask.lowercased().hasSuffix(".png") || mask.hasSuffix("/") {
             throw ValidationError("--mask must name a .png file, not '\(mask)'")
         }
