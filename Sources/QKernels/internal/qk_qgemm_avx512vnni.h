@@ -97,16 +97,19 @@ QK_DECODE_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, co
  * nr <= 32, n0 a multiple of 16. A past K is zero: the last partial block of each row is copied
  * into a zeroed buffer, so every step broadcasts from plain loads. A second row group past nr
  * repeats the first (results dropped). */
+/* `rows` rows x `G` row groups (1 for a tile of at most 16 columns: a 16-channel layer would otherwise
+ * compute a second, discarded group), both constants in every instantiation. */
 QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t nr, int bits,
-                                      int rows) {
+                                      int rows, int G) {
     const qk_vnni_tables tables = qk_vnni_tables_make(g->lut, bits);
     const size_t groups = (nr + QK_ROW_GROUP - 1) / QK_ROW_GROUP, block_bytes = QK_GROUP_BLOCK_BYTES(bits);
+    /* fewer than ~10 independent vpdpbusd chains leave its latency exposed: then odd sub-steps go to acc2 */
+    const int split = rows * G <= 8;
     const uint8_t* a[QK_VNNI_MR] = {0};
     const uint8_t* w[QK_VNNI_GROUPS];
     for (int i = 0; i < rows; i++) a[i] = g->a + (m0 + (size_t)i) * g->lda;
     for (size_t j = 0; j < QK_VNNI_GROUPS; j++)
         w[j] = g->w + (n0 / QK_ROW_GROUP + (j < groups ? j : groups - 1)) * g->w_group_stride;
-    /* with 1 or 2 rows, odd sub-steps go to acc2: enough independent vpdpbusd chains to hide its latency */
     __m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS], acc2[QK_VNNI_MR][QK_VNNI_GROUPS];
     for (int i = 0; i < QK_VNNI_MR; i++)
         for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
@@ -134,49 +137,58 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         }
         for (int s = 0; s < 8; s++) {
             const __m512i w0 = qk_vnni_substep(blk0, s, bits, &tables);
-            const __m512i w1 = qk_vnni_substep(blk1, s, bits, &tables);
+            const __m512i w1 = G > 1 ? qk_vnni_substep(blk1, s, bits, &tables) : w0;
             for (int i = 0; i < rows; i++) {
                 int32_t a4;
                 memcpy(&a4, p[i] + 4 * s, 4);
                 const __m512i av = _mm512_set1_epi32(a4);
-                if (rows <= 2 && (s & 1)) {
+                if (split && (s & 1)) {
                     acc2[i][0] = _mm512_dpbusd_epi32(acc2[i][0], av, w0);
-                    acc2[i][1] = _mm512_dpbusd_epi32(acc2[i][1], av, w1);
+                    if (G > 1) acc2[i][1] = _mm512_dpbusd_epi32(acc2[i][1], av, w1);
                 } else {
                     acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], av, w0);
-                    acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, w1);
+                    if (G > 1) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], av, w1);
                 }
             }
         }
     }
-    if (rows <= 2) {
+    if (split) {
         for (int i = 0; i < rows; i++)
-            for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = _mm512_add_epi32(acc[i][j], acc2[i][j]);
+            for (int j = 0; j < G; j++) acc[i][j] = _mm512_add_epi32(acc[i][j], acc2[i][j]);
     }
     /* the group index is known only at run time: epilogues with constant indices keep acc in registers */
     const size_t cols0 = nr < 16 ? nr : 16;
     const qk_avx512_epi c0 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0, cols0);
     for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
-    if (groups > 1) {
+    if (G > 1 && groups > 1) {
         const qk_avx512_epi c1 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0 + 16, nr - 16);
         for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c1, g->a_zero, m0 + (size_t)i, n0 + 16, acc[i][1]);
     }
 }
 
+/* One instantiation per row count, G row groups. */
+#define QK_VNNI_ROWS_CASES(G)                                              \
+    switch (mr) {                                                          \
+    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1, G); break;           \
+    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2, G); break;           \
+    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3, G); break;           \
+    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4, G); break;           \
+    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5, G); break;           \
+    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6, G); break;           \
+    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7, G); break;           \
+    default: qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G); break;          \
+    }
+
 /* The member body: rows [m0, m0+mr), mr <= 8, each row count compiled on its own so that short
- * tiles (a linear layer's single row, the last rows of a conv) do no wasted work. */
+ * tiles (a linear layer's single row, the last rows of a conv) do no wasted work, and tiles of at most
+ * 16 columns on one row group. */
 QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
                                              size_t nr, int bits) {
     assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR && n0 % QK_ROW_GROUP == 0);
-    switch (mr) {
-    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1); break;
-    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2); break;
-    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3); break;
-    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4); break;
-    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5); break;
-    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6); break;
-    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7); break;
-    default: qk_vnni_tile_rows(g, m0, n0, nr, bits, 8); break;
+    if (nr <= QK_ROW_GROUP) {
+        QK_VNNI_ROWS_CASES(1)
+    } else {
+        QK_VNNI_ROWS_CASES(2)
     }
 }
 
