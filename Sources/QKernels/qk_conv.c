@@ -7,6 +7,7 @@
 #elif defined(__aarch64__)
 #include <arm_neon.h>
 #endif
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_omp.h"
 #include "internal/qk_parallel.h"
 #include "qk_conv.h"
@@ -61,6 +62,23 @@ static inline void qk_copy_u8(uint8_t* d, const uint8_t* s, size_t n) {
     }
 }
 
+/* `count` copies of `run` bytes, the source advancing by src_step and the destination by dst_step: the
+ * in-image stretch of one kernel row across an output row of im2col (one call instead of a branchy
+ * per-pixel path). Runs of 32 bytes or more go in 32-byte moves, the last one overlapping; one AVX2 /
+ * AVX-512 clone each, so a move is one vector register. */
+static QK_VECTOR_CLONES void qk_copy_runs_u8(uint8_t* dst, size_t dst_step, const uint8_t* src, size_t src_step,
+                                             size_t run, size_t count) {
+    if (run < 32) {
+        for (size_t j = 0; j < count; j++, dst += dst_step, src += src_step) qk_copy_u8(dst, src, run);
+        return;
+    }
+    for (size_t j = 0; j < count; j++, dst += dst_step, src += src_step) {
+        size_t i = 0;
+        for (; i + 32 <= run; i += 32) memcpy(dst + i, src + i, 32);
+        if (i < run) memcpy(dst + run - 32, src + run - 32, 32);
+    }
+}
+
 static inline void qk_copy_f32(float* d, const float* s, size_t n) { memcpy(d, s, n * sizeof(float)); }
 
 /* One im2col body for both element types: for each output row oy, kernel row ky and output pixel
@@ -91,7 +109,15 @@ static inline void qk_copy_f32(float* d, const float* s, size_t n) { memcpy(d, s
                     const int32_t ix0 = ox * g->stride_w - g->pad_left;                           \
                     if (rows_contiguous) {                                                        \
                         if (ix0 >= 0 && ix0 + kw <= g->in_w) {                                    \
-                            copy(dst, src_row + (size_t)ix0 * cc, run);                           \
+                            /* the output pixels up to the last one with every tap in the image */ \
+                            const int32_t last = (g->in_w - kw + g->pad_left) / g->stride_w;      \
+                            const int32_t end = last + 1 < ow ? last + 1 : ow;                    \
+                            qk_copy_runs_u8((uint8_t*)dst, ld_out * sizeof(T),                    \
+                                            (const uint8_t*)(src_row + (size_t)ix0 * cc),         \
+                                            (size_t)g->stride_w * cc * sizeof(T), run * sizeof(T), \
+                                            (size_t)(end - ox));                                  \
+                            dst += (size_t)(end - ox - 1) * ld_out;                               \
+                            ox = end - 1;                                                         \
                             continue;                                                             \
                         }                                                                         \
                         const int32_t lo = ix0 < 0 ? -ix0 : 0;                                    \
@@ -154,8 +180,17 @@ static void qk_im2col_rows_u8(const qk_conv_geom* g, const uint8_t* in, int32_t 
             for (int32_t ox = ox_begin; ox < ox_end; ox++, dst += ld_out) {
                 const int32_t ix0 = ox * g->stride_w - g->pad_left;
                 if (rows_contiguous && ix0 >= 0 && ix0 + kw <= g->in_w) {
-                    if (wide) memcpy(dst, src_row + (size_t)ix0 * cc, 32);
-                    else qk_copy_u8(dst, src_row + (size_t)ix0 * cc, run);
+                    if (wide) {
+                        memcpy(dst, src_row + (size_t)ix0 * cc, 32);
+                        continue;
+                    }
+                    /* every output pixel up to the last one whose taps are all in the image, at once */
+                    const int32_t last = (g->in_w - kw + g->pad_left) / g->stride_w;
+                    const int32_t end = last + 1 < ox_end ? last + 1 : ox_end;
+                    qk_copy_runs_u8(dst, ld_out, src_row + (size_t)ix0 * cc, (size_t)g->stride_w * cc, run,
+                                    (size_t)(end - ox));
+                    dst += (size_t)(end - ox - 1) * ld_out;
+                    ox = end - 1;
                     continue;
                 }
                 uint8_t* d = dst;

@@ -30,6 +30,9 @@ let convShapes: [ConvShape] = [
     ConvShape(h: 8, w: 8, c: 3, oc: 5, kh: 1, kw: 1, sh: 2, sw: 2, pads: (0, 0, 0, 0), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 4, w: 5, c: 2, oc: 3, kh: 5, kw: 3, sh: 2, sw: 1, pads: (2, 1, 2, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 3, w: 3, c: 5, oc: 33, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    // in-image runs of kw * C bytes >= 32 with an overlapping last 32-byte move (48, 33; f32: 192, 132 bytes)
+    ConvShape(h: 6, w: 7, c: 16, oc: 9, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
+    ConvShape(h: 7, w: 8, c: 11, oc: 5, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 1), dh: 1, dw: 1, groups: 1),
     // kw * C a multiple of 32 (whole 32-byte blocks per kernel row)
     ConvShape(h: 7, w: 9, c: 32, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 8, w: 6, c: 32, oc: 33, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 2), dh: 2, dw: 1, groups: 1),
