@@ -1,4 +1,4 @@
-// Depthwise 3x3 benchmarks: the dispatched dwconv3x3 member (qk_dwconv.h) against the GEMM path
+// Depthwise 3x3 benchmarks: the dispatched dwconv member (qk_dwconv.h) against the GEMM path
 // (qk_conv2d_u8 with groups == C, the dispatched qgemm member) on MobileNetV2's depthwise layers at
 // 224x224, 8-bit weights, u8 output with bias and ReLU6. Same data for both; GOP/s counts 2 ops per
 // multiply-add of the 3x3 taps. Registered by KernelBenchmarks.swift.
@@ -64,10 +64,10 @@ final class DepthwiseProblem {
             qk_pack_codes(codes, 1, 9, 8, packed + ch * groupBytes)
             qk_weight_colsums(packed + ch * groupBytes, 1, 9, 8, nil, colsum + ch)
         }
-        let wStride = qk_dwconv3x3_weight_stride(Int32(c))
+        let wStride = qk_dwconv_weight_stride(Int32(c))
         let w = alloc(9 * wStride).bindMemory(to: Int8.self, capacity: 9 * wStride)
         let wsum = alloc(c * 4).bindMemory(to: Int32.self, capacity: c)
-        qk_dwconv3x3_pack(packed, groupBytes, 8, nil, Int32(c), w, wStride, wsum)
+        qk_dwconv_pack(packed, groupBytes, 8, nil, 3, Int32(c), w, wStride, wsum)
         let scale = alloc(c * 4).bindMemory(to: Float.self, capacity: c)
         let bias = alloc(c * 4).bindMemory(to: Float.self, capacity: c)
         for ch in 0..<c { scale[ch] = 1e-3; bias[ch] = 0.5 }
@@ -88,7 +88,7 @@ final class DepthwiseProblem {
     deinit { blocks.forEach { $0.deallocate() } }
 
     func runDirect() {
-        withUnsafePointer(to: direct) { uk in withUnsafePointer(to: directArgs) { qk_dwconv3x3(uk, $0) } }
+        withUnsafePointer(to: direct) { uk in withUnsafePointer(to: directArgs) { qk_dwconv(uk, $0) } }
     }
 
     func runGemm() {
@@ -98,15 +98,15 @@ final class DepthwiseProblem {
     }
 }
 
-/// Registers "dwconv3x3 <shape> [member]" and "dwconv3x3 via qgemm <shape> [member]" per shape.
+/// Registers "dwconv 3x3 <shape> [member]" and "dwconv 3x3 via qgemm <shape> [member]" per shape.
 func registerDepthwiseBenchmarks() {
     for shape in depthwiseShapes {
         let problem = DepthwiseProblem(shape)
         let ops = 2 * problem.multiplyAdds
-        Benchmark("dwconv3x3 \(shape.name) [\(String(cString: problem.direct.name))]") { benchmark in
+        Benchmark("dwconv 3x3 \(shape.name) [\(String(cString: problem.direct.name))]") { benchmark in
             for _ in benchmark.scaledIterations { record(benchmark) { problem.runDirect(); return ops } }
         }
-        Benchmark("dwconv3x3 via qgemm \(shape.name) [\(String(cString: problem.gemm.name))]") { benchmark in
+        Benchmark("dwconv 3x3 via qgemm \(shape.name) [\(String(cString: problem.gemm.name))]") { benchmark in
             for _ in benchmark.scaledIterations { record(benchmark) { problem.runGemm(); return ops } }
         }
     }

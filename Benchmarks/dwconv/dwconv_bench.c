@@ -52,10 +52,10 @@ int main(int argc, char** argv) {
         for (int c = 0; c < C; c++) scale[c] = 0.001f;
         uint8_t* out = malloc(M * (size_t)C);
         uint8_t* ws = malloc(qk_conv_workspace_bytes(&g, 1));
-        const size_t wstride = qk_dwconv3x3_weight_stride(C);
+        const size_t wstride = qk_dwconv_weight_stride(C);
         int8_t* w = malloc(9 * wstride);
         int32_t* wsum = malloc((size_t)C * 4);
-        const double repack = BEST_OF(20, qk_dwconv3x3_pack(packed, gs, bits, bits == 8 ? NULL : lut, C, w, wstride, wsum));
+        const double repack = BEST_OF(20, qk_dwconv_pack(packed, gs, bits, bits == 8 ? NULL : lut, 3, C, w, wstride, wsum));
         qk_epilogue e = {0};
         e.scale = scale; e.clamp_lo = 0.0f; e.clamp_hi = 6.0f; e.output_kind = QK_OUTPUT_U8;
         e.out = out; e.ldc = (size_t)C; e.out_inv_scale = 20.0f; e.out_zero = 0;
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
             if (!qk_isa_supported(uk->isa)) continue;
             qk_dwconv_args a = {0};
             a.geom = g; a.in = in; a.a_zero = 3; a.w = w; a.w_stride = wstride; a.wsum = wsum; a.epi = e;
-            const double td = BEST_OF(20, qk_dwconv3x3(uk, &a));
+            const double td = BEST_OF(20, qk_dwconv(uk, &a));
             char shape[32];
             snprintf(shape, sizeof shape, "%dx%dx%d s%d", H, H, C, S);
             printf("%-16s %-40s %10.1f %10.1f %7.1fx %10.1f\n", shape, uk->name, td * 1e6, tg * 1e6, tg / td, repack * 1e6);

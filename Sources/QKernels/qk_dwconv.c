@@ -1,5 +1,5 @@
-/* qk_dwconv.c — the dwconv3x3 family's shape check, weight repack (packed codes -> int8 [9][C]) and
- * driver (OpenMP over output rows). Members: ukernels/qk_dwconv3x3_ukernel_*; registry:
+/* qk_dwconv.c — the dwconv family's shape check, weight repack (packed codes -> int8 [K*K][C]) and
+ * driver (OpenMP over output rows). Members: ukernels/qk_dwconv_ukernel_*; registry:
  * qk_registry.c (generated from toolchain/kernels.toml). */
 #include <assert.h>
 #include <string.h>
@@ -8,28 +8,30 @@
 #include "internal/qk_parallel.h"
 #include "qk_dwconv.h"
 
-int qk_dwconv3x3_supports(const qk_conv_geom* g) {
+int qk_dwconv_supports(const qk_conv_geom* g) {
     return g->in_c >= 1 && g->groups == g->in_c && g->out_c == g->in_c
-        && g->kernel_h == 3 && g->kernel_w == 3 && g->dilation_h == 1 && g->dilation_w == 1
+        && (g->kernel_h == 3 || g->kernel_h == 5) && g->kernel_w == g->kernel_h
+        && g->dilation_h == 1 && g->dilation_w == 1
         && (g->stride_h == 1 || g->stride_h == 2) && (g->stride_w == 1 || g->stride_w == 2)
         && g->pad_top >= 0 && g->pad_left >= 0 && g->pad_bottom >= 0 && g->pad_right >= 0
         && g->in_h >= 1 && g->in_w >= 1 && qk_conv_out_h(g) > 0 && qk_conv_out_w(g) > 0;
 }
 
-size_t qk_dwconv3x3_weight_stride(int32_t channels) {
+size_t qk_dwconv_weight_stride(int32_t channels) {
     const size_t a = QK_DWCONV_CHANNEL_ALIGN;
     return ((size_t)channels + a - 1) / a * a;
 }
 
-/* Channel c is conv group c: one row (row 0 of its row group) of K = 9 codes, k = ky*3 + kx. */
-void qk_dwconv3x3_pack(const uint8_t* packed, size_t group_stride, int bits, const int8_t* lut,
-                       int32_t channels, int8_t* w, size_t w_stride, int32_t* wsum) {
-    assert(w_stride >= qk_dwconv3x3_weight_stride(channels));
-    memset(w, 0, 9 * w_stride);
+/* Channel c is conv group c: one row (row 0 of its row group) of kernel^2 codes, k = ky*kernel + kx. */
+void qk_dwconv_pack(const uint8_t* packed, size_t group_stride, int bits, const int8_t* lut, int32_t kernel,
+                    int32_t channels, int8_t* w, size_t w_stride, int32_t* wsum) {
+    assert(w_stride >= qk_dwconv_weight_stride(channels) && (kernel == 3 || kernel == 5));
+    const size_t taps = (size_t)kernel * (size_t)kernel;
+    memset(w, 0, taps * w_stride);
     for (int32_t c = 0; c < channels; c++) {
         const uint8_t* group = packed + (size_t)c * group_stride;
         int32_t sum = 0;
-        for (size_t k = 0; k < 9; k++) {
+        for (size_t k = 0; k < taps; k++) {
             const int8_t v = qk_code_weight(qk_packed_code(group, group_stride, 0, k, bits), bits, lut);
             w[k * w_stride + (size_t)c] = v;
             sum += v;
@@ -38,11 +40,11 @@ void qk_dwconv3x3_pack(const uint8_t* packed, size_t group_stride, int bits, con
     }
 }
 
-void qk_dwconv3x3(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
-    assert(qk_dwconv3x3_supports(&args->geom));
-    assert(args->w_stride >= qk_dwconv3x3_weight_stride(args->geom.in_c));
+void qk_dwconv(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
+    assert(qk_dwconv_supports(&args->geom));
+    assert(args->w_stride >= qk_dwconv_weight_stride(args->geom.in_c));
     const int32_t oh = qk_conv_out_h(&args->geom), ow = qk_conv_out_w(&args->geom);
-    const size_t work = (size_t)oh * (size_t)ow * (size_t)args->geom.in_c * 9;
+    const size_t work = (size_t)oh * (size_t)ow * (size_t)args->geom.in_c * (size_t)(args->geom.kernel_h * args->geom.kernel_w);
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
     #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
     for (int32_t oy = 0; oy < oh; oy++) uk->fn(args, (size_t)oy, (size_t)oy + 1);

@@ -129,13 +129,13 @@ const qk_bsgemm_ukernel_desc* qk_bsgemm_ukernel_at(size_t i) {
 }
 
 const qk_dwconv_ukernel_desc qk_dwconv_ukernels[] = {
-    {.name = "qk_dwconv3x3_ukernel_1x1__scalar", .fn = qk_dwconv3x3_ukernel_1x1__scalar, .pixels = 1, .channels = 1, .isa = QK_ISA_SCALAR},
+    {.name = "qk_dwconv_ukernel_1x1__scalar", .fn = qk_dwconv_ukernel_1x1__scalar, .pixels = 1, .channels = 1, .isa = QK_ISA_SCALAR},
 #if defined(__x86_64__)
-    {.name = "qk_dwconv3x3_ukernel_1x16__avx2", .fn = qk_dwconv3x3_ukernel_1x16__avx2, .pixels = 1, .channels = 16, .isa = QK_ISA_AVX2},
-    {.name = "qk_dwconv3x3_ukernel_1x32__avx512skx", .fn = qk_dwconv3x3_ukernel_1x32__avx512skx, .pixels = 1, .channels = 32, .isa = QK_ISA_AVX512SKX},
+    {.name = "qk_dwconv_ukernel_1x16__avx2", .fn = qk_dwconv_ukernel_1x16__avx2, .pixels = 1, .channels = 16, .isa = QK_ISA_AVX2},
+    {.name = "qk_dwconv_ukernel_1x32__avx512skx", .fn = qk_dwconv_ukernel_1x32__avx512skx, .pixels = 1, .channels = 32, .isa = QK_ISA_AVX512SKX},
 #endif
 #if defined(__aarch64__)
-    {.name = "qk_dwconv3x3_ukernel_1x16__neon", .fn = qk_dwconv3x3_ukernel_1x16__neon, .pixels = 1, .channels = 16, .isa = QK_ISA_NEON},
+    {.name = "qk_dwconv_ukernel_1x16__neon", .fn = qk_dwconv_ukernel_1x16__neon, .pixels = 1, .channels = 16, .isa = QK_ISA_NEON},
 #endif
 };
 const size_t qk_dwconv_ukernel_count = sizeof(qk_dwconv_ukernels) / sizeof(qk_dwconv_ukernels[0]);

@@ -25,7 +25,7 @@ enum ConvKernel {
     /// u8 input x packed k-bit weights on a qgemm member through qk_conv2d_u8: table lookup (lgemm,
     /// 1-4 bits), int8 (8 bits) or shift-add (sgemm, shift-coded tables), as the member says.
     case quantizedGemm(UnsafePointer<QuantizedGemmConv>, workspace: Int)
-    /// u8 depthwise 3x3 run directly on a dwconv3x3 member.
+    /// u8 depthwise 3x3 / 5x5 run directly on a dwconv member.
     case quantizedDepthwise(UnsafePointer<QuantizedDepthwiseConv>)
     /// sign(x) as f32 x binary/ternary weights: the conv packs its input (qk_bconv2d_f32).
     case binary(UnsafePointer<BinaryConv>, workspace: Int)

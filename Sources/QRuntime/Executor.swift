@@ -200,7 +200,7 @@ enum Executor {
             place(&args.epi, c, base: base)
             args.a_zero = resolve(conv.pointee.operands, into: &args.epi, state: state)
             args.in = input.assumingMemoryBound(to: UInt8.self)
-            qk_dwconv3x3(conv.pointee.member, &args)
+            qk_dwconv(conv.pointee.member, &args)
         case .binary(let conv, let workspace):
             var layer = conv.pointee.layer
             place(&layer.epi, c, base: base)

@@ -13,11 +13,11 @@ func convGeometry(_ c: Conv2D, inShape: [Int]) -> qk_conv_geom {
 }
 
 /// True if a conv runs on a direct depthwise family (groups == in_c == out_c, dilation 1, stride 1 or
-/// 2): u8 inputs with quantized weights, 3x3, on dwconv3x3 (qk_dwconv.h); f32 inputs (f32 weights, or
-/// weights-only quantized ones decoded to exact f32), 3x3 or 5x5, on fdwconv (qk_fdwconv.h).
+/// 2, 3x3 or 5x5): u8 inputs with quantized weights on dwconv (qk_dwconv.h); f32 inputs (f32 weights, or
+/// weights-only quantized ones decoded to exact f32) on fdwconv (qk_fdwconv.h).
 func runsDirectDepthwise(_ c: Conv2D, geometry: qk_conv_geom, inputIsU8: Bool) -> Bool {
     var g = geometry
-    if inputIsU8 { return c.weight.scheme != .float32 && qk_dwconv3x3_supports(&g) == 1 }
+    if inputIsU8 { return c.weight.scheme != .float32 && qk_dwconv_supports(&g) == 1 }
     return qk_fdwconv_supports(&g) == 1
 }
 
@@ -184,7 +184,7 @@ private func bitSerialKernel(_ c: Conv2D, form: BitSerialForm, geometry: qk_conv
 }
 
 /// The u8 paths: the epilogue's scales and output quantization, then the qgemm member with the
-/// layer's table and column sums, or the weights repacked for dwconv3x3.
+/// layer's table and column sums, or the weights repacked for dwconv.
 private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom, epilogue: qk_epilogue, workspace: Int,
                              inputQuant: QuantRef, residualQuant: QuantRef?, outputQuant: QuantRef?, choice: KernelChoice,
                              tensors: TensorSource, memory: OwnedMemory) throws -> ConvKernel {
@@ -206,11 +206,11 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
         lut = UnsafePointer(p)
     }
     if path == .quantizedDepthwise {
-        // Repack once: conv group g = channel g, one row of K = 9 codes in a 16-row group.
-        let wStride = qk_dwconv3x3_weight_stride(Int32(oc))
-        let w = memory.allocate(9 * wStride).bindMemory(to: Int8.self, capacity: 9 * wStride)
+        // Repack once: conv group g = channel g, one row of K = kernel^2 codes in a 16-row group.
+        let wStride = qk_dwconv_weight_stride(Int32(oc)), taps = k
+        let w = memory.allocate(taps * wStride).bindMemory(to: Int8.self, capacity: taps * wStride)
         let wsum = memory.allocate(oc * 4).bindMemory(to: Int32.self, capacity: oc)
-        qk_dwconv3x3_pack(packed, groupStride, Int32(bits), lut, Int32(oc), w, wStride, wsum)
+        qk_dwconv_pack(packed, groupStride, Int32(bits), lut, Int32(c.kernel[0]), Int32(oc), w, wStride, wsum)
         let args = qk_dwconv_args(geom: geometry, in: nil, a_zero: 0, w: w, w_stride: wStride, wsum: wsum, epi: epilogue)
         return .quantizedDepthwise(memory.store(QuantizedDepthwiseConv(args: args, member: qk_dwconv_select(qk_isa_active())!,
                                                                        operands: operands)))

@@ -32,13 +32,12 @@ public enum KernelChoice: String, CaseIterable, Sendable {
     public static let invalidMessage = "--kernel must be " + allCases.map(\.rawValue).joined(separator: ", ")
 }
 
-/// How the planner runs depthwise convs (groups == in_c == out_c, dilation 1, stride 1 or 2; 3x3, and
-/// 5x5 on f32 inputs).
+/// How the planner runs depthwise convs (groups == in_c == out_c, dilation 1, stride 1 or 2, 3x3 or 5x5).
 /// On u8 activations both give identical bits (the direct kernels reuse the GEMM epilogue); on f32
 /// activations they agree to rounding (the direct kernels sum the taps as one FMA chain).
 public enum DepthwisePath: String, CaseIterable, Sendable {
-    /// The direct kernels: dwconv3x3 (qk_dwconv.h) for u8 inputs, fdwconv (qk_fdwconv.h, 3x3 and 5x5)
-    /// for f32 inputs; about 30-100x faster than grouped GEMMs.
+    /// The direct kernels, 3x3 and 5x5: dwconv (qk_dwconv.h) for u8 inputs, fdwconv (qk_fdwconv.h) for
+    /// f32 inputs; about 30-100x faster than grouped GEMMs.
     case direct
     /// One GEMM per channel through qk_conv2d_u8 / qk_conv2d_f32 (the general conv path; for
     /// comparisons and tests).
@@ -114,7 +113,7 @@ public final class Model: @unchecked Sendable {
         try limits.checkArena(([plan] + plansByBits.values).map(\.arenaBytes).max()!, model: name)
     }
 
-    /// The member each quantized layer runs with (a GEMM member, or a dwconv3x3 member for direct
+    /// The member each quantized layer runs with (a GEMM member, or a dwconv member for direct
     /// depthwise layers), in execution order (layer name, member).
     public var layerKernels: [(layer: String, kernel: String)] { plan.layerKernels }
 

@@ -91,7 +91,7 @@ final class Plan: @unchecked Sendable {
     let maxDynamicChannels: Int
     let memory: OwnedMemory
 
-    /// (layer, member name) of every quantized layer, in execution order (GEMM or dwconv3x3 member).
+    /// (layer, member name) of every quantized layer, in execution order (GEMM or dwconv member).
     let layerKernels: [(layer: String, kernel: String)]
     /// What each step computes, for profiles (same order as `steps`).
     let layerInfo: [LayerInfo]

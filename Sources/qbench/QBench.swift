@@ -38,7 +38,7 @@ struct QBench: ParsableCommand {
     @Option(help: ArgumentHelp(stringLiteral: KernelChoice.optionHelp))
     var kernel: String = "auto"
 
-    @Option(help: "Depthwise convs: direct (the dwconv3x3 / fdwconv kernels; f32 5x5 too) or gemm (one GEMM per channel, for comparison).")
+    @Option(help: "Depthwise convs: direct (the dwconv / fdwconv kernels, 3x3 and 5x5) or gemm (one GEMM per channel, for comparison).")
     var depthwise: String = "direct"
 
     @Option(help: ArgumentHelp("Threads, or a comma-separated list to sweep (e.g. 1,2,4,8).", valueName: "N[,N...]"))

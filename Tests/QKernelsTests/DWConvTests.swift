@@ -1,8 +1,9 @@
-// The dwconv3x3 family (direct depthwise 3x3): every registered member against a naive reference on
-// unpacked codes, against the scalar member and against the GEMM path (qk_conv2d_u8 with groups ==
-// C), on generated cases: C 1...70 (every channel tail), H/W 1...9, strides 1/2, paddings 0...2 per
-// side (asymmetric), bits 8/1/2/3/4, residual none/u8/f32, outputs u8/f32/i32, clamps, extreme zero
-// points, guard bytes and a row gap around the output. Also the repack, dispatch, names, threads.
+// The dwconv family (direct depthwise 3x3 and 5x5): every registered member against a naive reference
+// on unpacked codes, against the scalar member and against the GEMM path (qk_conv2d_u8 with groups ==
+// C), on generated cases: kernels 3 and 5, C 1...70 (every channel tail), H/W 1...9, strides 1/2,
+// paddings 0...2 (3x3) / 0...4 (5x5) per side (asymmetric), bits 8/1/2/3/4, residual none/u8/f32, outputs
+// u8/f32/i32, clamps, extreme zero points, guard bytes and a row gap around the output. Also the
+// repack, dispatch, names, threads.
 import Foundation
 import QKernels
 import XCTest
@@ -17,6 +18,7 @@ extension qk_dwconv_ukernel_desc {
 /// One generated depthwise layer with its packed codes, repacked weights and epilogue operands.
 final class DWConvCase: CustomStringConvertible {
     let geom: qk_conv_geom
+    let kernel: Int, taps: Int
     let bits: Int, za: Int32, residualKind: qk_residual_kind, outputKind: qk_output_kind
     let lo: Float, hi: Float, hasBias: Bool
     let C: Int, M: Int, ldc: Int, ldr: Int
@@ -29,19 +31,21 @@ final class DWConvCase: CustomStringConvertible {
     let rscale: Float, rzero: Int32, outInv: Float, outZero: Int32
 
     var description: String {
-        "C \(C) H \(geom.in_h) W \(geom.in_w) stride \(geom.stride_h)x\(geom.stride_w) pads "
+        "\(kernel)x\(kernel) C \(C) H \(geom.in_h) W \(geom.in_w) stride \(geom.stride_h)x\(geom.stride_w) pads "
             + "(\(geom.pad_top),\(geom.pad_left),\(geom.pad_bottom),\(geom.pad_right)) bits \(bits) za \(za) "
             + "residual \(residualKind.rawValue) output \(outputKind.rawValue) clamp [\(lo), \(hi)]"
     }
 
-    init(C: Int, height h: Int, width wd: Int, sh: Int, sw: Int, pads: [Int], bits: Int, residualKind: qk_residual_kind,
-         outputKind: qk_output_kind, rng: inout SeededGenerator) {
+    init(C: Int, height h: Int, width wd: Int, kernel: Int = 3, sh: Int, sw: Int, pads: [Int], bits: Int,
+         residualKind: qk_residual_kind, outputKind: qk_output_kind, rng: inout SeededGenerator) {
         var g = qk_conv_geom()
         g.in_h = Int32(h); g.in_w = Int32(wd); g.in_c = Int32(C); g.out_c = Int32(C)
-        g.kernel_h = 3; g.kernel_w = 3; g.stride_h = Int32(sh); g.stride_w = Int32(sw)
+        g.kernel_h = Int32(kernel); g.kernel_w = Int32(kernel); g.stride_h = Int32(sh); g.stride_w = Int32(sw)
         g.pad_top = Int32(pads[0]); g.pad_left = Int32(pads[1]); g.pad_bottom = Int32(pads[2]); g.pad_right = Int32(pads[3])
         g.dilation_h = 1; g.dilation_w = 1; g.groups = Int32(C)
         geom = g
+        let taps = kernel * kernel
+        self.kernel = kernel; self.taps = taps
         self.C = C; self.bits = bits; self.residualKind = residualKind; self.outputKind = outputKind
         M = Int(qk_conv_out_h(&g)) * Int(qk_conv_out_w(&g))
         za = [0, 255, 128, Int32.random(in: 0...255, using: &rng)].randomElement(using: &rng)!
@@ -51,24 +55,24 @@ final class DWConvCase: CustomStringConvertible {
         ldc = C + Int.random(in: 0...3, using: &rng); ldr = C + Int.random(in: 0...2, using: &rng)
         input = Guarded<UInt8>((0..<(h * wd * C)).map { _ in UInt8.random(in: 0...255, using: &rng) })
         let maxCode = bits == 8 ? 255 : (1 << bits) - 1
-        codes = (0..<(C * 9)).map { _ in UInt8(Int.random(in: 0...maxCode, using: &rng)) }
+        codes = (0..<(C * taps)).map { _ in UInt8(Int.random(in: 0...maxCode, using: &rng)) }
         var table = (0..<16).map { _ in Int8.random(in: -128...127, using: &rng) }
         table[0] = -128; table[1] = 127
         lut = Guarded<Int8>(table)
-        // conv group c = one packed matrix of one row (a 16-row group), K = 9, one after the other
-        let stride = qk_packed_bytes(1, 9, Int32(bits)), allCodes = codes
+        // conv group c = one packed matrix of one row (a 16-row group), K = taps, one after the other
+        let stride = qk_packed_bytes(1, taps, Int32(bits)), allCodes = codes
         let packedCodes = Guarded<UInt8>(count: C * stride), sums = Guarded<Int32>(count: C)
         for c in 0..<C {
             allCodes.withUnsafeBufferPointer { p in
-                qk_pack_codes(p.baseAddress! + c * 9, 1, 9, Int32(bits), packedCodes.ptr + c * stride)
+                qk_pack_codes(p.baseAddress! + c * taps, 1, taps, Int32(bits), packedCodes.ptr + c * stride)
             }
-            qk_weight_colsums(packedCodes.ptr + c * stride, 1, 9, Int32(bits), lut.ptr, sums.ptr + c)
+            qk_weight_colsums(packedCodes.ptr + c * stride, 1, taps, Int32(bits), lut.ptr, sums.ptr + c)
         }
         groupStride = stride; packed = packedCodes; colsum = sums
-        let ws = qk_dwconv3x3_weight_stride(Int32(C))
-        let repacked = Guarded<Int8>(count: 9 * ws), repackedSums = Guarded<Int32>(count: C)
-        qk_dwconv3x3_pack(packedCodes.ptr, stride, Int32(bits), bits == 8 ? nil : UnsafePointer(lut.ptr), Int32(C),
-                          repacked.ptr, ws, repackedSums.ptr)
+        let ws = qk_dwconv_weight_stride(Int32(C))
+        let repacked = Guarded<Int8>(count: taps * ws), repackedSums = Guarded<Int32>(count: C)
+        qk_dwconv_pack(packedCodes.ptr, stride, Int32(bits), bits == 8 ? nil : UnsafePointer(lut.ptr), Int32(kernel),
+                       Int32(C), repacked.ptr, ws, repackedSums.ptr)
         wStride = ws; w = repacked; wsum = repackedSums
         scale = Guarded<Float>((0..<C).map { _ in Float.random(in: 0.00001...0.002, using: &rng) })
         bias = Guarded<Float>((0..<C).map { _ in Float.random(in: -2...2, using: &rng) })
@@ -84,7 +88,7 @@ final class DWConvCase: CustomStringConvertible {
     }
 
     func weight(_ c: Int, _ k: Int) -> Int64 {
-        let code = codes[c * 9 + k]
+        let code = codes[c * taps + k]
         return bits == 8 ? Int64(Int8(bitPattern: code)) : Int64(lut[Int(code)])
     }
 
@@ -97,11 +101,11 @@ final class DWConvCase: CustomStringConvertible {
         var out = [UInt32](repeating: 0, count: M * C)
         for oy in 0..<oh { for ox in 0..<ow { for c in 0..<C {
             var acc: Int64 = 0
-            for ky in 0..<3 { for kx in 0..<3 {
+            for ky in 0..<kernel { for kx in 0..<kernel {
                 let iy = oy * Int(geom.stride_h) - Int(geom.pad_top) + ky
                 let ix = ox * Int(geom.stride_w) - Int(geom.pad_left) + kx
                 guard iy >= 0 && iy < Int(geom.in_h) && ix >= 0 && ix < Int(geom.in_w) else { continue }
-                acc += (Int64(input[(iy * Int(geom.in_w) + ix) * C + c]) - Int64(za)) * weight(c, ky * 3 + kx)
+                acc += (Int64(input[(iy * Int(geom.in_w) + ix) * C + c]) - Int64(za)) * weight(c, ky * kernel + kx)
             } }
             let m = oy * ow + ox
             if outputKind == QK_OUTPUT_I32 { out[m * C + c] = UInt32(bitPattern: Int32(acc)); continue }
@@ -138,7 +142,7 @@ final class DWConvCase: CustomStringConvertible {
         return (v, untouched)
     }
 
-    /// The layer through a dwconv3x3 member (qk_dwconv3x3 driver).
+    /// The layer through a dwconv member (qk_dwconv driver).
     func runDirect(_ uk: qk_dwconv_ukernel_desc) -> (values: [UInt32], untouched: Bool) {
         let out = Guarded<UInt8>(count: M * ldc * outElem)
         var a = qk_dwconv_args()
@@ -146,7 +150,7 @@ final class DWConvCase: CustomStringConvertible {
         a.w = UnsafePointer(w.ptr); a.w_stride = wStride; a.wsum = UnsafePointer(wsum.ptr)
         a.epi = epilogue(UnsafeMutableRawPointer(out.ptr))
         var desc = uk
-        qk_dwconv3x3(&desc, &a)
+        qk_dwconv(&desc, &a)
         return collect(out)
     }
 
@@ -184,15 +188,16 @@ final class DWConvTests: XCTestCase {
         let outputs = [QK_OUTPUT_U8, QK_OUTPUT_F32, QK_OUTPUT_I32]
         var n = 0, skipped = 0
         for C in 1...70 {
-            for rep in 0..<3 {
-                let pads = (0..<4).map { _ in Int.random(in: 0...2, using: &rng) }
+            for rep in 0..<4 {
+                let kernel = rep % 2 == 0 ? 3 : 5
+                let pads = (0..<4).map { _ in Int.random(in: 0...(kernel - 1), using: &rng) }
                 let h = Int.random(in: 1...9, using: &rng), w = Int.random(in: 1...9, using: &rng)
                 let sh = Int.random(in: 1...2, using: &rng), sw = Int.random(in: 1...2, using: &rng)
-                let k = C * 3 + rep
-                let t = DWConvCase(C: C, height: h, width: w, sh: sh, sw: sw, pads: pads, bits: bitsList[k % 5],
+                let k = C * 4 + rep
+                let t = DWConvCase(C: C, height: h, width: w, kernel: kernel, sh: sh, sw: sw, pads: pads, bits: bitsList[k % 5],
                                    residualKind: residuals[k % 3], outputKind: outputs[(k / 3) % 3], rng: &rng)
                 var g = t.geom
-                guard qk_dwconv3x3_supports(&g) == 1 else {
+                guard qk_dwconv_supports(&g) == 1 else {
                     XCTAssertEqual(t.M, 0, "seed \(seed) \(t): supported shape refused")
                     skipped += 1
                     continue
@@ -213,15 +218,17 @@ final class DWConvTests: XCTestCase {
                 }
             }
         }
-        XCTAssertGreaterThan(n, 150, "too few generated cases ran (\(skipped) had an empty output)")
+        XCTAssertGreaterThan(n, 190, "too few generated cases ran (\(skipped) had an empty output)")
     }
 
-    /// MobileNetV2-like channel counts at a larger size, both strides, all members; and 1 vs 2 threads.
+    /// MobileNetV2 / V3-like channel counts at a larger size, both strides and kernels, all members; and 1 vs 2
+    /// threads.
     func testLargerLayersAndThreadInvariance() {
         let seed = testSeed(72)
         var rng = SeededGenerator(seed: seed)
-        for (C, hw, s) in [(96, 17, 2), (144, 12, 1), (40, 23, 1)] {
-            let t = DWConvCase(C: C, height: hw, width: hw, sh: s, sw: s, pads: [1, 1, 1, 1], bits: 8,
+        for (C, hw, s, kernel) in [(96, 17, 2, 3), (144, 12, 1, 3), (40, 23, 1, 3), (120, 14, 1, 5), (72, 15, 2, 5)] {
+            let p = kernel / 2
+            let t = DWConvCase(C: C, height: hw, width: hw, kernel: kernel, sh: s, sw: s, pads: [p, p, p, p], bits: 8,
                                residualKind: QK_RESIDUAL_U8, outputKind: QK_OUTPUT_U8, rng: &rng)
             let want = t.reference()
             XCTAssertNil(firstBad(t.runGemm(), want, C: C), "seed \(seed) \(t) GEMM path")
@@ -239,12 +246,12 @@ final class DWConvTests: XCTestCase {
         let seed = testSeed(73)
         var rng = SeededGenerator(seed: seed)
         for bits in [1, 2, 3, 4, 8] {
-            for C in [1, 5, 16, 33, 64, 65] {
-                let t = DWConvCase(C: C, height: 3, width: 3, sh: 1, sw: 1, pads: [1, 1, 1, 1], bits: bits,
+            for (C, kernel) in [(1, 3), (5, 5), (16, 3), (33, 5), (64, 3), (65, 5)] {
+                let t = DWConvCase(C: C, height: 5, width: 5, kernel: kernel, sh: 1, sw: 1, pads: [1, 1, 1, 1], bits: bits,
                                    residualKind: QK_RESIDUAL_NONE, outputKind: QK_OUTPUT_U8, rng: &rng)
                 XCTAssertEqual(t.wStride % Int(QK_DWCONV_CHANNEL_ALIGN), 0)
                 XCTAssertGreaterThanOrEqual(t.wStride, C)
-                for k in 0..<9 { for c in 0..<t.wStride {
+                for k in 0..<t.taps { for c in 0..<t.wStride {
                     let want = c < C ? t.weight(c, k) : 0
                     if Int64(t.w[k * t.wStride + c]) != want {
                         XCTFail("seed \(seed) bits \(bits) C \(C): w[\(k)][\(c)] = \(t.w[k * t.wStride + c]), want \(want)")
@@ -256,9 +263,9 @@ final class DWConvTests: XCTestCase {
         }
     }
 
-    /// qk_dwconv3x3_ukernel_<pixels>x<channels>__<isa>; dispatch picks the best supported member.
+    /// qk_dwconv_ukernel_<pixels>x<channels>__<isa>; dispatch picks the best supported member.
     func testNamesAndDispatch() throws {
-        let regex = try NSRegularExpression(pattern: "^qk_dwconv3x3_ukernel_([0-9]+)x([0-9]+)__([a-z0-9]+)$")
+        let regex = try NSRegularExpression(pattern: "^qk_dwconv_ukernel_([0-9]+)x([0-9]+)__([a-z0-9]+)$")
         XCTAssertEqual(dwconvMembers.first?.isa, QK_ISA_SCALAR)
         for uk in dwconvMembers {
             let name = uk.nameString
@@ -279,11 +286,13 @@ final class DWConvTests: XCTestCase {
         var g = qk_conv_geom(in_h: 8, in_w: 8, in_c: 4, out_c: 4, kernel_h: 3, kernel_w: 3, stride_h: 1,
                              stride_w: 1, pad_top: 1, pad_left: 1, pad_bottom: 1, pad_right: 1,
                              dilation_h: 1, dilation_w: 1, groups: 4)
-        XCTAssertEqual(qk_dwconv3x3_supports(&g), 1)
-        g.dilation_h = 2; XCTAssertEqual(qk_dwconv3x3_supports(&g), 0); g.dilation_h = 1
-        g.stride_w = 3; XCTAssertEqual(qk_dwconv3x3_supports(&g), 0); g.stride_w = 1
-        g.groups = 2; XCTAssertEqual(qk_dwconv3x3_supports(&g), 0); g.groups = 4
-        g.out_c = 8; XCTAssertEqual(qk_dwconv3x3_supports(&g), 0); g.out_c = 4
-        g.kernel_w = 5; XCTAssertEqual(qk_dwconv3x3_supports(&g), 0)
+        XCTAssertEqual(qk_dwconv_supports(&g), 1)
+        g.dilation_h = 2; XCTAssertEqual(qk_dwconv_supports(&g), 0); g.dilation_h = 1
+        g.stride_w = 3; XCTAssertEqual(qk_dwconv_supports(&g), 0); g.stride_w = 1
+        g.groups = 2; XCTAssertEqual(qk_dwconv_supports(&g), 0); g.groups = 4
+        g.out_c = 8; XCTAssertEqual(qk_dwconv_supports(&g), 0); g.out_c = 4
+        g.kernel_h = 5; g.kernel_w = 5; XCTAssertEqual(qk_dwconv_supports(&g), 1)
+        g.kernel_w = 3; XCTAssertEqual(qk_dwconv_supports(&g), 0)   // not square
+        g.kernel_h = 7; g.kernel_w = 7; XCTAssertEqual(qk_dwconv_supports(&g), 0)
     }
 }

@@ -4,7 +4,7 @@
  * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
  * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
- * (QK_KIND_SHIFT) get shift-coded tables. The dwconv3x3 members run generated depthwise cases (C 1..70 with
+ * (QK_KIND_SHIFT) get shift-coded tables. The dwconv (3x3, 5x5) members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
  * and their scalar twin; the fdwconv (f32, 3x3 and 5x5) members run the same kind of cases against their scalar
  * twin (bit for bit), a double reference and the f32 GEMM path (to rounding). The bsgemm (bit-serial)
@@ -631,10 +631,11 @@ static void check_bsconv_member(const qk_bsgemm_ukernel_desc* uk) {
     }
 }
 
-/* ---- dwconv3x3: every member vs a naive reference, vs the GEMM path (qk_conv2d_u8 with groups ==
+/* ---- dwconv (3x3 and 5x5): every member vs a naive reference, vs the GEMM path (qk_conv2d_u8 with groups ==
  * C through the dispatched qgemm member) and vs its scalar twin, with guard bytes and a row gap. */
 typedef struct {
     qk_conv_geom g;
+    int kernel, taps;
     int bits, za, residual, output, bias;
     size_t ldc, ldr, M;
     float lo, hi, rscale, inv;
@@ -646,10 +647,13 @@ typedef struct {
     float *scale, *biasv;
 } dwcase;
 
-static dwcase dwcase_make(int32_t C, int32_t H, int32_t W, int sh, int sw, const int pads[4], int bits) {
+static dwcase dwcase_make(int32_t C, int32_t H, int32_t W, int kernel, int sh, int sw, const int pads[4], int bits) {
     dwcase d;
     memset(&d, 0, sizeof d);
-    d.g = (qk_conv_geom){H, W, C, C, 3, 3, sh, sw, pads[0], pads[1], pads[2], pads[3], 1, 1, C};
+    d.g = (qk_conv_geom){H, W, C, C, kernel, kernel, sh, sw, pads[0], pads[1], pads[2], pads[3], 1, 1, C};
+    d.kernel = kernel;
+    d.taps = kernel * kernel;
+    const size_t T = (size_t)d.taps;
     d.bits = bits;
     const int zs[4] = {0, 128, 255, (int)(rnd() % 256)};
     d.za = zs[rnd() % 4];
@@ -668,19 +672,19 @@ static dwcase dwcase_make(int32_t C, int32_t H, int32_t W, int sh, int sw, const
     for (size_t i = 0; i < in_bytes + QK_EXTRA_BYTES; i++) d.in[i] = (uint8_t)rnd();
     for (int i = 0; i < 16; i++) d.lut[i] = (int8_t)(rnd() % 256);
     d.lut[0] = -128; d.lut[1] = 127;
-    d.codes = malloc((size_t)C * 9);
-    for (size_t i = 0; i < (size_t)C * 9; i++) d.codes[i] = (uint8_t)(rnd() % (1u << bits));
-    const size_t gs = qk_packed_bytes(1, 9, bits);
+    d.codes = malloc((size_t)C * T);
+    for (size_t i = 0; i < (size_t)C * T; i++) d.codes[i] = (uint8_t)(rnd() % (1u << bits));
+    const size_t gs = qk_packed_bytes(1, T, bits);
     d.packed = malloc((size_t)C * gs);
     d.colsum = malloc((size_t)C * sizeof(int32_t));
     for (int32_t c = 0; c < C; c++) {
-        qk_pack_codes(d.codes + (size_t)c * 9, 1, 9, bits, d.packed + (size_t)c * gs);
-        qk_weight_colsums(d.packed + (size_t)c * gs, 1, 9, bits, d.lut, d.colsum + c);
+        qk_pack_codes(d.codes + (size_t)c * T, 1, T, bits, d.packed + (size_t)c * gs);
+        qk_weight_colsums(d.packed + (size_t)c * gs, 1, T, bits, d.lut, d.colsum + c);
     }
-    const size_t ws = qk_dwconv3x3_weight_stride(C);
-    d.w = malloc(9 * ws);
+    const size_t ws = qk_dwconv_weight_stride(C);
+    d.w = malloc(T * ws);
     d.wsum = malloc((size_t)C * sizeof(int32_t));
-    qk_dwconv3x3_pack(d.packed, gs, bits, bits == 8 ? NULL : d.lut, C, d.w, ws, d.wsum);
+    qk_dwconv_pack(d.packed, gs, bits, bits == 8 ? NULL : d.lut, kernel, C, d.w, ws, d.wsum);
     d.scale = malloc((size_t)C * sizeof(float)); d.biasv = malloc((size_t)C * sizeof(float));
     for (int32_t c = 0; c < C; c++) { d.scale[c] = rndf(0.00001f, 0.002f); d.biasv[c] = rndf(-2.0f, 2.0f); }
     const size_t rbytes = d.M * d.ldr * 4 + QK_EXTRA_BYTES;
@@ -716,10 +720,10 @@ static void dwcase_reference(const dwcase* d, uint8_t* out) {
     const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g), C = g->in_c;
     for (int32_t oy = 0; oy < oh; oy++) for (int32_t ox = 0; ox < ow; ox++) for (int32_t c = 0; c < C; c++) {
         int64_t acc = 0;
-        for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
+        for (int ky = 0; ky < d->kernel; ky++) for (int kx = 0; kx < d->kernel; kx++) {
             const int32_t iy = oy * g->stride_h - g->pad_top + ky, ix = ox * g->stride_w - g->pad_left + kx;
             if (iy < 0 || iy >= g->in_h || ix < 0 || ix >= g->in_w) continue;
-            const uint8_t code = d->codes[(size_t)c * 9 + (size_t)(ky * 3 + kx)];
+            const uint8_t code = d->codes[(size_t)c * (size_t)d->taps + (size_t)(ky * d->kernel + kx)];
             const int8_t wv = d->bits == 8 ? (int8_t)code : d->lut[code];
             acc += (int64_t)(d->in[((size_t)iy * (size_t)g->in_w + (size_t)ix) * (size_t)C + (size_t)c] - d->za) * wv;
         }
@@ -739,15 +743,15 @@ static void dwcase_run(const dwcase* d, const qk_dwconv_ukernel_desc* uk, uint8_
     qk_dwconv_args a;
     memset(&a, 0, sizeof a);
     a.geom = d->g; a.in = d->in; a.a_zero = d->za;
-    a.w = d->w; a.w_stride = qk_dwconv3x3_weight_stride(d->g.in_c); a.wsum = d->wsum;
+    a.w = d->w; a.w_stride = qk_dwconv_weight_stride(d->g.in_c); a.wsum = d->wsum;
     a.epi = dw_epilogue(d, out);
-    qk_dwconv3x3(uk, &a);
+    qk_dwconv(uk, &a);
 }
 
 static void dwcase_run_gemm(const dwcase* d, uint8_t* out) {
     qk_qgemm_args l;
     memset(&l, 0, sizeof l);
-    l.a_zero = d->za; l.w = d->packed; l.w_group_stride = qk_packed_bytes(1, 9, d->bits); l.bits = d->bits;
+    l.a_zero = d->za; l.w = d->packed; l.w_group_stride = qk_packed_bytes(1, (size_t)d->taps, d->bits); l.bits = d->bits;
     l.lut = d->bits == 8 ? NULL : d->lut; l.colsum = d->colsum;
     l.epi = dw_epilogue(d, out);
     uint8_t* ws = malloc(qk_conv_workspace_bytes(&d->g, 1));
@@ -760,12 +764,14 @@ static void check_dwconv_member(const qk_dwconv_ukernel_desc* uk) {
     const int32_t Cs[] = {1, 2, 3, 7, 8, 15, 16, 17, 31, 32, 33, 47, 48, 63, 64, 65, 70};
     const int bitss[5] = {8, 2, 4, 1, 3};
     for (size_t ci = 0; ci < sizeof Cs / sizeof Cs[0]; ci++) {
-        for (int rep = 0; rep < 5; rep++) {
-            const int pads[4] = {(int)(rnd() % 3), (int)(rnd() % 3), (int)(rnd() % 3), (int)(rnd() % 3)};
+        for (int rep = 0; rep < 10; rep++) {
+            const int kernel = rep % 2 ? 5 : 3;
+            const unsigned pm = (unsigned)kernel;
+            const int pads[4] = {(int)(rnd() % pm), (int)(rnd() % pm), (int)(rnd() % pm), (int)(rnd() % pm)};
             const int32_t H = 1 + (int32_t)(rnd() % 9), W = 1 + (int32_t)(rnd() % 9);
             const int sh = 1 + (int)(rnd() % 2), sw = 1 + (int)(rnd() % 2);
-            dwcase d = dwcase_make(Cs[ci], H, W, sh, sw, pads, bitss[rep]);
-            if (!qk_dwconv3x3_supports(&d.g)) { dwcase_free(&d); continue; }
+            dwcase d = dwcase_make(Cs[ci], H, W, kernel, sh, sw, pads, bitss[rep % 5]);
+            if (!qk_dwconv_supports(&d.g)) { dwcase_free(&d); continue; }
             const size_t bytes = d.M * d.ldc * dw_out_elem(&d);
             uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes), *gemm = guarded(bytes);
             dwcase_reference(&d, want);
@@ -780,8 +786,8 @@ static void check_dwconv_member(const qk_dwconv_ukernel_desc* uk) {
             if (what != NULL) {
                 size_t at = 0;
                 while (at < bytes && got[at] == want[at]) at++;
-                fprintf(stderr, "FAIL %s C=%d H=%d W=%d stride=%dx%d pads=%d,%d,%d,%d bits=%d za=%d residual=%d "
-                        "output=%d: %s (first byte %zu)\n", uk->name, d.g.in_c, H, W, sh, sw, pads[0], pads[1],
+                fprintf(stderr, "FAIL %s %dx%d C=%d H=%d W=%d stride=%dx%d pads=%d,%d,%d,%d bits=%d za=%d residual=%d "
+                        "output=%d: %s (first byte %zu)\n", uk->name, d.kernel, d.kernel, d.g.in_c, H, W, sh, sw, pads[0], pads[1],
                         pads[2], pads[3], d.bits, d.za, d.residual, d.output, what, at);
                 failures++;
             }

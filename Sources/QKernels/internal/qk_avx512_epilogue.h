@@ -1,5 +1,5 @@
 /* qk_avx512_epilogue.h — the qgemm epilogue (qk_epilogue.h) in 16 int32 / float lanes, for every
- * AVX-512 member with one int32 lane per output channel (qgemm VNNI, dwconv3x3, bsgemm): the same
+ * AVX-512 member with one int32 lane per output channel (qgemm VNNI, dwconv, bsgemm): the same
  * float operations in the same order, masked loads and stores for a partial group. Needs only
  * AVX-512 F/BW/DQ/VL (QK_TARGET_AVX512SKX), so members of every AVX-512 ISA inline it. Private. */
 #pragma once

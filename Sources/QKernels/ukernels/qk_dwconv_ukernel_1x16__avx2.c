@@ -1,7 +1,8 @@
-/* qk_dwconv3x3_ukernel_1x16__avx2
- * Depthwise 3x3, u8 activations x int8 weights, one pixel x 16 channels per step (AVX2).
- * For a 16-channel tile of an output row the 9 weight vectors are widened to int16 once and kept in
- * registers; per pixel and tap, 16 input bytes (a_zero outside the image) are widened to int16 and
+/* qk_dwconv_ukernel_1x16__avx2
+ * Depthwise 3x3 / 5x5, u8 activations x int8 weights, one pixel x 16 channels per step (AVX2). The
+ * member reads the kernel size K from the geometry once per call and runs the body compiled for it.
+ * For a 16-channel tile of an output row the K*K weight vectors are widened to int16 once (kept in
+ * registers for 3x3; 5x5's 25 are partly re-read from the stack); per pixel and tap, 16 input bytes (a_zero outside the image) are widened to int16 and
  * multiplied by vpmullw — exact, |A * w| <= 255 * 128 < 2^15 — and the products are widened and
  * added into two int32 accumulators of 8 channels. The epilogue is the qgemm x86 epilogue
  * (qk_x86.h, 4 channels at a time) with colsum = wsum. The last C % 16 channels run through the
@@ -13,20 +14,21 @@
 
 #define QK_DW2_CT 16
 
-/* The 9 taps of one pixel into two int32 accumulators of 8 channels. `interior` (a constant after
- * inlining) = every tap is inside the image: no per-tap checks. */
+/* The K x K taps of one pixel into two int32 accumulators of 8 channels. `interior` (a constant
+ * after inlining) = every tap is inside the image: no per-tap checks. */
 static inline __attribute__((always_inline, target("avx2,fma")))
-void qk_dw2_pixel(const qk_dwconv_args* args, const uint8_t* const rows[3], int32_t ix0, size_t c0, __m256i za16,
-                  const __m256i w16[QK_DWCONV_TAPS], int interior, __m256i* acc0, __m256i* acc1) {
+void qk_dw2_pixel(const qk_dwconv_args* args, const uint8_t* const rows[QK_DWCONV_MAX_KERNEL], int K, int32_t ix0,
+                  size_t c0, __m256i za16, const __m256i w16[QK_DWCONV_MAX_TAPS], int interior, __m256i* acc0,
+                  __m256i* acc1) {
     const size_t C = (size_t)args->geom.in_c;
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
-    for (int ky = 0; ky < 3; ky++) {
-        for (int kx = 0; kx < 3; kx++) {
+    for (int ky = 0; ky < K; ky++) {
+        for (int kx = 0; kx < K; kx++) {
             const int32_t ix = ix0 + kx;
             const __m256i a16 = interior || (rows[ky] != NULL && ix >= 0 && ix < args->geom.in_w)
                 ? _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(rows[ky] + (size_t)ix * C + c0)))
                 : za16;
-            const __m256i p = _mm256_mullo_epi16(a16, w16[ky * 3 + kx]);
+            const __m256i p = _mm256_mullo_epi16(a16, w16[ky * K + kx]);
             s0 = _mm256_add_epi32(s0, _mm256_cvtepi16_epi32(_mm256_castsi256_si128(p)));
             s1 = _mm256_add_epi32(s1, _mm256_cvtepi16_epi32(_mm256_extracti128_si256(p, 1)));
         }
@@ -35,8 +37,9 @@ void qk_dw2_pixel(const qk_dwconv_args* args, const uint8_t* const rows[3], int3
     *acc1 = s1;
 }
 
-void __attribute__((target("avx2,fma")))
-qk_dwconv3x3_ukernel_1x16__avx2(const qk_dwconv_args* args, size_t oy0, size_t oy1) {
+/* Output rows [oy0, oy1) for kernel size K (a constant). */
+static inline __attribute__((always_inline, target("avx2,fma")))
+void qk_dw2_rows(const qk_dwconv_args* args, size_t oy0, size_t oy1, int K) {
     const qk_conv_geom* g = &args->geom;
     const size_t ow = (size_t)qk_conv_out_w(g), C = (size_t)g->in_c, full = C / QK_DW2_CT * QK_DW2_CT;
     const qk_qgemm_args view = qk_dwconv_epilogue_view(args);
@@ -44,20 +47,20 @@ qk_dwconv3x3_ukernel_1x16__avx2(const qk_dwconv_args* args, size_t oy0, size_t o
     size_t in_lo, in_hi;
     qk_dwconv_interior_cols(args, &in_lo, &in_hi);
     for (size_t oy = oy0; oy < oy1; oy++) {
-        const uint8_t* rows[3];
+        const uint8_t* rows[QK_DWCONV_MAX_KERNEL];
         qk_dwconv_rows(args, oy, rows);
-        const int full_rows = rows[0] != NULL && rows[1] != NULL && rows[2] != NULL;
+        const int full_rows = qk_dwconv_full_rows(rows, K);
         for (size_t c0 = 0; c0 < full; c0 += QK_DW2_CT) {
-            __m256i w16[QK_DWCONV_TAPS];
-            for (int t = 0; t < QK_DWCONV_TAPS; t++)
+            __m256i w16[QK_DWCONV_MAX_TAPS];
+            for (int t = 0; t < K * K; t++)
                 w16[t] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i*)(args->w + (size_t)t * args->w_stride + c0)));
             for (size_t ox = 0; ox < ow; ox++) {
                 const int32_t ix0 = (int32_t)ox * g->stride_w - g->pad_left;
                 __m256i acc0, acc1;
                 if (full_rows && ox >= in_lo && ox < in_hi) {
-                    qk_dw2_pixel(args, rows, ix0, c0, za16, w16, 1, &acc0, &acc1);
+                    qk_dw2_pixel(args, rows, K, ix0, c0, za16, w16, 1, &acc0, &acc1);
                 } else {
-                    qk_dw2_pixel(args, rows, ix0, c0, za16, w16, 0, &acc0, &acc1);
+                    qk_dw2_pixel(args, rows, K, ix0, c0, za16, w16, 0, &acc0, &acc1);
                 }
                 const size_t m = oy * ow + ox;
                 qk_x86_qgemm_epilogue4(&view, m, c0, 4, _mm256_castsi256_si128(acc0));
@@ -69,5 +72,10 @@ qk_dwconv3x3_ukernel_1x16__avx2(const qk_dwconv_args* args, size_t oy0, size_t o
         if (full < C)
             for (size_t ox = 0; ox < ow; ox++) qk_dwconv_scalar_channels(args, rows, oy, ox, full, C);
     }
+}
+void __attribute__((target("avx2,fma")))
+qk_dwconv_ukernel_1x16__avx2(const qk_dwconv_args* args, size_t oy0, size_t oy1) {
+    if (args->geom.kernel_h == 5) qk_dw2_rows(args, oy0, oy1, 5);
+    else qk_dw2_rows(args, oy0, oy1, 3);
 }
 #endif
