@@ -1056,7 +1056,7 @@ int main(int argc, char** argv) {
      * the active ISA (on cortex-a53, without dotprod: the neon members where a family has one, else
      * scalar; on cortex-a76 the neondot ones). */
     EXPECT_PICK("bgemm", qk_bgemm_select(active), qk_bgemm_ukernels, qk_bgemm_ukernel_count, 1);
-    EXPECT_PICK("dwconv3x3", qk_dwconv_select(active), qk_dwconv_ukernels, qk_dwconv_ukernel_count, 1);
+    EXPECT_PICK("dwconv", qk_dwconv_select(active), qk_dwconv_ukernels, qk_dwconv_ukernel_count, 1);
     EXPECT_PICK("fdwconv", qk_fdwconv_select(active), qk_fdwconv_ukernels, qk_fdwconv_ukernel_count, 1);
     EXPECT_PICK("fgemm", qk_fgemm_select(active), qk_fgemm_ukernels, qk_fgemm_ukernel_count, 1);
     EXPECT_PICK("pfgemm", qk_pfgemm_select(active), qk_pfgemm_ukernels, qk_pfgemm_ukernel_count, 1);
