@@ -23,7 +23,7 @@ final class ArchitectureFixtureTests: XCTestCase {
         try compare(model, fixture, tolerance: 1e-3, "plain/mobilenetv2 f32")
     }
 
-    /// w8a8 (dynamic u8 activations): the 17 depthwise 3x3 convs run on the direct dwconv3x3 kernels, whose
+    /// w8a8 (dynamic u8 activations): the 17 depthwise 3x3 convs run on the direct dwconv kernels, whose
     /// logits equal the grouped-GEMM path's (exact integer sums, the same epilogue), and top-1 is PyTorch's
     /// (the fixture's inputs have top-2 margins >= 0.15 for this; gen_archs.py).
     func testMobileNetV2U8RunsDepthwiseKernels() throws {

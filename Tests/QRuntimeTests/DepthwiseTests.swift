@@ -1,4 +1,4 @@
-// Depthwise 3x3 convs in the runtime: the planner runs them on the direct dwconv3x3 kernels (u8
+// Depthwise 3x3 convs in the runtime: the planner runs them on the direct dwconv kernels (u8
 // inputs) or fdwconv kernels (f32 inputs, 3x3 and 5x5), reports the member, needs no im2col workspace for them,
 // and the outputs equal the GEMM path's bit for bit (u8) or to rounding (f32) (DepthwisePath.gemm runs
 // the same layers through qk_conv2d_u8 / qk_conv2d_f32).
