@@ -290,6 +290,15 @@ void qk_silu_f32(size_t n, const float* in, float* out) {
     QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_silu_run(count, in + begin, out + begin));
 }
 
+void qk_lookup_u8(size_t n, const uint8_t* in, const uint8_t* table, uint8_t* out) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {   /* four independent loads per step */
+        const uint8_t a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]], d = table[in[i + 3]];
+        out[i] = a; out[i + 1] = b; out[i + 2] = c; out[i + 3] = d;
+    }
+    for (; i < n; i++) out[i] = table[in[i]];
+}
+
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {
     qk_one_param_f32(qk_channel_mul_run, n, channels, in, scale, out);
 }

@@ -2,6 +2,7 @@
  * average pooling, u8 and f32. Parallel over output rows. */
 #include <math.h>
 #include "internal/qk_epilogue.h"
+#include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_ops.h"
 
@@ -117,8 +118,24 @@ void qk_avgpool_f32(const qk_pool_geom* g, const float* in, float* out) {
     });
 }
 
-void qk_global_avgpool_u8(const uint8_t* in, size_t hw, size_t c, float scale, int32_t zero,
-                          float* out) {
+/* Integer sums are exact in any order: up to 4096 channels sum pixels outer, channels inner (contiguous,
+ * vectorised, int32: hw * 255 < 2^31 for hw < 8.4 M pixels), else a channel at a time. */
+QK_VECTOR_CLONES void qk_global_avgpool_u8(const uint8_t* restrict in, size_t hw, size_t c, float scale, int32_t zero,
+                                           float* restrict out) {
+    enum { QK_GAP_MAX_LANES = 4096 };
+    if (c <= QK_GAP_MAX_LANES && hw < (1u << 23)) {
+        int32_t sums[QK_GAP_MAX_LANES];
+        for (size_t ch = 0; ch < c; ch++) sums[ch] = 0;
+        for (size_t p = 0; p < hw; p++) {
+            const uint8_t* restrict px = in + p * c;
+            for (size_t ch = 0; ch < c; ch++) sums[ch] += px[ch];
+        }
+        for (size_t ch = 0; ch < c; ch++) {
+            const int64_t s = (int64_t)sums[ch] - (int64_t)zero * (int64_t)hw;
+            out[ch] = ((float)s / (float)hw) * scale;
+        }
+        return;
+    }
     for (size_t ch = 0; ch < c; ch++) {
         int64_t s = 0;
         for (size_t p = 0; p < hw; p++) s += (int64_t)in[p * c + ch] - zero;
@@ -126,10 +143,14 @@ void qk_global_avgpool_u8(const uint8_t* in, size_t hw, size_t c, float scale, i
     }
 }
 
-void qk_global_avgpool_f32(const float* in, size_t hw, size_t c, float* out) {
-    for (size_t ch = 0; ch < c; ch++) {
-        float s = 0.0f;
-        for (size_t p = 0; p < hw; p++) s = s + in[p * c + ch];
-        out[ch] = s / (float)hw;
+/* Pixels outer, channels inner: every channel still sums its pixels in order from 0.0f (the same bits as a
+ * channel-at-a-time loop), but the channels' sums are independent lanes, contiguous in NHWC, so the loop
+ * vectorises instead of waiting on one add chain per channel over a strided column. */
+QK_VECTOR_CLONES void qk_global_avgpool_f32(const float* restrict in, size_t hw, size_t c, float* restrict out) {
+    for (size_t ch = 0; ch < c; ch++) out[ch] = 0.0f;
+    for (size_t p = 0; p < hw; p++) {
+        const float* restrict px = in + p * c;
+        for (size_t ch = 0; ch < c; ch++) out[ch] = out[ch] + px[ch];
     }
+    for (size_t ch = 0; ch < c; ch++) out[ch] = out[ch] / (float)hw;
 }

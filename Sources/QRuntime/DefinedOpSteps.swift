@@ -11,6 +11,17 @@ enum PointwiseFunction {
     case sigmoid
     case silu
 
+    /// The pointwise activation a defined op is, or nil for any other op.
+    init?(_ op: DefinedOp) {
+        switch op {
+        case .hardSwish: self = .hardSwish
+        case .hardSigmoid(let h): self = .hardSigmoid(alpha: h.alpha, beta: h.beta)
+        case .sigmoid: self = .sigmoid
+        case .silu: self = .silu
+        default: return nil
+        }
+    }
+
     /// Runs the kernel on n floats.
     func run(_ n: Int, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         switch self {
@@ -36,11 +47,9 @@ struct ChannelCopy {
 /// value at `output` (shape `out`, f32: their typing is `.float32`).
 func definedStep(_ op: DefinedOp, inputs: [(offset: Int, shape: [Int])], output: Int, out: Value) -> Step {
     let count = out.elementCount, channels = out.shape.last!, src = inputs[0].offset
+    if let function = PointwiseFunction(op) { return .pointwise(src: src, dst: output, count: count, function: function) }
     switch op {
-    case .hardSwish: return .pointwise(src: src, dst: output, count: count, function: .hardSwish)
-    case .hardSigmoid(let h): return .pointwise(src: src, dst: output, count: count, function: .hardSigmoid(alpha: h.alpha, beta: h.beta))
-    case .sigmoid: return .pointwise(src: src, dst: output, count: count, function: .sigmoid)
-    case .silu: return .pointwise(src: src, dst: output, count: count, function: .silu)
+    case .hardSwish, .hardSigmoid, .sigmoid, .silu: fatalError("pointwise, handled above")
     case .channelMul: return .channelMul(src: src, scale: inputs[1].offset, dst: output, count: count, channels: channels)
     case .concat:
         var to = 0

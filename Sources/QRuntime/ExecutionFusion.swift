@@ -8,8 +8,13 @@
 // 2. BatchNorm -> DoReFa(k) -> quantize (a pre-activation block's entry): one step,
 //    qk_affine_dorefa_u8 (the affine and DoReFa arithmetic, then the code directly): the same bits (tested).
 //
+// 3. (any network with static u8 activations) dequantize -> a pointwise activation (SiLU, sigmoid,
+//    hardswish, hardsigmoid) -> quantize: one 256-entry table lookup (qk_lookup_u8) tabulated at plan time
+//    by the three steps' own kernels, so the same bits (tested) in one pass over bytes.
+//
 // Fused-away f32 values are never written, so a run's observer does not see them.
 import QGraph
+import QKernels
 
 extension Graph {
     /// The DoReFa level count n of a u8 value quantized with scale 1/n, zero point 0 (n = 2^k - 1, k 1...8),
@@ -65,6 +70,41 @@ extension Graph {
         }
         return chains
     }
+}
+
+extension Graph {
+    /// Fusion 3: dequantize -> pointwise activation -> quantize on fixed u8 scales, whose dequantize and
+    /// activation outputs have no other reader and are not graph outputs: a u8 -> u8 function of the
+    /// code, run as one 256-entry table lookup made at plan time by the three steps' own kernels (so the
+    /// same bits). Dequantize index -> (activation index, quantize index, function).
+    func lookupChains() -> [Int: (pointwise: Int, quantize: Int, function: PointwiseFunction)] {
+        var chains: [Int: (Int, Int, PointwiseFunction)] = [:]
+        func fixedU8(_ value: String) -> Bool {
+            if case .uint8 = self.value(value)?.quant { return true }
+            return false
+        }
+        for (d, node) in nodes.enumerated() where node.op == .dequantize && fixedU8(node.inputs[0]) {
+            guard !outputs.contains(node.output), consumers(of: node.output).count == 1,
+                  let p = consumers(of: node.output).first, case .defined(let op) = nodes[p].op,
+                  let function = PointwiseFunction(op), !outputs.contains(nodes[p].output),
+                  consumers(of: nodes[p].output).count == 1, let q = consumers(of: nodes[p].output).first,
+                  nodes[q].op == .quantize, fixedU8(nodes[q].output) else { continue }
+            chains[d] = (p, q, function)
+        }
+        return chains
+    }
+}
+
+/// The table of a lookup chain: code -> quantize(f(dequantize(code))), through the steps' own kernels.
+func lookupTable(input: (scale: Float, zero: Int32), function: PointwiseFunction, output: (scale: Float, zero: Int32),
+                 memory: OwnedMemory) -> UnsafePointer<UInt8> {
+    let codes = (0..<256).map { UInt8($0) }
+    var x = [Float](repeating: 0, count: 256), y = x
+    qk_dequantize_u8(256, codes, input.scale, input.zero, &x)
+    x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { function.run(256, xs.baseAddress!, $0.baseAddress!) } }
+    let table = memory.allocate(256).bindMemory(to: UInt8.self, capacity: 256)
+    qk_quantize_u8(256, y, 1 / output.scale, output.zero, table)   // the quantize step's arithmetic
+    return UnsafePointer(table)
 }
 
 /// 1 / scale, except that a scale that is exactly the float nearest 1/n for an integer n gives n itself

@@ -137,6 +137,8 @@ enum Executor {
                 function.run(count, f32(src), f32(dst))
             case .channelMul(let src, let scale, let dst, let count, let channels):
                 qk_channel_mul_f32(count, channels, f32(src), f32(scale), f32(dst))
+            case .lookup(let src, let dst, let count, let table):
+                qk_lookup_u8(count, u8(src), table, u8(dst))
             case .spatial(let step):
                 step.run(base)
             case .copyChannels(let dst, let pixels, let channels, let parts):

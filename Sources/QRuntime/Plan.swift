@@ -43,6 +43,8 @@ enum Step {
     case pointwise(src: Int, dst: Int, count: Int, function: PointwiseFunction)
     /// y[i] = x[i] * scale[i % channels] (squeeze-excite; the scales are a run-time value).
     case channelMul(src: Int, scale: Int, dst: Int, count: Int, channels: Int)
+    /// dst[i] = table[src[i]] on u8 codes (a dequantize -> activation -> quantize chain, ExecutionFusion.swift).
+    case lookup(src: Int, dst: Int, count: Int, table: UnsafePointer<UInt8>)
     /// Channel concat / slice: each part's channel range copied into the output (`channels` per pixel).
     case copyChannels(dst: Int, pixels: Int, channels: Int, parts: [ChannelCopy])
 }
@@ -104,9 +106,11 @@ final class Plan: @unchecked Sendable {
         let memory = OwnedMemory()
         let graph = fusion ? graph.fusingDoReFaIntoEpilogues() : graph
         let affineChains = fusion ? graph.affineDoReFaChains() : [:]
-        // the step a node runs in: its own, or the BatchNorm step of its fused chain
+        let lookupChains = fusion ? graph.lookupChains() : [:]
+        // the step a node runs in: its own, or the first step of its fused chain
         var stepOf = Array(graph.nodes.indices)
         for (b, chain) in affineChains { (stepOf[chain.doReFa], stepOf[chain.quantize]) = (b, b) }
+        for (d, chain) in lookupChains { (stepOf[chain.pointwise], stepOf[chain.quantize]) = (d, d) }
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
         // Packed signs (Larq's quantize op): a sign node read only by binary convs that share one padded
@@ -144,6 +148,9 @@ final class Plan: @unchecked Sendable {
         }
         for (b, chain) in affineChains {   // never written: the fused step goes from BatchNorm input to codes
             for n in [b, chain.doReFa] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
+        }
+        for (d, chain) in lookupChains {   // never written: the lookup goes from codes to codes
+            for n in [d, chain.pointwise] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
         }
         for (p, image) in packedSigns {
             var g = image
@@ -281,13 +288,19 @@ final class Plan: @unchecked Sendable {
             case .quantize:
                 steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.output)!))
             case .dequantize:
-                steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
+                if let chain = lookupChains[s], case .fixed(let si, let zi)? = quant(node.inputs[0]),
+                   case .fixed(let so, let zo)? = quant(graph.nodes[chain.quantize].output) {
+                    steps.append(.lookup(src: src, dst: offset(graph.nodes[chain.quantize].output), count: out.elementCount,
+                                         table: lookupTable(input: (si, zi), function: chain.function, output: (so, zo), memory: memory)))
+                } else {
+                    steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
+                }
             case .defined(let op):
                 steps.append(definedStep(op, inputs: node.inputs.map { (offset($0), values[$0]!.1.shape) }, output: dst, out: out))
             }
             if packedSigns[s] != nil {
                 observed.append((node.output, src, out.elementCount, true))
-            } else if affineChains[s] != nil {
+            } else if affineChains[s] != nil || lookupChains[s] != nil {
                 observed.append(nil)   // u8 codes
             } else {
                 observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount, false))
@@ -297,6 +310,7 @@ final class Plan: @unchecked Sendable {
             if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
             var info = LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member)
             if let chain = affineChains[s] { info.op += "+dorefa\(chain.bits)+quantize" }
+            if let chain = lookupChains[s] { info.op = "dequantize+\(graph.nodes[chain.pointwise].op.kind)+quantize" }
             infos.append(info)
         }
         self.steps = steps

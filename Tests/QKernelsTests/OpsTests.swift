@@ -122,16 +122,19 @@ final class OpsTests: XCTestCase {
 
     func testGlobalAvgPool() {
         var rng = SeededGenerator(seed: testSeed(33))
-        let hw = 49, c = 10
-        let q = (0..<(hw * c)).map { _ in UInt8.random(in: 0...255, using: &rng) }
-        let x = (0..<(hw * c)).map { _ in Float.random(in: -2...2, using: &rng) }
-        var outU = [Float](repeating: 0, count: c), outF = [Float](repeating: 0, count: c)
-        qk_global_avgpool_u8(q, hw, c, 0.05, 100, &outU)
-        qk_global_avgpool_f32(x, hw, c, &outF)
-        for ch in 0..<c {
-            let s = (0..<hw).reduce(Int64(0)) { $0 + Int64(q[$1 * c + ch]) - 100 }
-            XCTAssertEqual(outU[ch], (Float(s) / Float(hw)) * 0.05)
-            XCTAssertEqual(outF[ch], (0..<hw).reduce(Float(0)) { $0 + x[$1 * c + ch] } / Float(hw))
+        // vector tails of the channel loop, and more channels than the u8 kernel's vectorised form takes
+        for (hw, c) in [(49, 10), (13, 67), (1, 1), (3, 4100)] {
+            let q = (0..<(hw * c)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            let x = (0..<(hw * c)).map { _ in Float.random(in: -2...2, using: &rng) }
+            var outU = [Float](repeating: 0, count: c), outF = [Float](repeating: 0, count: c)
+            qk_global_avgpool_u8(q, hw, c, 0.05, 100, &outU)
+            qk_global_avgpool_f32(x, hw, c, &outF)
+            for ch in 0..<c {
+                // each channel's pixels summed in order (f32: the same bits as a channel-at-a-time loop)
+                let s = (0..<hw).reduce(Int64(0)) { $0 + Int64(q[$1 * c + ch]) - 100 }
+                XCTAssertEqual(outU[ch], (Float(s) / Float(hw)) * 0.05, "hw \(hw) c \(c) ch \(ch)")
+                XCTAssertEqual(outF[ch], (0..<hw).reduce(Float(0)) { $0 + x[$1 * c + ch] } / Float(hw), "hw \(hw) c \(c) ch \(ch)")
+            }
         }
     }
 

@@ -1,5 +1,6 @@
-// The plan-time DoReFa fusions (ExecutionFusion.swift) give the unfused plan's bits: every Any-Precision
-// fixture at every width, on the table-lookup and the bit-serial paths, one and two threads.
+// The plan-time fusions (ExecutionFusion.swift) give the unfused plan's bits: DoReFa on every Any-Precision
+// fixture at every width, on the table-lookup and the bit-serial paths; the u8 activation lookups on the
+// ONNX mobile networks; one and two threads.
 import Foundation
 import QConvert
 import QGraph
@@ -84,5 +85,35 @@ final class ExecutionFusionTests: XCTestCase {
         }
         XCTAssertEqual(inverseScale(0.0123), 1 / Float(0.0123))
         XCTAssertEqual(inverseScale(4), 0.25)
+    }
+
+    /// Fusion 3: dequantize -> SiLU / sigmoid / hardswish / hardsigmoid -> quantize as one table lookup, on
+    /// the ONNX MobileNetV3 and EfficientNet fixtures calibrated to static u8 activations: the fused plan
+    /// gives the unfused plan's bits at 1 and 2 threads, and it did fuse.
+    func testLookupChainsGiveTheUnfusedBits() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let seeds = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds")
+        var rng = SeededGenerator(seed: 0x100C)
+        for name in ["mobilenetv3", "efficientnet"] {
+            var options = ConversionOptions()
+            options.plain.bits = 8
+            options.calibration = seeds.appendingPathComponent("inputs")
+            options.calibrationCount = 8
+            let out = dir.appendingPathComponent("\(name).lbm")
+            _ = try Converter.convert(checkpoint: seeds.appendingPathComponent("onnx/\(name).onnx"), to: out, options: options)
+            let model = try Model(contentsOf: out)
+            let fused = try Plan(graph: model.graph, tensors: model.tensors)
+            let unfused = try Plan(graph: model.graph, tensors: model.tensors, fusion: false)
+            let lookups = fused.steps.filter { if case .lookup = $0 { return true } else { return false } }.count
+            XCTAssertGreaterThanOrEqual(lookups, 3, "\(name): \(fused.layerInfo.map(\.op))")
+            XCTAssertEqual(fused.steps.count, unfused.steps.count - 2 * lookups, name)
+            for _ in 0..<2 {
+                let input = (0..<model.inputElementCount).map { _ in Float.random(in: -2...2, using: &rng) }
+                for threads in [1, 2] {
+                    XCTAssertEqual(run(fused, input, threads: threads), run(unfused, input, threads: threads), "\(name), \(threads) threads")
+                }
+            }
+        }
     }
 }
