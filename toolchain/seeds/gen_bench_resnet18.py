@@ -2,7 +2,7 @@
 """Benchmark inputs for issue #16: a full-size torchvision ResNet-18 (ImageNet shape: 3x224x224 input,
 64/128/256/512 channels, 1000 classes) under each float-activation seed method, saved the way that method's
 training code saves its checkpoints (../shared/SEEDS.md, toolchain/seeds/README.md). Not fixtures: the files
-are 95-180 MB each, so they go to an ignored folder.
+are 94-181 MB each, so they go to an ignored folder.
 
   dgms       every conv but conv1 a DGMS mixture conv, K = 16 (4-bit), fc float; {epoch, state_dict
              (network.), optimizer, best_top1, best_top5, params, bits, CR, according_sparsity}, zip, cuda:0
@@ -20,7 +20,7 @@ residual branch x0.3, running statistics measured in train mode on 32 synthetic 
 method's own forward, the classifier bias centred on the mean feature. The optimizers have not stepped (no
 momentum buffers, which would double the files; DGMS's holds them, as gen_dgms.py writes it).
 
-Writes <out>/<method>/resnet18.<ext> and resnet18.json: the checkpoint name, the qconvert flags (none: the
+Writes <out>/<method>/resnet18.pth.tar and resnet18.json: the checkpoint name, the qconvert flags (none: the
 defaults are the method's), and PyTorch's float32 logits (1 thread) of the method's own inference for
 <out>/inputs/3c256x256-<seed>.ppm, centre-cropped to 224 after pixel/255 and ImageNet mean/std, which is
 what qconvert's default ImageNet preprocessing does to a 256x256 image (resize 256 is then the identity).
