@@ -216,6 +216,17 @@ def lightning_checkpoint(module_attr: str, model: torch.nn.Module, hyper_paramet
     }
 
 
+def parse_methods(parser, methods) -> tuple:
+    """parser.parse_args() with trailing METHOD arguments, each one of `methods` (none given: all of them);
+    returns (args, the methods to run). For the generators that write one checkpoint per method."""
+    parser.add_argument("methods", nargs="*", metavar="METHOD", help=f"any of {', '.join(methods)} (default: all)")
+    args = parser.parse_args()
+    unknown = [m for m in args.methods if m not in methods]
+    if unknown:
+        parser.error(f"unknown method {', '.join(unknown)}")
+    return args, args.methods or list(methods)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -150,10 +150,10 @@ def build_dgms(seed: int) -> nn.Module:
     return model
 
 
-def build_deepshift(seed: int) -> nn.Module:
-    gen = torch.Generator().manual_seed(seed)
-    common.seed_everything(seed)
-    model = tvm.MobileNetV2(SHIFT_WIDTH, CLASSES, conv=Conv2dShift, linear=shift_linear)
+def init_shift_layers(model: nn.Module, gen: torch.Generator) -> None:
+    """DeepShift PS layers as convert_weights leaves them after training: the float weights they came from
+    (trained_like_weight; a Linear N(0, 2 / fan_in)) give shift = log2|w| + N(0, 0.3^2) drift and
+    sign = sign(w) * U(0.3, 1.6); biases 0."""
     for m in model.modules():
         if isinstance(m, gen_deepshift.ShiftLayer):
             shape = m.shift.shape
@@ -163,6 +163,13 @@ def build_deepshift(seed: int) -> nn.Module:
             m.sign.data = torch.sign(w) * (torch.rand(shape, generator=gen) * 1.3 + 0.3)
             if m.bias is not None:
                 m.bias.data = torch.zeros(m.bias.shape)
+
+
+def build_deepshift(seed: int) -> nn.Module:
+    gen = torch.Generator().manual_seed(seed)
+    common.seed_everything(seed)
+    model = tvm.MobileNetV2(SHIFT_WIDTH, CLASSES, conv=Conv2dShift, linear=shift_linear)
+    init_shift_layers(model, gen)
     calibration.randomize_batchnorm(model, gen)
     damp_residual_branches(model)
     gen_deepshift.plant_specials(model, "PS")

@@ -340,11 +340,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=common.ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=common.ROOT / "models" / "realweights")
-    parser.add_argument("methods", nargs="*", metavar="METHOD", help=f"any of {', '.join(METHODS)} (default: all)")
-    args = parser.parse_args()
-    unknown = [m for m in args.methods if m not in METHODS]
-    if unknown:
-        parser.error(f"unknown method {', '.join(unknown)}")
+    args, methods = common.parse_methods(parser, METHODS)
     torch.set_num_threads(1)
     if not (args.data / PRETRAINED).is_file():
         sys.exit(f"gen_realweights.py: no {args.data / PRETRAINED}")
@@ -354,7 +350,7 @@ def main():
     load_float_parts(reference, pretrained)
     float_top1 = 100.0 * float((predict(reference, test[2]).argmax(dim=1) == test[1]).double().mean())
     print(f"float ResNet-20: PyTorch top-1 {float_top1:.2f} on {len(test[1])} images")
-    for method in args.methods or METHODS:
+    for method in methods:
         write(method, pretrained, test, float_top1, args.out)
 
 
