@@ -299,6 +299,10 @@ void qk_lookup_u8(size_t n, const uint8_t* in, const uint8_t* table, uint8_t* ou
     for (; i < n; i++) out[i] = table[in[i]];
 }
 
+void qk_lookup_f32(size_t n, const uint8_t* in, const float* table, float* out) {
+    for (size_t i = 0; i < n; i++) out[i] = table[in[i]];
+}
+
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {
     qk_one_param_f32(qk_channel_mul_run, n, channels, in, scale, out);
 }

@@ -10,7 +10,8 @@
 //
 // 3. (any network with static u8 activations) dequantize -> a pointwise activation (SiLU, sigmoid,
 //    hardswish, hardsigmoid) -> quantize: one 256-entry table lookup (qk_lookup_u8) tabulated at plan time
-//    by the three steps' own kernels, so the same bits (tested) in one pass over bytes.
+//    by the three steps' own kernels, so the same bits (tested) in one pass over bytes; without the
+//    quantize (the activation's floats feed a squeeze-excite branch), a lookup into floats (qk_lookup_f32).
 //
 // Fused-away f32 values are never written, so a run's observer does not see them.
 import QGraph
@@ -73,12 +74,14 @@ extension Graph {
 }
 
 extension Graph {
-    /// Fusion 3: dequantize -> pointwise activation -> quantize on fixed u8 scales, whose dequantize and
-    /// activation outputs have no other reader and are not graph outputs: a u8 -> u8 function of the
-    /// code, run as one 256-entry table lookup made at plan time by the three steps' own kernels (so the
-    /// same bits). Dequantize index -> (activation index, quantize index, function).
-    func lookupChains() -> [Int: (pointwise: Int, quantize: Int, function: PointwiseFunction)] {
-        var chains: [Int: (Int, Int, PointwiseFunction)] = [:]
+    /// Fusion 3: dequantize of a fixed u8 scale -> pointwise activation, the dequantize output read by the
+    /// activation only and not a graph output: a function of the code, run as one 256-entry table lookup
+    /// made at plan time by the steps' own kernels (so the same bits). With a quantize to a fixed u8 scale
+    /// as the activation's only reader (and the activation output not a graph output), the table goes to
+    /// codes and covers the quantize too (`quantize` set); else it gives the activation's floats.
+    /// Dequantize index -> (activation index, quantize index or nil, function).
+    func lookupChains() -> [Int: (pointwise: Int, quantize: Int?, function: PointwiseFunction)] {
+        var chains: [Int: (Int, Int?, PointwiseFunction)] = [:]
         func fixedU8(_ value: String) -> Bool {
             if case .uint8 = self.value(value)?.quant { return true }
             return false
@@ -86,24 +89,35 @@ extension Graph {
         for (d, node) in nodes.enumerated() where node.op == .dequantize && fixedU8(node.inputs[0]) {
             guard !outputs.contains(node.output), consumers(of: node.output).count == 1,
                   let p = consumers(of: node.output).first, case .defined(let op) = nodes[p].op,
-                  let function = PointwiseFunction(op), !outputs.contains(nodes[p].output),
-                  consumers(of: nodes[p].output).count == 1, let q = consumers(of: nodes[p].output).first,
-                  nodes[q].op == .quantize, fixedU8(nodes[q].output) else { continue }
-            chains[d] = (p, q, function)
+                  let function = PointwiseFunction(op) else { continue }
+            let readers = consumers(of: nodes[p].output)
+            if !outputs.contains(nodes[p].output), readers.count == 1, nodes[readers[0]].op == .quantize,
+               fixedU8(nodes[readers[0]].output) {
+                chains[d] = (p, readers[0], function)
+            } else {
+                chains[d] = (p, nil, function)
+            }
         }
         return chains
     }
 }
 
-/// The table of a lookup chain: code -> quantize(f(dequantize(code))), through the steps' own kernels.
+/// The tables of a lookup chain, through the steps' own kernels: code -> f(dequantize(code)) ...
+func lookupTable(input: (scale: Float, zero: Int32), function: PointwiseFunction, memory: OwnedMemory) -> UnsafePointer<Float> {
+    let codes = (0..<256).map { UInt8($0) }
+    var x = [Float](repeating: 0, count: 256)
+    qk_dequantize_u8(256, codes, input.scale, input.zero, &x)
+    let table = memory.allocate(256 * 4).bindMemory(to: Float.self, capacity: 256)
+    x.withUnsafeBufferPointer { function.run(256, $0.baseAddress!, table) }
+    return UnsafePointer(table)
+}
+
+/// ... and code -> quantize(f(dequantize(code))).
 func lookupTable(input: (scale: Float, zero: Int32), function: PointwiseFunction, output: (scale: Float, zero: Int32),
                  memory: OwnedMemory) -> UnsafePointer<UInt8> {
-    let codes = (0..<256).map { UInt8($0) }
-    var x = [Float](repeating: 0, count: 256), y = x
-    qk_dequantize_u8(256, codes, input.scale, input.zero, &x)
-    x.withUnsafeBufferPointer { xs in y.withUnsafeMutableBufferPointer { function.run(256, xs.baseAddress!, $0.baseAddress!) } }
+    let floats = lookupTable(input: input, function: function, memory: memory)
     let table = memory.allocate(256).bindMemory(to: UInt8.self, capacity: 256)
-    qk_quantize_u8(256, y, 1 / output.scale, output.zero, table)   // the quantize step's arithmetic
+    qk_quantize_u8(256, floats, 1 / output.scale, output.zero, table)   // the quantize step's arithmetic
     return UnsafePointer(table)
 }
 

@@ -139,6 +139,8 @@ enum Executor {
                 qk_channel_mul_f32(count, channels, f32(src), f32(scale), f32(dst))
             case .lookup(let src, let dst, let count, let table):
                 qk_lookup_u8(count, u8(src), table, u8(dst))
+            case .lookupFloats(let src, let dst, let count, let table):
+                qk_lookup_f32(count, u8(src), table, f32(dst))
             case .spatial(let step):
                 step.run(base)
             case .copyChannels(let dst, let pixels, let channels, let parts):

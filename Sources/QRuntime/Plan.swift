@@ -45,6 +45,8 @@ enum Step {
     case channelMul(src: Int, scale: Int, dst: Int, count: Int, channels: Int)
     /// dst[i] = table[src[i]] on u8 codes (a dequantize -> activation -> quantize chain, ExecutionFusion.swift).
     case lookup(src: Int, dst: Int, count: Int, table: UnsafePointer<UInt8>)
+    /// dst[i] = table[src[i]], u8 codes to floats (a dequantize -> activation chain).
+    case lookupFloats(src: Int, dst: Int, count: Int, table: UnsafePointer<Float>)
     /// Channel concat / slice: each part's channel range copied into the output (`channels` per pixel).
     case copyChannels(dst: Int, pixels: Int, channels: Int, parts: [ChannelCopy])
 }
@@ -110,7 +112,10 @@ final class Plan: @unchecked Sendable {
         // the step a node runs in: its own, or the first step of its fused chain
         var stepOf = Array(graph.nodes.indices)
         for (b, chain) in affineChains { (stepOf[chain.doReFa], stepOf[chain.quantize]) = (b, b) }
-        for (d, chain) in lookupChains { (stepOf[chain.pointwise], stepOf[chain.quantize]) = (d, d) }
+        for (d, chain) in lookupChains {
+            stepOf[chain.pointwise] = d
+            if let q = chain.quantize { stepOf[q] = d }
+        }
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
         // Packed signs (Larq's quantize op): a sign node read only by binary convs that share one padded
@@ -149,8 +154,8 @@ final class Plan: @unchecked Sendable {
         for (b, chain) in affineChains {   // never written: the fused step goes from BatchNorm input to codes
             for n in [b, chain.doReFa] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
         }
-        for (d, chain) in lookupChains {   // never written: the lookup goes from codes to codes
-            for n in [d, chain.pointwise] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
+        for (d, chain) in lookupChains {   // never written: the lookup goes from codes to codes (or floats)
+            for n in chain.quantize == nil ? [d] : [d, chain.pointwise] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
         }
         for (p, image) in packedSigns {
             var g = image
@@ -288,10 +293,14 @@ final class Plan: @unchecked Sendable {
             case .quantize:
                 steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.output)!))
             case .dequantize:
-                if let chain = lookupChains[s], case .fixed(let si, let zi)? = quant(node.inputs[0]),
-                   case .fixed(let so, let zo)? = quant(graph.nodes[chain.quantize].output) {
-                    steps.append(.lookup(src: src, dst: offset(graph.nodes[chain.quantize].output), count: out.elementCount,
-                                         table: lookupTable(input: (si, zi), function: chain.function, output: (so, zo), memory: memory)))
+                if let chain = lookupChains[s], case .fixed(let si, let zi)? = quant(node.inputs[0]) {
+                    if let q = chain.quantize, case .fixed(let so, let zo)? = quant(graph.nodes[q].output) {
+                        steps.append(.lookup(src: src, dst: offset(graph.nodes[q].output), count: out.elementCount,
+                                             table: lookupTable(input: (si, zi), function: chain.function, output: (so, zo), memory: memory)))
+                    } else {
+                        steps.append(.lookupFloats(src: src, dst: offset(graph.nodes[chain.pointwise].output), count: out.elementCount,
+                                                   table: lookupTable(input: (si, zi), function: chain.function, memory: memory)))
+                    }
                 } else {
                     steps.append(.dequantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.inputs[0])!))
                 }
@@ -300,6 +309,9 @@ final class Plan: @unchecked Sendable {
             }
             if packedSigns[s] != nil {
                 observed.append((node.output, src, out.elementCount, true))
+            } else if let chain = lookupChains[s], chain.quantize == nil {
+                let p = graph.nodes[chain.pointwise].output
+                observed.append((p, offset(p), out.elementCount, false))   // the activation's floats
             } else if affineChains[s] != nil || lookupChains[s] != nil {
                 observed.append(nil)   // u8 codes
             } else {
@@ -310,7 +322,9 @@ final class Plan: @unchecked Sendable {
             if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
             var info = LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member)
             if let chain = affineChains[s] { info.op += "+dorefa\(chain.bits)+quantize" }
-            if let chain = lookupChains[s] { info.op = "dequantize+\(graph.nodes[chain.pointwise].op.kind)+quantize" }
+            if let chain = lookupChains[s] {
+                info.op = "dequantize+\(graph.nodes[chain.pointwise].op.kind)" + (chain.quantize == nil ? "" : "+quantize")
+            }
             infos.append(info)
         }
         self.steps = steps

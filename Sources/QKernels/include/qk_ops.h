@@ -101,6 +101,8 @@ void qk_silu_f32(size_t n, const float* in, float* out);
 /** out[i] = table[in[i]] for n bytes (a u8 -> u8 elementwise function tabulated at plan time: dequantize,
  *  a pointwise activation and quantize fused, QRuntime/ExecutionFusion.swift). */
 void qk_lookup_u8(size_t n, const uint8_t* in, const uint8_t* table, uint8_t* out);
+/** out[i] = table[in[i]] for n bytes into floats (dequantize and a pointwise activation fused). */
+void qk_lookup_f32(size_t n, const uint8_t* in, const float* table, float* out);
 /** Squeeze-excite's multiply: out[i] = in[i] * scale[c], c = i % channels (NHWC, per-channel scales
  *  computed at run time). */
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out);
