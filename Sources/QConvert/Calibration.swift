@@ -121,18 +121,6 @@ private func samplePatch(_ op: Op, _ x: UnsafeBufferPointer<Float>, _ shape: [In
     return row
 }
 
-/// SplitMix64 for reproducible sampling.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// A runnable Model of an in-memory graph and tensors, validated as a model file is when read (no .lbm
 /// bytes are made).

@@ -34,7 +34,7 @@ enum Int8Expansion {
               let int8 = qk_qgemm_select_kind(8, qk_isa_active(), QK_KIND_LUT) else { return false }
         return MeasuredChoice.verdict(MeasuredChoice.key(geometry, "int8 of w\(bits)")) {
             let conv = SyntheticConv(geometry, inputBits: 8, weightBits: bits, workspaceBytes: 0)
-            var rng = TimingNoise()
+            var rng = SplitMix(seed: 0x1A8E)
             let table = (0..<16).map { _ in Int8.random(in: -8...7, using: &rng) }
             var lutArgs = conv.qgemmArgs(bits: bits, codes: conv.codes, table: table)
             var int8Args = conv.qgemmArgs(bits: 8, codes: conv.codes.map { UInt8(bitPattern: table[Int($0)]) }, table: nil)

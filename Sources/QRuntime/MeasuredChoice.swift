@@ -62,7 +62,7 @@ final class SyntheticConv {
         outChannels = Int(g.out_c)
         reduction = Int(qk_conv_gemm_k(&geometry))
         let pixels = Int(qk_conv_out_h(&geometry)) * Int(qk_conv_out_w(&geometry))
-        var rng = TimingNoise()
+        var rng = SplitMix(seed: 0x9E37_79B9_7F4A_7C15)
         input = (0..<(Int(g.in_h * g.in_w * g.in_c) + Int(QK_EXTRA_BYTES))).map { _ in
             UInt8.random(in: 0...UInt8((1 << inputBits) - 1), using: &rng)
         }
@@ -106,11 +106,13 @@ final class SyntheticConv {
     }
 }
 
-/// SplitMix64: the timing operands' random codes without a system call per value (the system generator
-/// made planning a 224x224 network take seconds).
-struct TimingNoise: RandomNumberGenerator {
-    private var state: UInt64 = 0x9E37_79B9_7F4A_7C15
-    mutating func next() -> UInt64 {
+/// SplitMix64: reproducible random numbers without a system call per value (the system generator made
+/// planning a 224x224 network take seconds when it drew the timing operands); also the converter's
+/// calibration sampling.
+package struct SplitMix: RandomNumberGenerator {
+    package var state: UInt64
+    package init(seed: UInt64) { state = seed }
+    package mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9

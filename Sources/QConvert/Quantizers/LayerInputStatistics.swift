@@ -5,6 +5,7 @@
 // at the float network's outputs (GPTQ.swift, `floatTargetWeights`); accumulated image by image.
 import QGraph
 import QKernels
+import QRuntime
 
 /// The row sampling seed of a layer's statistics: the same in every pass over the same images, so the
 /// float network's outputs and the quantized network's inputs are sampled at the same rows.
