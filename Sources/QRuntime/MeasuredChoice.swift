@@ -47,7 +47,11 @@ enum MeasuredChoice {
 
 /// Random operands for timing one conv shape on the u8 paths: input codes below 2^inputBits, weight
 /// codes below 2^weightBits, u8 output through the clamp [0, 1] epilogue, no residual. Owns its memory.
+/// Tall layers are cut to a band of about `timedRows` output rows (both paths' cost is linear in the rows,
+/// so the verdict holds, and planning a 224x224 network does not spend a fifth of a second timing).
 final class SyntheticConv {
+    static let timedRows: Int32 = 8
+
     var geometry: qk_conv_geom
     let outChannels: Int, reduction: Int
     let input: [UInt8]
@@ -57,7 +61,9 @@ final class SyntheticConv {
     /// im2col / image scratch for either path
     let workspace: UnsafeMutableRawPointer
 
-    init(_ g: qk_conv_geom, inputBits: Int, weightBits: Int, workspaceBytes: Int) {
+    init(_ full: qk_conv_geom, inputBits: Int, weightBits: Int, workspaceBytes: Int) {
+        var g = full
+        g.in_h = min(g.in_h, Self.timedRows * g.stride_h + g.dilation_h * (g.kernel_h - 1) + 1)
         geometry = g
         outChannels = Int(g.out_c)
         reduction = Int(qk_conv_gemm_k(&geometry))
