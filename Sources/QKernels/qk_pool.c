@@ -49,53 +49,68 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
  * columns. Channels go in chunks so the row buffer (QK_MAXPOOL_BUFFER bytes) stays in L1. Padding
  * never wins; an empty window (impossible with PyTorch's padding limit) gives 0 / -inf. */
 #define QK_MAXPOOL_BUFFER 16384
-#define QK_MAXPOOL_BODY(T, EMPTY, MAX)                                                         \
+/* One output row oy (the rows are independent; the driver splits them over the team). */
+#define QK_MAXPOOL_ROW(T, EMPTY, MAX)                                                          \
     do {                                                                                       \
-        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g), iw = g->in_w;             \
+        const int32_t ow = qk_pool_out_w(g), iw = g->in_w;                                     \
         const size_t C = (size_t)g->channels;                                                  \
         size_t cb = QK_MAXPOOL_BUFFER / sizeof(T) / (size_t)(iw > 0 ? iw : 1);                \
         cb = cb < 1 ? 1 : cb > C ? C : cb;                                                     \
-        const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)     \
-                        >= QK_PARALLEL_MIN_WORK;                                              \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")       \
-        for (int32_t oy = 0; oy < oh; oy++) {                                                  \
-            T rowmax[QK_MAXPOOL_BUFFER / sizeof(T)];                                           \
-            const int32_t ys = oy * g->stride_h - g->pad_top;                                  \
-            const int32_t y0 = ys < 0 ? 0 : ys;                                                \
-            const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;        \
-            for (size_t c0 = 0; c0 < C; c0 += cb) {                                            \
-                const size_t n = C - c0 < cb ? C - c0 : cb;                                    \
-                for (int32_t x = 0; x < iw; x++) {                                             \
-                    T* r = rowmax + (size_t)x * n;                                             \
-                    for (size_t c = 0; c < n; c++) r[c] = (EMPTY);                             \
-                    for (int32_t y = y0; y < y1; y++) {                                        \
-                        const T* p = in + ((size_t)y * (size_t)iw + (size_t)x) * C + c0;       \
-                        for (size_t c = 0; c < n; c++) r[c] = MAX(r[c], p[c]);                 \
-                    }                                                                          \
+        T rowmax[QK_MAXPOOL_BUFFER / sizeof(T)];                                               \
+        const int32_t ys = oy * g->stride_h - g->pad_top;                                      \
+        const int32_t y0 = ys < 0 ? 0 : ys;                                                    \
+        const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;            \
+        for (size_t c0 = 0; c0 < C; c0 += cb) {                                                \
+            const size_t n = C - c0 < cb ? C - c0 : cb;                                        \
+            for (int32_t x = 0; x < iw; x++) {                                                 \
+                T* r = rowmax + (size_t)x * n;                                                 \
+                for (size_t c = 0; c < n; c++) r[c] = (EMPTY);                                 \
+                for (int32_t y = y0; y < y1; y++) {                                            \
+                    const T* p = in + ((size_t)y * (size_t)iw + (size_t)x) * C + c0;           \
+                    for (size_t c = 0; c < n; c++) r[c] = MAX(r[c], p[c]);                     \
                 }                                                                              \
-                for (int32_t ox = 0; ox < ow; ox++) {                                          \
-                    const int32_t xs = ox * g->stride_w - g->pad_left;                         \
-                    const int32_t x0 = xs < 0 ? 0 : xs;                                        \
-                    const int32_t x1 = xs + g->kernel_w > iw ? iw : xs + g->kernel_w;          \
-                    T* o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C + c0;              \
-                    for (size_t c = 0; c < n; c++) o[c] = (EMPTY);                             \
-                    for (int32_t x = x0; x < x1; x++) {                                        \
-                        const T* r = rowmax + (size_t)x * n;                                   \
-                        for (size_t c = 0; c < n; c++) o[c] = MAX(o[c], r[c]);                 \
-                    }                                                                          \
+            }                                                                                  \
+            for (int32_t ox = 0; ox < ow; ox++) {                                              \
+                const int32_t xs = ox * g->stride_w - g->pad_left;                             \
+                const int32_t x0 = xs < 0 ? 0 : xs;                                            \
+                const int32_t x1 = xs + g->kernel_w > iw ? iw : xs + g->kernel_w;              \
+                T* o = out + ((size_t)oy * (size_t)ow + (size_t)ox) * C + c0;                  \
+                for (size_t c = 0; c < n; c++) o[c] = (EMPTY);                                 \
+                for (int32_t x = x0; x < x1; x++) {                                            \
+                    const T* r = rowmax + (size_t)x * n;                                       \
+                    for (size_t c = 0; c < n; c++) o[c] = MAX(o[c], r[c]);                     \
                 }                                                                              \
             }                                                                                  \
         }                                                                                      \
     } while (0)
 
+/* The driver: output rows over the team, each row by ROW (a QK_VECTOR_CLONES function: the OpenMP
+ * outlined loop itself is compiled for the baseline ISA only). */
+#define QK_MAXPOOL_DRIVE(ROW)                                                                  \
+    do {                                                                                       \
+        const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                           \
+        const int par = (size_t)oh * (size_t)ow * (size_t)g->channels                         \
+                        * (size_t)(g->kernel_h * g->kernel_w) >= QK_PARALLEL_MIN_WORK;        \
+        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")       \
+        for (int32_t oy = 0; oy < oh; oy++) ROW(g, in, out, oy);                               \
+    } while (0)
+
 #define QK_MAX_U8(a, b) ((b) > (a) ? (b) : (a))
 
+static QK_VECTOR_CLONES void qk_maxpool_row_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out, int32_t oy) {
+    QK_MAXPOOL_ROW(uint8_t, 0, QK_MAX_U8);
+}
+
+static QK_VECTOR_CLONES void qk_maxpool_row_f32(const qk_pool_geom* g, const float* in, float* out, int32_t oy) {
+    QK_MAXPOOL_ROW(float, -INFINITY, fmaxf);
+}
+
 void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out) {
-    QK_MAXPOOL_BODY(uint8_t, 0, QK_MAX_U8);
+    QK_MAXPOOL_DRIVE(qk_maxpool_row_u8);
 }
 
 void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out) {
-    QK_MAXPOOL_BODY(float, -INFINITY, fmaxf);
+    QK_MAXPOOL_DRIVE(qk_maxpool_row_f32);
 }
 
 void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {
