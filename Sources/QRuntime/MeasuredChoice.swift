@@ -57,9 +57,12 @@ final class SyntheticConv {
     let input: [UInt8]
     let codes: [UInt8]
     private let memory = OwnedMemory()
-    private(set) var epilogue = qk_epilogue()
+    var epilogue = qk_epilogue()
     /// im2col / image scratch for either path
     let workspace: UnsafeMutableRawPointer
+    /// Bytes of the u8 output the last run wrote (at epilogue.out).
+    let outputBytes: Int
+    var output: [UInt8] { Array(UnsafeBufferPointer(start: epilogue.out!.assumingMemoryBound(to: UInt8.self), count: outputBytes)) }
 
     init(_ full: qk_conv_geom, inputBits: Int, weightBits: Int, workspaceBytes: Int) {
         var g = full
@@ -78,6 +81,7 @@ final class SyntheticConv {
         epilogue.clamp_lo = 0
         epilogue.clamp_hi = 1
         epilogue.output_kind = QK_OUTPUT_U8
+        outputBytes = pixels * outChannels
         epilogue.out = UnsafeMutableRawPointer(memory.allocate(pixels * outChannels))
         epilogue.ldc = outChannels
         epilogue.out_inv_scale = 1
@@ -85,10 +89,12 @@ final class SyntheticConv {
         workspace = memory.allocate(max(workspaceBytes, qk_conv_workspace_bytes(&geometry, 1)) + 64)
     }
 
-    /// qgemm arguments of `codes` (or `values`, as int8 weights when bits is 8) with `table` (1-4 bits).
+    /// qgemm arguments of `codes` (or `values`, as int8 weights when bits is 8) with `table` (1-4 bits),
+    /// packed as the planner packs a layer: each conv group's rows their own matrix (qk_pack.h).
     func qgemmArgs(bits: Int, codes: [UInt8], table: [Int8]?) -> qk_qgemm_args {
-        let packed = memory.allocate(qk_packed_bytes(outChannels, reduction, Int32(bits))).bindMemory(to: UInt8.self, capacity: 1)
-        qk_pack_codes(codes, outChannels, reduction, Int32(bits), packed)
+        let groups = Int(geometry.groups), perGroup = outChannels / groups
+        let groupBytes = qk_packed_bytes(perGroup, reduction, Int32(bits))
+        let packed = memory.allocate(groups * groupBytes).bindMemory(to: UInt8.self, capacity: groups * groupBytes)
         var args = qk_qgemm_args()
         if let table {
             let lut = memory.allocate(16).bindMemory(to: Int8.self, capacity: 16)
@@ -96,7 +102,11 @@ final class SyntheticConv {
             args.lut = UnsafePointer(lut)
         }
         let colsum = memory.allocate(outChannels * 4).bindMemory(to: Int32.self, capacity: outChannels)
-        qk_weight_colsums(packed, outChannels, reduction, Int32(bits), args.lut, colsum)
+        for g in 0..<groups {
+            let rows = Array(codes[(g * perGroup * reduction)..<((g + 1) * perGroup * reduction)])
+            qk_pack_codes(rows, perGroup, reduction, Int32(bits), packed + g * groupBytes)
+            qk_weight_colsums(packed + g * groupBytes, perGroup, reduction, Int32(bits), args.lut, colsum + g * perGroup)
+        }
         args.K = reduction
         args.w = UnsafePointer(packed)
         args.bits = Int32(bits)

@@ -84,4 +84,32 @@ final class Int8ExpansionTests: XCTestCase {
             }
         }
     }
+
+    /// The timing operands of a grouped conv are packed group by group as the planner packs the layer: the
+    /// table-lookup and int8 runs of one synthetic grouped layer write the same bytes (a single packed matrix
+    /// read out of bounds and disagreed).
+    func testSyntheticGroupedConvRunsBothPathsAlike() throws {
+        // output channels per group below a 16-row group too (there one matrix and per-group matrices differ)
+        for (groups, perGroup, bits) in [(1, 16, 4), (4, 5, 2), (8, 3, 3), (24, 1, 4)] {
+            var g = qk_conv_geom()
+            g.in_h = 9; g.in_w = 7; g.in_c = Int32(8 * groups); g.out_c = Int32(perGroup * groups)
+            g.kernel_h = 3; g.kernel_w = 3; g.stride_h = 1; g.stride_w = 1
+            g.pad_top = 1; g.pad_left = 1; g.pad_bottom = 1; g.pad_right = 1
+            g.dilation_h = 1; g.dilation_w = 1; g.groups = Int32(groups)
+            let conv = SyntheticConv(g, inputBits: 8, weightBits: bits, workspaceBytes: 0)
+            // an epilogue that keeps the sums apart (the timing one clamps to [0, 1])
+            (conv.epilogue.clamp_lo, conv.epilogue.clamp_hi, conv.epilogue.out_zero) = (-1e9, 1e9, 128)
+            let table = (0..<16).map { Int8(($0 - (1 << bits) / 2) * 9) }
+            var lutArgs = conv.qgemmArgs(bits: bits, codes: conv.codes, table: table)
+            var int8Args = conv.qgemmArgs(bits: 8, codes: conv.codes.map { UInt8(bitPattern: table[Int($0)]) }, table: nil)
+            let lut = try XCTUnwrap(qk_qgemm_select_kind(Int32(bits), qk_isa_active(), QK_KIND_LUT))
+            let int8 = try XCTUnwrap(qk_qgemm_select_kind(8, qk_isa_active(), QK_KIND_LUT))
+            conv.runQgemm(lut, &lutArgs)
+            let byTable = conv.output
+            conv.runQgemm(int8, &int8Args)
+            XCTAssertEqual(conv.output, byTable, "groups \(groups) x \(perGroup) bits \(bits)")
+            XCTAssertGreaterThan(Set(byTable).count, 20, "groups \(groups): a degenerate output proves nothing")
+            _ = Int8Expansion.isFaster(bits: bits, geometry: g)   // and the measurement itself runs
+        }
+    }
 }
