@@ -13,6 +13,29 @@ import XCTest
 final class ONNXFixtureTests: XCTestCase {
     private static let fixtures = ["resnet18", "mobilenetv2", "mobilenetv3", "efficientnet", "splitnet", "smallnet", "opsmix"]
 
+    /// GPTQ (the default at 4 bits with --calibrate) on ONNX graphs, whose values are named after their
+    /// nodes: every weight layer quantized once (a calibration node named after a layer's output value made
+    /// GPTQ quantize that layer twice and crash), and the model keeps the float network's top-1.
+    func testGPTQOnONNXGraphs() throws {
+        for name in ["mobilenetv2", "resnet18"] {
+            let (model, fixture, report) = try convertWithReport("onnx", name, recipe: "plain", arch: "onnx") {
+                $0.plain.bits = 4
+                $0.calibration = SeedFixture.root.appendingPathComponent("inputs")
+                $0.calibrationCount = 8
+                $0.method.activations = nil
+            }
+            XCTAssertTrue(report.layers.contains { $0.clip == "hessian" }, "onnx/\(name): \(report.layers.map { $0.clip ?? "-" })")
+            let session = Session(model: model)
+            var agree = 0
+            for image in fixture.images {
+                let logits = try session.classify(try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent(image.path)))
+                XCTAssertTrue(logits.allSatisfy(\.isFinite), "onnx/\(name) \(image.path)")
+                if RelativeDifference(logits.map(Double.init), image.logits).sameTop1 { agree += 1 }
+            }
+            XCTAssertGreaterThan(agree, fixture.images.count / 2, "onnx/\(name): 4-bit GPTQ top-1 agreement")
+        }
+    }
+
     func testFloatMatchesONNXRuntime() throws {
         for name in Self.fixtures {
             let (model, fixture) = try convert("onnx", name, recipe: "plain", arch: "onnx") {

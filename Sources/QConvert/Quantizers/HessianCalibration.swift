@@ -28,6 +28,9 @@ struct QuantizationSimulation {
         func roundTrip(_ name: String, from source: String, _ quant: ActivationQuant) throws {
             let u8 = try sim.append("\(name).u8", .quantize, inputs: [source], quant: quant)
             try sim.append(name, .dequantize, inputs: [u8])
+            // its own node name: the value's name may be its producer's node name too (ONNX graphs name
+            // values after nodes), and a second node of a layer's name was quantized again
+            sim.nodes[sim.nodes.count - 1].name = "\(name).dequantize"
         }
         for node in typed.nodes {
             let inputs = node.inputs.map { alias[$0] ?? $0 }

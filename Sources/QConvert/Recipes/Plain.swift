@@ -138,7 +138,9 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
                              floatStatistics: calibration.inputStatistics, quantize: { model, name, statistics in
         let i = model.graph.nodes.firstIndex { $0.name == name }!
         let target = targets[name]!
-        let w = model.tensors[model.graph.nodes[i].op.weightDescriptor!.values!]!
+        guard let weights = model.graph.nodes[i].op.weightDescriptor?.values, let w = model.tensors[weights] else {
+            throw ConvertError("layer \(name): no float weights to quantize (quantized twice?)")
+        }
         var q = gptqLayer(w.floats, rows: w.shape[0], k: w.shape[1], bits: target.bits, scheme: target.scheme,
                           statistics: statistics)
         let correction = OutputCorrection(weights: w.floats, quantized: q.dequantized(), rows: w.shape[0], k: w.shape[1],
