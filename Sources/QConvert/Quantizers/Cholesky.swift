@@ -100,3 +100,46 @@ func inverseCholeskyUpper(_ a: [Double], n: Int) -> [Double]? {
     var t = 0
     while t < n { y[t] += alpha * x[t]; t += 1 }
 }
+
+/// X with L L^T X = B for `columns` right-hand sides at once: b is n x columns row-major (column c is one
+/// right-hand side), L lower triangular (row-major, `choleskyLower`'s factor). Each column gets exactly
+/// `solveLowerFactored`'s operations in its order (x_i -= L[i][t] x_t for t ascending, then / L[i][i];
+/// then the same with L^T, t descending from n - 1), so the result equals solving column by column, bit
+/// for bit; the columns go `solveBlockColumns` at a time through contiguous rows, with L^T copied once so
+/// the backward pass reads rows too.
+func solveLowerFactored(_ l: [Double], columns b: [Double], n: Int, columns m: Int) -> [Double] {
+    precondition(l.count == n * n && b.count == n * m)
+    var lt = [Double](repeating: 0, count: n * n)
+    for i in 0..<n { for t in 0...i { lt[t * n + i] = l[i * n + t] } }
+    var x = b
+    let width = Swift.min(solveBlockColumns, Swift.max(1, m))
+    var block = [Double](repeating: 0, count: n * width)
+    l.withUnsafeBufferPointer { l in
+        lt.withUnsafeBufferPointer { lt in
+            block.withUnsafeMutableBufferPointer { y in
+                let l = l.baseAddress!, lt = lt.baseAddress!, y = y.baseAddress!
+                for c0 in stride(from: 0, to: m, by: width) {
+                    let cw = Swift.min(width, m - c0)
+                    for i in 0..<n { for c in 0..<cw { y[i * cw + c] = x[i * m + c0 + c] } }
+                    for i in 0..<n {
+                        let row = y + i * cw, li = l + i * n
+                        for t in 0..<i { axpy(-li[t], y + t * cw, row, cw) }
+                        let d = li[i]
+                        for c in 0..<cw { row[c] /= d }
+                    }
+                    for i in stride(from: n - 1, through: 0, by: -1) {
+                        let row = y + i * cw, column = lt + i * n
+                        for t in (i + 1)..<n { axpy(-column[t], y + t * cw, row, cw) }
+                        let d = column[i]
+                        for c in 0..<cw { row[c] /= d }
+                    }
+                    for i in 0..<n { for c in 0..<cw { x[i * m + c0 + c] = y[i * cw + c] } }
+                }
+            }
+        }
+    }
+    return x
+}
+
+/// Right-hand sides solved together (their rows of 64 doubles stay in cache while L streams past).
+private let solveBlockColumns = 64

@@ -268,13 +268,12 @@ func floatTargetWeights(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor
     var out = w
     for (g, factor) in factors.enumerated() {
         guard let l = choleskyLower(factor.hessian, n: k) else { continue }
-        let p = statistics.crossMoments[g]
-        for o in 0..<perGroup {
-            let r = g * perGroup + o
-            let rhs = (0..<k).map { p[$0 * perGroup + o] + factor.lambda * Double(w[r * k + $0]) }
-            let solution = solveLowerFactored(l, rhs, n: k)
-            guard solution.allSatisfy(\.isFinite) else { continue }
-            for j in 0..<k { out[r * k + j] = Float(solution[j]) }
+        // right-hand sides p_r + lambda w_r as the columns of a k x perGroup matrix, solved together
+        var rhs = statistics.crossMoments[g]
+        for j in 0..<k { for o in 0..<perGroup { rhs[j * perGroup + o] += factor.lambda * Double(w[(g * perGroup + o) * k + j]) } }
+        let solution = solveLowerFactored(l, columns: rhs, n: k, columns: perGroup)
+        for o in 0..<perGroup where (0..<k).allSatisfy({ solution[$0 * perGroup + o].isFinite }) {
+            for j in 0..<k { out[(g * perGroup + o) * k + j] = Float(solution[j * perGroup + o]) }
         }
     }
     return out
