@@ -67,7 +67,7 @@ final class FloatGramTests: XCTestCase {
     }
 
     /// Many right-hand sides at once equal `solveLowerFactored` column by column, bit for bit (blocks of 64
-    /// columns crossed at 65 and 130), and solve L L^T X = B.
+    /// columns crossed at 65 and 130), and solve L L^T X = B; `HessianFactor.solve` solves its dampened H.
     func testManyRightHandSidesMatchOneByOne() throws {
         var rng = SeededGenerator(seed: 43)
         for (n, m) in [(1, 1), (7, 5), (33, 65), (70, 130)] {
@@ -83,6 +83,15 @@ final class FloatGramTests: XCTestCase {
                 for i in 0..<n {
                     let ax = (0..<n).reduce(0.0) { $0 + a[i * n + $1] * x[$1 * m + c] }
                     XCTAssertEqual(ax, b[i * m + c], accuracy: 1e-8 * Double(n), "A x = b, n \(n) column \(c)")
+                }
+            }
+            // through a GPTQ factor (act-order permuted, reversed): its dampened H times X is B
+            let factor = HessianFactor(hessian: a, k: n)
+            let y = try XCTUnwrap(factor.solve(b, columns: m))
+            for c in 0..<m {
+                for i in 0..<n {
+                    let hy = (0..<n).reduce(0.0) { $0 + factor.hessian[i * n + $1] * y[$1 * m + c] }
+                    XCTAssertEqual(hy, b[i * m + c], accuracy: 1e-8 * Double(n), "H y = b, n \(n) column \(c)")
                 }
             }
         }
