@@ -77,8 +77,14 @@ struct HessianFactor: Sendable {
     let lambda: Double
     /// U, k x k in act-order, Float like the weights it updates.
     let u: [Float]
-    /// U^T (row j: column j of U), with the GEMM kernels' read slack: the lazy updates' GEMM operand.
-    let ut: [Float]
+    /// The lower Cholesky factor L of `hessian` with its columns in reverse act-order (row i: column
+    /// order[k - 1 - i]), L L^T = that matrix, from which U is built; nil where it failed (U is then the
+    /// identity). `solve` uses it.
+    let reversedLower: [Double]?
+    /// The lazy updates' GEMM operands (`gptqBlock`): for each block of `gptqBlockColumns` columns
+    /// first ..< end with columns after it, U[first ..< end][end ..< k] packed for `packedFloatGEMM`
+    /// (as B[j][i] = U[first + i][end + j]), one after the other, with the kernels' read slack.
+    let panels: [Float]
 
     /// `hessian`: k x k, row-major, symmetric positive semi-definite. An all-zero H (inputs never seen)
     /// gives identity, i.e. round-to-nearest.
@@ -95,13 +101,13 @@ struct HessianFactor: Sendable {
         var lambda = damping * mean
         for j in 0..<k { damped[j * k + j] += lambda }
         let order = actOrder ? (0..<k).sorted { (-damped[$0 * k + $0], $0) < (-damped[$1 * k + $1], $1) } : Array(0..<k)
-        var factor: [Double]?
+        var lower: [Double]?
         // H + lambda I is positive definite in exact arithmetic; more damping only for rounding trouble
         for _ in 0..<8 {
-            var permuted = [Double](repeating: 0, count: k * k)
-            for i in 0..<k { for j in 0..<k { permuted[i * k + j] = damped[order[i] * k + order[j]] } }
-            factor = inverseCholeskyUpper(permuted, n: k)
-            if factor != nil { break }
+            var reversed = [Double](repeating: 0, count: k * k)
+            for i in 0..<k { for j in 0..<k { reversed[i * k + j] = damped[order[k - 1 - i] * k + order[k - 1 - j]] } }
+            lower = choleskyLower(reversed, n: k)
+            if lower != nil { break }
             let extra = Swift.max(lambda, 1e-12) * 9
             for j in 0..<k { damped[j * k + j] += extra }
             lambda += extra
@@ -110,11 +116,35 @@ struct HessianFactor: Sendable {
         self.dead = dead
         self.hessian = damped
         self.lambda = lambda
+        self.reversedLower = lower
+        let factor = lower.map { inverseCholeskyUpper(reversedFactor: $0, n: k) }
         let u = (factor ?? (0..<(k * k)).map { $0 % (k + 1) == 0 ? 1 : 0 }).map(Float.init)
-        var ut = [Float](repeating: 0, count: k * k + 16)
+        var ut = [Float](repeating: 0, count: k * k)
         for i in 0..<k { for j in i..<k { ut[j * k + i] = u[i * k + j] } }
+        var panels = [Float](repeating: 0, count: gptqPanelOffset(k: k, first: k) + 16)
+        ut.withUnsafeBufferPointer { ut in
+            panels.withUnsafeMutableBufferPointer { p in
+                for first in stride(from: 0, to: k, by: gptqBlockColumns) where first + gptqBlockColumns < k {
+                    let end = first + gptqBlockColumns
+                    packFloatPanels(ut.baseAddress! + end * k + first, n: k - end, k: gptqBlockColumns, ldb: k,
+                                    into: p.baseAddress! + gptqPanelOffset(k: k, first: first))
+                }
+            }
+        }
         self.u = u
-        self.ut = ut
+        self.panels = panels
+    }
+
+    /// X with `hessian` X = B for `columns` right-hand sides (B: k x columns row-major), through
+    /// `reversedLower`; nil without it.
+    func solve(_ b: [Double], columns: Int) -> [Double]? {
+        guard let lower = reversedLower else { return nil }
+        var reversed = [Double](repeating: 0, count: k * columns)
+        for i in 0..<k { for c in 0..<columns { reversed[i * columns + c] = b[order[k - 1 - i] * columns + c] } }
+        let y = solveLowerFactored(lower, columns: reversed, n: k, columns: columns)
+        var x = [Double](repeating: 0, count: k * columns)
+        for i in 0..<k { for c in 0..<columns { x[order[k - 1 - i] * columns + c] = y[i * columns + c] } }
+        return x
     }
 }
 
@@ -189,6 +219,15 @@ func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], gri
 /// Clip factors tried per row: 1.00, 0.95, ..., 0.50 of the row's largest magnitude.
 let gptqClipFactors: [Float] = (0...10).map { 1 - Float($0) * 0.05 }
 
+/// Where the packed operand of the column block starting at `first` begins in `HessianFactor.panels` (the
+/// blocks before it, each with columns after it; `first` = k: their total).
+private func gptqPanelOffset(k: Int, first: Int) -> Int {
+    stride(from: 0, to: first, by: gptqBlockColumns).reduce(0) { total, start in
+        let end = start + gptqBlockColumns
+        return end < k ? total + floatPanelCount(n: k - end, k: gptqBlockColumns) : total
+    }
+}
+
 /// Rows GPTQ walks together: their updates of the columns after a block of columns are one GEMM.
 private let gptqBlockRows = 64
 /// Columns quantized between two GEMM updates ("lazy batch" updates, Frantar et al. 2022, section 3).
@@ -197,7 +236,8 @@ private let gptqBlockColumns = 64
 /// A block of (row, scale) jobs through GPTQ, all with `factor`: returns each job's loss and writes its grid
 /// indices (original column order) to indices[b * k ..< (b + 1) * k]. Columns go in blocks of
 /// `gptqBlockColumns`: inside a block each error updates the block's later columns at once; the columns
-/// after the block receive the block's errors E together, W[:, after] -= E U[block, after] (f32 GEMM).
+/// after the block receive the block's errors E together, W[:, after] -= E U[block, after] (f32 GEMM on
+/// the factor's packed `panels`).
 private func gptqBlock(_ jobs: ArraySlice<(row: Int, scale: Float)>, _ weights: [Float], k: Int, grid: QuantizationGrid,
                        factor: HessianFactor, work: inout [Float], indices: inout [UInt8]) -> [Double] {
     let count = jobs.count, integerRange = grid.isIntegerRange
@@ -209,7 +249,7 @@ private func gptqBlock(_ jobs: ArraySlice<(row: Int, scale: Float)>, _ weights: 
     work.withUnsafeMutableBufferPointer { wp in
         indices.withUnsafeMutableBufferPointer { ip in
             factor.u.withUnsafeBufferPointer { up in
-                factor.ut.withUnsafeBufferPointer { utp in
+                factor.panels.withUnsafeBufferPointer { panels in
                     factor.order.withUnsafeBufferPointer { order in
                         factor.dead.withUnsafeBufferPointer { dead in
                             grid.values.withUnsafeBufferPointer { values in
@@ -234,9 +274,10 @@ private func gptqBlock(_ jobs: ArraySlice<(row: Int, scale: Float)>, _ weights: 
                                                 }
                                             }
                                             guard end < k else { break }
-                                            // C[b][j] = sum_i E[b][i] U[first + i][end + j] = E . (U^T rows end..<k)
-                                            floatGEMM(m: count, n: k - end, k: end - first, a: ep.baseAddress!, lda: gptqBlockColumns,
-                                                      b: utp.baseAddress! + end * k + first, ldb: k, c: cp.baseAddress!, ldc: k - end)
+                                            // C[b][j] = sum_i E[b][i] U[first + i][end + j]
+                                            packedFloatGEMM(m: count, n: k - end, k: gptqBlockColumns, a: ep.baseAddress!, lda: gptqBlockColumns,
+                                                            packed: panels.baseAddress! + gptqPanelOffset(k: k, first: first),
+                                                            c: cp.baseAddress!, ldc: k - end)
                                             for b in 0..<count {
                                                 axpy(-1, UnsafePointer(cp.baseAddress! + b * (k - end)), w + b * k + end, k - end)
                                             }
@@ -267,14 +308,12 @@ func floatTargetWeights(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor
           statistics.crossMoments.allSatisfy({ $0.count == k * perGroup }) else { return w }
     var out = w
     for (g, factor) in factors.enumerated() {
-        guard let l = choleskyLower(factor.hessian, n: k) else { continue }
-        let p = statistics.crossMoments[g]
-        for o in 0..<perGroup {
-            let r = g * perGroup + o
-            let rhs = (0..<k).map { p[$0 * perGroup + o] + factor.lambda * Double(w[r * k + $0]) }
-            let solution = solveLowerFactored(l, rhs, n: k)
-            guard solution.allSatisfy(\.isFinite) else { continue }
-            for j in 0..<k { out[r * k + j] = Float(solution[j]) }
+        // right-hand sides p_r + lambda w_r as the columns of a k x perGroup matrix, solved together
+        var rhs = statistics.crossMoments[g]
+        for j in 0..<k { for o in 0..<perGroup { rhs[j * perGroup + o] += factor.lambda * Double(w[(g * perGroup + o) * k + j]) } }
+        guard let solution = factor.solve(rhs, columns: perGroup) else { continue }
+        for o in 0..<perGroup where (0..<k).allSatisfy({ solution[$0 * perGroup + o].isFinite }) {
+            for j in 0..<k { out[(g * perGroup + o) * k + j] = Float(solution[j * perGroup + o]) }
         }
     }
     return out

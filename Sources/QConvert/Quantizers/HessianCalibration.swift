@@ -140,7 +140,13 @@ func quantizeLayerByLayer(_ model: inout FloatModel, inputs: [[Float]], layers: 
                                                         seed: statisticsSeed(layer: name), floatOutputs: floatStatistics[name])
                 accumulators[input, default: []].append((name, accumulator))
             }
+            // layers that read the piece's input need only the cached inputs, not a run of the piece
+            let inputOnly = accumulators.keys.allSatisfy { $0 == segment.input }
             for x in cache {
+                guard !inputOnly else {
+                    x.withUnsafeBufferPointer { values in for (_, accumulator) in accumulators[segment.input] ?? [] { accumulator.add(values) } }
+                    continue
+                }
                 try observe(runner, x, segment.input) { name, values in
                     for (_, accumulator) in accumulators[name] ?? [] { accumulator.add(values) }
                 }

@@ -37,10 +37,11 @@ struct LayerInputStatistics: Sendable {
 /// Accumulates `LayerInputStatistics` of a conv or linear layer from its input tensors, one image at a
 /// time. Conv rows are im2col rows in the weights' (ky, kx, c) order (zero padding); a linear's row is its
 /// whole input. Each image contributes every row to the mean and `rowsPerImage` rows, drawn with a seeded
-/// SplitMix (so the same images give the same bytes), to the sampled statistics, which the f32 GEMM
-/// updates a block of rows at a time: H += X^T X (summed into Double), or with `weights` Y = X W^T and the
-/// sums of Y and Y^2 per output channel, keeping Y; with `floatOutputs` (the float network's Y at the
-/// same rows) also X^T Y_float.
+/// SplitMix (so the same images give the same bytes), to the sampled statistics, which the packed f32 GEMM
+/// (FloatGEMM.swift) updates a block of rows at a time: H += X^T X (its upper triangle, summed into Double,
+/// mirrored at the end), or with `weights` Y = X W^T and the sums of Y and Y^2 per output channel, keeping
+/// Y; with `floatOutputs` (the float network's Y at the same rows) also X^T Y_float. Every sum is over the
+/// same rows in the same order whatever the threads: the bytes depend only on the inputs.
 final class LayerInputAccumulator {
     let k: Int
     let groups: Int
@@ -49,13 +50,18 @@ final class LayerInputAccumulator {
     private let rowsPerImage: Int
     private var rng: SplitMix
     private var statistics: LayerInputStatistics
-    /// [rows][k] weights (plus GEMM slack) when measuring outputs; nil for H.
+    /// Per group, the weights packed for the GEMM (`packFloatPanels`, plus slack) when measuring outputs; nil for H.
     private let weights: [Float]?
     private let outputs: Int
-    /// Per group, the gathered rows: X^T (k rows of `capacity`) for H, X (`capacity` rows of k) for outputs.
+    /// Per group, the gathered rows: for H, X packed as panels (`floatPanelCount(n: k, k: capacity)` floats,
+    /// each row's panel slices written whole, zeros past k); for outputs, X (`capacity` rows of k).
     private var block: [Float]
+    private let groupFloats: Int
     private var filled = 0
     private let capacity: Int
+    /// One im2col row; for H also one group's X^T (k rows of `filled`) at flush.
+    private var row: [Float]
+    private var transposed: [Float]
     private var product: [Float]
     private var rowSums: [Float]
     private var sampledSums: [Double]
@@ -75,16 +81,32 @@ final class LayerInputAccumulator {
         shape = inputShape
         self.rowsPerImage = rowsPerImage
         rng = SplitMix(seed: seed)
-        outputs = (weights?.count ?? 0) / k
-        self.weights = weights.map { $0 + [Float](repeating: 0, count: 16) }   // QK_EXTRA_BYTES of slack
+        let outputs = (weights?.count ?? 0) / k
+        self.outputs = outputs
+        let k = k, groups = groups
+        // QK_EXTRA_BYTES of readable slack after every GEMM input
+        self.weights = weights.map { w in
+            let perGroup = outputs / groups, size = floatPanelCount(n: perGroup, k: k)
+            var packed = [Float](repeating: 0, count: groups * size + 16)
+            w.withUnsafeBufferPointer { w in
+                packed.withUnsafeMutableBufferPointer { p in
+                    for g in 0..<groups {
+                        packFloatPanels(w.baseAddress! + g * perGroup * k, n: perGroup, k: k, ldb: k, into: p.baseAddress! + g * size)
+                    }
+                }
+            }
+            return packed
+        }
         capacity = rowsPerImage == 0 ? 0 : Swift.max(16, Swift.min(2048, (1 << 21) / (k * groups)))
         let measureH = rowsPerImage > 0 && weights == nil
         statistics = LayerInputStatistics(hessians: measureH ? Array(repeating: [Double](repeating: 0, count: k * k), count: groups) : [],
                                           means: Array(repeating: [Double](repeating: 0, count: k), count: groups))
         statistics.outputMeans = [Double](repeating: 0, count: outputs)
         statistics.outputSquares = [Double](repeating: 0, count: outputs)
-        // QK_EXTRA_BYTES of readable slack after every GEMM input
-        block = [Float](repeating: 0, count: groups * k * capacity + 16)
+        groupFloats = measureH ? floatPanelCount(n: k, k: capacity) : k * capacity
+        block = [Float](repeating: 0, count: groups * groupFloats + 16)
+        row = [Float](repeating: 0, count: k)
+        transposed = [Float](repeating: 0, count: measureH ? k * capacity + 16 : 0)
         product = [Float](repeating: 0, count: rowsPerImage == 0 ? 0 : weights == nil ? k * k : capacity * outputs / groups)
         rowSums = [Float](repeating: 0, count: groups * k)
         sampledSums = [Double](repeating: 0, count: groups * k)
@@ -92,20 +114,23 @@ final class LayerInputAccumulator {
         floatRows = target?.sampledRows ?? 0
         let floatChannels = floatRows > 0 ? (target?.sampledOutputs.count ?? 0) / floatRows : 0
         if let target, floatChannels > 0, floatChannels % groups == 0 {
-            self.floatOutputs = target.sampledOutputs + [Float](repeating: 0, count: 16)
+            self.floatOutputs = target.sampledOutputs
             statistics.crossMoments = Array(repeating: [Double](repeating: 0, count: k * floatChannels / groups), count: groups)
             crossProduct = [Float](repeating: 0, count: k * floatChannels / groups)
+            packedOutputs = [Float](repeating: 0, count: floatPanelCount(n: floatChannels / groups, k: capacity) + 16)
         } else {
             self.floatOutputs = nil
             crossProduct = []
+            packedOutputs = []
         }
         outputRows = Array(repeating: [], count: outputs)
     }
 
     /// Per output channel, the outputs of the sampled rows so far (when measuring outputs).
     private var outputRows: [[Float]]
-    /// One group's X^T Y_float for the gathered rows.
+    /// One group's X^T Y_float for the gathered rows, and Y_float at those rows packed for it.
     private var crossProduct: [Float]
+    private var packedOutputs: [Float]
 
     /// K of one conv group's rows (a linear: its input size).
     static func reductionSize(_ op: Op, inputShape: [Int]) -> Int {
@@ -131,14 +156,20 @@ final class LayerInputAccumulator {
             let m = rowsPerImage >= all ? n : Int(rng.next() % UInt64(all))
             if filled == capacity { flush() }
             block.withUnsafeMutableBufferPointer { b in
-                for g in 0..<groups {
-                    let base = b.baseAddress! + g * k * capacity
-                    if weights == nil {
-                        writeRow(x, position: m / ow, m % ow, group: g, into: base + filled, stride: capacity)
-                        for j in 0..<k { sampledSums[g * k + j] += Double(base[filled + j * capacity]) }
-                    } else {
-                        writeRow(x, position: m / ow, m % ow, group: g, into: base + filled * k, stride: 1)
-                        for j in 0..<k { sampledSums[g * k + j] += Double(base[filled * k + j]) }
+                row.withUnsafeMutableBufferPointer { r in
+                    let r = r.baseAddress!, width = floatPanelWidth
+                    for g in 0..<groups {
+                        let base = b.baseAddress! + g * groupFloats
+                        writeRow(x, position: m / ow, m % ow, group: g, into: weights == nil ? r : base + filled * k)
+                        let written = weights == nil ? r : base + filled * k
+                        for j in 0..<k { sampledSums[g * k + j] += Double(written[j]) }
+                        guard weights == nil else { continue }
+                        // the row's slice of each panel, zeros past k
+                        for p0 in stride(from: 0, to: k, by: width) {
+                            let to = base + p0 * capacity + filled * width, n = Swift.min(width, k - p0)
+                            for j in 0..<n { to[j] = r[p0 + j] }
+                            for j in n..<width { to[j] = 0 }
+                        }
                     }
                 }
             }
@@ -157,6 +188,8 @@ final class LayerInputAccumulator {
         s.outputSquares = s.outputSquares.map { $0 / sampled }
         s.sampledOutputs = Array(outputRows.joined())
         if s.sampledRows != floatRows { s.crossMoments = [] }
+        // H was accumulated above the diagonal only
+        for g in s.hessians.indices { for i in 0..<k { for j in 0..<i { s.hessians[g][i * k + j] = s.hessians[g][j * k + i] } } }
         return s
     }
 
@@ -189,7 +222,10 @@ final class LayerInputAccumulator {
                         for oy in 0..<oh {
                             let y = oy * c.stride[0] - c.padding[0] + ky * c.dilation[0]
                             guard y >= 0, y < h else { continue }
-                            for ch in 0..<cin { sums[(ch / cg) * k + tap + ch % cg] += col[y * cin + ch] }
+                            for g in 0..<c.groups {
+                                let to = g * k + tap, from = y * cin + g * cg
+                                for ch in 0..<cg { sums[to + ch] += col[from + ch] }
+                            }
                         }
                     }
                 }
@@ -199,11 +235,11 @@ final class LayerInputAccumulator {
         statistics.rows += oh * ow
     }
 
-    /// The im2col row of output position (oy, ox), group g, written with the given stride.
+    /// The im2col row of output position (oy, ox), group g, written to out[0 ..< k].
     private func writeRow(_ x: UnsafeBufferPointer<Float>, position oy: Int, _ ox: Int, group g: Int,
-                          into out: UnsafeMutablePointer<Float>, stride: Int) {
+                          into out: UnsafeMutablePointer<Float>) {
         guard let c = conv else {
-            for j in 0..<k { out[j * stride] = x[j] }
+            for j in 0..<k { out[j] = x[j] }
             return
         }
         let (h, w, cin) = (shape[0], shape[1], shape[2])
@@ -214,34 +250,32 @@ final class LayerInputAccumulator {
                 let xx = ox * c.stride[1] - c.padding[1] + kx * c.dilation[1]
                 let tap = (ky * c.kernel[1] + kx) * cg
                 let inside = y >= 0 && y < h && xx >= 0 && xx < w
-                for ch in 0..<cg { out[(tap + ch) * stride] = inside ? x[(y * w + xx) * cin + g * cg + ch] : 0 }
+                if inside {
+                    let from = (y * w + xx) * cin + g * cg
+                    for ch in 0..<cg { out[tap + ch] = x[from + ch] }
+                } else {
+                    for ch in 0..<cg { out[tap + ch] = 0 }
+                }
             }
         }
     }
 
-    /// H_g += X_g^T X_g for the gathered rows (f32 GEMM over the block, then into Double); or, with
-    /// weights, Y_g = X_g W_g^T and the per-channel sums of Y and Y^2.
+    /// H_g += X_g^T X_g for the gathered rows (the upper triangle: f32 Gram matrix over the block, then into
+    /// Double); or, with weights, Y_g = X_g W_g^T and the per-channel sums of Y and Y^2.
     private func flush() {
         guard filled > 0 else { return }
-        let perGroup = outputs / groups
+        let perGroup = outputs / groups, width = floatPanelWidth
         for g in 0..<groups {
-            block.withUnsafeBufferPointer { b in
-                product.withUnsafeMutableBufferPointer { p in
-                    let x = b.baseAddress! + g * k * capacity
-                    if let weights {
-                        weights.withUnsafeBufferPointer { w in
-                            floatGEMM(m: filled, n: perGroup, k: k, a: x, lda: k, b: w.baseAddress! + g * perGroup * k, ldb: k,
-                                      c: p.baseAddress!, ldc: perGroup)
+            if let weights {
+                block.withUnsafeBufferPointer { b in
+                    weights.withUnsafeBufferPointer { w in
+                        product.withUnsafeMutableBufferPointer { p in
+                            packedFloatGEMM(m: filled, n: perGroup, k: k, a: b.baseAddress! + g * groupFloats, lda: k,
+                                            packed: w.baseAddress! + g * floatPanelCount(n: perGroup, k: k),
+                                            c: p.baseAddress!, ldc: perGroup)
                         }
-                    } else {
-                        floatGEMM(m: k, n: k, k: filled, a: x, lda: capacity, b: x, ldb: capacity, c: p.baseAddress!, ldc: k)
                     }
                 }
-            }
-            if weights == nil {
-                for i in 0..<(k * k) { statistics.hessians[g][i] += Double(product[i]) }
-                addCrossMoments(group: g)
-            } else {
                 for m in 0..<filled {
                     for o in 0..<perGroup {
                         let y = product[m * perGroup + o]
@@ -250,14 +284,42 @@ final class LayerInputAccumulator {
                         outputRows[g * perGroup + o].append(y)
                     }
                 }
+                continue
             }
+            block.withUnsafeMutableBufferPointer { b in
+                transposed.withUnsafeMutableBufferPointer { t in
+                    product.withUnsafeMutableBufferPointer { p in
+                        let panels = b.baseAddress! + g * groupFloats, xt = t.baseAddress!
+                        // panels of `capacity` rows -> of `filled` rows (the GEMM's K), in place (moving down)
+                        if filled < capacity {
+                            for p0 in stride(from: width, to: k, by: width) {
+                                (panels + p0 * filled).update(from: panels + p0 * capacity, count: filled * width)
+                            }
+                        }
+                        for p0 in stride(from: 0, to: k, by: width) {
+                            let panel = panels + p0 * filled
+                            for j in 0..<Swift.min(width, k - p0) {
+                                let to = xt + (p0 + j) * filled
+                                for m in 0..<filled { to[m] = panel[m * width + j] }
+                            }
+                        }
+                        floatGramUpper(n: k, rows: filled, xt: xt, packed: panels, c: p.baseAddress!, ldc: k)
+                    }
+                }
+            }
+            statistics.hessians[g].withUnsafeMutableBufferPointer { h in
+                product.withUnsafeBufferPointer { p in
+                    for i in 0..<k { for j in i..<k { h[i * k + j] += Double(p[i * k + j]) } }
+                }
+            }
+            addCrossMoments(group: g)
         }
         statistics.sampledRows += filled
         filled = 0
     }
 
     /// crossMoments[g] += X_g^T Y_float for the gathered rows (the float outputs at rows sampledRows ..<
-    /// sampledRows + filled); stops measuring if there are more rows than float outputs.
+    /// sampledRows + filled; X^T in `transposed`); stops measuring if there are more rows than float outputs.
     private func addCrossMoments(group g: Int) {
         guard let target = floatOutputs, !statistics.crossMoments.isEmpty else { return }
         let perGroup = statistics.crossMoments[g].count / k, offset = statistics.sampledRows
@@ -265,12 +327,16 @@ final class LayerInputAccumulator {
             statistics.crossMoments = []
             return
         }
-        block.withUnsafeBufferPointer { b in
-            target.withUnsafeBufferPointer { y in
-                crossProduct.withUnsafeMutableBufferPointer { p in
-                    // P[j][o] = sum_m X^T[j][m] Y[o][offset + m]
-                    floatGEMM(m: k, n: perGroup, k: filled, a: b.baseAddress! + g * k * capacity, lda: capacity,
-                              b: y.baseAddress! + g * perGroup * floatRows + offset, ldb: floatRows, c: p.baseAddress!, ldc: perGroup)
+        target.withUnsafeBufferPointer { y in
+            packedOutputs.withUnsafeMutableBufferPointer { packed in
+                transposed.withUnsafeBufferPointer { xt in
+                    crossProduct.withUnsafeMutableBufferPointer { p in
+                        // P[j][o] = sum_m X^T[j][m] Y[o][offset + m]
+                        packFloatPanels(y.baseAddress! + g * perGroup * floatRows + offset, n: perGroup, k: filled, ldb: floatRows,
+                                        into: packed.baseAddress!)
+                        packedFloatGEMM(m: k, n: perGroup, k: filled, a: xt.baseAddress!, lda: filled, packed: packed.baseAddress!,
+                                        c: p.baseAddress!, ldc: perGroup)
+                    }
                 }
             }
         }
