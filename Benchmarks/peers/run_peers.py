@@ -293,13 +293,13 @@ def ncnn_peer(net, threads_list, warmup, runs):
     for threads in threads_list:
         model = ncnn.Net()
         model.opt.num_threads = threads
-        model.load_param(str(param))
-        model.load_model(str(weights))
+        if model.load_param(str(param)) != 0 or model.load_model(str(weights)) != 0:
+            raise RuntimeError(f"ncnn cannot load {param.name} (its message above names the layer)")
 
         def run():
             ex = model.create_extractor()
-            ex.input("in0", image)
-            ex.extract("out0")
+            if ex.input("in0", image) != 0 or ex.extract("out0")[0] != 0:
+                raise RuntimeError(f"ncnn: {param.name} has no blob in0 / out0")
 
         results[("ncnn_fp32", threads)] = median_ms(run, warmup, runs)
     return results
