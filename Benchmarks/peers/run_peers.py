@@ -115,7 +115,8 @@ def network(name):
             source = WORK / f"{name}-fp32.onnx"      # written by export_onnx_fp32 below
         else:
             source = WORK / f"{name}-random.pth"
-            torch.save(model.state_dict(), source)
+            if not source.exists():
+                torch.save(model.state_dict(), source)
         net = Network(name, model, 224, source, IMAGENET_FLAGS)
     net.calib, net.tensors = calibration_images(net.size)
     if net.lowbit_source.suffix == ".onnx":
@@ -158,6 +159,11 @@ def bin_path(tool):
     return ROOT / ".build" / "release" / tool
 
 
+def newer(path, sources):
+    """Whether `path` exists and was written after every file in `sources`."""
+    return path.exists() and all(path.stat().st_mtime > src.stat().st_mtime for src in sources)
+
+
 def lowbit(net, bits_list, threads_list, warmup, runs):
     """{(f"lowbit_w{bits}", threads): ms}: qconvert --calibrate at each bit width, timed by qbench.
     An ONNX source at <= 4 bits is rounded to nearest (--ptq round): qconvert's default there, GPTQ,
@@ -166,9 +172,10 @@ def lowbit(net, bits_list, threads_list, warmup, runs):
     for bits in bits_list:
         lbm = WORK / f"{net.name}-w{bits}.lbm"
         ptq = ["--ptq", "round"] if net.lowbit_source.suffix == ".onnx" and bits <= 4 else []
-        subprocess.run([str(bin_path("qconvert")), str(net.lowbit_source), "--bits", str(bits),
-                        "--calibrate", str(net.calib), "--calibration-count", "16", "-o", str(lbm),
-                        *ptq, *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
+        if not newer(lbm, [bin_path("qconvert"), net.lowbit_source]):
+            subprocess.run([str(bin_path("qconvert")), str(net.lowbit_source), "--bits", str(bits),
+                            "--calibrate", str(net.calib), "--calibration-count", "16", "-o", str(lbm),
+                            *ptq, *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
         for threads in threads_list:
             out = subprocess.run([str(bin_path("qbench")), "--model", str(lbm), "--threads", str(threads),
                                   "--warmup", str(warmup), "--runs", str(runs), "--json", "-"],
@@ -259,10 +266,10 @@ def executorch_peer(net, threads_list, warmup, runs):
     runtime = Runtime.get()
     x = torch.from_numpy(net.tensors[0])
     results = {}
-    for variant, int8 in [("et_fp32", False), ("et_int8", True)]:
-        method = runtime.load_program(export_executorch(net, int8)).load_method("forward")
-        for threads in threads_list:
-            _unsafe_reset_threadpool(threads)
+    for threads in threads_list:
+        _unsafe_reset_threadpool(threads)
+        for variant, int8 in [("et_fp32", False), ("et_int8", True)]:
+            method = runtime.load_program(export_executorch(net, int8)).load_method("forward")
             results[(variant, threads)] = median_ms(lambda: method.execute([x]), warmup, runs)
     return results
 
@@ -311,6 +318,34 @@ COLUMNS = ["ort_fp32", "ort_int8", "et_fp32", "et_int8", "ncnn_fp32"]
 
 # --- report -----------------------------------------------------------------------------------
 
+def run_peer(peer, name, threads, warmup, runs):
+    """The peer's timings of the named network at one thread count (in a worker: see run_isolated)."""
+    import torch
+    torch.set_num_threads(2)
+    return PEERS[peer](network(name), [threads], warmup, runs)
+
+
+def run_isolated(peer, name, threads, warmup, runs, tries=2):
+    """`run_peer` in a fresh process, so that no two runtimes' thread pools share one process, each pool
+    is sized once, and a peer that raises or dies (an abort inside a runtime) only loses its own columns.
+    A worker that dies is tried once more (ExecuTorch 1.5.1 sometimes aborts in glibc's
+    __pthread_tpp_change_priority on a loaded machine); the message says so."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+    from multiprocessing import get_context
+    for attempt in range(1, tries + 1):
+        try:
+            with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+                return pool.submit(run_peer, peer, name, threads, warmup, runs).result()
+        except BrokenProcessPool:
+            print(f"  {peer} on {name}, {threads} thr: the worker died (try {attempt} of {tries})", flush=True)
+        except Exception as error:      # a peer is optional: report and leave its columns empty
+            print(f"  {peer} on {name}, {threads} thr: skipped ({type(error).__name__}: "
+                  f"{str(error).strip()[:300]})", flush=True)
+            return {}
+    return {}
+
+
 def print_row(row, bits_list):
     """One line per network and thread count: every median, then the fastest int8 peer / LowBit."""
     def ms(key):
@@ -354,11 +389,8 @@ def main():
         net = network(name)
         results = lowbit(net, bits_list, threads_list, args.warmup, args.runs)
         for peer in peers:
-            try:
-                results.update(PEERS[peer](net, threads_list, args.warmup, args.runs))
-            except Exception as error:      # a peer is optional: report and leave its columns empty
-                print(f"  {peer} on {name}: skipped ({type(error).__name__}: {str(error).strip()[:300]})",
-                      flush=True)
+            for threads in threads_list:
+                results.update(run_isolated(peer, name, threads, args.warmup, args.runs))
         for threads in threads_list:
             row = {"model": name, "threads": threads}
             row.update({f"{key}_ms": ms for (key, t), ms in results.items() if t == threads})
