@@ -172,15 +172,19 @@ def lowbit(net, bits_list, threads_list, warmup, runs):
     for bits in bits_list:
         lbm = WORK / f"{net.name}-w{bits}.lbm"
         ptq = ["--ptq", "round"] if net.lowbit_source.suffix == ".onnx" and bits <= 4 else []
-        if not newer(lbm, [bin_path("qconvert"), net.lowbit_source]):
-            subprocess.run([str(bin_path("qconvert")), str(net.lowbit_source), "--bits", str(bits),
-                            "--calibrate", str(net.calib), "--calibration-count", "16", "-o", str(lbm),
-                            *ptq, *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
-        for threads in threads_list:
-            out = subprocess.run([str(bin_path("qbench")), "--model", str(lbm), "--threads", str(threads),
-                                  "--warmup", str(warmup), "--runs", str(runs), "--json", "-"],
-                                 check=True, capture_output=True, text=True).stdout
-            results[(f"lowbit_w{bits}", threads)] = json.loads(out)["points"][0]["latencyMs"]["median"]
+        try:
+            if not newer(lbm, [bin_path("qconvert"), net.lowbit_source]):
+                subprocess.run([str(bin_path("qconvert")), str(net.lowbit_source), "--bits", str(bits),
+                                "--calibrate", str(net.calib), "--calibration-count", "16", "-o", str(lbm),
+                                *ptq, *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
+            for threads in threads_list:
+                out = subprocess.run([str(bin_path("qbench")), "--model", str(lbm), "--threads", str(threads),
+                                      "--warmup", str(warmup), "--runs", str(runs), "--json", "-"],
+                                     check=True, stdout=subprocess.PIPE, text=True).stdout
+                results[(f"lowbit_w{bits}", threads)] = json.loads(out)["points"][0]["latencyMs"]["median"]
+        except subprocess.CalledProcessError as error:     # report it, keep the other columns
+            print(f"  LowBit w{bits} on {net.name}: failed ({Path(error.cmd[0]).name} exit {error.returncode})",
+                  flush=True)
     return results
 
 
@@ -396,8 +400,8 @@ def main():
             row.update({f"{key}_ms": ms for (key, t), ms in results.items() if t == threads})
             rows.append(row)
             print_row(row, bits_list)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+        if args.json:       # after every network, so an interrupted run keeps what it measured
+            args.json.write_text(json.dumps(rows, indent=2) + "\n")
 
 
 def versions(peers):
