@@ -320,17 +320,19 @@ void qk_lookup_u8_avx512vbmi(size_t n, const uint8_t* in, const uint8_t* table, 
 #endif
 
 void qk_lookup_u8(size_t n, const uint8_t* in, const uint8_t* table, uint8_t* out) {
+    void (*run)(size_t, const uint8_t*, const uint8_t*, uint8_t*) = qk_lookup_u8_scalar;
 #if defined(__x86_64__)
-    if (qk_isa_within(QK_ISA_AVX512VBMI, qk_isa_active())) {   /* QK_ISA forces the twin (tests) */
-        qk_lookup_u8_avx512vbmi(n, in, table, out);
-        return;
-    }
+    if (qk_isa_within(QK_ISA_AVX512VBMI, qk_isa_active())) run = qk_lookup_u8_avx512vbmi;   /* QK_ISA forces the twin */
 #endif
-    qk_lookup_u8_scalar(n, in, table, out);
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, run(count, in + begin, table, out + begin));
+}
+
+static void qk_lookup_f32_run(size_t n, const uint8_t* in, const float* table, float* out) {
+    for (size_t i = 0; i < n; i++) out[i] = table[in[i]];
 }
 
 void qk_lookup_f32(size_t n, const uint8_t* in, const float* table, float* out) {
-    for (size_t i = 0; i < n; i++) out[i] = table[in[i]];
+    QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, qk_lookup_f32_run(count, in + begin, table, out + begin));
 }
 
 void qk_channel_mul_f32(size_t n, size_t channels, const float* in, const float* scale, float* out) {

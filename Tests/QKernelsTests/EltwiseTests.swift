@@ -77,7 +77,8 @@ final class EltwiseTests: XCTestCase {
 
     /// BatchNorm is one fused multiply-add per element (PyTorch's CPU kernels), not a multiply then an add.
     /// qk_lookup_u8 (the AVX-512 VBMI form where the CPU has it, and the scalar twin under QK_ISA=scalar)
-    /// against out[i] = table[in[i]] for every length 0...200 and a long run, and every code; guard bytes.
+    /// against out[i] = table[in[i]] for every length 0...200 and long runs (split over 2 threads), and every
+    /// code; guard bytes.
     /// qk_lookup_f32 likewise.
     func testLookupsMatchTheTable() {
         var rng = SeededGenerator(seed: testSeed(0x100C))
@@ -87,11 +88,13 @@ final class EltwiseTests: XCTestCase {
         defer { if let saved { setenv("QK_ISA", saved, 1) } else { unsetenv("QK_ISA") } }
         for isa in ["", "scalar"] {
             if isa.isEmpty { unsetenv("QK_ISA") } else { setenv("QK_ISA", isa, 1) }
-            for n in Array(0...200) + [4096 + 37] {
+            for n in Array(0...200) + [4096 + 37, 100_003] {   // the last one in chunks over the team
                 let codes = (0..<n).map { i in i < 256 ? UInt8(i) : UInt8.random(in: 0...255, using: &rng) }
                 let out = Guarded<UInt8>(count: n), outF = Guarded<Float>(count: n)
-                qk_lookup_u8(n, codes, table, out.ptr)
-                qk_lookup_f32(n, codes, floats, outF.ptr)
+                withThreads(2) {
+                    qk_lookup_u8(n, codes, table, out.ptr)
+                    qk_lookup_f32(n, codes, floats, outF.ptr)
+                }
                 XCTAssertEqual((0..<n).map { out[$0] }, codes.map { table[Int($0)] }, "QK_ISA=\(isa) n \(n)")
                 XCTAssertEqual((0..<n).map { outF[$0].bitPattern }, codes.map { floats[Int($0)].bitPattern }, "n \(n)")
                 XCTAssertTrue(out.unchangedOutside { _ in true } && outF.unchangedOutside { _ in true }, "n \(n)")
