@@ -147,6 +147,15 @@ public enum Op: Codable, Equatable, Sendable {
     /// An op defined in one place (QGraph/Ops/: shape rule, validation, dump, typing, reference math).
     case defined(DefinedOp)
 
+    /// Ops whose u8 output keeps the input's quantization (the same codes, or a selection or average of
+    /// them); Validation requires it.
+    public var keepsInputCodes: Bool {
+        switch self {
+        case .maxPool, .avgPool, .flatten, .shortcutA: return true
+        default: return false
+        }
+    }
+
     /// The op's name in dumps and profiles.
     public var kind: String {
         switch self {

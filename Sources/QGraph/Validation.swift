@@ -73,7 +73,10 @@ extension Graph {
         // planner decodes them to exact f32 values); f32 weights need f32 inputs.
         case .conv2d(let c):
             if c.weight.scheme == .float32, u8In[0] { throw fail("f32 weights need an f32 input") }
-            if c.residual, u8In[1] != out.isUInt8 { throw fail("residual type must match the output type") }
+            // a u8 output adds a u8 residual; an f32 output an f32 one, or a u8 one on the integer kernels
+            if c.residual, out.isUInt8 ? !u8In[1] : u8In[1] && !u8In[0] {
+                throw fail(out.isUInt8 ? "a u8 output needs a u8 residual" : "a u8 residual needs a u8 input")
+            }
             if !u8In[0], out.isUInt8 { throw fail("a conv on f32 values must produce f32") }
             if out == .dynamicUInt8 { throw fail("a conv output cannot be dynamically quantized") }
         case .linear(let l):

@@ -1,6 +1,7 @@
 /* qk_conv.c — NHWC convolution: output geometry, im2col (u8 / f32) and the conv drivers that run
  * one GEMM per group over the im2col rows (or over the input itself for 1x1 stride-1 convs). */
 #include <assert.h>
+#include <math.h>
 #include <string.h>
 #if defined(__x86_64__)
 #include <emmintrin.h>
@@ -248,7 +249,11 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
     const size_t M = a->M, N = a->N, K = a->K, MR = (size_t)uk->mr, NR = (size_t)uk->nr;
     const long long panels = (long long)((M + panel_rows - 1) / panel_rows);
     const size_t out_es = qk_out_elem_size(a->epi.output_kind), res_es = qk_residual_elem_size(a->epi.residual_kind);
-    _Pragma("omp parallel for schedule(static) num_threads(threads)")
+    float* const range = a->epi.out_range;
+    _Pragma("omp parallel num_threads(threads)")
+    {
+    float lo = INFINITY, hi = -INFINITY;
+    _Pragma("omp for schedule(static)")
     for (long long p = 0; p < panels; p++) {
         const size_t m_begin = (size_t)p * panel_rows, rows = M - m_begin < panel_rows ? M - m_begin : panel_rows;
         uint8_t* buf = workspace + (size_t)omp_get_thread_num() * panel_rows * K;
@@ -264,6 +269,12 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
             const size_t nr = N - n0 < NR ? N - n0 : NR;
             for (size_t m0 = 0; m0 < rows; m0 += MR) uk->fn(&pa, m0, n0, rows - m0 < MR ? rows - m0 : MR, nr);
         }
+        if (range != NULL) qk_minmax_rows_f32(rows, N, (const float*)pa.epi.out, pa.epi.ldc, &lo, &hi);
+    }
+    if (range != NULL) {
+        _Pragma("omp critical(qk_out_range)")
+        qk_out_range_merge(range, lo, hi);
+    }
     }
 }
 

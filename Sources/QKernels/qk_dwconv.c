@@ -2,6 +2,7 @@
  * driver (OpenMP over output rows). Members: ukernels/qk_dwconv_ukernel_*; registry:
  * qk_registry.c (generated from toolchain/kernels.toml). */
 #include <assert.h>
+#include <math.h>
 #include <string.h>
 #include "internal/qk_decode.h"
 #include "internal/qk_isa_internal.h"
@@ -46,8 +47,25 @@ void qk_dwconv(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
     const int32_t oh = qk_conv_out_h(&args->geom), ow = qk_conv_out_w(&args->geom);
     const size_t work = (size_t)oh * (size_t)ow * (size_t)args->geom.in_c * (size_t)(args->geom.kernel_h * args->geom.kernel_w);
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
-    #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
-    for (int32_t oy = 0; oy < oh; oy++) uk->fn(args, (size_t)oy, (size_t)oy + 1);
+    float* const range = args->epi.out_range;
+    assert(range == NULL || args->epi.output_kind == QK_OUTPUT_F32);
+    #pragma omp parallel num_threads(qk_team_size()) if(par)
+    {
+        float lo = INFINITY, hi = -INFINITY;
+        #pragma omp for schedule(static)
+        for (int32_t oy = 0; oy < oh; oy++) {
+            uk->fn(args, (size_t)oy, (size_t)oy + 1);
+            /* the row just written (in L1), for a dynamically quantized reader */
+            if (range != NULL) {
+                qk_minmax_rows_f32((size_t)ow, (size_t)args->geom.in_c,
+                                   (const float*)args->epi.out + (size_t)oy * (size_t)ow * args->epi.ldc, args->epi.ldc, &lo, &hi);
+            }
+        }
+        if (range != NULL) {
+            #pragma omp critical(qk_out_range)
+            qk_out_range_merge(range, lo, hi);
+        }
+    }
 }
 
 const qk_dwconv_ukernel_desc* qk_dwconv_select(qk_isa isa) {

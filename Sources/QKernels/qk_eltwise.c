@@ -59,8 +59,6 @@ void qk_shortcut_a_f32(const float* in, int32_t in_h, int32_t in_w, int32_t in_c
  * pixels and, inside one, over the channel parameters tiled to the period's length. Elementwise,
  * so every chunking and every team size gives the same bits. */
 
-/** Elements per chunk handed to one thread (rounded up to a whole period). */
-#define QK_ELTWISE_CHUNK ((size_t)8192)
 /** A period is at least this many elements (four AVX-512 vectors) ... */
 #define QK_PERIOD_MIN ((size_t)64)
 /** ... and at most this many: lcm(channels, 16) * 2^j for channels < QK_PERIOD_MIN is <= 1008. */
@@ -83,24 +81,6 @@ static const float* qk_tile_params(const float* params, size_t channels, size_t 
     for (size_t j = 0; j < period; j += channels) memcpy(tiled + j, params, channels * sizeof(float));
     return tiled;
 }
-
-/** Runs STMT with `begin` and `count` bound to consecutive chunks of [0, n) (`chunk` elements each,
- *  the last shorter): one call below QK_PARALLEL_MIN_WORK, else a static OpenMP loop over chunks. */
-#define QK_FOR_CHUNKS(n, chunk, begin, count, STMT)                                                   \
-    do {                                                                                              \
-        if ((n) < QK_PARALLEL_MIN_WORK) {                                                             \
-            const size_t begin = 0, count = (n);                                                      \
-            STMT;                                                                                     \
-        } else {                                                                                      \
-            const long long chunks_ = (long long)(((n) + (chunk) - 1) / (chunk));                     \
-            _Pragma("omp parallel for schedule(static) num_threads(qk_team_size())")                  \
-            for (long long k_ = 0; k_ < chunks_; k_++) {                                              \
-                const size_t begin = (size_t)k_ * (chunk);                                            \
-                const size_t count = (n) - begin < (chunk) ? (n) - begin : (chunk);                   \
-                STMT;                                                                                 \
-            }                                                                                         \
-        }                                                                                             \
-    } while (0)
 
 /** Swift's min(max(x, lo), hi): max(x, y) is `y >= x ? y : x`, min(x, y) is `y < x ? y : x`,
  *  so a NaN x passes through and ties pick lo / x (the sign of a zero follows). */

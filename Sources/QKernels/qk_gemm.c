@@ -2,13 +2,15 @@
  * OpenMP-parallel over tiles (each tile is computed alone, so any team size gives the same bits);
  * qgemm / fgemm dispatch over the registries (qk_registry.c). */
 #include <assert.h>
+#include <math.h>
 #include "internal/qk_isa_internal.h"
 #include "internal/qk_parallel.h"
 #include "qk_gemm.h"
 
 
 /* Runs fn(args, m0, n0, mr, nr) over every tile. OpenMP splits (panel, column tile) pairs
- * statically; each pair runs the panel's row tiles in order. */
+ * statically; each pair runs the panel's row tiles in order, then (with epi.out_range) measures the
+ * f32 values it wrote while they are in L1. */
 #define QK_FOR_EACH_TILE(args, MR, NR, fn)                                                       \
     do {                                                                                         \
         const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
@@ -18,14 +20,27 @@
         const size_t panels_ = (mt_ + mb_ - 1) / mb_;                                            \
         const long long jobs_ = (long long)(panels_ * nt_);                                     \
         const int par_ = mt_ * nt_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;    \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par_)")        \
-        for (long long j_ = 0; j_ < jobs_; j_++) {                                               \
-            const size_t n0_ = (size_t)j_ % nt_ * (NR);                                          \
-            const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                               \
-            const size_t m_begin_ = (size_t)j_ / nt_ * mb_ * (MR);                              \
-            const size_t m_end_ = m_begin_ + mb_ * (MR) < M_ ? m_begin_ + mb_ * (MR) : M_;      \
-            for (size_t m0_ = m_begin_; m0_ < m_end_; m0_ += (MR)) {                             \
-                fn((args), m0_, n0_, m_end_ - m0_ < (MR) ? m_end_ - m0_ : (MR), nr_);            \
+        float* const range_ = (args)->epi.out_range;                                            \
+        _Pragma("omp parallel num_threads(qk_team_size()) if(par_)")                             \
+        {                                                                                        \
+            float lo_ = INFINITY, hi_ = -INFINITY;                                              \
+            _Pragma("omp for schedule(static)")                                                  \
+            for (long long j_ = 0; j_ < jobs_; j_++) {                                           \
+                const size_t n0_ = (size_t)j_ % nt_ * (NR);                                      \
+                const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                           \
+                const size_t m_begin_ = (size_t)j_ / nt_ * mb_ * (MR);                          \
+                const size_t m_end_ = m_begin_ + mb_ * (MR) < M_ ? m_begin_ + mb_ * (MR) : M_;  \
+                for (size_t m0_ = m_begin_; m0_ < m_end_; m0_ += (MR)) {                         \
+                    fn((args), m0_, n0_, m_end_ - m0_ < (MR) ? m_end_ - m0_ : (MR), nr_);        \
+                }                                                                                \
+                if (range_ != NULL) {                                                            \
+                    qk_minmax_rows_f32(m_end_ - m_begin_, nr_, (const float*)(args)->epi.out +  \
+                                       m_begin_ * (args)->epi.ldc + n0_, (args)->epi.ldc, &lo_, &hi_); \
+                }                                                                                \
+            }                                                                                    \
+            if (range_ != NULL) {                                                                \
+                _Pragma("omp critical(qk_out_range)")                                            \
+                qk_out_range_merge(range_, lo_, hi_);                                            \
             }                                                                                    \
         }                                                                                        \
     } while (0)
@@ -34,6 +49,7 @@ void qk_qgemm(const qk_qgemm_ukernel_desc* uk, const qk_qgemm_args* args) {
     assert(uk != NULL && uk->bits == args->bits);
     assert(args->K <= QK_MAX_K && args->lda >= args->K);
     assert(args->colsum != NULL);
+    assert(args->epi.out_range == NULL || args->epi.output_kind == QK_OUTPUT_F32);
     if (args->M == 0 || args->N == 0) return;
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_qgemm_ukernel_fn fn = uk->fn;

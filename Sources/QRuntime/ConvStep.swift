@@ -11,6 +11,8 @@ struct ConvStep {
     /// Arena offset of the value added before the activation (nil: none).
     var residual: Int?
     var kernel: ConvKernel
+    /// The dynamic quantization slot whose range the conv measures in its f32 output (nil: none).
+    var outputRange: Int? = nil
 }
 
 /// The one kernel path of a conv. Each payload is a plan-owned (`OwnedMemory`) template of the C
@@ -44,6 +46,14 @@ enum ConvKernel {
         case .quantizedDepthwise(let c): String(cString: c.pointee.member.pointee.name)
         case .binary(let c, _), .binaryPacked(let c): String(cString: c.pointee.member.pointee.name)
         case .bitSerial(let c, _): String(cString: c.pointee.member.pointee.name)
+        }
+    }
+
+    /// Whether the path's driver measures its f32 output's range (qk_epilogue.out_range).
+    var measuresOutputRange: Bool {
+        switch self {
+        case .floatGemm, .quantizedGemm, .quantizedDepthwise: true
+        case .floatDepthwise, .binary, .binaryPacked, .bitSerial: false
         }
     }
 

@@ -8,6 +8,8 @@ final class ExecutionState {
     let arena: UnsafeMutableRawPointer
     let dynamicScales: UnsafeMutablePointer<Float>
     let dynamicZeros: UnsafeMutablePointer<Int32>
+    /// [2 * slot], [2 * slot + 1]: the range a conv measured for a dynamic slot (ConvStep.outputRange).
+    let dynamicRanges: UnsafeMutablePointer<Float>
     let epilogueScratch: UnsafeMutablePointer<Float>
     /// Where the running plan's input lives (set when a session switches plans).
     var inputOffset: Int
@@ -26,6 +28,8 @@ final class ExecutionState {
         dynamicScales.initialize(repeating: 1, count: counts.0)
         dynamicZeros = .allocate(capacity: counts.0)
         dynamicZeros.initialize(repeating: 0, count: counts.0)
+        dynamicRanges = .allocate(capacity: 2 * counts.0)
+        dynamicRanges.initialize(repeating: 0, count: 2 * counts.0)
         epilogueScratch = .allocate(capacity: counts.1)
         epilogueScratch.initialize(repeating: 0, count: counts.1)
         inputOffset = plan.inputOffset
@@ -47,6 +51,7 @@ final class ExecutionState {
         arena.deallocate()
         dynamicScales.deallocate()
         dynamicZeros.deallocate()
+        dynamicRanges.deallocate()
         epilogueScratch.deallocate()
     }
 }
@@ -68,11 +73,11 @@ enum Executor {
         var clock = timer != nil ? StepTimer.now() : 0
         for (index, step) in plan.steps.enumerated() {
             switch step {
-            case .quantize(let src, let dst, let count, let quant):
+            case .quantize(let src, let dst, let count, let quant, let measured):
                 var q = state.resolve(quant)
                 if case .dynamic(let slot) = quant {
-                    var lo: Float = 0, hi: Float = 0
-                    qk_minmax_f32(count, f32(src), &lo, &hi)
+                    var lo = state.dynamicRanges[2 * slot], hi = state.dynamicRanges[2 * slot + 1]
+                    if !measured { qk_minmax_f32(count, f32(src), &lo, &hi) }
                     let fit = ActivationQuant.fit(min: lo, max: hi)
                     q = (fit.scale, Int32(fit.zeroPoint))
                     state.dynamicScales[slot] = q.scale
@@ -180,7 +185,7 @@ enum Executor {
         switch c.kernel {
         case .floatGemm(let conv, let workspace):
             var args = conv.pointee.args
-            place(&args.epi, c, base: base)
+            place(&args.epi, c, base: base, state: state)
             var geometry = conv.pointee.geometry
             let (x, scratch) = (input.assumingMemoryBound(to: Float.self), (base + workspace).assumingMemoryBound(to: Float.self))
             switch conv.pointee.member {
@@ -189,36 +194,36 @@ enum Executor {
             }
         case .floatDepthwise(let conv):
             var args = conv.pointee.args
-            place(&args.epi, c, base: base)
+            place(&args.epi, c, base: base, state: state)
             args.in = input.assumingMemoryBound(to: Float.self)
             qk_fdwconv(conv.pointee.member, &args)
         case .quantizedGemm(let conv, let workspace):
             var args = conv.pointee.args
-            place(&args.epi, c, base: base)
+            place(&args.epi, c, base: base, state: state)
             args.a_zero = resolve(conv.pointee.operands, into: &args.epi, state: state)
             var geometry = conv.pointee.geometry
             qk_conv2d_u8(conv.pointee.member, &geometry, input.assumingMemoryBound(to: UInt8.self), &args,
                          (base + workspace).assumingMemoryBound(to: UInt8.self))
         case .quantizedDepthwise(let conv):
             var args = conv.pointee.args
-            place(&args.epi, c, base: base)
+            place(&args.epi, c, base: base, state: state)
             args.a_zero = resolve(conv.pointee.operands, into: &args.epi, state: state)
             args.in = input.assumingMemoryBound(to: UInt8.self)
             qk_dwconv(conv.pointee.member, &args)
         case .binary(let conv, let workspace):
             var layer = conv.pointee.layer
-            place(&layer.epi, c, base: base)
+            place(&layer.epi, c, base: base, state: state)
             var geometry = conv.pointee.geometry
             qk_bconv2d_f32(conv.pointee.member, &geometry, input.assumingMemoryBound(to: Float.self), &layer, base + workspace)
         case .bitSerial(let conv, let workspace):
             var layer = conv.pointee.layer
-            place(&layer.epi, c, base: base)
+            place(&layer.epi, c, base: base, state: state)
             _ = resolve(conv.pointee.operands, into: &layer.epi, state: state)   // zero point 0 (BitSerialForm)
             var geometry = conv.pointee.geometry
             qk_bsconv2d_u8(conv.pointee.member, &geometry, input.assumingMemoryBound(to: UInt8.self), &layer, base + workspace)
         case .binaryPacked(let conv):
             var layer = conv.pointee.layer
-            place(&layer.epi, c, base: base)
+            place(&layer.epi, c, base: base, state: state)
             var geometry = conv.pointee.geometry
             let flag = input.assumingMemoryBound(to: UInt64.self).pointee
             qk_bconv2d_packed(conv.pointee.member, &geometry, (input + packedImageHeader).assumingMemoryBound(to: UInt64.self),
@@ -226,10 +231,16 @@ enum Executor {
         }
     }
 
-    /// Points an epilogue template at this run's output and residual.
-    @inline(__always) private static func place(_ epi: inout qk_epilogue, _ c: ConvStep, base: UnsafeMutableRawPointer) {
+    /// Points an epilogue template at this run's output and residual (and the range it measures).
+    @inline(__always) private static func place(_ epi: inout qk_epilogue, _ c: ConvStep, base: UnsafeMutableRawPointer,
+                                                state: ExecutionState) {
         if let residual = c.residual { epi.residual = UnsafeRawPointer(base + residual) }
         epi.out = base + c.output
+        if let slot = c.outputRange {
+            state.dynamicRanges[2 * slot] = .infinity
+            state.dynamicRanges[2 * slot + 1] = -.infinity
+            epi.out_range = state.dynamicRanges + 2 * slot
+        }
     }
 
     /// Fills the run-time quantization of a u8 layer into its epilogue (the per-channel scale when the

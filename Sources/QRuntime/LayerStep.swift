@@ -61,7 +61,7 @@ private func baseEpilogue(bias: UnsafePointer<Float>, activation: Activation) ->
     let r = activation.clampRange
     return qk_epilogue(scale: nil, bias: bias, clamp_lo: r.lo, clamp_hi: r.hi, residual_kind: QK_RESIDUAL_NONE,
                        residual: nil, ldr: 0, rscale: 0, rzero: 0, output_kind: QK_OUTPUT_F32, out: nil, ldc: 0,
-                       out_inv_scale: 0, out_zero: 0, half_rows: nil)
+                       out_inv_scale: 0, out_zero: 0, half_rows: nil, out_range: nil)
 }
 
 /// Builds the step of a conv (a linear is passed as a 1x1 conv on a [1, 1, in] input) on `path`;

@@ -11,7 +11,9 @@ enum QuantRef {
 
 /// One executor step.
 enum Step {
-    case quantize(src: Int, dst: Int, count: Int, quant: QuantRef)
+    /// f32 -> u8; a dynamic `quant` measures the range first, unless `measured` (the conv that wrote src
+    /// measured it into the slot's range, ConvStep.outputRange).
+    case quantize(src: Int, dst: Int, count: Int, quant: QuantRef, measured: Bool)
     case dequantize(src: Int, dst: Int, count: Int, quant: QuantRef)
     case conv(ConvStep)
     case maxPool(src: Int, dst: Int, shape: (Int, Int, Int), out: (Int, Int), pool: Pool, u8: Bool)
@@ -188,8 +190,16 @@ final class Plan: @unchecked Sendable {
         func offset(_ name: String) -> Int { offsets[values[name]!.0] }
 
         // Dynamic quantization slots.
-        var slots: [String: Int] = [:]
-        for v in graph.values where v.quant == .dynamicUInt8 { slots[v.name] = slots.count }
+        var slots: [String: Int] = [:], slotCount = 0
+        for v in graph.values where v.quant == .dynamicUInt8 {
+            // a pool of dynamic codes keeps its input's codes, so it reads the scale its input was given
+            if let p = graph.producer(of: v.name), graph.nodes[p].op.keepsInputCodes, let slot = slots[graph.nodes[p].inputs[0]] {
+                slots[v.name] = slot
+            } else {
+                slots[v.name] = slotCount
+                slotCount += 1
+            }
+        }
         func quant(_ name: String) -> QuantRef? {
             switch values[name]!.1.quant {
             case .float32: return nil
@@ -204,6 +214,7 @@ final class Plan: @unchecked Sendable {
         var kernels: [(layer: String, kernel: String)] = []
         var infos: [LayerInfo] = []
         var maxDynamic = 0
+        var convSteps: [Int: Int] = [:]   // conv node index -> its step
         for (s, node) in graph.nodes.enumerated() where stepOf[s] == s {
             let out = values[node.output]!.1
             let x = values[node.inputs[0]]!.1
@@ -219,6 +230,7 @@ final class Plan: @unchecked Sendable {
                     choice: choice, tensors: tensors, memory: memory)
                 if step.kernel.isQuantized { kernels.append((node.name, step.kernel.memberName)) }
                 if case .dynamic? = step.kernel.u8Operands?.input { maxDynamic = max(maxDynamic, c.outChannels) }
+                convSteps[s] = steps.count
                 steps.append(.conv(step))
             case .linear(let l):
                 let c = Conv2D(inChannels: l.inFeatures, outChannels: l.outFeatures, kernel: [1, 1],
@@ -235,6 +247,7 @@ final class Plan: @unchecked Sendable {
                     choice: choice, tensors: tensors, memory: memory)
                 if step.kernel.isQuantized { kernels.append((node.name, step.kernel.memberName)) }
                 if case .dynamic? = step.kernel.u8Operands?.input { maxDynamic = max(maxDynamic, l.outFeatures) }
+                convSteps[s] = steps.count
                 steps.append(.conv(step))
             case .batchNorm(let b):
                 let gamma = floats(b.gamma), beta = floats(b.beta), mean = floats(b.mean), variance = floats(b.variance)
@@ -291,7 +304,16 @@ final class Plan: @unchecked Sendable {
             case .shortcutA(let pad):
                 steps.append(.shortcutA(src: src, dst: dst, shape: hwc(x), pad: pad, quant: quant(node.inputs[0])))
             case .quantize:
-                steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: quant(node.output)!))
+                let q = quant(node.output)!
+                var measured = false
+                // a dynamic range taken by the conv that writes the floats, as it writes them
+                if case .dynamic(let slot) = q, let p = graph.producer(of: node.inputs[0]), let c = convSteps[p],
+                   case .conv(var step) = steps[c], step.output == src, step.kernel.measuresOutputRange {
+                    step.outputRange = slot
+                    steps[c] = .conv(step)
+                    measured = true
+                }
+                steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: q, measured: measured))
             case .dequantize:
                 if let chain = lookupChains[s], case .fixed(let si, let zi)? = quant(node.inputs[0]) {
                     if let q = chain.quantize, case .fixed(let so, let zo)? = quant(graph.nodes[q].output) {
@@ -334,7 +356,7 @@ final class Plan: @unchecked Sendable {
         self.outputOffset = offset(graph.output)
         self.outputCount = values[graph.output]!.1.elementCount
         self.outputs = graph.outputs.map { (offset($0), values[$0]!.1.elementCount) }
-        self.dynamicSlots = slots.count
+        self.dynamicSlots = slotCount
         self.maxDynamicChannels = maxDynamic
         self.memory = memory
         self.layerKernels = kernels

@@ -34,6 +34,23 @@ final class FamilyFixtureTests: XCTestCase {
         }
     }
 
+    /// Without calibration (dynamic u8 activations) the stem's max pool runs on the codes: the conv's floats
+    /// are quantized before the pool, the pool keeps that scale (its dynamic slot), the first block reads the
+    /// codes as input and as residual (no dequantize), and the network still gives PyTorch's top-1 with
+    /// logits near its own at 8 bits.
+    func testDynamicMaxPoolRunsOnCodes() throws {
+        let (model, fixture) = try convert("families", "resnet10", recipe: "plain", arch: "resnet10") { $0.plain.bits = 8 }
+        let graph = model.graph
+        let pool = try XCTUnwrap(graph.nodes.first { $0.name == "maxpool" })
+        XCTAssertEqual(graph.value(pool.inputs[0])?.quant, .dynamicUInt8)
+        XCTAssertEqual(graph.value(pool.output)?.quant, .dynamicUInt8)
+        let readers = graph.consumers(of: pool.output).map { graph.nodes[$0].name }
+        XCTAssertEqual(Set(readers), ["layer1.0.conv1", "layer1.0.conv2"], "the block's conv and its residual add")
+        XCTAssertFalse(graph.nodes.contains { $0.op == .dequantize })
+        let worst = try compare(model, fixture, tolerance: 0.1, "families/resnet10 w8 dynamic")
+        print("families/resnet10 w8, dynamic activations: worst |logit - PyTorch| / max |logit| = \(String(format: "%.1e", worst))")
+    }
+
     /// The graph keeps the PyTorch module names and the residual structure recipes ask for: shortcut
     /// convs named after their keys, residual adds, option-A shortcut ops where the shape changes.
     func testGraphsKeepModuleNamesAndResidualStructure() throws {

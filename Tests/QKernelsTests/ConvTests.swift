@@ -193,6 +193,18 @@ final class ConvTests: XCTestCase {
         let uk = qk_qgemm_select(Int32(bits), qk_isa_active())!
         qk_conv2d_u8(uk, &g, input.ptr, &layer, ws.count == 0 ? nil : ws.ptr)
         XCTAssertTrue(out.unchangedOutside { $0 % ldc < oc }, "\(context): wrote outside")
+        // the same layer writing floats measures their range (every path: direct, im2col, fused panels, groups)
+        var floatLayer = layer
+        let floats = Guarded<Float>(count: M * ldc)
+        var range: [Float] = [.infinity, -.infinity]
+        floatLayer.epi.output_kind = QK_OUTPUT_F32
+        floatLayer.epi.out = UnsafeMutableRawPointer(floats.ptr)
+        range.withUnsafeMutableBufferPointer { r in
+            floatLayer.epi.out_range = r.baseAddress
+            qk_conv2d_u8(uk, &g, input.ptr, &floatLayer, ws.count == 0 ? nil : ws.ptr)
+        }
+        let written = (0..<(M * ldc)).filter { $0 % ldc < oc }.map { floats[$0] }
+        XCTAssertEqual(range, [written.min()!, written.max()!], "\(context): measured range")
 
         var got = [UInt8](repeating: 0, count: M * oc)
         for m in 0..<M {
@@ -233,8 +245,15 @@ final class ConvTests: XCTestCase {
             layer.epi.output_kind = QK_OUTPUT_F32
             layer.epi.out = UnsafeMutableRawPointer(out.ptr); layer.epi.ldc = ldc
             let uk = qk_fgemm_select(QK_ISA_SCALAR)!
-            qk_conv2d_f32(uk, &g, input.ptr, &layer, ws.count == 0 ? nil : ws.ptr)
+            var range: [Float] = [.infinity, -.infinity]
+            range.withUnsafeMutableBufferPointer { r in
+                var measuring = layer
+                measuring.epi.out_range = r.baseAddress
+                qk_conv2d_f32(uk, &g, input.ptr, &measuring, ws.count == 0 ? nil : ws.ptr)
+            }
             XCTAssertTrue(out.unchangedOutside { $0 % ldc < oc })
+            let written = (0..<(M * ldc)).filter { $0 % ldc < oc }.map { out[$0] }
+            XCTAssertEqual(range, [written.min()!, written.max()!], "seed \(seed) shape #\(si): measured range")
             // every pfgemm member through qk_conv2d_pf32 on the same layer, its weights packed per group:
             // the scalar one gives the same bits as fgemm's, SIMD ones agree to rounding
             for member in pfgemmMembers {

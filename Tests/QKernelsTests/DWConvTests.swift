@@ -150,8 +150,19 @@ final class DWConvCase: CustomStringConvertible {
         a.w = UnsafePointer(w.ptr); a.w_stride = wStride; a.wsum = UnsafePointer(wsum.ptr)
         a.epi = epilogue(UnsafeMutableRawPointer(out.ptr))
         var desc = uk
-        qk_dwconv(&desc, &a)
-        return collect(out)
+        guard outputKind == QK_OUTPUT_F32 else {
+            qk_dwconv(&desc, &a)
+            return collect(out)
+        }
+        // f32 outputs: the driver measures their range as it writes them
+        var range: [Float] = [.infinity, -.infinity]
+        range.withUnsafeMutableBufferPointer { r in
+            a.epi.out_range = r.baseAddress
+            qk_dwconv(&desc, &a)
+        }
+        let result = collect(out), floats = result.values.map { Float(bitPattern: $0) }
+        XCTAssertEqual(range, [floats.min()!, floats.max()!], "\(String(cString: uk.name)) measured range")
+        return result
     }
 
     /// The layer through the GEMM path: qk_conv2d_u8 with groups == C and the dispatched member.

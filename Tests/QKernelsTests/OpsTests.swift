@@ -42,6 +42,43 @@ final class OpsTests: XCTestCase {
         XCTAssertEqual(hi, 5)
     }
 
+    /// qk_quantize_u8's AVX-512 member (where the CPU has it) and its scalar twin (QK_ISA=scalar) against
+    /// the rounding table's rule at every length 0...70 and on long runs split over 2 threads, with zero
+    /// points at both ends, ties, NaN, infinities and values far outside the grid; qk_minmax_f32 likewise
+    /// (its parallel reduction included). Guard bytes.
+    func testQuantizeMembersAndMinMaxMatchTheRule() {
+        let seed = testSeed(0x51AB)
+        var rng = SeededGenerator(seed: seed)
+        func want(_ y: Float, _ inv: Float, _ zero: Int32) -> UInt8 {
+            y.isNaN ? 0 : refRequant(min(max(y * inv, -1e4), 1e4), 1, zero)
+        }
+        let specials: [Float] = [.nan, .infinity, -.infinity, 1e30, -1e30, 0.5, 1.5, -0.5, -2.5, 127.5, 300, -300]
+        let saved = getenv("QK_ISA").map { String(cString: $0) }
+        defer { if let saved { setenv("QK_ISA", saved, 1) } else { unsetenv("QK_ISA") } }
+        for isa in ["", "scalar"] {
+            if isa.isEmpty { unsetenv("QK_ISA") } else { setenv("QK_ISA", isa, 1) }
+            for n in Array(0...70) + [8192 * 5 + 13, 100_003] {
+                let zero = [Int32(0), 10, 131, 255][n % 4], inv: Float = n % 3 == 0 ? 1 : 1 / 0.037
+                var x = (0..<n).map { _ in Float.random(in: -12...12, using: &rng) }
+                for i in stride(from: 0, to: n, by: 7) { x[i] = specials[(i / 7) % specials.count] }
+                let out = Guarded<UInt8>(count: n)
+                var lo: Float = 0, hi: Float = 0
+                withThreads(2) {
+                    qk_quantize_u8(n, x, inv, zero, out.ptr)
+                    qk_minmax_f32(n, x, &lo, &hi)
+                }
+                let got = (0..<n).map { out[$0] }, expected = x.map { want($0, inv, zero) }
+                if let i = (0..<n).first(where: { got[$0] != expected[$0] }) {
+                    XCTFail("QK_ISA=\(isa) n \(n) zero \(zero) seed \(seed): x[\(i)] = \(x[i]) -> \(got[i]), want \(expected[i])")
+                }
+                XCTAssertTrue(out.unchangedOutside { _ in true }, "n \(n)")
+                let finite = x.filter { !$0.isNaN }
+                XCTAssertEqual(lo, finite.min() ?? .infinity, "QK_ISA=\(isa) n \(n)")
+                XCTAssertEqual(hi, finite.max() ?? -.infinity, "QK_ISA=\(isa) n \(n)")
+            }
+        }
+    }
+
     static let poolShapes: [(Int32, Int32, Int32, Int32, Int32, Int32, (Int32, Int32, Int32, Int32))] = [
         // h, w, c, kh/kw, stride, (unused), pads top/left/bottom/right
         (8, 8, 3, 2, 2, 0, (0, 0, 0, 0)),

@@ -42,6 +42,17 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
         new.nodes[new.nodes.count - 1].name = node.name
     }
 
+    /// Dynamic mode, a max pool on f32 values read only by quantized layers (as input or residual): it runs on the
+    /// codes, quantized before the pool with the pool input's range (the codes of quantizing after it
+    /// wherever the windows cover the input and its minimum is at most 0, as after a ReLU).
+    func poolsDynamicCodes(_ node: Node) -> Bool {
+        let input = node.inputs[0]
+        guard ranges == nil, fixed[input] == nil, fixed[node.output] == nil, new.value(input)!.quant == .float32,
+              !old.outputs.contains(node.output) else { return false }
+        let readers = old.consumers(of: node.output)
+        return !readers.isEmpty && readers.allSatisfy { readsQuantizedWeights(old.nodes[$0].op) }
+    }
+
     for node in old.nodes {
         switch node.op {
         case .conv2d(let c):
@@ -50,7 +61,9 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             let outQuant: ActivationQuant = quantized && (ranges != nil || fixed[node.output] != nil) ? try staticQuant(node.output) : .float32
             var inputs = [input]
             if c.residual {
-                inputs.append(outQuant.isUInt8 ? try asU8(node.inputs[1]) : try asF32(node.inputs[1]))
+                // the integer kernels add a u8 residual to an f32 output as well (no dequantize step)
+                let keepsCodes = quantized && new.value(node.inputs[1])!.quant.isUInt8
+                inputs.append(outQuant.isUInt8 || keepsCodes ? try asU8(node.inputs[1]) : try asF32(node.inputs[1]))
             }
             try append(node, inputs, outQuant)
         case .linear(let l):
@@ -65,6 +78,9 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
             } else {
                 try append(node, [try asF32(node.inputs[0]), try asF32(node.inputs[1])], .float32)
             }
+        case .maxPool where poolsDynamicCodes(node):
+            // max commutes with the monotonic quantization: the pool reads u8 codes, not floats
+            try append(node, [try asU8(node.inputs[0])], .dynamicUInt8)
         case .maxPool, .avgPool, .flatten, .shortcutA:
             try append(node, node.inputs, new.value(node.inputs[0])!.quant)
         case .globalAvgPool:
@@ -81,4 +97,13 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
     }
     new.setOutputs(try old.outputs.map(asF32))
     graph = new
+}
+
+/// A conv or linear layer with quantized weights (it reads u8 inputs).
+private func readsQuantizedWeights(_ op: Op) -> Bool {
+    switch op {
+    case .conv2d(let c): return c.weight.scheme != .float32
+    case .linear(let l): return l.weight.scheme != .float32
+    default: return false
+    }
 }

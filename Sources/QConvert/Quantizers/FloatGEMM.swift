@@ -9,7 +9,7 @@ func floatGEMM(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: Uns
     let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
                                residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
                                output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(c), ldc: ldc,
-                               out_inv_scale: 0, out_zero: 0, half_rows: nil)
+                               out_inv_scale: 0, out_zero: 0, half_rows: nil, out_range: nil)
     var args = qk_fgemm_args(M: m, N: n, K: k, a: a, lda: lda, b: b, ldb: ldb, epi: epilogue)
     qk_fgemm(qk_fgemm_select(qk_isa_active()), &args)
 }
@@ -39,7 +39,7 @@ func packedFloatGEMM(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, 
     let epilogue = qk_epilogue(scale: nil, bias: nil, clamp_lo: -.infinity, clamp_hi: .infinity,
                                residual_kind: QK_RESIDUAL_NONE, residual: nil, ldr: 0, rscale: 0, rzero: 0,
                                output_kind: QK_OUTPUT_F32, out: UnsafeMutableRawPointer(c), ldc: ldc,
-                               out_inv_scale: 0, out_zero: 0, half_rows: nil)
+                               out_inv_scale: 0, out_zero: 0, half_rows: nil, out_range: nil)
     var args = qk_fgemm_args(M: m, N: n, K: k, a: a, lda: lda, b: packed, ldb: k, epi: epilogue)
     qk_pfgemm(packedMember, &args)
 }

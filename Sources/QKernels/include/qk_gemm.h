@@ -84,6 +84,11 @@ typedef struct qk_epilogue {
                                       8-bit odd levels 2q + 1 (Any-Precision's 2Q - 255) run as int8
                                       q = Q - 128; scale[n] is then per unit of the half step. The
                                       conv driver fills it (qk_conv_half_step_bytes). */
+    float* out_range;            /**< NULL, or [2] (f32 output): the driver (qgemm, fgemm, pfgemm, the u8 conv,
+                                      dwconv) lowers [0] to the minimum and raises [1] to the maximum of the
+                                      values it writes, NaNs ignored (a dynamically quantized reader then needs no
+                                      range pass of its own; qk_minmax_f32 of the output gives the same). Members
+                                      ignore it. */
 } qk_epilogue;
 
 /** One quantized GEMM: C[M][N] = epilogue(A[M][K] (u8) x W[N][K] (packed k-bit)). */

@@ -124,11 +124,13 @@ void qk_shortcut_a_f32(const float* in, int32_t in_h, int32_t in_w, int32_t in_c
                        int32_t out_c, float zero_value, float* out);
 
 /** out = clamp(lrintf(x * inv_scale) + zero, 0, 255)  (as PyTorch quantize_per_tensor with
- *  inv_scale = 1.0f / scale). NaN -> 0. */
+ *  inv_scale = 1.0f / scale). NaN -> 0. AVX-512 where the CPU has it (QK_ISA=scalar: the twin); in chunks
+ *  over the OpenMP team when n is large (the same bits at any team size). */
 void qk_quantize_u8(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out);
 /** out = scale * (float)((int32_t)q - zero). */
 void qk_dequantize_u8(size_t n, const uint8_t* in, float scale, int32_t zero, float* out);
-/** Min and max of n floats (NaNs ignored); n == 0 gives +INFINITY / -INFINITY. */
+/** Min and max of n floats (NaNs ignored); n == 0 gives +INFINITY / -INFINITY. Over the OpenMP team in
+ *  qk_quantize_u8's chunks when n is large. */
 void qk_minmax_f32(size_t n, const float* in, float* out_min, float* out_max);
 
 #ifdef __cplusplus

@@ -17,3 +17,39 @@ int qk_team_size(void);
 /* The fused im2col conv path needs at least this many panels per thread (else load balance
  * suffers and the driver makes one im2col, then splits panels and column tiles). */
 #define QK_FUSED_PANELS_PER_THREAD 4
+
+/* ---- elementwise steps ---- */
+
+/** Elements per chunk handed to one thread (rounded up to a whole period). */
+#define QK_ELTWISE_CHUNK ((size_t)8192)
+
+/** Runs STMT with `begin` and `count` bound to consecutive chunks of [0, n) (`chunk` elements each,
+ *  the last shorter): one call below QK_PARALLEL_MIN_WORK, else a static OpenMP loop over chunks. */
+#define QK_FOR_CHUNKS(n, chunk, begin, count, STMT)                                                   \
+    do {                                                                                              \
+        if ((n) < QK_PARALLEL_MIN_WORK) {                                                             \
+            const size_t begin = 0, count = (n);                                                      \
+            STMT;                                                                                     \
+        } else {                                                                                      \
+            const long long chunks_ = (long long)(((n) + (chunk) - 1) / (chunk));                     \
+            _Pragma("omp parallel for schedule(static) num_threads(qk_team_size())")                  \
+            for (long long k_ = 0; k_ < chunks_; k_++) {                                              \
+                const size_t begin = (size_t)k_ * (chunk);                                            \
+                const size_t count = (n) - begin < (chunk) ? (n) - begin : (chunk);                   \
+                STMT;                                                                                 \
+            }                                                                                         \
+        }                                                                                             \
+    } while (0)
+
+/* ---- output ranges (qk_epilogue.out_range) ---- */
+
+/** Lowers *lo and raises *hi to the min / max of rows x cols floats at p (row stride ld), NaNs
+ *  ignored (qk_quantize.c, compiled per ISA). */
+void qk_minmax_rows_f32(size_t rows, size_t cols, const float* p, size_t ld, float* lo, float* hi);
+
+/** Merges a driver's measured [lo, hi] into an epilogue's out_range. */
+static inline void qk_out_range_merge(float* range, float lo, float hi) {
+    if (lo < range[0]) range[0] = lo;
+    if (hi > range[1]) range[1] = hi;
+}
+
