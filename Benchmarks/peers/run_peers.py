@@ -165,18 +165,16 @@ def newer(path, sources):
 
 
 def lowbit(net, bits_list, threads_list, warmup, runs):
-    """{(f"lowbit_w{bits}", threads): ms}: qconvert --calibrate at each bit width, timed by qbench.
-    An ONNX source at <= 4 bits is rounded to nearest (--ptq round): qconvert's default there, GPTQ,
-    stops on ONNX graphs (a weight tensor not found, Recipes/Plain.swift)."""
+    """{(f"lowbit_w{bits}", threads): ms}: qconvert --calibrate at each bit width (its defaults: GPTQ at
+    <= 4 bits, ONNX graphs included), timed by qbench."""
     results = {}
     for bits in bits_list:
         lbm = WORK / f"{net.name}-w{bits}.lbm"
-        ptq = ["--ptq", "round"] if net.lowbit_source.suffix == ".onnx" and bits <= 4 else []
         try:
             if not newer(lbm, [bin_path("qconvert"), net.lowbit_source]):
                 subprocess.run([str(bin_path("qconvert")), str(net.lowbit_source), "--bits", str(bits),
                                 "--calibrate", str(net.calib), "--calibration-count", "16", "-o", str(lbm),
-                                *ptq, *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
+                                *net.lowbit_flags], check=True, stdout=subprocess.DEVNULL)
             for threads in threads_list:
                 out = subprocess.run([str(bin_path("qbench")), "--model", str(lbm), "--threads", str(threads),
                                       "--warmup", str(warmup), "--runs", str(runs), "--json", "-"],

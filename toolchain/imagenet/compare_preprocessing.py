@@ -123,8 +123,8 @@ def main():
     import numpy as np
     import torch
     sys.path.insert(0, str(ROOT / "Benchmarks" / "peers"))
-    from run_peers import random_resnet
-    model = random_resnet(18, seed=18)
+    from run_peers import random_weights, torchvision_models
+    model = random_weights(torchvision_models().resnet18(), seed=18)
     # Seeded random weights alone give (nearly) the same class for every photo, which would make top-1
     # agreement trivial; BatchNorm statistics measured on the photos make the outputs depend on the input.
     tensors = {path: torch_preprocess(path) for path in photos}
