@@ -42,12 +42,18 @@ void qk_quantize_u8_avx512(size_t n, const float* in, float inv_scale, int32_t z
 }
 #endif
 
-void qk_quantize_u8(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out) {
-    void (*run)(size_t, const float*, float, int32_t, uint8_t*) = qk_quantize_u8_run;
+qk_quantize_fn qk_quantize_u8_member(int32_t zero) {
 #if defined(__x86_64__)
     /* the member's bound and saturations reproduce qk_requant_u8 for zero points in [0, 255] */
-    if (zero >= 0 && zero <= 255 && qk_isa_within(QK_ISA_AVX512SKX, qk_isa_active())) run = qk_quantize_u8_avx512;
+    if (zero >= 0 && zero <= 255 && qk_isa_within(QK_ISA_AVX512SKX, qk_isa_active())) return qk_quantize_u8_avx512;
+#else
+    (void)zero;
 #endif
+    return qk_quantize_u8_run;
+}
+
+void qk_quantize_u8(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out) {
+    const qk_quantize_fn run = qk_quantize_u8_member(zero);
     QK_FOR_CHUNKS(n, QK_ELTWISE_CHUNK, begin, count, run(count, in + begin, inv_scale, zero, out + begin));
 }
 

@@ -12,6 +12,9 @@
 //    hardswish, hardsigmoid) -> quantize: one 256-entry table lookup (qk_lookup_u8) tabulated at plan time
 //    by the three steps' own kernels, so the same bits (tested) in one pass over bytes; without the
 //    quantize (the activation's floats feed a squeeze-excite branch), a lookup into floats (qk_lookup_f32).
+// 4. quantize -> max pool of the codes (a dynamically quantized stem, AssignActivationTypes.swift): the pool
+//    runs on the floats and writes the codes of each window's maximum (qk_maxpool_f32_u8): the same codes,
+//    quantization being monotonic (tested), without writing the codes of the whole input first.
 //
 // Fused-away f32 values are never written, so a run's observer does not see them.
 import QGraph
@@ -127,4 +130,18 @@ func lookupTable(input: (scale: Float, zero: Int32), function: PointwiseFunction
 func inverseScale(_ scale: Float) -> Float {
     let n = (1 / Double(scale)).rounded()
     return n >= 1 && n <= 65_536 && 1 / Float(n) == scale ? Float(n) : 1 / scale
+}
+
+extension Graph {
+    /// Fusion 4: a quantize whose codes only a max pool reads (and not a graph output). Quantize index ->
+    /// max pool index.
+    func poolChains() -> [Int: Int] {
+        var chains: [Int: Int] = [:]
+        for (q, node) in nodes.enumerated() where node.op == .quantize && !outputs.contains(node.output) {
+            let readers = consumers(of: node.output)
+            guard readers.count == 1, case .maxPool = nodes[readers[0]].op else { continue }
+            chains[q] = readers[0]
+        }
+        return chains
+    }
 }

@@ -40,6 +40,19 @@ final class ExecutionState {
         UnsafeMutableBufferPointer(start: (arena + inputOffset).assumingMemoryBound(to: Float.self), count: count)
     }
 
+    /// The quantization a quantize step applies to `count` floats: fixed, or (dynamic) fitted to their range,
+    /// measured here unless the conv that wrote them `measured` it, and kept in the slot for the readers.
+    @inline(__always) func resolveQuantize(_ quant: QuantRef, count: Int, _ floats: UnsafePointer<Float>,
+                                           measured: Bool) -> (scale: Float, zero: Int32) {
+        guard case .dynamic(let slot) = quant else { return resolve(quant) }
+        var lo = dynamicRanges[2 * slot], hi = dynamicRanges[2 * slot + 1]
+        if !measured { qk_minmax_f32(count, floats, &lo, &hi) }
+        let fit = ActivationQuant.fit(min: lo, max: hi)
+        dynamicScales[slot] = fit.scale
+        dynamicZeros[slot] = Int32(fit.zeroPoint)
+        return (fit.scale, Int32(fit.zeroPoint))
+    }
+
     @inline(__always) func resolve(_ q: QuantRef) -> (scale: Float, zero: Int32) {
         switch q {
         case .fixed(let s, let z): return (s, z)
@@ -74,16 +87,12 @@ enum Executor {
         for (index, step) in plan.steps.enumerated() {
             switch step {
             case .quantize(let src, let dst, let count, let quant, let measured):
-                var q = state.resolve(quant)
-                if case .dynamic(let slot) = quant {
-                    var lo = state.dynamicRanges[2 * slot], hi = state.dynamicRanges[2 * slot + 1]
-                    if !measured { qk_minmax_f32(count, f32(src), &lo, &hi) }
-                    let fit = ActivationQuant.fit(min: lo, max: hi)
-                    q = (fit.scale, Int32(fit.zeroPoint))
-                    state.dynamicScales[slot] = q.scale
-                    state.dynamicZeros[slot] = q.zero
-                }
+                let q = state.resolveQuantize(quant, count: count, f32(src), measured: measured)
                 qk_quantize_u8(count, f32(src), 1 / q.scale, q.zero, u8(dst))
+            case .maxPoolCodes(let src, let dst, let shape, let pool, let quant, let measured):
+                let q = state.resolveQuantize(quant, count: shape.0 * shape.1 * shape.2, f32(src), measured: measured)
+                var g = poolGeometry(shape, pool)
+                qk_maxpool_f32_u8(&g, f32(src), 1 / q.scale, q.zero, u8(dst))
             case .dequantize(let src, let dst, let count, let quant):
                 let q = state.resolve(quant)
                 qk_dequantize_u8(count, u8(src), q.scale, q.zero, f32(dst))

@@ -17,6 +17,9 @@ enum Step {
     case dequantize(src: Int, dst: Int, count: Int, quant: QuantRef)
     case conv(ConvStep)
     case maxPool(src: Int, dst: Int, shape: (Int, Int, Int), out: (Int, Int), pool: Pool, u8: Bool)
+    /// quantize -> max pool fused (ExecutionFusion.swift, 4): the codes of each window's float maximum, the
+    /// quantization resolved as the quantize step does.
+    case maxPoolCodes(src: Int, dst: Int, shape: (Int, Int, Int), pool: Pool, quant: QuantRef, measured: Bool)
     case avgPool(src: Int, dst: Int, shape: (Int, Int, Int), out: (Int, Int), pool: Pool, quant: QuantRef?)
     case globalAvgPool(src: Int, dst: Int, hw: Int, c: Int, quant: QuantRef?)
     case add(a: Int, b: Int, dst: Int, count: Int, quants: (QuantRef, QuantRef, QuantRef)?, clamp: (Float, Float))
@@ -111,6 +114,7 @@ final class Plan: @unchecked Sendable {
         let graph = fusion ? graph.fusingDoReFaIntoEpilogues() : graph
         let affineChains = fusion ? graph.affineDoReFaChains() : [:]
         let lookupChains = fusion ? graph.lookupChains() : [:]
+        let poolChains = fusion ? graph.poolChains() : [:]
         // the step a node runs in: its own, or the first step of its fused chain
         var stepOf = Array(graph.nodes.indices)
         for (b, chain) in affineChains { (stepOf[chain.doReFa], stepOf[chain.quantize]) = (b, b) }
@@ -118,6 +122,7 @@ final class Plan: @unchecked Sendable {
             stepOf[chain.pointwise] = d
             if let q = chain.quantize { stepOf[q] = d }
         }
+        for (q, pool) in poolChains { stepOf[pool] = q }
         let values = Dictionary(uniqueKeysWithValues: graph.values.enumerated().map { ($1.name, ($0, $1)) })
 
         // Packed signs (Larq's quantize op): a sign node read only by binary convs that share one padded
@@ -158,6 +163,9 @@ final class Plan: @unchecked Sendable {
         }
         for (d, chain) in lookupChains {   // never written: the lookup goes from codes to codes (or floats)
             for n in chain.quantize == nil ? [d] : [d, chain.pointwise] { requests[values[graph.nodes[n].output]!.0].bytes = 0 }
+        }
+        for (q, _) in poolChains {   // never written: the fused pool goes from floats to pooled codes
+            requests[values[graph.nodes[q].output]!.0].bytes = 0
         }
         for (p, image) in packedSigns {
             var g = image
@@ -313,7 +321,12 @@ final class Plan: @unchecked Sendable {
                     steps[c] = .conv(step)
                     measured = true
                 }
-                steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: q, measured: measured))
+                if let pool = poolChains[s], case .maxPool(let p) = graph.nodes[pool].op {
+                    steps.append(.maxPoolCodes(src: src, dst: offset(graph.nodes[pool].output), shape: hwc(x), pool: p,
+                                               quant: q, measured: measured))
+                } else {
+                    steps.append(.quantize(src: src, dst: dst, count: out.elementCount, quant: q, measured: measured))
+                }
             case .dequantize:
                 if let chain = lookupChains[s], case .fixed(let si, let zi)? = quant(node.inputs[0]) {
                     if let q = chain.quantize, case .fixed(let so, let zo)? = quant(graph.nodes[q].output) {
@@ -334,7 +347,7 @@ final class Plan: @unchecked Sendable {
             } else if let chain = lookupChains[s], chain.quantize == nil {
                 let p = graph.nodes[chain.pointwise].output
                 observed.append((p, offset(p), out.elementCount, false))   // the activation's floats
-            } else if affineChains[s] != nil || lookupChains[s] != nil {
+            } else if affineChains[s] != nil || lookupChains[s] != nil || poolChains[s] != nil {
                 observed.append(nil)   // u8 codes
             } else {
                 observed.append(out.quant.isUInt8 ? nil : (node.output, dst, out.elementCount, false))
@@ -344,6 +357,11 @@ final class Plan: @unchecked Sendable {
             if case .packSigns? = steps.last { member = "qk_bconv_pack_image" }
             var info = LayerInfo.make(node: node, input: x.shape, output: out.shape, kernel: member)
             if let chain = affineChains[s] { info.op += "+dorefa\(chain.bits)+quantize" }
+            if let pool = poolChains[s] {
+                let pooled = values[graph.nodes[pool].output]!.1
+                info = LayerInfo.make(node: node, input: x.shape, output: pooled.shape, kernel: nil)
+                info.op = "quantize+maxpool"
+            }
             if let chain = lookupChains[s] {
                 info.op = "dequantize+\(graph.nodes[chain.pointwise].op.kind)" + (chain.quantize == nil ? "" : "+quantize")
             }

@@ -85,6 +85,7 @@ final class OpsTests: XCTestCase {
         (7, 9, 4, 3, 2, 0, (1, 1, 1, 1)),
         (5, 6, 2, 3, 1, 0, (1, 0, 1, 2)),
         (32, 32, 8, 3, 2, 0, (1, 1, 1, 1)),   // large enough to go parallel
+        (5, 9, 5000, 3, 2, 0, (1, 1, 1, 1)),  // more channels than the row buffer holds: chunks of channels
     ]
 
     func geom(_ s: (Int32, Int32, Int32, Int32, Int32, Int32, (Int32, Int32, Int32, Int32))) -> qk_pool_geom {
@@ -144,6 +145,35 @@ final class OpsTests: XCTestCase {
                     return
                 }
             } } }
+        }
+    }
+
+    /// qk_maxpool_f32_u8 gives the codes max pooling of qk_quantize_u8's codes gives, on every pool shape
+    /// (padding, uneven windows, parallel ones), with NaN, infinities and ties among the floats, at both
+    /// quantize members (QK_ISA=scalar: the twin) and 2 threads; guard bytes.
+    func testMaxPoolOfFloatsToCodesEqualsPoolingTheCodes() {
+        let seed = testSeed(0x9001)
+        var rng = SeededGenerator(seed: seed)
+        let saved = getenv("QK_ISA").map { String(cString: $0) }
+        defer { if let saved { setenv("QK_ISA", saved, 1) } else { unsetenv("QK_ISA") } }
+        for isa in ["", "scalar"] {
+            if isa.isEmpty { unsetenv("QK_ISA") } else { setenv("QK_ISA", isa, 1) }
+            for s in Self.poolShapes {
+                var g = geom(s)
+                let outCount = Int(qk_pool_out_h(&g) * qk_pool_out_w(&g) * g.channels), n = Int(g.in_h * g.in_w * g.channels)
+                let specials: [Float] = [.nan, .infinity, -.infinity, 0.5, 1.5, -40]
+                let x = (0..<n).map { i in i % 11 == 0 ? specials[(i / 11) % specials.count] : Float.random(in: -3...3, using: &rng) }
+                let inv = Float.random(in: 10...60, using: &rng), zero = Int32.random(in: 0...255, using: &rng)
+                var codes = [UInt8](repeating: 0, count: n)
+                let want = Guarded<UInt8>(count: outCount), got = Guarded<UInt8>(count: outCount)
+                withThreads(2) {
+                    qk_quantize_u8(n, x, inv, zero, &codes)
+                    qk_maxpool_u8(&g, codes, want.ptr)
+                    qk_maxpool_f32_u8(&g, x, inv, zero, got.ptr)
+                }
+                XCTAssertTrue(got.unchangedOutside { _ in true }, "QK_ISA=\(isa) pool \(s): wrote outside")
+                XCTAssertEqual((0..<outCount).map { got[$0] }, (0..<outCount).map { want[$0] }, "QK_ISA=\(isa) seed \(seed) pool \(s)")
+            }
         }
     }
 

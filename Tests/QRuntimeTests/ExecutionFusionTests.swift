@@ -120,4 +120,30 @@ final class ExecutionFusionTests: XCTestCase {
             }
         }
     }
+
+    /// Fusion 4: a dynamically quantized ImageNet-stem ResNet (the families fixture's ResNet-10, 8 bits, no
+    /// calibration) pools its stem's floats straight into codes: the fused plan gives the unfused plan's bits
+    /// at 1 and 2 threads, and it did fuse.
+    func testQuantizedMaxPoolGivesTheUnfusedBits() throws {
+        let dir = try TestPaths.makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let families = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds/families")
+        var options = ConversionOptions()
+        options.plain.bits = 8
+        options.inputSize = [64, 64]
+        let out = dir.appendingPathComponent("resnet10.lbm")
+        _ = try Converter.convert(checkpoint: families.appendingPathComponent("resnet10.pth"), to: out, options: options)
+        let model = try Model(contentsOf: out)
+        let fused = try Plan(graph: model.graph, tensors: model.tensors)
+        let unfused = try Plan(graph: model.graph, tensors: model.tensors, fusion: false)
+        XCTAssertEqual(fused.layerInfo.filter { $0.op == "quantize+maxpool" }.count, 1, "\(fused.layerInfo.map(\.op))")
+        XCTAssertEqual(fused.steps.count, unfused.steps.count - 1)
+        var rng = SeededGenerator(seed: 0x9002)
+        for _ in 0..<2 {
+            let input = (0..<model.inputElementCount).map { _ in Float.random(in: -2...2, using: &rng) }
+            for threads in [1, 2] {
+                XCTAssertEqual(run(fused, input, threads: threads), run(unfused, input, threads: threads), "\(threads) threads")
+            }
+        }
+    }
 }

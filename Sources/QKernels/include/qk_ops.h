@@ -25,6 +25,10 @@ int32_t qk_pool_out_w(const qk_pool_geom* g);
  *  A window entirely in padding gives 0 (u8) / -INFINITY (f32). */
 void qk_maxpool_u8(const qk_pool_geom* g, const uint8_t* in, uint8_t* out);
 void qk_maxpool_f32(const qk_pool_geom* g, const float* in, float* out);
+/** Max pooling of floats written as u8 codes: out = qk_quantize_u8's code of each window's maximum (an empty
+ *  window gives code 0). The codes qk_maxpool_u8 gives on qk_quantize_u8's codes of `in` (quantization is
+ *  monotonic), without the codes of the whole input: a dynamically quantized network's stem pool. */
+void qk_maxpool_f32_u8(const qk_pool_geom* g, const float* in, float inv_scale, int32_t zero, uint8_t* out);
 
 /** Average with count_include_pad (PyTorch default): divisor = kernel_h*kernel_w, padding = real 0.
  *  u8 (same scale and zero point in and out): s = sum over in-image taps of (q - zero);

@@ -1,6 +1,7 @@
 /* qk_parallel.h — when and with how many threads a driver runs an OpenMP loop. Private. */
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 /** Team size for a parallel region (qk_get_max_threads). */
 int qk_team_size(void);
@@ -46,6 +47,12 @@ int qk_team_size(void);
 /** Lowers *lo and raises *hi to the min / max of rows x cols floats at p (row stride ld), NaNs
  *  ignored (qk_quantize.c, compiled per ISA). */
 void qk_minmax_rows_f32(size_t rows, size_t cols, const float* p, size_t ld, float* lo, float* hi);
+
+/** A qk_quantize_u8 member: the same codes, on the calling thread only. */
+typedef void (*qk_quantize_fn)(size_t n, const float* in, float inv_scale, int32_t zero, uint8_t* out);
+/** qk_quantize_u8's member for this CPU (QK_ISA respected) and zero point, for drivers that quantize as
+ *  they go (chosen once per call: the choice reads the environment). */
+qk_quantize_fn qk_quantize_u8_member(int32_t zero);
 
 /** Merges a driver's measured [lo, hi] into an epilogue's out_range. */
 static inline void qk_out_range_merge(float* range, float lo, float hi) {
