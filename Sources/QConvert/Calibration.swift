@@ -15,7 +15,8 @@ struct CalibrationData {
     var inputStatistics: [String: LayerInputStatistics] = [:]
 }
 
-/// Images for calibration: a folder (searched recursively for .ppm/.pgm) or a labels.csv (path,label).
+/// Images for calibration: a folder (searched recursively for `Dataset.imageExtensions`: PPM/PGM/PNM, JPEG,
+/// PNG) or a labels.csv (path,label).
 /// `count` images are taken evenly across the sorted set (not the first N: class-sorted folders).
 func calibrationImages(_ source: URL, count: Int) throws -> [URL] {
     var all: [URL] = []
@@ -27,7 +28,7 @@ func calibrationImages(_ source: URL, count: Int) throws -> [URL] {
         guard let walker = FileManager.default.enumerator(at: source, includingPropertiesForKeys: nil) else {
             throw ConvertError("cannot list \(source.path)")
         }
-        for case let url as URL in walker where ["ppm", "pgm", "pnm"].contains(url.pathExtension.lowercased()) {
+        for case let url as URL in walker where Dataset.imageExtensions.contains(url.pathExtension.lowercased()) {
             all.append(url)
         }
         all.sort { $0.path < $1.path }

@@ -15,7 +15,7 @@ public struct ConversionOptions: Sendable {
     public var recipe: String?
     /// nil or "auto": recognise from key names and shapes.
     public var arch: String?
-    /// A folder of PPM/PGM images or a labels.csv; nil: dynamic activation quantization.
+    /// A folder of images (PPM/PGM/PNM, JPEG, PNG) or a labels.csv; nil: dynamic activation quantization.
     public var calibration: URL?
     public var calibrationCount = 256
     public var inputSize: [Int]?
@@ -23,6 +23,9 @@ public struct ConversionOptions: Sendable {
     public var std: [Float]?
     /// Shorter-side resize before the center crop; 0 clears the family default.
     public var resize: Int?
+    /// true: resample like PIL's bilinear filter (antialiased when downscaling, as torchvision's Resize on PIL
+    /// images); false: plain bilinear; nil: the family default (antialiased for ImageNet families).
+    public var antialias: Bool?
     /// A text file with one label per line.
     public var labels: URL?
 
@@ -77,6 +80,7 @@ public enum Converter {
         if let mean = options.mean { p.mean = mean }
         if let std = options.std { p.std = std }
         if let resize = options.resize { p.resize = resize == 0 ? nil : resize }
+        if let antialias = options.antialias { p.antialias = antialias }
         try p.validate()
         if p.inputSize != model.preprocessing.inputSize {
             // Re-infer shapes for the new input size.

@@ -80,7 +80,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Equal Bits: prune rate k in [0, 1) (0: binary; e.g. 0.5: ternary); default: from a model<k>.th file name, else 0.")
     var pruneRate: Double?
 
-    @Option(help: "Calibration images: a folder of PPM/PGM files or a labels.csv (path,label).")
+    @Option(help: "Calibration images: a folder of images (PPM/PGM, JPEG, PNG; searched recursively) or a labels.csv (path,label).")
     var calibrate: String?
 
     @Option(help: "How many calibration images, taken evenly across the set.")
@@ -97,6 +97,9 @@ struct QConvertCommand: ParsableCommand {
 
     @Option(help: "Resize the shorter side to N before the center crop (0: resize straight to the input size).")
     var resize: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Resize like PIL's bilinear filter, antialiased when downscaling (torchvision's Resize on PIL images), or plain bilinear without antialias (F.interpolate). Default: antialiased for the ImageNet families, plain for ONNX graphs and the others.")
+    var antialias: Bool?
 
     @Option(help: "Labels file, one class name per line.")
     var labels: String?
@@ -180,6 +183,7 @@ struct QConvertCommand: ParsableCommand {
         options.mean = try floats(mean, "--mean")
         options.std = try floats(std, "--std")
         options.resize = resize
+        options.antialias = antialias
         options.labels = labels.map { URL(fileURLWithPath: $0) }
         let destination = output.map { URL(fileURLWithPath: $0) } ?? Self.defaultOutput(for: input)
         let bar = ProgressBar(enabled: !json && isatty(STDERR_FILENO) != 0)

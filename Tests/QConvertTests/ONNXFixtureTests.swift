@@ -73,8 +73,9 @@ final class ONNXFixtureTests: XCTestCase {
         }
     }
 
-    /// ONNX carries no preprocessing: ImageNet mean/std at the graph's H, W unless --input-size, --mean,
-    /// --std, --resize and --labels say otherwise (the network, global-pooled, runs at the new size).
+    /// ONNX carries no preprocessing: ImageNet mean/std at the graph's H, W, plain bilinear, unless
+    /// --input-size, --mean, --std, --resize, --antialias and --labels say otherwise (the network,
+    /// global-pooled, runs at the new size).
     func testPreprocessingDefaultsAndOverrides() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -103,5 +104,12 @@ final class ONNXFixtureTests: XCTestCase {
         XCTAssertEqual(model.graph.value(model.graph.input)?.shape, [96, 80, 3])
         let image = try ImageReader.read(contentsOf: SeedFixture.root.appendingPathComponent("inputs/3c64x64-1.ppm"))
         XCTAssertEqual(try Session(model: model).classify(image).count, 10)
+        XCTAssertNil(custom.preprocessing.antialias)
+        for antialias in [true, false] {
+            options.antialias = antialias
+            let report = try Converter.convert(checkpoint: url, to: dir.appendingPathComponent("aa.lbm"), options: options)
+            XCTAssertEqual(report.preprocessing.antialias, antialias)
+            XCTAssertEqual(try Model(contentsOf: dir.appendingPathComponent("aa.lbm")).info.preprocessing.antialias, antialias)
+        }
     }
 }

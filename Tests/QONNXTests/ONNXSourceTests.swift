@@ -224,6 +224,37 @@ final class ONNXSourceTests: XCTestCase {
         }, "node '/c/PRelu' (PRelu): slope float32[3] is neither one value nor one per channel of input [1, 4, 8, 8]")
     }
 
+    /// The TorchScript exporter's F.pad (here F.pad(x, [1, 2, 3, 0]): 1 left, 2 right, 3 top, 0 bottom) computes
+    /// the ONNX pads at run time: ConstantOfShape -> Concat -> Reshape [-1, 2] -> Slice (reverse rows) ->
+    /// Transpose -> Reshape [-1] -> Cast. It folds to [0, 0, 3, 1, 0, 0, 0, 2] and the pad into the conv.
+    func testTorchScriptPadSubgraphFolds() throws {
+        let model = try build(Proto.tinyCNN(opset: 17).editing { g in
+            var zero = Onnx_TensorProto()
+            zero.dims = [1]
+            zero.dataType = ONNXDataType.int64.rawValue
+            zero.int64Data = [0]
+            g.initializer += [Proto.int64s("four", [4]), Proto.int64s("torch_pads", [1, 2, 3, 0]),
+                              Proto.int64s("rows", [-1, 2]), Proto.int64s("flat", [-1]), Proto.int64s("zero", [0]),
+                              Proto.int64s("last", [-1]), Proto.int64s("before_first", [-Int64.max]),
+                              Proto.int64s("back", [-1])]
+            g.node[0].input[0] = "xp"
+            g.node.insert(contentsOf: [
+                Proto.node("ConstantOfShape", ["four"], ["zeros"], Proto.attribute("value", .tensor) { $0.t = zero }),
+                Proto.node("Concat", ["torch_pads", "zeros"], ["both"], Proto.int("axis", 0)),
+                Proto.node("Reshape", ["both", "rows"], ["pairs"]),
+                Proto.node("Slice", ["pairs", "last", "before_first", "zero", "back"], ["reversed"]),
+                Proto.node("Transpose", ["reversed"], ["columns"], Proto.ints("perm", [1, 0])),
+                Proto.node("Reshape", ["columns", "flat"], ["onnx_pads"]),
+                Proto.node("Cast", ["onnx_pads"], ["pads"], Proto.int("to", Int64(ONNXDataType.int64.rawValue))),
+                Proto.node("Pad", ["x", "pads"], ["xp"]),
+            ], at: 0)
+        })
+        // The conv's own [1, 1, 1, 1] plus the pad's top 3, left 1, bottom 0, right 2.
+        XCTAssertEqual(try conv(model, "conv").padding, [4, 2, 1, 3])
+        XCTAssertEqual(model.graph.nodes.map(\.op.kind), ["conv2d", "relu", "globalavgpool", "linear"], "no pad node left")
+        XCTAssertEqual(model.graph.value(model.graph.nodes[0].output)?.shape, [11, 11, 4])
+    }
+
     func testRefusedOpsets() {
         assertRefused(Proto.tinyCNN(opset: 11), "ONNX opset 11: LowBit reads opsets 13-21")
         assertRefused(Proto.tinyCNN(opset: 22), "ONNX opset 22")

@@ -93,8 +93,9 @@ def collect(work):
     return sorted(p for p in photos.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
-def torch_preprocess(path):
-    """torchvision's ImageNet evaluation transform on a PIL image, written out (no torchvision needed)."""
+def torch_preprocess(path, mean=MEAN, std=STD):
+    """torchvision's ImageNet evaluation transform on a PIL image, written out (no torchvision needed);
+    HWC float32, normalised with `mean` and `std` (per channel, after pixel/255)."""
     import numpy as np
     import torch
     from PIL import Image, ImageOps
@@ -108,7 +109,7 @@ def torch_preprocess(path):
     top, left = int(round((h - 224) / 2.0)), int(round((w - 224) / 2.0))
     img = img.crop((left, top, left + 224, top + 224))
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255)  # HWC
-    return (x - torch.tensor(MEAN)) / torch.tensor(STD)
+    return (x - torch.tensor(mean)) / torch.tensor(std)
 
 
 def main():

@@ -36,6 +36,8 @@ extension ONNXGraphBuilder {
         "Concat": { try $0.concatAny($1, &$2) },
         "Split": { try $0.split($1, &$2) },
         "Cast": { try $0.cast($1, &$2) },
+        "ConstantOfShape": { try $0.constantOfShape($1, &$2) },
+        "Transpose": { try $0.transpose($1, &$2) },
         "Slice": { b, node, _ in try b.sliceAny(node) },
         "Sub": { b, node, _ in if try !b.channelArithmetic(node, .sub) { try b.arithmetic(node) } },
         "Mul": { b, node, _ in try b.mul(node) },
@@ -53,7 +55,7 @@ extension ONNXGraphBuilder {
     ]
 
     /// The ops translated only when their inputs are constants (shape computations).
-    static let constantOnly: Set<String> = ["Cast", "Constant", "Gather", "Shape"]
+    static let constantOnly: Set<String> = ["Cast", "Constant", "ConstantOfShape", "Gather", "Shape", "Transpose"]
 
     /// Translates one node (its inputs already translated): LowBit nodes appended, outputs defined.
     mutating func translate(_ node: ONNXNode) throws {

@@ -1,8 +1,9 @@
 // Shape ops and constant folding. Flatten / Reshape / Squeeze / Unsqueeze compute the new ONNX shape and
 // either reshape a constant or, on a run-time tensor, become nothing (the layout already matches) or a
 // LowBit flatten (a feature map into a vector); anything else is refused. The shape subgraphs exporters
-// write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, as torch.onnx writes x.view(x.size(0), -1))
-// fold to constants: shapes are static once the batch is 1 and H, W are fixed.
+// write (Shape -> Gather -> Unsqueeze -> Concat -> Reshape, as torch.onnx writes x.view(x.size(0), -1);
+// ConstantOfShape -> Concat -> Reshape -> Slice (step -1) -> Transpose -> Reshape -> Cast, as the TorchScript
+// exporter writes F.pad's pads) fold to constants: shapes are static once the batch is 1 and H, W are fixed.
 import QCheckpoint
 import QGraph
 import QONNX
@@ -184,7 +185,8 @@ extension ONNXGraphBuilder {
         }
     }
 
-    /// Slice of a constant vector (constant starts, ends, axes [0], steps), ONNX's clamping rules.
+    /// Slice of a constant along one axis (constant starts, ends, axes, steps; any step but 0), ONNX's
+    /// clamping rules.
     mutating func slice(_ node: ONNXNode) throws {
         let data = try constant(node, 0, "data")
         func scalar(_ i: Int, _ role: String, _ fallback: Int64) throws -> Int64 {
@@ -193,18 +195,75 @@ extension ONNXGraphBuilder {
             guard v.count == 1 else { throw ConvertError("node \(node.label): LowBit folds Slice only along one axis") }
             return v[0]
         }
-        let n = Int64(data.elementCount)
-        let (start, end) = (try scalar(1, "starts", 0), try scalar(2, "ends", n))
-        let (axis, step) = (try scalar(3, "axes", 0), try scalar(4, "steps", 1))
-        guard data.shape.count == 1, axis == 0 || axis == -1, step != 0 else {
-            throw ConvertError("node \(node.label): LowBit folds Slice only of a constant vector along axis 0")
+        let rank = Int64(data.shape.count)
+        var axis = try scalar(3, "axes", 0)
+        if axis < 0 { axis += rank }
+        let step = try scalar(4, "steps", 1)
+        guard (0..<rank).contains(axis), step != 0 else {
+            throw ConvertError("node \(node.label): LowBit folds Slice of a constant along one of its \(rank) axes with a step other than 0")
         }
+        let a = Int(axis), n = Int64(data.shape[a])
+        let (start, end) = (try scalar(1, "starts", 0), try scalar(2, "ends", n))
         func clamp(_ v: Int64, _ lo: Int64, _ hi: Int64) -> Int64 { min(max(v < 0 ? v + n : v, lo), hi) }
         let (s, e) = step > 0 ? (clamp(start, 0, n), clamp(end, 0, n)) : (clamp(start, 0, n - 1), clamp(end, -1, n - 1))
         let picked = stride(from: s, to: e, by: Int(step)).map { Int($0) }
+        // The data as [outer, n, inner] elements; the picked indices of the middle axis, in order.
+        let inner: Int = data.shape[(a + 1)...].reduce(1, *) * data.dtype.byteSize
+        let outer: Int = data.shape[..<a].reduce(1, *), rows = Int(n) * inner
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(outer * picked.count * inner)
+        for o in 0..<outer {
+            for i in picked { bytes += data.bytes[(o * rows + i * inner)..<(o * rows + (i + 1) * inner)] }
+        }
+        var shape = data.shape
+        shape[a] = picked.count
+        define(node.outputs[0], .constant(CheckpointTensor(dtype: data.dtype, shape: shape, bytes: bytes)))
+    }
+
+    /// ConstantOfShape: a constant of the given (constant) shape filled with `value` (one element; default
+    /// FLOAT 0).
+    mutating func constantOfShape(_ node: ONNXNode, _ a: inout ONNXAttributes) throws {
+        a.ignore("value")
+        let dims = try constant(node, 0, "input").int64Values()
+        guard dims.count <= 8, dims.allSatisfy({ $0 >= 0 && $0 <= Int64(maxFoldedElements) }),
+              let count = checkedProduct(dims.map(Int.init)), count <= maxFoldedElements else {
+            throw ConvertError("node \(node.label): ConstantOfShape of shape \(dims): LowBit folds it only up to \(maxFoldedElements) elements")
+        }
+        var fill = CheckpointTensor(shape: [1], floats: [0])
+        switch node.attributes["value"] {
+        case nil: break
+        case .tensor(let t)? where t.elementCount == 1: fill = t
+        case let other?: throw a.unsupported("value", "(\(other.typeName)) is not a one-element tensor")
+        }
+        let bytes = Array([[UInt8]](repeating: fill.bytes, count: count).joined())
+        define(node.outputs[0], .constant(CheckpointTensor(dtype: fill.dtype, shape: dims.map(Int.init), bytes: bytes)))
+    }
+
+    /// Transpose of a constant (`perm`, default the reversed axes); run-time tensors are refused.
+    mutating func transpose(_ node: ONNXNode, _ a: inout ONNXAttributes) throws {
+        guard case .constant(let data) = try input(node, 0) else {
+            throw ConvertError("node \(node.label): transposes a run-time tensor; LowBit folds Transpose only of constants (shape computations)")
+        }
+        let rank = data.shape.count
+        let perm = try a.ints("perm") ?? Array((0..<rank).reversed())
+        guard perm.sorted() == Array(0..<rank) else { throw a.unsupported("perm", "= \(perm) is not a permutation of \(rank) axes") }
+        let shape = perm.map { data.shape[$0] }
+        var strides = [Int](repeating: 1, count: rank)   // of the input, in elements
+        for i in stride(from: rank - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * data.shape[i + 1] }
         let size = data.dtype.byteSize
-        let bytes = picked.flatMap { data.bytes[($0 * size)..<(($0 + 1) * size)] }
-        define(node.outputs[0], .constant(CheckpointTensor(dtype: data.dtype, shape: [picked.count], bytes: bytes)))
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(data.bytes.count)
+        var index = [Int](repeating: 0, count: rank)      // output index, row-major
+        for _ in 0..<data.elementCount {
+            let source = zip(perm, index).reduce(0) { $0 + strides[$1.0] * $1.1 }
+            bytes += data.bytes[(source * size)..<((source + 1) * size)]
+            for d in stride(from: rank - 1, through: 0, by: -1) {
+                index[d] += 1
+                if index[d] < shape[d] { break }
+                index[d] = 0
+            }
+        }
+        define(node.outputs[0], .constant(CheckpointTensor(dtype: data.dtype, shape: shape, bytes: bytes)))
     }
 
     /// Add / Sub / Mul / Div of two constants of one shape, or of a constant and a one-element constant:
