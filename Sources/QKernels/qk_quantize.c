@@ -20,7 +20,7 @@ static QK_VECTOR_CLONES void qk_quantize_u8_run(size_t n, const float* restrict 
 /* AVX-512BW, 64 codes per step in 18 instructions: t = min(255 - zero, x * inv) (minps with the bound
  * first, so a NaN stays NaN), vcvtps2dq (round to nearest even under the default MXCSR: qk_requant_u8's
  * rounding; NaN and |t| >= 2^31 give INT32_MIN), packssdw to int16, + zero with signed saturation,
- * packuswb (clamps to [0, 255]), vpermq back to memory order. The codes are qk_requant_u8's: the bound
+ * packuswb (clamps to [0, 255]), a dword permute back to memory order. The codes are qk_requant_u8's: the bound
  * keeps q + zero <= 255 with no wrap in the int16 steps; below, everything under -zero saturates to code
  * 0, INT32_MIN (NaN, -inf, huge negatives) included, as qk_requant_u8 clamps NaN and -inf to 0. */
 static __attribute__((target("avx2,fma,avx512f,avx512bw")))
