@@ -199,8 +199,12 @@ func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], gri
         var jobs: [(row: Int, scale: Float)] = []
         for r in (g * perGroup)..<((g + 1) * perGroup) {
             let peak = w[(r * k)..<((r + 1) * k)].reduce(Float(0)) { Swift.max($0, abs($1)) }
-            let base = scaleBases?[r] ?? peak / top
-            let scales: [Float] = peak > 0 && peak.isFinite && base > 0 && base.isFinite ? clipFactors.map { $0 * base } : [1]
+            let scales: [Float]
+            if let base = scaleBases?[r] {
+                scales = peak > 0 && peak.isFinite && base > 0 && base.isFinite ? clipFactors.map { $0 * base } : [1]
+            } else {
+                scales = peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1]
+            }
             jobs += scales.map { (r, $0) }
         }
         for start in stride(from: 0, to: jobs.count, by: gptqBlockRows) {
