@@ -74,12 +74,12 @@ def random_resnet18(seed):
                 block.conv1.reset_parameters()
                 block.conv2.reset_parameters()
         model.fc.reset_parameters()
+        # the same stream on (run_peers.py's random_weights seeds afresh, so it would draw other values)
+        ranges = {"weight": (0.5, 1.0), "bias": (-0.1, 0.1), "running_mean": (-0.1, 0.1), "running_var": (0.5, 1.5)}
         for m in model.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.uniform_(0.5, 1.0)
-                m.bias.uniform_(-0.1, 0.1)
-                m.running_mean.uniform_(-0.1, 0.1)
-                m.running_var.uniform_(0.5, 1.5)
+                for name, (low, high) in ranges.items():
+                    getattr(m, name).uniform_(low, high)
     return model.eval()
 
 
