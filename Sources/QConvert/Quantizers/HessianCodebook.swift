@@ -155,6 +155,7 @@ func weightedKMeansLevels(_ w: [Float], rows: Int, k: Int, factors: [HessianFact
     }
     return centres.map(Float.init)
 }
+
 /// Levels as int8 values: unit u = max(max L / 127, -min L / 128) (1 if all zero), values round(L / u).
 func int8Table(_ levels: [Float]) -> (values: [Float], unit: Float) {
     let unit = Swift.max((levels.max() ?? 0) / 127, -(levels.min() ?? 0) / 128)
@@ -167,7 +168,7 @@ func int8Table(_ levels: [Float]) -> (values: [Float], unit: Float) {
 ///   G[a][b] = sum_r s_r^2 sum_{i: c_ri = a, j: c_rj = b} H[i][j],  h[a] = sum_r s_r sum_{i: c_ri = a} (H w_r)[i]
 /// (an exact 0 level stays pinned, unused levels are kept); nil if the system is singular.
 func fitLevels(_ w: [Float], rows: Int, k: Int, codes: [UInt8], scales: [Float], levels: [Float],
-                       factors: [HessianFactor], perGroup: Int) -> [Float]? {
+               factors: [HessianFactor], perGroup: Int) -> [Float]? {
     let n = levels.count
     var g = [Double](repeating: 0, count: n * n), h = [Double](repeating: 0, count: n)
     var m = [Double](repeating: 0, count: n)
