@@ -152,6 +152,79 @@ final class GPTQTests: XCTestCase {
         }
     }
 
+    /// The codebook fitting steps on a generated layer: a refit (codes and scales kept, levels refitted) never
+    /// raises the exact H-weighted error and lowers it from the zero-free start; GPTQ's own loss is that exact error; and the chosen
+    /// codebook is below every starting table's GPTQ.
+    func testCodebookRefitLowersTheError() {
+        let (rows, k) = (10, 36)
+        let h = correlatedHessian(k: k, rows: 300, seed: 17)
+        let w = randomWeights(rows * k, seed: 12)
+        let factor = HessianFactor(hessian: h, k: k)
+        let layer = CodebookLayer(w: w, rows: rows, k: k, factors: [factor])
+        for bits in [2, 3] {
+            let n = 1 << bits
+            let uniform = QuantizationGrid.uniform(bits: bits)
+            let starts: [[Float]] = [uniform.values.map { $0 / (uniform.values.last! + 0.5) },
+                                     (0..<n).map { Float(2 * $0 + 1 - n) / Float(n) },
+                                     weightedKMeansLevels(w, rows: rows, k: k, factors: [factor], count: n)]
+            var startLosses: [Double] = []
+            for (index, start) in starts.enumerated() {
+                let table = int8Table(start)
+                let fit = layer.gptq(table)
+                let grid = QuantizationGrid(table: table.values.map { $0 * table.unit })
+                let direct = gptqQuantize(w, rows: rows, k: k, factors: [factor], grid: grid, top: 1, clipFactors: codebookClipFactors)
+                XCTAssertEqual(direct.losses.reduce(0, +), fit.loss, accuracy: 1e-3 * fit.loss, "\(bits) bits, start \(index): GPTQ's loss")
+                startLosses.append(fit.loss)
+                let refit = layer.refit(fit)
+                XCTAssertEqual(refit.codes, fit.codes)
+                XCTAssertLessThanOrEqual(refit.loss, fit.loss, "\(bits) bits, start \(index)")
+                if index == 1 { XCTAssertLessThan(refit.loss, fit.loss * 0.99, "\(bits) bits: the zero-free start refitted") }
+                // the least-squares levels before the int8 table: no level does better a little above or below
+                let levels = try! XCTUnwrap(fitLevels(w, rows: rows, k: k, codes: fit.codes, scales: fit.scales,
+                                                      levels: fit.table.map { $0 * fit.unit }, factors: [factor], perGroup: rows))
+                let optimum = layer.loss(table: levels, unit: 1, codes: fit.codes, scales: fit.scales)
+                for level in levels.indices where levels[level] != 0 {
+                    for step in [Float(-1e-3), 1e-3] {
+                        var moved = levels
+                        moved[level] += step
+                        XCTAssertLessThanOrEqual(optimum, layer.loss(table: moved, unit: 1, codes: fit.codes, scales: fit.scales) * (1 + 1e-9))
+                    }
+                }
+            }
+            let codebook = gptqCodebook(w, rows: rows, k: k, bits: bits, factors: [factor])
+            let error = hessianWeightedError(w, codebook.dequantized(), rows: rows, k: k, hessians: [factor.hessian])
+            XCTAssertLessThanOrEqual(error, startLosses.min()! * (1 + 1e-6), "\(bits) bits: codebook \(error), starts \(startLosses)")
+        }
+    }
+
+    /// The H-weighted k-means levels: ascending, inside [-1, 1], and with a lower H_jj-weighted distortion of
+    /// the row-normalised weights than the mid-rise grid; weights at a few values give those values.
+    func testWeightedKMeansLevels() {
+        let (rows, k) = (6, 40)
+        let factor = HessianFactor(hessian: correlatedHessian(k: k, rows: 200, seed: 5), k: k)
+        let w = randomWeights(rows * k, seed: 6)
+        func distortion(_ levels: [Float]) -> Double {
+            (0..<rows).reduce(0.0) { total, r in
+                let peak = w[(r * k)..<((r + 1) * k)].map(abs).max()!
+                return (0..<k).reduce(total) { total, j in
+                    let x = w[r * k + j] / peak, d = Double(levels.map { abs($0 - x) }.min()!) * Double(peak)
+                    return total + factor.hessian[j * k + j] * d * d
+                }
+            }
+        }
+        for count in [4, 8] {
+            let levels = weightedKMeansLevels(w, rows: rows, k: k, factors: [factor], count: count)
+            XCTAssertEqual(levels.count, count)
+            XCTAssertEqual(levels, levels.sorted())
+            XCTAssertTrue(levels.allSatisfy { abs($0) <= 1 })
+            let midRise = (0..<count).map { Float(2 * $0 + 1 - count) / Float(count) }
+            XCTAssertLessThan(distortion(levels), distortion(midRise), "\(count) levels")
+        }
+        let clustered = (0..<(rows * k)).map { Float([-1, -0.25, 0.5, 1][$0 % 4]) }
+        let identity = HessianFactor(hessian: (0..<(k * k)).map { $0 % (k + 1) == 0 ? 1 : 0 }, k: k)
+        XCTAssertEqual(weightedKMeansLevels(clustered, rows: rows, k: k, factors: [identity], count: 4), [-1, -0.25, 0.5, 1])
+    }
+
     /// The float target: fed the float network's own inputs (cross moments H w) it is w; fed other inputs it
     /// solves the damped normal equations (H + lambda I) w* = p + lambda w, i.e. no other weights do better
     /// on sum (y_float - q . x)^2 + lambda |q - w|^2; and GPTQ of a layer with cross moments rounds w*.

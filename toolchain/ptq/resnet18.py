@@ -3,8 +3,8 @@
 labels exist here, so each quantized model is measured by its output error against the float model on
 the same images: mean ||y_q - y_f|| / ||y_f|| over the evaluation images and top-1 agreement with float.
 
-The network: Benchmarks/peers/run_peers.py's random_resnet(18, seed=18) with its BatchNorm statistics
-re-measured on the calibration images (random statistics alone give nearly the same class for every
+The network: `random_resnet18(seed=18)` (the network Benchmarks/peers/run_peers.py's former
+random_resnet(18, seed=18) built) with its BatchNorm statistics re-measured on the calibration images (random statistics alone give nearly the same class for every
 input). Images: the CIFAR-10 test split of split.py (../shared/data/cifar10-test), resized by qconvert's
 ImageNet preprocessing (shorter side 256, centre crop 224). Everything is written to a temp folder.
 
@@ -55,6 +55,34 @@ def preprocess(path):
     return (x - torch.tensor(MEAN)[:, None, None]) / torch.tensor(STD)[:, None, None]
 
 
+def random_resnet18(seed):
+    """torchvision's ResNet-18 layout (toolchain/seeds/resnet_layouts.py) with PyTorch's default initialisation
+    drawn after torch.manual_seed(seed) in the order conv1, then per block its downsample conv (where it has
+    one), conv1, conv2, then fc; then each BatchNorm's weight, bias, running mean and variance uniform in
+    [0.5, 1], [-0.1, 0.1], [-0.1, 0.1], [0.5, 1.5]. (The draws of the random_resnet this page's tables were
+    first measured with, which built its modules in that order.)"""
+    sys.path.insert(0, str(ROOT / "toolchain" / "seeds"))
+    from resnet_layouts import BasicBlock, ResNet
+    model = ResNet(BasicBlock, [2, 2, 2, 2])
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        model.conv1.reset_parameters()
+        for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+            for block in stage:
+                if hasattr(block, "downsample"):
+                    block.downsample[0].reset_parameters()
+                block.conv1.reset_parameters()
+                block.conv2.reset_parameters()
+        model.fc.reset_parameters()
+        # the same stream on (run_peers.py's random_weights seeds afresh, so it would draw other values)
+        ranges = {"weight": (0.5, 1.0), "bias": (-0.1, 0.1), "running_mean": (-0.1, 0.1), "running_var": (0.5, 1.5)}
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                for name, (low, high) in ranges.items():
+                    getattr(m, name).uniform_(low, high)
+    return model.eval()
+
+
 def logits(build, model, csv):
     out = subprocess.run([str(build / "qinfer"), str(csv), "--model", str(model), "--json"],
                          check=True, capture_output=True, text=True).stdout
@@ -73,9 +101,6 @@ def main():
     ap.add_argument("--build", type=Path, default=ROOT / ".build" / "release")
     args = ap.parse_args()
 
-    sys.path.insert(0, str(ROOT / "Benchmarks" / "peers"))
-    from run_peers import random_resnet
-
     work = Path(tempfile.mkdtemp(prefix="lowbit-resnet18-"))
     subprocess.run([sys.executable, str(ROOT / "toolchain" / "ptq" / "split.py"), str(args.data / "cifar10-test"),
                     str(work)], check=True, stdout=subprocess.DEVNULL)
@@ -86,7 +111,7 @@ def main():
     evaluation = [rows[i * len(rows) // args.evaluation_count] for i in range(args.evaluation_count)]
     (work / "evaluation-used.csv").write_text("path,label\n" + "\n".join(evaluation) + "\n")
 
-    model = random_resnet(18, seed=18)
+    model = random_resnet18(seed=18)
     batch = torch.cat([preprocess(line.split(",")[0]) for line in calibration])
     for m in model.modules():
         if isinstance(m, torch.nn.BatchNorm2d):

@@ -185,9 +185,9 @@ struct GPTQRows {
 /// GPTQ over `rows` x `k` weights whose rows fall into `factors.count` equal consecutive groups (conv
 /// groups; one for dense layers), row r using factors[r / (rows / groups)]. A row's scale is
 /// c * max|w_r| / `top` for the c in `clipFactors` with the lowest loss (all-zero rows: scale 1);
-/// `fixedScales` instead of a clip search uses the given scales. Deterministic.
+/// with `scaleBases` it is c * scaleBases[r] instead. Deterministic.
 func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], grid: QuantizationGrid,
-                  top: Float, clipFactors: [Float] = gptqClipFactors, fixedScales: [Float]? = nil) -> GPTQRows {
+                  top: Float, clipFactors: [Float] = gptqClipFactors, scaleBases: [Float]? = nil) -> GPTQRows {
     precondition(w.count == rows * k && rows % factors.count == 0 && factors.allSatisfy { $0.k == k })
     let perGroup = rows / factors.count
     var result = GPTQRows(indices: [UInt8](repeating: 0, count: rows * k), scales: [Float](repeating: 1, count: rows),
@@ -199,8 +199,12 @@ func gptqQuantize(_ w: [Float], rows: Int, k: Int, factors: [HessianFactor], gri
         var jobs: [(row: Int, scale: Float)] = []
         for r in (g * perGroup)..<((g + 1) * perGroup) {
             let peak = w[(r * k)..<((r + 1) * k)].reduce(Float(0)) { Swift.max($0, abs($1)) }
-            let scales: [Float] = fixedScales.map { [$0[r]] }
-                ?? (peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1])
+            let scales: [Float]
+            if let base = scaleBases?[r] {
+                scales = peak > 0 && peak.isFinite && base > 0 && base.isFinite ? clipFactors.map { $0 * base } : [1]
+            } else {
+                scales = peak > 0 && peak.isFinite ? clipFactors.map { $0 * peak / top } : [1]
+            }
             jobs += scales.map { (r, $0) }
         }
         for start in stride(from: 0, to: jobs.count, by: gptqBlockRows) {
