@@ -4,7 +4,8 @@
 - `calibrate_batchnorm`: running statistics measured on a batch of synthetic images pushed through the
   method's own (quantized) forward, so that eval-mode activations have realistic scales layer by layer.
 - `pick_inputs`: the first fixture inputs, in seed order, whose logits have a top-1/top-2 margin of at
-  least MIN_MARGIN (common.top2_margin); writes them (common.write_input) and returns their logits.
+  least MIN_MARGIN (common.top2_margin) and that a method's own check accepts (e.g. no near-tie before a
+  sign()); writes them (common.write_input) and returns their logits.
 """
 import numpy as np
 import torch
@@ -56,14 +57,16 @@ def calibrate_batchnorm(model: nn.Module, batch: torch.Tensor, batches_tracked: 
 
 @torch.no_grad()
 def pick_inputs(model: nn.Module, size: int, channels: int, mean, std, count: int,
-                max_seed: int = 200, min_margin: float = MIN_MARGIN) -> list:
+                max_seed: int = 200, min_margin: float = MIN_MARGIN, accept=None) -> list:
     """[{"path", "logits"}] for the first `count` seeds whose logits pass the margin check (top-2 margin
-    >= min_margin); the logits are recomputed from the written file, the path the Swift side takes."""
+    >= min_margin) and, when given, `accept(input tensor)`; the logits are recomputed from the written
+    file, the path the Swift side takes."""
     model.eval()
     images = []
     for seed in range(max_seed):
         img = common.synthetic_image(size, size, channels, seed)
-        if common.top2_margin(model(normalize(img, mean, std))) < min_margin:
+        x = normalize(img, mean, std)
+        if common.top2_margin(model(x)) < min_margin or (accept is not None and not accept(x)):
             continue
         rel = common.write_input(size, size, channels, seed)
         logits = model(common.load_input(rel, mean, std))
