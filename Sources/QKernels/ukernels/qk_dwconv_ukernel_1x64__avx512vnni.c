@@ -98,6 +98,26 @@ QK_DWV_INLINE __m512i qk_dwv_weights(const qk_dwconv_args* args, int K, int ky, 
     return v;
 }
 
+/* u8 output of nq = 2 or 4 whole vectors (32 or 64 channels, no half step) at pixel m: the offsets
+ * q - out_zero (|v| <= 255) packed to int16 with signed saturation (exact), out_zero added in int16,
+ * packed to u8 with unsigned saturation (exact: already in [0, 255]) — 7 instructions where four
+ * epilogue rows store with 16; the packs work per 128-bit lane, so one vpermd restores channel order. */
+QK_DWV_INLINE void qk_dwv_store_u8(const qk_dwconv_args* args, const qk_avx512_epi epi[QK_DWV_VECS], int nq, size_t m,
+                                   size_t c0, const __m512i acc[QK_DWV_VECS]) {
+    __m512i v[QK_DWV_VECS];
+    for (int q = 0; q < nq; q++)
+        v[q] = qk_avx512_epilogue_u8_offset(&epi[q], qk_avx512_epilogue_y(&args->epi, &epi[q], m, c0 + 16 * (size_t)q, acc[q]));
+    const __m512i oz = _mm512_set1_epi16((int16_t)args->epi.out_zero);
+    const __m512i lo = _mm512_add_epi16(_mm512_packs_epi32(v[0], v[1]), oz);
+    const __m512i hi = nq == 4 ? _mm512_add_epi16(_mm512_packs_epi32(v[2], v[3]), oz) : lo;
+    /* dword 4L + q of the pack holds channels 16q + 4L .. + 3 */
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi));
+    uint8_t* out = (uint8_t*)args->epi.out + m * args->epi.ldc + c0;
+    if (nq == 4) _mm512_storeu_si512(out, b);
+    else _mm256_storeu_si256((__m256i*)out, _mm512_castsi512_si256(b));
+}
+
 /* The output pixels [ox0, ox1) of row oy for the nq vectors of the block at c0 (K, nq constants after
  * inlining for the common cases); ring[ky] = the entries of the pixel row's kernel row ky, from the
  * chunk's first column. */
@@ -106,6 +126,8 @@ QK_DWV_INLINE void qk_dwv_pixels(const qk_dwconv_args* args, const qk_avx512_epi
                                  qk_dwv_row* const ring[QK_DWCONV_MAX_KERNEL], size_t oy, size_t ox0, size_t ox1, size_t c0) {
     const size_t ow = (size_t)qk_conv_out_w(&args->geom), step = 4 / (size_t)sw;
     const int J = (K + 3) / 4;
+    const int packed = (nq == 4 || nq == 2) && epi[nq - 1].live == 0xffff && args->epi.output_kind == QK_OUTPUT_U8
+                    && args->epi.half_rows == NULL;
     for (size_t ox = ox0; ox < ox1; ox++) {
         const size_t e = ox - ox0;
         __m512i acc[QK_DWV_VECS];
@@ -115,7 +137,8 @@ QK_DWV_INLINE void qk_dwv_pixels(const qk_dwconv_args* args, const qk_avx512_epi
                 for (int q = 0; q < nq; q++) acc[q] = _mm512_dpbusd_epi32(acc[q], (*ring[ky])[e + step * (size_t)j][q], w[ky][j][q]);
             }
         }
-        for (int q = 0; q < nq; q++)
+        if (packed) qk_dwv_store_u8(args, epi, nq, oy * ow + ox, c0, acc);
+        else for (int q = 0; q < nq; q++)
             qk_avx512_epilogue_row(&args->epi, &epi[q], 0, oy * ow + ox, c0 + 16 * (size_t)q, acc[q]);
     }
 }
