@@ -67,6 +67,27 @@ QK_AVX512_EPI_INLINE __m512i qk_avx512_epilogue_u8_offset(const qk_avx512_epi* c
     return _mm512_cvtps_epi32(_mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(y, c->inv), c->tlo), c->thi));
 }
 
+/* u8 output of row m, channels [n, n + 16 * nv) for nv = 2 or 4 whole groups (c[j] the operands of group
+ * j; acc[j] already adjusted: a_zero * colsum subtracted, no half step): the offsets q - out_zero
+ * (|v| <= 255) packed to int16 with signed saturation (exact), out_zero added in int16, packed to u8
+ * with unsigned saturation (exact: already in [0, 255]) and stored at once — 7 instructions where four
+ * qk_avx512_epilogue_row stores take 16; the packs work per 128-bit lane, one vpermd restores the
+ * channel order. Same bits as qk_avx512_epilogue_row. */
+QK_AVX512_EPI_INLINE void qk_avx512_epilogue_u8_packed(const qk_epilogue* e, const qk_avx512_epi* c, int nv, size_t m, size_t n,
+                                                       const __m512i* acc) {
+    __m512i v[4];
+    for (int j = 0; j < nv; j++) v[j] = qk_avx512_epilogue_u8_offset(&c[j], qk_avx512_epilogue_y(e, &c[j], m, n + 16 * (size_t)j, acc[j]));
+    const __m512i oz = _mm512_set1_epi16((int16_t)e->out_zero);
+    const __m512i lo = _mm512_add_epi16(_mm512_packs_epi32(v[0], v[1]), oz);
+    const __m512i hi = nv == 4 ? _mm512_add_epi16(_mm512_packs_epi32(v[2], v[3]), oz) : lo;
+    /* dword 4L + j of the pack holds channels 16j + 4L .. + 3 */
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi));
+    uint8_t* out = (uint8_t*)e->out + m * e->ldc + n;
+    if (nv == 4) _mm512_storeu_si512(out, b);
+    else _mm256_storeu_si256((__m256i*)out, _mm512_castsi512_si256(b));
+}
+
 /* The epilogue of row m, channels [n, n + cols) (cols <= 16) from one accumulator: acc' = acc -
  * a_zero * colsum (when a_zero != 0), the half step (when the epilogue has one), then the same float operations in the same order as
  * qk_epilogue.h, 16 lanes at a time, masked loads and stores. */

@@ -18,7 +18,8 @@
  * output columns (whose entries fit the ring: QK_DWV_ENTRIES per row, ~12 KiB), then the output rows
  * [oy0, oy1) (the ring advances with them), then the pixels of the chunk. Channels stay in order, so
  * the AVX-512 qgemm epilogue (qk_avx512_epilogue.h, colsum = wsum) runs on the accumulators as they
- * are; a channel tail uses masked loads and stores. */
+ * are; u8 output of 32 or 64 whole channels is packed and stored at once (qk_avx512_epilogue_u8_packed),
+ * a channel tail uses masked loads and stores. */
 #include "../internal/qk_ukernels.h"
 #if defined(__x86_64__)
 #include <string.h>
@@ -98,26 +99,6 @@ QK_DWV_INLINE __m512i qk_dwv_weights(const qk_dwconv_args* args, int K, int ky, 
     return v;
 }
 
-/* u8 output of nq = 2 or 4 whole vectors (32 or 64 channels, no half step) at pixel m: the offsets
- * q - out_zero (|v| <= 255) packed to int16 with signed saturation (exact), out_zero added in int16,
- * packed to u8 with unsigned saturation (exact: already in [0, 255]) — 7 instructions where four
- * epilogue rows store with 16; the packs work per 128-bit lane, so one vpermd restores channel order. */
-QK_DWV_INLINE void qk_dwv_store_u8(const qk_dwconv_args* args, const qk_avx512_epi epi[QK_DWV_VECS], int nq, size_t m,
-                                   size_t c0, const __m512i acc[QK_DWV_VECS]) {
-    __m512i v[QK_DWV_VECS];
-    for (int q = 0; q < nq; q++)
-        v[q] = qk_avx512_epilogue_u8_offset(&epi[q], qk_avx512_epilogue_y(&args->epi, &epi[q], m, c0 + 16 * (size_t)q, acc[q]));
-    const __m512i oz = _mm512_set1_epi16((int16_t)args->epi.out_zero);
-    const __m512i lo = _mm512_add_epi16(_mm512_packs_epi32(v[0], v[1]), oz);
-    const __m512i hi = nq == 4 ? _mm512_add_epi16(_mm512_packs_epi32(v[2], v[3]), oz) : lo;
-    /* dword 4L + q of the pack holds channels 16q + 4L .. + 3 */
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i b = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(lo, hi));
-    uint8_t* out = (uint8_t*)args->epi.out + m * args->epi.ldc + c0;
-    if (nq == 4) _mm512_storeu_si512(out, b);
-    else _mm256_storeu_si256((__m256i*)out, _mm512_castsi512_si256(b));
-}
-
 /* The output pixels [ox0, ox1) of row oy for the nq vectors of the block at c0 (K, nq constants after
  * inlining for the common cases); ring[ky] = the entries of the pixel row's kernel row ky, from the
  * chunk's first column. */
@@ -137,7 +118,7 @@ QK_DWV_INLINE void qk_dwv_pixels(const qk_dwconv_args* args, const qk_avx512_epi
                 for (int q = 0; q < nq; q++) acc[q] = _mm512_dpbusd_epi32(acc[q], (*ring[ky])[e + step * (size_t)j][q], w[ky][j][q]);
             }
         }
-        if (packed) qk_dwv_store_u8(args, epi, nq, oy * ow + ox, c0, acc);
+        if (packed) qk_avx512_epilogue_u8_packed(&args->epi, epi, nq, oy * ow + ox, c0, acc);
         else for (int q = 0; q < nq; q++)
             qk_avx512_epilogue_row(&args->epi, &epi[q], 0, oy * ow + ox, c0 + 16 * (size_t)q, acc[q]);
     }
