@@ -15,7 +15,8 @@
  * the avx512skx member spends ~10.
  *
  * Loop order: 64-channel block (its 4 x K x ceil(K/4) weight vectors built once), then a chunk of
- * output columns (whose entries fit the ring: QK_DWV_ENTRIES per row, ~12 KiB), then the output rows
+ * output columns (whose entries fit the ring: QK_DWV_ENTRIES + 3 per row, ~13 KiB; the ring is 3 or 5
+ * rows, up to 65 KiB of the calling thread's stack), then the output rows
  * [oy0, oy1) (the ring advances with them), then the pixels of the chunk. Channels stay in order, so
  * the AVX-512 qgemm epilogue (qk_avx512_epilogue.h, colsum = wsum) runs on the accumulators as they
  * are; u8 output of 32 or 64 whole channels is packed and stored at once (qk_avx512_epilogue_u8_packed),
