@@ -49,16 +49,22 @@ void qk_dwconv(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
     float* const range = args->epi.out_range;
     assert(range == NULL || args->epi.output_kind == QK_OUTPUT_F32);
-    #pragma omp parallel num_threads(qk_team_size()) if(par)
+    /* one contiguous block of output rows per thread: a member may reuse work across the rows of a
+     * call (the VNNI member keeps built input rows), and rows are computed alone, so the split never
+     * changes the bits */
+    const int32_t blocks = par ? qk_team_size() : 1;
+    #pragma omp parallel num_threads(blocks) if(par)
     {
         float lo = INFINITY, hi = -INFINITY;
         #pragma omp for schedule(static)
-        for (int32_t oy = 0; oy < oh; oy++) {
-            uk->fn(args, (size_t)oy, (size_t)oy + 1);
-            /* the row just written (in L1), for a dynamically quantized reader */
+        for (int32_t b = 0; b < blocks; b++) {
+            const size_t oy0 = (size_t)oh * (size_t)b / (size_t)blocks, oy1 = (size_t)oh * (size_t)(b + 1) / (size_t)blocks;
+            if (oy0 == oy1) continue;
+            uk->fn(args, oy0, oy1);
+            /* the rows just written, for a dynamically quantized reader */
             if (range != NULL) {
-                qk_minmax_rows_f32((size_t)ow, (size_t)args->geom.in_c,
-                                   (const float*)args->epi.out + (size_t)oy * (size_t)ow * args->epi.ldc, args->epi.ldc, &lo, &hi);
+                qk_minmax_rows_f32((oy1 - oy0) * (size_t)ow, (size_t)args->geom.in_c,
+                                   (const float*)args->epi.out + oy0 * (size_t)ow * args->epi.ldc, args->epi.ldc, &lo, &hi);
             }
         }
         if (range != NULL) {
@@ -68,6 +74,13 @@ void qk_dwconv(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
     }
 }
 
+/* Members with an int8 dot product (vpdpbusd) share their rank with the plain AVX-512 member: they
+ * qualify only under a ceiling that has one too, so QK_ISA=avx512skx still runs the avx512skx member. */
+static int qk_dwconv_keep(const void* desc, const void* want) {
+    const qk_isa ceiling = *(const qk_isa*)want;
+    return !qk_isa_has_int8_dot(((const qk_dwconv_ukernel_desc*)desc)->isa) || qk_isa_has_int8_dot(ceiling);
+}
+
 const qk_dwconv_ukernel_desc* qk_dwconv_select(qk_isa isa) {
-    return QK_SELECT(qk_dwconv_ukernels, qk_dwconv_ukernel_count, isa, NULL, NULL);
+    return QK_SELECT(qk_dwconv_ukernels, qk_dwconv_ukernel_count, isa, qk_dwconv_keep, &isa);
 }

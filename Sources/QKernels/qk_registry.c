@@ -132,6 +132,7 @@ const qk_dwconv_ukernel_desc qk_dwconv_ukernels[] = {
     {.name = "qk_dwconv_ukernel_1x1__scalar", .fn = qk_dwconv_ukernel_1x1__scalar, .pixels = 1, .channels = 1, .isa = QK_ISA_SCALAR},
 #if defined(__x86_64__)
     {.name = "qk_dwconv_ukernel_1x16__avx2", .fn = qk_dwconv_ukernel_1x16__avx2, .pixels = 1, .channels = 16, .isa = QK_ISA_AVX2},
+    {.name = "qk_dwconv_ukernel_1x64__avx512vnni", .fn = qk_dwconv_ukernel_1x64__avx512vnni, .pixels = 1, .channels = 64, .isa = QK_ISA_AVX512VNNI},
     {.name = "qk_dwconv_ukernel_1x32__avx512skx", .fn = qk_dwconv_ukernel_1x32__avx512skx, .pixels = 1, .channels = 32, .isa = QK_ISA_AVX512SKX},
 #endif
 #if defined(__aarch64__)

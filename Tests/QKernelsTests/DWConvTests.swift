@@ -1,6 +1,7 @@
 // The dwconv family (direct depthwise 3x3 and 5x5): every registered member against a naive reference
 // on unpacked codes, against the scalar member and against the GEMM path (qk_conv2d_u8 with groups ==
-// C), on generated cases: kernels 3 and 5, C 1...70 (every channel tail), H/W 1...9, strides 1/2,
+// C), on generated cases: kernels 3 and 5, C 1...70 (every channel tail), H/W 1...9 (and rows 47...131
+// wide, C up to 200, with the output rows split across calls), strides 1/2,
 // paddings 0...2 (3x3) / 0...4 (5x5) per side (asymmetric), bits 8/1/2/3/4, residual none/u8/f32, outputs
 // u8/f32/i32, clamps, extreme zero points, guard bytes and a row gap around the output. Also the
 // repack, dispatch, names, threads.
@@ -142,13 +143,27 @@ final class DWConvCase: CustomStringConvertible {
         return (v, untouched)
     }
 
-    /// The layer through a dwconv member (qk_dwconv driver).
-    func runDirect(_ uk: qk_dwconv_ukernel_desc) -> (values: [UInt32], untouched: Bool) {
-        let out = Guarded<UInt8>(count: M * ldc * outElem)
+    private func args(_ out: Guarded<UInt8>) -> qk_dwconv_args {
         var a = qk_dwconv_args()
         a.geom = geom; a.in = UnsafePointer(input.ptr); a.a_zero = za
         a.w = UnsafePointer(w.ptr); a.w_stride = wStride; a.wsum = UnsafePointer(wsum.ptr)
         a.epi = epilogue(UnsafeMutableRawPointer(out.ptr))
+        return a
+    }
+
+    /// The layer through a member called directly, once per row range [bounds[i], bounds[i + 1]):
+    /// members compute each range alone, so the split must not change a bit.
+    func runRanges(_ uk: qk_dwconv_ukernel_desc, bounds: [Int]) -> (values: [UInt32], untouched: Bool) {
+        let out = Guarded<UInt8>(count: M * ldc * outElem)
+        var a = args(out)
+        for i in 0..<(bounds.count - 1) { uk.fn(&a, bounds[i], bounds[i + 1]) }
+        return collect(out)
+    }
+
+    /// The layer through a dwconv member (qk_dwconv driver).
+    func runDirect(_ uk: qk_dwconv_ukernel_desc) -> (values: [UInt32], untouched: Bool) {
+        let out = Guarded<UInt8>(count: M * ldc * outElem)
+        var a = args(out)
         var desc = uk
         guard outputKind == QK_OUTPUT_F32 else {
             qk_dwconv(&desc, &a)
@@ -252,6 +267,45 @@ final class DWConvTests: XCTestCase {
         }
     }
 
+    /// Rows wider than a member's column chunk (the avx512vnni member builds at most 48 entries per
+    /// input row at a time), several 64-channel blocks with tails, both kernels and strides, asymmetric
+    /// padding: every member vs the reference and the scalar member, through the driver and called
+    /// directly on a split of the output rows (members that carry work across the rows of one call).
+    func testWideRowsAndRowRanges() {
+        let seed = testSeed(74)
+        var rng = SeededGenerator(seed: seed)
+        let scalar = qk_dwconv_select(QK_ISA_SCALAR)!.pointee
+        let members = dwconvMembers.filter { qk_isa_supported($0.isa) == 1 }
+        let widths = [47, 48, 49, 50, 52, 95, 96, 97, 101, 131]
+        let channels = [1, 15, 16, 17, 63, 64, 65, 100, 130, 200]
+        for (i, (wd, C)) in zip(widths, channels).enumerated() {
+            for kernel in [3, 5] {
+                let pads = (0..<4).map { _ in Int.random(in: 0...(kernel - 1), using: &rng) }
+                let h = Int.random(in: 1...7, using: &rng), sh = 1 + i % 2, sw = 1 + (i / 2 + kernel) % 2
+                let t = DWConvCase(C: C, height: h, width: wd, kernel: kernel, sh: sh, sw: sw, pads: pads, bits: 8,
+                                   residualKind: [QK_RESIDUAL_NONE, QK_RESIDUAL_U8][i % 2],
+                                   outputKind: [QK_OUTPUT_U8, QK_OUTPUT_I32, QK_OUTPUT_F32][(i + kernel) % 3], rng: &rng)
+                var g = t.geom
+                guard qk_dwconv_supports(&g) == 1 else { continue }
+                let oh = Int(qk_conv_out_h(&g))
+                let cut = Int.random(in: 0...oh, using: &rng)
+                let want = t.reference(), twin = t.runDirect(scalar).values
+                XCTAssertNil(firstBad(twin, want, C: C), "seed \(seed) scalar \(t)")
+                for uk in members {
+                    for (how, got) in [("driver", t.runDirect(uk)), ("rows split at \(cut)", t.runRanges(uk, bounds: [0, cut, oh]))] {
+                        XCTAssertTrue(got.untouched, "seed \(seed) \(uk.nameString) \(t) \(how): wrote outside its output")
+                        if let bad = firstBad(got.values, want, C: C) {
+                            XCTFail("seed \(seed) \(uk.nameString) \(t) \(how) vs reference: \(bad)"); return
+                        }
+                        if let bad = firstBad(got.values, twin, C: C) {
+                            XCTFail("seed \(seed) \(uk.nameString) \(t) \(how) vs scalar: \(bad)"); return
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The repack: w[k][c] = the weight of code (c, k), zeros for c >= C up to the stride, wsum = colsum.
     func testRepackMatchesCodes() {
         let seed = testSeed(73)
@@ -289,9 +343,20 @@ final class DWConvTests: XCTestCase {
             XCTAssertEqual(group(3), String(cString: qk_isa_name(uk.isa)), name)
             XCTAssertLessThanOrEqual(Int(uk.channels), Int(QK_DWCONV_CHANNEL_ALIGN), name)
         }
-        let active = qk_isa_active()
-        let picked = qk_dwconv_select(active)!.pointee
-        XCTAssertEqual(String(cString: picked.name), String(cString: bestMember(dwconvMembers, under: active) { $0.isa }!.name))
+        // members with an int8 dot product qualify only under a ceiling that has one (QK_ISA=avx512skx
+        // keeps the avx512skx member although avx512vnni has the same rank)
+        let dot: Set<UInt32> = [QK_ISA_AVX512VNNI.rawValue, QK_ISA_AVX512VNNIVBMI.rawValue, QK_ISA_NEONDOT.rawValue]
+        for ceiling in [qk_isa_active(), QK_ISA_AVX512SKX, QK_ISA_AVX512VNNI, QK_ISA_AVX2, QK_ISA_NEON, QK_ISA_NEONDOT]
+        where qk_isa_supported(ceiling) == 1 {
+            let eligible = dwconvMembers.filter { !dot.contains($0.isa.rawValue) || dot.contains(ceiling.rawValue) }
+            let picked = qk_dwconv_select(ceiling)!.pointee
+            XCTAssertEqual(String(cString: picked.name), String(cString: bestMember(eligible, under: ceiling) { $0.isa }!.name),
+                           "ceiling \(String(cString: qk_isa_name(ceiling)))")
+        }
+        if qk_isa_supported(QK_ISA_AVX512VNNI) == 1 {
+            XCTAssertEqual(String(cString: qk_dwconv_select(QK_ISA_AVX512VNNI)!.pointee.name), "qk_dwconv_ukernel_1x64__avx512vnni")
+            XCTAssertEqual(String(cString: qk_dwconv_select(QK_ISA_AVX512SKX)!.pointee.name), "qk_dwconv_ukernel_1x32__avx512skx")
+        }
         XCTAssertEqual(qk_dwconv_select(QK_ISA_SCALAR)!.pointee.isa, QK_ISA_SCALAR)
         // shapes outside the family
         var g = qk_conv_geom(in_h: 8, in_w: 8, in_c: 4, out_c: 4, kernel_h: 3, kernel_w: 3, stride_h: 1,

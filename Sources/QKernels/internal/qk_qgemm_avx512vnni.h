@@ -114,6 +114,9 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     for (int i = 0; i < QK_VNNI_MR; i++)
         for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
     const size_t K = g->K, K_full = K / 32 * 32;
+    /* sub-steps of the last, partial block that hold any k < K: the rest multiply zeros (a 1x1 conv
+     * over 16 or 24 channels would spend half or a quarter of its vpdpbusd on them) */
+    const int tail_steps = (int)((K - K_full + 3) / 4);
     uint8_t tail[QK_VNNI_MR][32];
     if (K_full < K) {
         const __mmask32 live = (__mmask32)((1ull << (K - K_full)) - 1);
@@ -135,7 +138,9 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
                 _mm_prefetch((const char*)blk1 + QK_VNNI_PREFETCH + off, _MM_HINT_T0);
             }
         }
+        const int steps = kb < K_full ? 8 : tail_steps;
         for (int s = 0; s < 8; s++) {
+            if (s >= steps) break;
             const __m512i w0 = qk_vnni_substep(blk0, s, bits, &tables);
             const __m512i w1 = G > 1 ? qk_vnni_substep(blk1, s, bits, &tables) : w0;
             for (int i = 0; i < rows; i++) {
@@ -159,11 +164,23 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     /* the group index is known only at run time: epilogues with constant indices keep acc in registers */
     const size_t cols0 = nr < 16 ? nr : 16;
     const qk_avx512_epi c0 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0, cols0);
-    for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
     if (G > 1 && groups > 1) {
         const qk_avx512_epi c1 = qk_avx512_epi_make(&g->epi, g->a_zero, g->colsum, n0 + 16, nr - 16);
+        if (nr == QK_VNNI_NR && g->epi.output_kind == QK_OUTPUT_U8 && g->epi.half_rows == NULL) {
+            /* u8 rows of 32 whole columns: both groups packed and stored at once */
+            const qk_avx512_epi c[2] = {c0, c1};
+            for (int i = 0; i < rows; i++) {
+                __m512i r[2] = {acc[i][0], acc[i][1]};
+                if (g->a_zero != 0) for (int j = 0; j < 2; j++) r[j] = _mm512_sub_epi32(r[j], c[j].zc);
+                qk_avx512_epilogue_u8_packed(&g->epi, c, 2, m0 + (size_t)i, n0, r);
+            }
+            return;
+        }
+        for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
         for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c1, g->a_zero, m0 + (size_t)i, n0 + 16, acc[i][1]);
+        return;
     }
+    for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
 }
 
 /* One instantiation per row count, G row groups. */

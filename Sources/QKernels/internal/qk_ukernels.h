@@ -120,6 +120,7 @@ void qk_bsgemm_w2a2_ukernel_4x8c64__neondot(const qk_bsgemm_args* args, size_t m
 void qk_dwconv_ukernel_1x1__scalar(const qk_dwconv_args* args, size_t oy0, size_t oy1);
 #if defined(__x86_64__)
 void qk_dwconv_ukernel_1x16__avx2(const qk_dwconv_args* args, size_t oy0, size_t oy1);
+void qk_dwconv_ukernel_1x64__avx512vnni(const qk_dwconv_args* args, size_t oy0, size_t oy1);
 void qk_dwconv_ukernel_1x32__avx512skx(const qk_dwconv_args* args, size_t oy0, size_t oy1);
 #endif
 #if defined(__aarch64__)
