@@ -5,23 +5,22 @@
 # on IMAGES (a labels.csv), top-1 agreement with the float model and mean relative logit error
 # (compare.py). Choose the width on the split's calibration images (split.py), report on the test set.
 #
-# usage: toolchain/ptq/datafree.sh IMAGES [-n "resnet20"] [-b "8 4"] [-k "2 3 4 5 6"] [-c CALIBRATION.csv]
+# usage: toolchain/ptq/datafree.sh [-n "resnet20"] [-b "8 4"] [-k "2 3 4 5 6"] [-c CALIBRATION.csv] IMAGES
 # env:   DATA (default ../shared/data from the repository root), BUILD (default .build/release), PYTHON
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 data="${DATA:-$root/../shared/data}"
 build="${BUILD:-$root/.build/release}"
-images="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; shift
 nets="resnet20"; widths="8 4"; sigmas="2 3 4 5 6"; calibration=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-        -n) nets="$2"; shift 2 ;;
-        -b) widths="$2"; shift 2 ;;
-        -k) sigmas="$2"; shift 2 ;;
-        -c) calibration="$2"; shift 2 ;;
-        *) echo "datafree.sh: unknown argument $1" >&2; exit 2 ;;
+while getopts "n:b:k:c:" flag; do
+    case "$flag" in
+        n) nets="$OPTARG" ;; b) widths="$OPTARG" ;; k) sigmas="$OPTARG" ;; c) calibration="$OPTARG" ;;
+        *) echo "usage: datafree.sh [-n NETS] [-b BITS] [-k SIGMAS] [-c CALIBRATION.csv] IMAGES" >&2; exit 2 ;;
     esac
 done
+shift $((OPTIND - 1))
+[ $# -eq 1 ] || { echo "datafree.sh: give one IMAGES labels.csv" >&2; exit 2; }
+images="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # a conversion's top-1, agreement and error on IMAGES
