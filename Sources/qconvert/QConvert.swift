@@ -87,8 +87,8 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "How many calibration images, taken evenly across the set.")
     var calibrationCount: Int = 256
 
-    @Option(help: "Without --calibrate (plain recipe): u8 activation ranges dynamic (measured at run time) or data-free (static, from the BatchNorm statistics; the input's from the preprocessing; values without a BatchNorm before them at run time): as fast as calibrated, slightly less accurate at 8 bits and on deep networks (docs/PTQ.md).")
-    var activationRanges: String = ConversionOptions().uncalibratedRanges.rawValue
+    @Option(help: "Without --calibrate (plain recipe): u8 activation ranges dynamic (measured at run time) or data-free (static, from the BatchNorm statistics; the input's from the preprocessing; values without a BatchNorm before them at run time): as fast as calibrated, about as accurate as calibrated ranges (docs/PTQ.md). Default: dynamic.")
+    var activationRanges: String?
 
     @Option(help: "Data-free ranges: a channel's mean +- this many standard deviations.")
     var rangeSigmas: Double = ConversionOptions().rangeSigmas
@@ -143,8 +143,11 @@ struct QConvertCommand: ParsableCommand {
         _ = try parsedFixedPoint()
         if let deepshiftMode, !["ps", "q"].contains(deepshiftMode) { throw ValidationError("--deepshift-mode must be ps or q") }
         if let pruneRate, !(0..<1).contains(pruneRate) { throw ValidationError("--prune-rate must be in [0, 1)") }
-        guard UncalibratedRanges(rawValue: activationRanges) != nil else {
-            throw ValidationError("--activation-ranges must be data-free or dynamic")
+        if let activationRanges {
+            guard UncalibratedRanges(rawValue: activationRanges) != nil else {
+                throw ValidationError("--activation-ranges must be data-free or dynamic")
+            }
+            if calibrate != nil { throw ValidationError("--activation-ranges applies without --calibrate (calibration measures the ranges)") }
         }
         guard rangeSigmas.isFinite, rangeSigmas > 0 else { throw ValidationError("--range-sigmas must be a positive number") }
         guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
@@ -193,7 +196,7 @@ struct QConvertCommand: ParsableCommand {
         options.method.binaryChannelScale = binaryChannelScale
         options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
         options.calibrationCount = calibrationCount
-        options.uncalibratedRanges = UncalibratedRanges(rawValue: activationRanges)!
+        if let ranges = activationRanges.flatMap(UncalibratedRanges.init(rawValue:)) { options.uncalibratedRanges = ranges }
         options.rangeSigmas = rangeSigmas
         options.dataFreeBiasCorrection = dataFreeBiasCorrection
         options.inputSize = try parsedInputSize()
