@@ -18,6 +18,14 @@ public struct ConversionOptions: Sendable {
     /// A folder of images (PPM/PGM/PNM, JPEG, PNG) or a labels.csv; nil: dynamic activation quantization.
     public var calibration: URL?
     public var calibrationCount = 256
+    /// Without `calibration`, the plain recipe's u8 activation ranges: dynamic, or data-free (BatchNorm
+    /// statistics, DataFreeStatistics.swift; static codes, measured against dynamic in docs/PTQ.md).
+    public var uncalibratedRanges = UncalibratedRanges.dynamic
+    /// Data-free ranges: the standard deviations each side of a channel's mean.
+    public var rangeSigmas = DataFreeStatistics.defaultSigmas
+    /// Without `calibration`, `round` corrects each layer's bias for its rounding with the input means the
+    /// BatchNorm statistics give.
+    public var dataFreeBiasCorrection = true
     public var inputSize: [Int]?
     public var mean: [Float]?
     public var std: [Float]?

@@ -27,6 +27,9 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     let plainBits = recipeGraph.quantizeRest   // what --bits would have done, for the kept layers' notes
     let kept = keepValueGrids(&recipeGraph, options: options)
     var model = recipeGraph.model
+    // without calibration images, what the BatchNorm statistics say (before folding takes them away)
+    let dataFree = options.calibration == nil && recipeGraph.quantizeRest != nil && recipeGraph.activations == .uint8
+        ? DataFreeStatistics(model, sigmas: options.rangeSigmas) : nil
     let factors = recipeGraph.foldsBatchNorm ? try foldBatchNorm(&model) : [:]
     fuseResidualAdd(&model.graph)
     fuseActivation(&model.graph)
@@ -61,10 +64,12 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
             progress("calibrating", 0.2 + (gptq ? 0.1 : 0.6) * Double(done) / Double(total))
         }
     }
+    let inputMeans = options.dataFreeBiasCorrection ? dataFree?.layerInputMeans(model.graph) ?? [:] : [:]
     if let plain = recipeGraph.quantizeRest {
         progress("quantizing", gptq ? 0.3 : 0.85)
         let quantized = try applyPlainRecipe(&model, options: plain, calibration: calibration, images: images,
-                                             keeping: Set(kept.grids.keys), batchNormLayers: Set(factors.keys)) { f in
+                                             keeping: Set(kept.grids.keys), batchNormLayers: Set(factors.keys),
+                                             inputMeans: inputMeans) { f in
             progress("quantizing (gptq)", 0.3 + 0.65 * f)
         }
         layers = layers.map { quantized[$0.name] ?? $0 }
@@ -99,8 +104,11 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     case .float: break
     case .uint8:
         let fixed = model.declared.activations
-        try assignActivationTypes(&model.graph, ranges: calibration?.ranges, fixed: fixed)
-        activations = calibration.map { "u8 static (calibrated on \($0.imageCount) images)" } ?? "u8 dynamic (per tensor, at run time)"
+        let dataFreeRanges = options.uncalibratedRanges == .dataFree && fixed.isEmpty ? dataFree?.ranges : nil
+        try assignActivationTypes(&model.graph, ranges: calibration?.ranges ?? dataFreeRanges, fixed: fixed,
+                                  dynamicWhereUnranged: calibration == nil)
+        activations = calibration.map { "u8 static (calibrated on \($0.imageCount) images)" }
+            ?? (dataFreeRanges == nil ? nil : dataFree?.rangeSummary(model.graph)) ?? "u8 dynamic (per tensor, at run time)"
         if !fixed.isEmpty {
             let dynamic = model.graph.values.filter { $0.quant == .dynamicUInt8 }.count
             activations = "u8 static (\(fixed.count) scales and zero points from the file's QuantizeLinear"
@@ -113,5 +121,7 @@ func lower(_ recipeGraph: RecipeGraph, options: ConversionOptions,
     return LoweredGraph(bits: recipeGraph.bits, model: model, layers: layers,
                         activations: recipeGraph.activationNote ?? activations,
                         calibrationImages: calibration?.imageCount ?? 0, valueGrids: kept,
-                        notes: recipeGraph.notes + kept.notes)
+                        notes: recipeGraph.notes + kept.notes + (dataFree?.notes(biasCorrected: layers.filter {
+                            inputMeans[$0.name] != nil && $0.bits != 32 && kept.grids[$0.name] == nil
+                        }.count) ?? []))
 }

@@ -15,7 +15,8 @@ struct QConvertCommand: ParsableCommand {
             Checkpoints are read with a restricted unpickler that never executes code from the file. The
             architecture is recognised from key names and shapes (--arch overrides); BatchNorm is folded into the
             convs, ReLU and residual adds are fused, and weights are quantized per output channel (plain recipe).
-            Activations are u8: static scales from --calibrate images, or measured at run time without it.
+            Activations are u8: static scales from --calibrate images, or measured at run time without it
+            (--activation-ranges data-free: static scales from the BatchNorm statistics instead).
             An ONNX model's graph is translated op by op (docs/ONNX.md); it carries no preprocessing, so ImageNet
             mean/std at the graph's input size apply unless --mean, --std, --input-size or --resize say otherwise.
 
@@ -86,6 +87,15 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "How many calibration images, taken evenly across the set.")
     var calibrationCount: Int = 256
 
+    @Option(help: "Without --calibrate (plain recipe): u8 activation ranges dynamic (measured at run time) or data-free (static, from the BatchNorm statistics; the input's from the preprocessing; values without a BatchNorm before them at run time): as fast as calibrated, about as accurate as calibrated ranges (docs/PTQ.md). Default: dynamic.")
+    var activationRanges: String?
+
+    @Option(help: "Data-free ranges: a channel's mean +- this many standard deviations.")
+    var rangeSigmas: Double = ConversionOptions().rangeSigmas
+
+    @Flag(inversion: .prefixedNo, help: "Without --calibrate: correct each rounded layer's bias by its mean error on the input means the BatchNorm statistics give (data-free bias correction).")
+    var dataFreeBiasCorrection = true
+
     @Option(help: "Network input size: N or H,W.")
     var inputSize: String?
 
@@ -133,6 +143,13 @@ struct QConvertCommand: ParsableCommand {
         _ = try parsedFixedPoint()
         if let deepshiftMode, !["ps", "q"].contains(deepshiftMode) { throw ValidationError("--deepshift-mode must be ps or q") }
         if let pruneRate, !(0..<1).contains(pruneRate) { throw ValidationError("--prune-rate must be in [0, 1)") }
+        if let activationRanges {
+            guard UncalibratedRanges(rawValue: activationRanges) != nil else {
+                throw ValidationError("--activation-ranges must be data-free or dynamic")
+            }
+            if calibrate != nil { throw ValidationError("--activation-ranges applies without --calibrate (calibration measures the ranges)") }
+        }
+        guard rangeSigmas.isFinite, rangeSigmas > 0 else { throw ValidationError("--range-sigmas must be a positive number") }
         guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
         _ = try parsedInputSize()
         _ = try floats(mean, "--mean")
@@ -179,6 +196,9 @@ struct QConvertCommand: ParsableCommand {
         options.method.binaryChannelScale = binaryChannelScale
         options.calibration = calibrate.map { URL(fileURLWithPath: $0) }
         options.calibrationCount = calibrationCount
+        if let ranges = activationRanges.flatMap(UncalibratedRanges.init(rawValue:)) { options.uncalibratedRanges = ranges }
+        options.rangeSigmas = rangeSigmas
+        options.dataFreeBiasCorrection = dataFreeBiasCorrection
         options.inputSize = try parsedInputSize()
         options.mean = try floats(mean, "--mean")
         options.std = try floats(std, "--std")

@@ -18,6 +18,8 @@ final class CLITests: XCTestCase {
         for (tool, args) in [("qinfer", ["--top", "0"]), ("qinfer", ["--threads", "-1"]), ("qbench", ["--runs", "0"]),
                              ("qconvert", ["x.pt", "--bits", "5"]), ("qconvert", ["x.pt", "--clip", "bogus"]),
                              ("qconvert", ["x.pt", "--scheme", "shift", "--bits", "8"]),
+                             ("qconvert", ["x.pt", "--activation-ranges", "static"]), ("qconvert", ["x.pt", "--range-sigmas", "0"]),
+                             ("qconvert", ["x.pt", "--activation-ranges", "data-free", "--calibrate", "imgs"]),
                              ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"]),
                              ("qbench", ["--depthwise", "sideways"])] {
             let r = try ProcessRunner.runProduct(tool, args)

@@ -82,7 +82,7 @@ final class ConversionTests: XCTestCase {
         }
     }
 
-    /// The converted graph of ResNet-20 at 4 bits (dynamic activations) against a committed golden dump.
+    /// The converted graph of ResNet-20 at 4 bits (dynamic activations, no data-free bias correction) against a committed golden dump.
     /// Regenerate with LOWBIT_UPDATE_GOLDEN=1 after an intended change, and review the diff.
     func testResNet20GoldenDump() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
@@ -90,6 +90,8 @@ final class ConversionTests: XCTestCase {
         let out = dir.appendingPathComponent("r20.lbm")
         var options = ConversionOptions()
         options.plain.bits = 4
+        options.uncalibratedRanges = .dynamic
+        options.dataFreeBiasCorrection = false
         _ = try Converter.convert(checkpoint: try resnet("resnet20-12fca82f.th"), to: out, options: options)
         let dump = try ModelArchive.read(contentsOf: out).graph.textDump()
         let golden = TestPaths.repositoryRoot.appendingPathComponent("Tests/QConvertTests/Golden/resnet20-w4.txt")

@@ -8,10 +8,13 @@ import QGraph
 /// `fixed` (a quantized source file's own scales and zero points, DeclaredQuantization.swift) gives a value
 /// its static u8 quantization before `ranges` are asked, and makes quantized conv / add outputs static
 /// u8 where it names them even without `ranges`, and quantized linear outputs static u8 where it names them.
+/// With `dynamicWhereUnranged` (data-free ranges, DataFreeStatistics.swift), a value `ranges` does not name
+/// is typed as in dynamic mode: a conv or add writing it gives f32 (so does a conv whose residual is
+/// quantized dynamically), a quantize of it measures its range at run time.
 /// Defined ops (QGraph/Ops/) follow their `typing`: `.float32` ones (hardswish, sigmoid, SiLU, the SE
 /// channel multiply, ...) read dequantized inputs and write f32, so u8 graphs keep them in float.
 func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, max: Float)]?,
-                           fixed: [String: ActivationQuant] = [:]) throws {
+                           fixed: [String: ActivationQuant] = [:], dynamicWhereUnranged: Bool = false) throws {
     let old = graph
     var new = Graph(input: old.value(old.input)!)
     var converted: [String: String] = [:]   // "value->u8" / "value->f32" -> converted value name
@@ -19,9 +22,16 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
     func staticQuant(_ value: String) throws -> ActivationQuant {
         if let quant = fixed[value] { return quant }
         guard let ranges else { return .dynamicUInt8 }
-        guard let r = ranges[value] else { throw ConvertError("no calibration range for '\(value)'") }
+        guard let r = ranges[value] else {
+            if dynamicWhereUnranged { return .dynamicUInt8 }
+            throw ConvertError("no calibration range for '\(value)'")
+        }
         let (s, z) = ActivationQuant.fit(min: r.min, max: r.max)
         return .uint8(scale: s, zeroPoint: z)
+    }
+    /// Whether `value` gets a static u8 quantization where it is written.
+    func hasStatic(_ value: String) -> Bool {
+        fixed[value] != nil || (ranges != nil && (!dynamicWhereUnranged || ranges![value] != nil))
     }
     func asU8(_ value: String) throws -> String {
         if new.value(value)!.quant.isUInt8 { return value }
@@ -47,7 +57,7 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
     /// wherever the windows cover the input and its minimum is at most 0, as after a ReLU).
     func poolsDynamicCodes(_ node: Node) -> Bool {
         let input = node.inputs[0]
-        guard ranges == nil, fixed[input] == nil, fixed[node.output] == nil, new.value(input)!.quant == .float32,
+        guard !hasStatic(input), fixed[input] == nil, fixed[node.output] == nil, new.value(input)!.quant == .float32,
               !old.outputs.contains(node.output) else { return false }
         let readers = old.consumers(of: node.output)
         return !readers.isEmpty && readers.allSatisfy { readsQuantizedWeights(old.nodes[$0].op) }
@@ -58,7 +68,8 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
         case .conv2d(let c):
             let quantized = c.weight.scheme != .float32
             let input = quantized ? try asU8(node.inputs[0]) : try asF32(node.inputs[0])
-            let outQuant: ActivationQuant = quantized && (ranges != nil || fixed[node.output] != nil) ? try staticQuant(node.output) : .float32
+            let dynamicResidual = dynamicWhereUnranged && c.residual && new.value(node.inputs[1])!.quant == .dynamicUInt8
+            let outQuant: ActivationQuant = quantized && hasStatic(node.output) && !dynamicResidual ? try staticQuant(node.output) : .float32
             var inputs = [input]
             if c.residual {
                 // the integer kernels add a u8 residual to an f32 output as well (no dequantize step)
@@ -73,7 +84,7 @@ func assignActivationTypes(_ graph: inout Graph, ranges: [String: (min: Float, m
                        quantized ? fixed[node.output] ?? .float32 : .float32)
         case .add:
             let a = new.value(node.inputs[0])!.quant, b = new.value(node.inputs[1])!.quant
-            if ranges != nil || fixed[node.output] != nil, a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
+            if hasStatic(node.output), a.isUInt8, b.isUInt8, a != .dynamicUInt8, b != .dynamicUInt8 {
                 try append(node, node.inputs, try staticQuant(node.output))
             } else {
                 try append(node, [try asF32(node.inputs[0]), try asF32(node.inputs[1])], .float32)

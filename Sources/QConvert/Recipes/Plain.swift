@@ -100,9 +100,11 @@ struct PlainRecipe: Recipe {
 /// clipping. `gptq` (needs `calibration` and its `images`): layer by layer through the network as it will
 /// run (HessianCalibration.swift), each rounded against its inputs' H, then each output channel's mean over
 /// the calibration set, and for `batchNormLayers` (BatchNorm folded in) its variance, set to the float
-/// network's (`calibration.inputStatistics`, OutputCorrection.swift).
+/// network's (`calibration.inputStatistics`, OutputCorrection.swift). `round` without calibration patches
+/// corrects the bias of the layers `inputMeans` names with those mean im2col rows (per conv group; data-free,
+/// DataFreeStatistics.swift).
 func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibration: CalibrationData?, images: [URL] = [],
-                      keeping: Set<String> = [], batchNormLayers: Set<String> = [],
+                      keeping: Set<String> = [], batchNormLayers: Set<String> = [], inputMeans: [String: [[Double]]] = [:],
                       progress: (Double) -> Void = { _ in }) throws -> [String: LayerReport] {
     let weightNodes = model.graph.weightLayerIndices
     var reports: [String: LayerReport] = [:]
@@ -126,7 +128,11 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
             let (q, clipUsed) = quantizeLayer(w.floats, rows: w.shape[0], k: w.shape[1], bits: target.bits, scheme: target.scheme,
                                               clip: options.clip, patches: calibration?.patches[node.name])
             let mean = calibration?.patches[node.name].flatMap(meanPatch)
-            reports[node.name] = storeQuantized(&model, node: i, q, clip: clipUsed, bias: mean.map { .weightError(mean: $0) })
+            let dataFree = mean == nil ? inputMeans[node.name].map {
+                weightErrorShift(weights: w.floats, quantized: q.dequantized(), rows: w.shape[0], k: w.shape[1], groupMeans: $0)
+            } : nil
+            reports[node.name] = storeQuantized(&model, node: i, q, clip: clipUsed,
+                                                bias: mean.map { .weightError(mean: $0) } ?? dataFree.map { .shift($0) })
         }
         return reports
     }
