@@ -18,6 +18,7 @@ final class CLITests: XCTestCase {
         for (tool, args) in [("qinfer", ["--top", "0"]), ("qinfer", ["--threads", "-1"]), ("qbench", ["--runs", "0"]),
                              ("qconvert", ["x.pt", "--bits", "5"]), ("qconvert", ["x.pt", "--clip", "bogus"]),
                              ("qconvert", ["x.pt", "--scheme", "shift", "--bits", "8"]),
+                             ("qconvert", ["x.pt", "--float-fallback=-1"]), ("qconvert", ["x.pt", "--float-fallback", "nan"]),
                              ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"]),
                              ("qbench", ["--depthwise", "sideways"])] {
             let r = try ProcessRunner.runProduct(tool, args)
