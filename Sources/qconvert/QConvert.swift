@@ -57,6 +57,9 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Weight rounding: gptq (Hessian-aware, layer by layer through the partially quantized network; needs --calibrate) or round (to nearest). Default: gptq with --calibrate and --bits <= 4, else round.")
     var ptq: String?
 
+    @Option(help: "With --calibrate: a layer whose weight rounding alone moves the network's output (measured on up to 32 calibration images) more than this factor x the median layer's stays float (f32 weights, f32 input; the table's note says so); 0: none.")
+    var floatFallback: Double = 100
+
     @Option(help: "Architecture family to force (auto, \(Architectures.names.joined(separator: ", "))); depth and width are still read from the checkpoint. Older member names (resnet18, resnet20, ...) are accepted.")
     var arch: String = "auto"
 
@@ -150,6 +153,7 @@ struct QConvertCommand: ParsableCommand {
             if calibrate != nil { throw ValidationError("--activation-ranges applies without --calibrate (calibration measures the ranges)") }
         }
         guard rangeSigmas.isFinite, rangeSigmas > 0 else { throw ValidationError("--range-sigmas must be a positive number") }
+        guard floatFallback >= 0, floatFallback.isFinite else { throw ValidationError("--float-fallback must be a factor >= 0 (0: off)") }
         guard calibrationCount >= 1 else { throw ValidationError("--calibration-count must be at least 1") }
         _ = try parsedInputSize()
         _ = try floats(mean, "--mean")
@@ -186,6 +190,7 @@ struct QConvertCommand: ParsableCommand {
         options.plain.firstLastBits = bits == 32 ? 32 : firstLastBits
         options.plain.clip = clip.flatMap(ClipMode.init(rawValue:))
         options.plain.ptq = ptq.flatMap(PTQMethod.init(rawValue:))
+        options.plain.floatFallback = floatFallback
         options.arch = arch
         options.recipe = recipe
         options.method.activations = activations.flatMap(ActivationMode.init(rawValue:))

@@ -20,6 +20,7 @@ final class CLITests: XCTestCase {
                              ("qconvert", ["x.pt", "--scheme", "shift", "--bits", "8"]),
                              ("qconvert", ["x.pt", "--activation-ranges", "static"]), ("qconvert", ["x.pt", "--range-sigmas", "0"]),
                              ("qconvert", ["x.pt", "--activation-ranges", "data-free", "--calibrate", "imgs"]),
+                             ("qconvert", ["x.pt", "--float-fallback=-1"]), ("qconvert", ["x.pt", "--float-fallback", "nan"]),
                              ("qinfer", ["--kernel", "bogus"]), ("qbench", ["--kernel", "fast"]),
                              ("qbench", ["--depthwise", "sideways"])] {
             let r = try ProcessRunner.runProduct(tool, args)

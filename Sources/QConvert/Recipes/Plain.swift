@@ -16,6 +16,11 @@ public struct PlainOptions: Sendable {
     public var clip: ClipMode?
     /// nil: `gptq` when calibrating and bits <= 4, else `round`.
     public var ptq: PTQMethod?
+    /// With calibration: layers whose weight rounding alone moves the network's output more than this
+    /// factor x the median layer's stay float (PrecisionFallback.swift); 0: none.
+    public var floatFallback: Double = 100
+    /// Calibration images the fallback measures on at most (spread over the calibration set).
+    public static let fallbackImages = 32
 
     public init() {}
 
@@ -86,6 +91,7 @@ struct PlainRecipe: Recipe {
         var entries = ["recipe": "plain", "bits": "\(options.plain.bits)", "scheme": options.plain.scheme.rawValue,
                        "first_last_bits": "\(options.plain.firstLastBits)"]
         if let clip = options.plain.clip { entries["clip"] = clip.rawValue }
+        if options.calibration != nil { entries["float_fallback"] = String(format: "%g", options.plain.floatFallback) }
         if options.plain.method(calibrated: options.calibration != nil) == .gptq {
             entries["ptq"] = "gptq"
             entries["calibration_count"] = "\(options.calibrationCount)"
@@ -118,6 +124,21 @@ func applyPlainRecipe(_ model: inout FloatModel, options: PlainOptions, calibrat
             reports[node.name] = layerReport(model, node: node)
         } else {
             targets[node.name] = (bits, edge ? .uniform : options.scheme)
+        }
+    }
+    if calibration != nil, !images.isEmpty, options.floatFallback > 0 {
+        let n = min(images.count, PlainOptions.fallbackImages)
+        let inputs = try (0..<n).map {
+            try Preprocessor.apply(model.preprocessing, to: ImageReader.read(contentsOf: images[$0 * images.count / n]))
+        }
+        let fallback = FloatFallback(try weightSensitivities(model, bits: targets.mapValues(\.bits), inputs: inputs),
+                                     factor: options.floatFallback)
+        for name in fallback.layers {
+            let i = model.graph.nodes.firstIndex { $0.name == name }!
+            var report = layerReport(model, node: model.graph.nodes[i])
+            report.note = fallback.note(name, bits: targets[name]!.bits, factor: options.floatFallback)
+            reports[name] = report
+            targets[name] = nil
         }
     }
     let method = options.method(calibrated: calibration != nil)
