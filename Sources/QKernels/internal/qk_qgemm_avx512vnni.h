@@ -114,9 +114,9 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     for (int i = 0; i < QK_VNNI_MR; i++)
         for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
     const size_t K = g->K, K_full = K / 32 * 32;
-    /* sub-steps of the last, partial block that hold any k < K: the rest multiply zeros (a 1x1 conv
-     * over 16 or 24 channels would spend half or a quarter of its vpdpbusd on them) */
-    const int tail_steps = (int)((K - K_full + 3) / 4);
+    /* the last, partial block runs all 8 sub-steps too (its padding multiplies zeros): skipping them with a
+     * run-time bound kept the sub-step loop from unrolling and cost 5-8 % on every conv of ResNet-18 for
+     * 0.05 ms on MobileNetV2's K = 16 / 24 layers (docs/PERFORMANCE.md) */
     uint8_t tail[QK_VNNI_MR][32];
     if (K_full < K) {
         const __mmask32 live = (__mmask32)((1ull << (K - K_full)) - 1);
@@ -138,9 +138,7 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
                 _mm_prefetch((const char*)blk1 + QK_VNNI_PREFETCH + off, _MM_HINT_T0);
             }
         }
-        const int steps = kb < K_full ? 8 : tail_steps;
         for (int s = 0; s < 8; s++) {
-            if (s >= steps) break;
             const __m512i w0 = qk_vnni_substep(blk0, s, bits, &tables);
             const __m512i w1 = G > 1 ? qk_vnni_substep(blk1, s, bits, &tables) : w0;
             for (int i = 0; i < rows; i++) {
