@@ -57,8 +57,8 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "Weight rounding: gptq (Hessian-aware, layer by layer through the partially quantized network; needs --calibrate) or round (to nearest). Default: gptq with --calibrate and --bits <= 4, else round.")
     var ptq: String?
 
-    @Option(help: "With --calibrate: a layer whose weight rounding alone moves the network's output (measured on up to 32 calibration images) more than this factor x the median layer's stays float (f32 weights, f32 input; the table's note says so); 0: none.")
-    var floatFallback: Double = 100
+    @Option(help: "With --calibrate: a layer whose weight rounding alone moves the network's output (measured on up to 32 calibration images) more than this factor x the median layer's stays float (f32 weights, f32 input; the table's note says so); 0 (the default): none. 100 catches layers that stand out by two orders of magnitude.")
+    var floatFallback: Double = 0
 
     @Option(help: "Architecture family to force (auto, \(Architectures.names.joined(separator: ", "))); depth and width are still read from the checkpoint. Older member names (resnet18, resnet20, ...) are accepted.")
     var arch: String = "auto"

@@ -18,7 +18,7 @@ public struct PlainOptions: Sendable {
     public var ptq: PTQMethod?
     /// With calibration: layers whose weight rounding alone moves the network's output more than this
     /// factor x the median layer's stay float (PrecisionFallback.swift); 0: none.
-    public var floatFallback: Double = 100
+    public var floatFallback: Double = 0
     /// Calibration images the fallback measures on at most (spread over the calibration set).
     public static let fallbackImages = 32
 
