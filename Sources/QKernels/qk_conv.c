@@ -253,6 +253,7 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
     _Pragma("omp parallel num_threads(threads)")
     {
     float lo = INFINITY, hi = -INFINITY;
+    int first = 1; /* this thread's first panel reads the weights from L3 / memory: prefetch them */
     _Pragma("omp for schedule(static)")
     for (long long p = 0; p < panels; p++) {
         const size_t m_begin = (size_t)p * panel_rows, rows = M - m_begin < panel_rows ? M - m_begin : panel_rows;
@@ -260,6 +261,8 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
         qk_im2col_rows_u8(g, in, c_begin, c_count, (uint8_t)a->a_zero, m_begin, m_begin + rows, buf, K);
         qk_qgemm_args pa = *a;
         pa.M = rows;
+        pa.prefetch_rows = first ? qk_prefetch_rows(rows, N * K * (size_t)a->bits / 8) : 0;
+        first = 0;
         pa.a = buf;
         pa.lda = K;
         pa.epi.out = (uint8_t*)a->epi.out + m_begin * a->epi.ldc * out_es;
@@ -344,9 +347,8 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
         /* Fused per-panel im2col when there are enough panels to keep every thread busy (the
          * workspace, M * K bytes, then holds one panel per thread); else one im2col, then qk_qgemm
          * over (panel, column tile) jobs. */
-        const size_t MR = (size_t)uk->mr, mt = (a.M + MR - 1) / MR;
-        size_t mb = QK_PANEL_BYTES / (MR * (K + 1));
-        mb = mb < 1 ? 1 : mb > mt ? mt : mb;
+        const size_t MR = (size_t)uk->mr;
+        const size_t mb = qk_panel_row_tiles(a.M, K, MR, a.N * K * (size_t)a.bits / 8);
         const size_t panel_rows = mb * MR, panels = (a.M + panel_rows - 1) / panel_rows;
         const int threads = a.M * a.N * (K + 1) >= QK_PARALLEL_MIN_WORK ? qk_team_size() : 1;
         if (panels >= (size_t)QK_FUSED_PANELS_PER_THREAD * (size_t)threads) {

@@ -11,12 +11,11 @@
 /* Runs fn(args, m0, n0, mr, nr) over every tile. OpenMP splits (panel, column tile) pairs
  * statically; each pair runs the panel's row tiles in order, then (with epi.out_range) measures the
  * f32 values it wrote while they are in L1. */
-#define QK_FOR_EACH_TILE(args, MR, NR, fn)                                                       \
+#define QK_FOR_EACH_TILE(args, MR, NR, weight_bytes, fn)                                         \
     do {                                                                                         \
         const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
                      nt_ = (N_ + (NR) - 1) / (NR);                                              \
-        size_t mb_ = QK_PANEL_BYTES / ((MR) * ((args)->K + 1));                                 \
-        mb_ = mb_ < 1 ? 1 : mb_ > mt_ ? mt_ : mb_;                                              \
+        const size_t mb_ = qk_panel_row_tiles(M_, (args)->K, (MR), (weight_bytes));             \
         const size_t panels_ = (mt_ + mb_ - 1) / mb_;                                            \
         const long long jobs_ = (long long)(panels_ * nt_);                                     \
         const int par_ = mt_ * nt_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;    \
@@ -53,7 +52,12 @@ void qk_qgemm(const qk_qgemm_ukernel_desc* uk, const qk_qgemm_args* args) {
     if (args->M == 0 || args->N == 0) return;
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_qgemm_ukernel_fn fn = uk->fn;
-    QK_FOR_EACH_TILE(args, mr, nr, fn);
+    const size_t weight_bytes = args->N * args->K * (size_t)args->bits / 8;
+    qk_qgemm_args a = *args;
+    /* the first panel; not for a single row tile (a linear layer): its weights are one long stream that
+     * the hardware prefetcher follows, and nothing reuses them */
+    a.prefetch_rows = a.M > mr ? qk_prefetch_rows(qk_panel_row_tiles(a.M, a.K, mr, weight_bytes) * mr, weight_bytes) : 0;
+    QK_FOR_EACH_TILE(&a, mr, nr, weight_bytes, fn);
 }
 
 void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
@@ -62,7 +66,7 @@ void qk_fgemm(const qk_fgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
     if (args->M == 0 || args->N == 0) return;
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_fgemm_ukernel_fn fn = uk->fn;
-    QK_FOR_EACH_TILE(args, mr, nr, fn);
+    QK_FOR_EACH_TILE(args, mr, nr, args->N * args->K * sizeof(float), fn);
 }
 
 void qk_pfgemm(const qk_pfgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
@@ -71,7 +75,7 @@ void qk_pfgemm(const qk_pfgemm_ukernel_desc* uk, const qk_fgemm_args* args) {
     if (args->M == 0 || args->N == 0) return;
     const size_t mr = (size_t)uk->mr, nr = (size_t)uk->nr;
     const qk_fgemm_ukernel_fn fn = uk->fn;
-    QK_FOR_EACH_TILE(args, mr, nr, fn);
+    QK_FOR_EACH_TILE(args, mr, nr, args->N * args->K * sizeof(float), fn);
 }
 
 size_t qk_pfgemm_packed_floats(size_t N, size_t K, size_t nr) { return (N + nr - 1) / nr * nr * K; }

@@ -99,6 +99,23 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[2])
     }
 
+    /// Weights large enough for the L2-sized panels (> QK_L2_WEIGHT_BYTES: one im2col, then qgemm with
+    /// every row in one panel) and for the next-tile prefetch (>= QK_PREFETCH_MIN_WEIGHT_BYTES, on the
+    /// qgemm path and on the fused per-panel path), with partial last column tiles (N = 1000, 232) and a
+    /// last row tile of one row: the same values as the naive conv (1 thread for one, 2 for the other).
+    func testConv2dU8LargeWeights() {
+        let seed = testSeed(24)
+        var rng = SeededGenerator(seed: seed)
+        // 3x3, K = 2304, 1000 outputs: 1.15 MB of 4-bit weights, 9 rows (one im2col, one qgemm panel)
+        let late = ConvShape(h: 3, w: 3, c: 256, oc: 1000, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1),
+                             dh: 1, dw: 1, groups: 1)
+        // 8x8, K = 1152, 232 outputs: 267 KB of 8-bit weights, 64 rows in 8 panels (fused path)
+        let fused = ConvShape(h: 8, w: 8, c: 128, oc: 232, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1),
+                              dh: 1, dw: 1, groups: 1)
+        withThreads(1) { _ = runConvU8(late, bits: 4, rng: &rng, context: "seed \(seed) late, 1 thread") }
+        withThreads(2) { _ = runConvU8(fused, bits: 8, rng: &rng, context: "seed \(seed) fused, 2 threads") }
+    }
+
     /// Half-step weights (codes q standing for q + 1/2: Any-Precision's 8-bit levels 2Q - 255 as
     /// int8 Q - 128) through every conv path: direct 1x1, one im2col, fused panels at 1-3 threads,
     /// groups; the driver's row sums against the naive conv with weights 2q + 1.

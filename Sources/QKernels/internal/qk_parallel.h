@@ -15,6 +15,32 @@ int qk_team_size(void);
  * per panel and reused from L1 by every row tile of the panel. Used by qk_qgemm and the fused
  * conv driver. */
 #define QK_PANEL_BYTES ((size_t)16384)
+/* Weights larger than this (bytes) do not stay in L2 beside the activations and outputs: re-reading
+ * them once per L1-sized panel streams them from L3 or memory every time (ResNet-50's last stage: a
+ * 2.4 MB 3x3 conv read 7 times). Such GEMMs take panels of up to QK_L2_PANEL_BYTES of A instead (A is
+ * read from L2 by each column tile, the weights once per panel). */
+#ifndef QK_L2_WEIGHT_BYTES
+#define QK_L2_WEIGHT_BYTES ((size_t)1 << 20)
+#endif
+#define QK_L2_PANEL_BYTES ((size_t)256 * 1024)
+
+/** Row tiles (of MR rows) per panel for an M x N x K GEMM whose weights take `weight_bytes`: the panel
+ *  holds about QK_PANEL_BYTES of A (L1), or QK_L2_PANEL_BYTES when the weights exceed
+ *  QK_L2_WEIGHT_BYTES; at least 1, at most all row tiles. Any value gives the same results. */
+static inline size_t qk_panel_row_tiles(size_t M, size_t K, size_t MR, size_t weight_bytes) {
+    const size_t mt = (M + MR - 1) / MR, panel = weight_bytes > QK_L2_WEIGHT_BYTES ? QK_L2_PANEL_BYTES : QK_PANEL_BYTES;
+    size_t mb = panel / (MR * (K + 1));
+    return mb < 1 ? 1 : mb > mt ? mt : mb;
+}
+
+/* qk_qgemm_args.prefetch_rows for a panel of `rows` rows that reads its weights from L3 or memory: the
+ * rows when the weights take at least QK_PREFETCH_MIN_WEIGHT_BYTES (smaller ones arrive fast enough,
+ * and their short tiles would pay for the bookkeeping), else 0. */
+#define QK_PREFETCH_MIN_WEIGHT_BYTES ((size_t)256 * 1024)
+static inline size_t qk_prefetch_rows(size_t rows, size_t weight_bytes) {
+    return weight_bytes >= QK_PREFETCH_MIN_WEIGHT_BYTES ? rows : 0;
+}
+
 /* The fused im2col conv path needs at least this many panels per thread (else load balance
  * suffers and the driver makes one im2col, then splits panels and column tiles). */
 #define QK_FUSED_PANELS_PER_THREAD 4

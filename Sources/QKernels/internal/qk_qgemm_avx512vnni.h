@@ -114,6 +114,22 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     for (int i = 0; i < QK_VNNI_MR; i++)
         for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
     const size_t K = g->K, K_full = K / 32 * 32;
+    /* The next column tile's weights, fetched into L2 while this one computes (g->prefetch_rows): the
+     * tiles of those rows each prefetch their share of it, spread over their K blocks. The weights of
+     * late layers come from L3 or memory in short per-group streams that the hardware prefetcher ramps
+     * up too late (ResNet-50's 7x7 layers ran at 2/3 of their warm-cache speed). */
+    const uint8_t* next[QK_VNNI_GROUPS] = {0};
+    size_t pf_lo = 0, pf_hi = 0, pf_lines = 0;
+    if (m0 < g->prefetch_rows && n0 + QK_VNNI_NR < g->N) {
+        const size_t kblocks = (K + 31) / 32, tile_bytes = kblocks * block_bytes;
+        const size_t t = m0 / QK_VNNI_MR, tiles = (g->prefetch_rows + QK_VNNI_MR - 1) / QK_VNNI_MR;
+        const size_t next_groups = (g->N - n0 - QK_VNNI_NR + QK_ROW_GROUP - 1) / QK_ROW_GROUP;
+        for (size_t j = 0; j < QK_VNNI_GROUPS; j++)
+            next[j] = g->w + (n0 / QK_ROW_GROUP + QK_VNNI_GROUPS + (j < next_groups ? j : 0)) * g->w_group_stride;
+        pf_lo = tile_bytes * t / tiles / 64 * 64;
+        pf_hi = tile_bytes * (t + 1) / tiles;
+        pf_lines = ((pf_hi - pf_lo + 63) / 64 + kblocks - 1) / kblocks;
+    }
     /* the last, partial block runs all 8 sub-steps too (its padding multiplies zeros): skipping them with a
      * run-time bound kept the sub-step loop from unrolling and cost 5-8 % on every conv of ResNet-18 for
      * 0.05 ms on MobileNetV2's K = 16 / 24 layers (docs/PERFORMANCE.md) */
@@ -128,6 +144,10 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         for (int i = 0; i < rows; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
         const uint8_t* blk0 = w[0] + kb / 32 * block_bytes;
         const uint8_t* blk1 = w[1] + kb / 32 * block_bytes;
+        for (size_t q = 0, off = pf_lo + kb / 32 * pf_lines * 64; q < pf_lines && off < pf_hi; q++, off += 64) {
+            _mm_prefetch((const char*)next[0] + off, _MM_HINT_T1);
+            if (G > 1) _mm_prefetch((const char*)next[1] + off, _MM_HINT_T1);
+        }
         if (rows <= 4 && bits < 8) {
             /* few rows: the codes stream from memory once per tile and decoding them keeps the core
              * busy; prefetch them QK_VNNI_PREFETCH bytes ahead in both row groups (the hardware
