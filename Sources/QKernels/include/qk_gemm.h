@@ -105,10 +105,10 @@ typedef struct qk_qgemm_args {
     const int32_t* colsum;       /**< [N] from qk_weight_colsums; always required (NEON members,
                                       which have s8 x s8 dot products only, compute with a - 128
                                       and add 128 * colsum back) */
-    size_t prefetch_rows;        /**< a hint (0: none): the tiles of rows [0, prefetch_rows) fetch the next
-                                      column tile's weights into L2 as they go, each its share, so the next
-                                      tile need not wait on L3 / memory (the drivers set it for a thread's
-                                      first panel). Members may ignore it; results never depend on it. */
+    size_t prefetch_rows;        /**< a hint (0: none): the full row tiles inside rows [0, prefetch_rows)
+                                      fetch the next column tile's weights into L2 as they go, each its share,
+                                      so the next tile need not wait on L3 / memory (the drivers set it for a
+                                      thread's first panel). Members may ignore it; results never depend on it. */
     qk_epilogue epi;
 } qk_qgemm_args;
 

@@ -100,7 +100,7 @@ QK_DECODE_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, co
 /* `rows` rows x `G` row groups (1 for a tile of at most 16 columns: a 16-channel layer would otherwise
  * compute a second, discarded group), both constants in every instantiation. */
 QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t nr, int bits,
-                                      int rows, int G) {
+                                      int rows, int G, int prefetch) {
     const qk_vnni_tables tables = qk_vnni_tables_make(g->lut, bits);
     const size_t groups = (nr + QK_ROW_GROUP - 1) / QK_ROW_GROUP, block_bytes = QK_GROUP_BLOCK_BYTES(bits);
     /* fewer than ~10 independent vpdpbusd chains leave its latency exposed: then odd sub-steps go to acc2 */
@@ -114,15 +114,16 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     for (int i = 0; i < QK_VNNI_MR; i++)
         for (int j = 0; j < QK_VNNI_GROUPS; j++) acc[i][j] = acc2[i][j] = _mm512_setzero_si512();
     const size_t K = g->K, K_full = K / 32 * 32;
-    /* The next column tile's weights, fetched into L2 while this one computes (g->prefetch_rows): the
-     * tiles of those rows each prefetch their share of it, spread over their K blocks. The weights of
-     * late layers come from L3 or memory in short per-group streams that the hardware prefetcher ramps
-     * up too late (ResNet-50's 7x7 layers ran at 2/3 of their warm-cache speed). */
+    /* The next column tile's weights, fetched into L2 while this one computes (`prefetch`, a constant: the
+     * full row tiles inside g->prefetch_rows): those tiles each prefetch their share of it, spread over
+     * their K blocks. The weights of late layers come from L3 or memory in short per-group streams that
+     * the hardware prefetcher ramps up too late (ResNet-50's 7x7 layers ran at 2/3 of their warm-cache
+     * speed). Every other tile compiles without it (its bookkeeping cost small-K tiles 5 %). */
     const uint8_t* next[QK_VNNI_GROUPS] = {0};
     size_t pf_lo = 0, pf_hi = 0, pf_lines = 0;
-    if (m0 < g->prefetch_rows && n0 + QK_VNNI_NR < g->N) {
+    if (prefetch && n0 + QK_VNNI_NR < g->N) {
         const size_t kblocks = (K + 31) / 32, tile_bytes = kblocks * block_bytes;
-        const size_t t = m0 / QK_VNNI_MR, tiles = (g->prefetch_rows + QK_VNNI_MR - 1) / QK_VNNI_MR;
+        const size_t t = m0 / QK_VNNI_MR, tiles = g->prefetch_rows / QK_VNNI_MR;
         const size_t next_groups = (g->N - n0 - QK_VNNI_NR + QK_ROW_GROUP - 1) / QK_ROW_GROUP;
         for (size_t j = 0; j < QK_VNNI_GROUPS; j++)
             next[j] = g->w + (n0 / QK_ROW_GROUP + QK_VNNI_GROUPS + (j < next_groups ? j : 0)) * g->w_group_stride;
@@ -144,9 +145,11 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         for (int i = 0; i < rows; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
         const uint8_t* blk0 = w[0] + kb / 32 * block_bytes;
         const uint8_t* blk1 = w[1] + kb / 32 * block_bytes;
-        for (size_t q = 0, off = pf_lo + kb / 32 * pf_lines * 64; q < pf_lines && off < pf_hi; q++, off += 64) {
-            _mm_prefetch((const char*)next[0] + off, _MM_HINT_T1);
-            if (G > 1) _mm_prefetch((const char*)next[1] + off, _MM_HINT_T1);
+        if (prefetch) {
+            for (size_t q = 0, off = pf_lo + kb / 32 * pf_lines * 64; q < pf_lines && off < pf_hi; q++, off += 64) {
+                _mm_prefetch((const char*)next[0] + off, _MM_HINT_T1);
+                if (G > 1) _mm_prefetch((const char*)next[1] + off, _MM_HINT_T1);
+            }
         }
         if (rows <= 4 && bits < 8) {
             /* few rows: the codes stream from memory once per tile and decoding them keeps the core
@@ -204,14 +207,17 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
 /* One instantiation per row count, G row groups. */
 #define QK_VNNI_ROWS_CASES(G)                                              \
     switch (mr) {                                                          \
-    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1, G); break;           \
-    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2, G); break;           \
-    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3, G); break;           \
-    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4, G); break;           \
-    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5, G); break;           \
-    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6, G); break;           \
-    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7, G); break;           \
-    default: qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G); break;          \
+    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1, G, 0); break;        \
+    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2, G, 0); break;        \
+    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3, G, 0); break;        \
+    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4, G, 0); break;        \
+    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5, G, 0); break;        \
+    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6, G, 0); break;        \
+    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7, G, 0); break;        \
+    default:                                                               \
+        if (m0 + QK_VNNI_MR <= g->prefetch_rows) qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 1); \
+        else qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 0);              \
+        break;                                                             \
     }
 
 /* The member body: rows [m0, m0+mr), mr <= 8, each row count compiled on its own so that short
