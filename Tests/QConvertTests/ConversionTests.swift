@@ -49,9 +49,11 @@ final class ConversionTests: XCTestCase {
         }
     }
 
-    /// Every real CIFAR ResNet converts at every bit width and scheme, and reads back to the same graph.
-    func testAllCheckpointsConvertAndReadBack() throws {
-        let names = ["resnet20-12fca82f.th", "resnet32-d509ac18.th", "resnet44-014dd654.th", "resnet56-4bfd9763.th"]
+    /// The shallowest and the deepest real CIFAR ResNet convert at every bit width and scheme, and read back to
+    /// the same graph. (ResNet-32 and -44 are the same family between them; RealCheckpointTests reads all four
+    /// and ValueGridFixtureTests builds their graphs. Converting all four here took 300 s of the ASan suite.)
+    func testCheckpointsConvertAndReadBack() throws {
+        let names = ["resnet20-12fca82f.th", "resnet56-4bfd9763.th"]
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         for name in names {
