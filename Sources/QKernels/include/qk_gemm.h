@@ -105,10 +105,12 @@ typedef struct qk_qgemm_args {
     const int32_t* colsum;       /**< [N] from qk_weight_colsums; always required (NEON members,
                                       which have s8 x s8 dot products only, compute with a - 128
                                       and add 128 * colsum back) */
-    size_t prefetch_rows;        /**< a hint (0: none): the full row tiles inside rows [0, prefetch_rows)
-                                      fetch the next column tile's weights into L2 as they go, each its share,
-                                      so the next tile need not wait on L3 / memory (the drivers set it for a
-                                      thread's first panel). Members may ignore it; results never depend on it. */
+    size_t prefetch_rows;        /**< a hint for members (0: none): the full row tiles inside rows
+                                      [0, prefetch_rows) fetch the next column tile's weights into L2 as they
+                                      go, each its share, so the next tile need not wait on L3 / memory. The
+                                      drivers (qk_qgemm, qk_conv2d_u8) set it on every call (first panel;
+                                      the fused conv path: each thread's first panel) and overwrite what the
+                                      caller put there. Members may ignore it; results never depend on it. */
     qk_epilogue epi;
 } qk_qgemm_args;
 

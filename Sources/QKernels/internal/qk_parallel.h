@@ -19,9 +19,7 @@ int qk_team_size(void);
  * them once per L1-sized panel streams them from L3 or memory every time (ResNet-50's last stage: a
  * 2.4 MB 3x3 conv read 7 times). Such GEMMs take panels of up to QK_L2_PANEL_BYTES of A instead (A is
  * read from L2 by each column tile, the weights once per panel). */
-#ifndef QK_L2_WEIGHT_BYTES
 #define QK_L2_WEIGHT_BYTES ((size_t)1 << 20)
-#endif
 #define QK_L2_PANEL_BYTES ((size_t)256 * 1024)
 
 /** Row tiles (of MR rows) per panel for an M x N x K GEMM whose weights take `weight_bytes`: the panel
