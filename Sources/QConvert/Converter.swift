@@ -15,12 +15,13 @@ public struct ConversionOptions: Sendable {
     public var recipe: String?
     /// nil or "auto": recognise from key names and shapes.
     public var arch: String?
-    /// A folder of images (PPM/PGM/PNM, JPEG, PNG) or a labels.csv; nil: dynamic activation quantization.
+    /// A folder of images (PPM/PGM/PNM, JPEG, PNG) or a labels.csv; nil: `uncalibratedRanges`.
     public var calibration: URL?
     public var calibrationCount = 256
-    /// Without `calibration`, the plain recipe's u8 activation ranges: dynamic, or data-free (BatchNorm
-    /// statistics, DataFreeStatistics.swift; static codes, measured against dynamic in docs/PTQ.md).
-    public var uncalibratedRanges = UncalibratedRanges.dynamic
+    /// Without `calibration`, the plain recipe's u8 activation ranges: data-free (static, from the BatchNorm
+    /// statistics where they model a value, DataFreeStatistics.swift; run time elsewhere), or dynamic (all
+    /// at run time). docs/PTQ.md "Without calibration" measures both; method recipes stay dynamic.
+    public var uncalibratedRanges = UncalibratedRanges.dataFree
     /// Data-free ranges: the standard deviations each side of a channel's mean.
     public var rangeSigmas = DataFreeStatistics.defaultSigmas
     /// Without `calibration`, `round` corrects each layer's bias for its rounding with the input means the

@@ -15,8 +15,9 @@ struct QConvertCommand: ParsableCommand {
             Checkpoints are read with a restricted unpickler that never executes code from the file. The
             architecture is recognised from key names and shapes (--arch overrides); BatchNorm is folded into the
             convs, ReLU and residual adds are fused, and weights are quantized per output channel (plain recipe).
-            Activations are u8: static scales from --calibrate images, or measured at run time without it
-            (--activation-ranges data-free: static scales from the BatchNorm statistics instead).
+            Activations are u8: static scales from --calibrate images; without them, static scales from the
+            BatchNorm statistics where those describe a value and run-time ranges elsewhere (--activation-ranges
+            dynamic: every range at run time).
             An ONNX model's graph is translated op by op (docs/ONNX.md); it carries no preprocessing, so ImageNet
             mean/std at the graph's input size apply unless --mean, --std, --input-size or --resize say otherwise.
 
@@ -90,7 +91,7 @@ struct QConvertCommand: ParsableCommand {
     @Option(help: "How many calibration images, taken evenly across the set.")
     var calibrationCount: Int = 256
 
-    @Option(help: "Without --calibrate (plain recipe): u8 activation ranges dynamic (measured at run time) or data-free (static, from the BatchNorm statistics; the input's from the preprocessing; values without a BatchNorm before them at run time): as fast as calibrated, about as accurate as calibrated ranges (docs/PTQ.md). Default: dynamic.")
+    @Option(help: "Without --calibrate (plain recipe): u8 activation ranges data-free (static, from the BatchNorm statistics; the input's from the preprocessing; values without a BatchNorm before them at run time): as fast as calibrated, about as accurate as calibrated ranges (docs/PTQ.md); or dynamic (every range measured at run time: 10-13 % slower). Default: data-free.")
     var activationRanges: String?
 
     @Option(help: "Data-free ranges: a channel's mean +- this many standard deviations.")

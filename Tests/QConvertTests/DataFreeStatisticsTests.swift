@@ -168,12 +168,11 @@ final class DataFreeStatisticsTests: XCTestCase {
     /// An uncalibrated conversion of a BatchNorm family fixture: every conv writes static u8 codes (no
     /// quantize step before the body convs), the input's range is the preprocessing's, the global average
     /// pool's output is the one value quantized at run time, the summary says so, and the network gives
-    /// PyTorch's top-1 with logits near its own at 8 bits (0.15 of the largest; dynamic ranges 0.1). The
-    /// default stays dynamic.
+    /// PyTorch's top-1 with logits near its own at 8 bits (0.15 of the largest; dynamic ranges 0.1). It is
+    /// the default; `--activation-ranges dynamic` measures every range at run time instead.
     func testUncalibratedConversionHasStaticRanges() throws {
         let (model, fixture, report) = try convertWithReport("families", "resnet10", recipe: "plain", arch: "resnet10") {
             $0.plain.bits = 8
-            $0.uncalibratedRanges = .dataFree
         }
         let graph = model.graph
         for node in graph.nodes where node.op.kind == "conv2d" {
@@ -190,6 +189,7 @@ final class DataFreeStatisticsTests: XCTestCase {
 
         let (dynamic, _, dynamicReport) = try convertWithReport("families", "resnet10", recipe: "plain", arch: "resnet10") {
             $0.plain.bits = 8
+            $0.uncalibratedRanges = .dynamic
         }
         XCTAssertTrue(dynamic.graph.nodes.filter { $0.op.kind == "conv2d" }.allSatisfy { dynamic.graph.value($0.output)?.quant == .float32 })
         XCTAssertEqual(dynamicReport.activations, "u8 dynamic (per tensor, at run time)")

@@ -34,12 +34,15 @@ final class FamilyFixtureTests: XCTestCase {
         }
     }
 
-    /// Without calibration (dynamic u8 activations) the stem's max pool runs on the codes: the conv's floats
+    /// With dynamic u8 activations (`--activation-ranges dynamic`) the stem's max pool runs on the codes: the conv's floats
     /// are quantized before the pool, the pool keeps that scale (its dynamic slot), the first block reads the
     /// codes as input and as residual (no dequantize), and the network still gives PyTorch's top-1 with
     /// logits near its own at 8 bits.
     func testDynamicMaxPoolRunsOnCodes() throws {
-        let (model, fixture) = try convert("families", "resnet10", recipe: "plain", arch: "resnet10") { $0.plain.bits = 8 }
+        let (model, fixture) = try convert("families", "resnet10", recipe: "plain", arch: "resnet10") {
+            $0.plain.bits = 8
+            $0.uncalibratedRanges = .dynamic
+        }
         let graph = model.graph
         let pool = try XCTUnwrap(graph.nodes.first { $0.name == "maxpool" })
         XCTAssertEqual(graph.value(pool.inputs[0])?.quant, .dynamicUInt8)

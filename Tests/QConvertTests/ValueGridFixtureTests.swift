@@ -170,7 +170,7 @@ final class ValueGridFixtureTests: XCTestCase {
         XCTAssertEqual(kept.first?.note, "kept: uniform 3-bit per channel (--bits 4 not applied)")
         XCTAssertEqual(kept.first?.format, "codebook3")
         XCTAssertTrue(result.layers.filter { $0.name != name }.allSatisfy { $0.format.hasPrefix("uniform") })
-        XCTAssertTrue(result.activations.hasPrefix("u8 dynamic"), result.activations)
+        XCTAssertTrue(result.activations.hasPrefix("u8 static without calibration"), result.activations)
         XCTAssertTrue(precision.hasSuffix("; kept on value grids: 1 of \(result.layers.count) layers"), precision)
         try model.graph.validate(tensors: model.tensors)
     }

@@ -122,14 +122,15 @@ final class ExecutionFusionTests: XCTestCase {
     }
 
     /// Fusion 4: a dynamically quantized ImageNet-stem ResNet (the families fixture's ResNet-10, 8 bits, no
-    /// calibration) pools its stem's floats straight into codes: the fused plan gives the unfused plan's bits
-    /// at 1 and 2 threads, and it did fuse.
+    /// calibration, `--activation-ranges dynamic`) pools its stem's floats straight into codes: the fused plan
+    /// gives the unfused plan's bits at 1 and 2 threads, and it did fuse.
     func testQuantizedMaxPoolGivesTheUnfusedBits() throws {
         let dir = try TestPaths.makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let families = TestPaths.repositoryRoot.appendingPathComponent("Tests/Fixtures/seeds/families")
         var options = ConversionOptions()
         options.plain.bits = 8
+        options.uncalibratedRanges = .dynamic
         options.inputSize = [64, 64]
         let out = dir.appendingPathComponent("resnet10.lbm")
         _ = try Converter.convert(checkpoint: families.appendingPathComponent("resnet10.pth"), to: out, options: options)
