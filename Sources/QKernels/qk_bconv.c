@@ -162,13 +162,21 @@ int qk_bconv_pack_image(const qk_conv_geom* g, const float* in, uint64_t* image)
     memset(image + (size_t)(g->pad_top + g->in_h) * s.wp * pw, 0,
            (size_t)g->pad_bottom * s.wp * pw * sizeof(uint64_t));
     const int par_pack = (size_t)g->in_h * g->in_w * C >= QK_PARALLEL_MIN_WORK;
-#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par_pack) reduction(|: in_zero)
-    for (int32_t y = 0; y < g->in_h; y++) {
-        uint64_t* row = image + (size_t)(g->pad_top + y) * s.wp * pw;
-        memset(row, 0, border * sizeof(uint64_t));
-        memset(row + border + (size_t)g->in_w * pw, 0, right * sizeof(uint64_t));
-        in_zero |= qk_bgemm_pack_f32(in + (size_t)y * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw);
+    /* one input row; OpenMP only on a team of several threads (QK_PARALLEL_FOR says why) */
+#define QK_BCONV_PACK_ROW(y)                                                                              \
+    do {                                                                                                \
+        uint64_t* row = image + (size_t)(g->pad_top + (y)) * s.wp * pw;                                 \
+        memset(row, 0, border * sizeof(uint64_t));                                                      \
+        memset(row + border + (size_t)g->in_w * pw, 0, right * sizeof(uint64_t));                       \
+        in_zero |= qk_bgemm_pack_f32(in + (size_t)(y) * g->in_w * C, (size_t)g->in_w, C, C, row + border, pw); \
+    } while (0)
+    if (par_pack && qk_team_size() > 1) {
+#pragma omp parallel for schedule(static) num_threads(qk_team_size()) reduction(|: in_zero)
+        for (int32_t y = 0; y < g->in_h; y++) QK_BCONV_PACK_ROW(y);
+    } else {
+        for (int32_t y = 0; y < g->in_h; y++) QK_BCONV_PACK_ROW(y);
     }
+#undef QK_BCONV_PACK_ROW
     return in_zero;
 }
 

@@ -52,13 +52,13 @@ void qk_bsconv_pack_image(const qk_conv_geom* g, int abits, const uint8_t* in, u
     memset(image + (size_t)(g->pad_top + g->in_h) * row_words, 0, (size_t)g->pad_bottom * row_words * sizeof(uint64_t));
     const qk_bsgemm_row_packer pack_row = qk_bsgemm_packer();
     const int par = (size_t)g->in_h * (size_t)g->in_w * C >= QK_PARALLEL_MIN_WORK;
-#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
-    for (int32_t y = 0; y < g->in_h; y++) {
+    QK_PARALLEL_FOR(y_, g->in_h, par, {
+        const int32_t y = (int32_t)y_;
         uint64_t* row = image + (size_t)(g->pad_top + y) * row_words;
         memset(row, 0, left * sizeof(uint64_t));
         memset(row + left + (size_t)g->in_w * s.pw, 0, right * sizeof(uint64_t));
         pack_row(in + (size_t)y * (size_t)g->in_w * C, (size_t)g->in_w, C, C, abits, row + left, s.pw);
-    }
+    });
 }
 
 void qk_bsconv2d_packed(const qk_bsgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint64_t* image,

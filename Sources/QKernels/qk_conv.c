@@ -98,8 +98,8 @@ static inline void qk_fill_f32(float* d, float v, size_t n) { for (size_t i = 0;
         const size_t cc = (size_t)c_count, run = (size_t)kw * cc;                                 \
         const int rows_contiguous = g->dilation_w == 1 && c_begin == 0 && c_count == g->in_c;    \
         const int par = (size_t)oh * (size_t)ow * qk_conv_gemm_k(g) >= QK_PARALLEL_MIN_WORK;     \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")          \
-        for (int32_t oy = 0; oy < oh; oy++) {                                                     \
+        QK_PARALLEL_FOR(oy_, oh, par, {                                                          \
+            const int32_t oy = (int32_t)oy_;                                                     \
             T* const rows = out + (size_t)oy * (size_t)ow * ld_out;                               \
             for (int32_t ky = 0; ky < g->kernel_h; ky++) {                                        \
                 const int32_t iy = oy * g->stride_h - g->pad_top + ky * g->dilation_h;            \
@@ -149,7 +149,7 @@ static inline void qk_fill_f32(float* d, float v, size_t n) { for (size_t i = 0;
                     }                                                                             \
                 }                                                                                 \
             }                                                                                     \
-        }                                                                                         \
+        });                                                                                       \
     } while (0)
 
 void qk_im2col_u8(const qk_conv_geom* g, const uint8_t* in, int32_t c_begin, int32_t c_count,
@@ -256,35 +256,48 @@ static void qk_conv_panels_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geo
     const long long panels = (long long)((M + panel_rows - 1) / panel_rows);
     const size_t out_es = qk_out_elem_size(a->epi.output_kind), res_es = qk_residual_elem_size(a->epi.residual_kind);
     float* const range = a->epi.out_range;
+    /* panel p on thread `thread` (its workspace slice); `first`: this thread's first panel, which reads the
+     * weights from L3 / memory: prefetch them */
+#define QK_CONV_PANEL(p, thread, first, lo, hi)                                                           \
+    do {                                                                                              \
+        const size_t m_begin = (size_t)(p) * panel_rows, rows = M - m_begin < panel_rows ? M - m_begin : panel_rows; \
+        uint8_t* buf = workspace + (size_t)(thread) * panel_rows * K;                                  \
+        qk_im2col_rows_u8(g, in, c_begin, c_count, (uint8_t)a->a_zero, m_begin, m_begin + rows, buf, K); \
+        qk_qgemm_args pa = *a;                                                                        \
+        pa.M = rows;                                                                                  \
+        pa.prefetch_rows = (first) ? qk_prefetch_rows(rows, N * K * (size_t)a->bits / 8) : 0;         \
+        pa.a = buf;                                                                                   \
+        pa.lda = K;                                                                                   \
+        pa.epi.out = (uint8_t*)a->epi.out + m_begin * a->epi.ldc * out_es;                            \
+        if (pa.epi.half_rows) pa.epi.half_rows += m_begin;                                            \
+        if (pa.epi.residual) pa.epi.residual = (const uint8_t*)a->epi.residual + m_begin * a->epi.ldr * res_es; \
+        for (size_t n0 = 0; n0 < N; n0 += NR) {                                                      \
+            const size_t nr = N - n0 < NR ? N - n0 : NR;                                              \
+            for (size_t m0 = 0; m0 < rows; m0 += MR) uk->fn(&pa, m0, n0, rows - m0 < MR ? rows - m0 : MR, nr); \
+        }                                                                                             \
+        if (range != NULL) qk_minmax_rows_f32(rows, N, (const float*)pa.epi.out, pa.epi.ldc, &(lo), &(hi)); \
+    } while (0)
+    if (threads <= 1) { /* no OpenMP region (QK_PARALLEL_FOR says why) */
+        float lo = INFINITY, hi = -INFINITY;
+        for (long long p = 0; p < panels; p++) QK_CONV_PANEL(p, 0, p == 0, lo, hi);
+        if (range != NULL) qk_out_range_merge(range, lo, hi);
+        return;
+    }
     _Pragma("omp parallel num_threads(threads)")
     {
     float lo = INFINITY, hi = -INFINITY;
-    int first = 1; /* this thread's first panel reads the weights from L3 / memory: prefetch them */
+    int first = 1;
     _Pragma("omp for schedule(static)")
     for (long long p = 0; p < panels; p++) {
-        const size_t m_begin = (size_t)p * panel_rows, rows = M - m_begin < panel_rows ? M - m_begin : panel_rows;
-        uint8_t* buf = workspace + (size_t)omp_get_thread_num() * panel_rows * K;
-        qk_im2col_rows_u8(g, in, c_begin, c_count, (uint8_t)a->a_zero, m_begin, m_begin + rows, buf, K);
-        qk_qgemm_args pa = *a;
-        pa.M = rows;
-        pa.prefetch_rows = first ? qk_prefetch_rows(rows, N * K * (size_t)a->bits / 8) : 0;
+        QK_CONV_PANEL(p, omp_get_thread_num(), first, lo, hi);
         first = 0;
-        pa.a = buf;
-        pa.lda = K;
-        pa.epi.out = (uint8_t*)a->epi.out + m_begin * a->epi.ldc * out_es;
-        if (pa.epi.half_rows) pa.epi.half_rows += m_begin;
-        if (pa.epi.residual) pa.epi.residual = (const uint8_t*)a->epi.residual + m_begin * a->epi.ldr * res_es;
-        for (size_t n0 = 0; n0 < N; n0 += NR) {
-            const size_t nr = N - n0 < NR ? N - n0 : NR;
-            for (size_t m0 = 0; m0 < rows; m0 += MR) uk->fn(&pa, m0, n0, rows - m0 < MR ? rows - m0 : MR, nr);
-        }
-        if (range != NULL) qk_minmax_rows_f32(rows, N, (const float*)pa.epi.out, pa.epi.ldc, &lo, &hi);
     }
     if (range != NULL) {
         _Pragma("omp critical(qk_out_range)")
         qk_out_range_merge(range, lo, hi);
     }
     }
+#undef QK_CONV_PANEL
 }
 
 size_t qk_conv_half_step_bytes(const qk_conv_geom* g) {

@@ -53,7 +53,16 @@ void qk_dwconv(const qk_dwconv_ukernel_desc* uk, const qk_dwconv_args* args) {
      * call (the VNNI member keeps built input rows), and rows are computed alone, so the split never
      * changes the bits */
     const int32_t blocks = par ? qk_team_size() : 1;
-    #pragma omp parallel num_threads(blocks) if(par)
+    if (blocks <= 1) { /* no OpenMP region (QK_PARALLEL_FOR says why) */
+        uk->fn(args, 0, (size_t)oh);
+        if (range != NULL) {
+            float lo = INFINITY, hi = -INFINITY;
+            qk_minmax_rows_f32((size_t)oh * (size_t)ow, (size_t)args->geom.in_c, (const float*)args->epi.out, args->epi.ldc, &lo, &hi);
+            qk_out_range_merge(range, lo, hi);
+        }
+        return;
+    }
+    #pragma omp parallel num_threads(blocks)
     {
         float lo = INFINITY, hi = -INFINITY;
         #pragma omp for schedule(static)

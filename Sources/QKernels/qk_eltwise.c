@@ -16,13 +16,13 @@ void qk_add_u8(size_t n, const uint8_t* a, float a_scale, int32_t a_zero, const 
                float b_scale, int32_t b_zero, float clamp_lo, float clamp_hi, float out_inv_scale,
                int32_t out_zero, uint8_t* out) {
     const long long nn = (long long)n;
-    _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(n >= QK_PARALLEL_MIN_WORK)")
-    for (long long i = 0; i < nn; i++) {
+    QK_PARALLEL_FOR(i_, nn, n >= QK_PARALLEL_MIN_WORK, {
+        const long long i = (long long)i_;
         const float ya = a_scale * (float)((int32_t)a[i] - a_zero);
         const float yb = b_scale * (float)((int32_t)b[i] - b_zero);
         const float y = fminf(fmaxf(ya + yb, clamp_lo), clamp_hi);
         out[i] = qk_requant_u8(y, out_inv_scale, out_zero);
-    }
+    });
 }
 
 void qk_add_f32(size_t n, const float* a, const float* b, float clamp_lo, float clamp_hi, float* out) {

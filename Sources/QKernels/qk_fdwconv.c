@@ -38,8 +38,10 @@ void qk_fdwconv(const qk_fdwconv_ukernel_desc* uk, const qk_fdwconv_args* args) 
     const size_t taps = (size_t)args->geom.kernel_h * (size_t)args->geom.kernel_w;
     const size_t work = (size_t)oh * (size_t)ow * (size_t)args->geom.in_c * taps;
     const int par = work >= QK_PARALLEL_MIN_WORK && oh > 1;
-    #pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
-    for (int32_t oy = 0; oy < oh; oy++) uk->fn(args, (size_t)oy, (size_t)oy + 1);
+    QK_PARALLEL_FOR(oy_, oh, par, {
+        const int32_t oy = (int32_t)oy_;
+        uk->fn(args, (size_t)oy, (size_t)oy + 1);
+    });
 }
 
 const qk_fdwconv_ukernel_desc* qk_fdwconv_select(qk_isa isa) {

@@ -10,7 +10,8 @@
 
 /* Runs fn(args, m0, n0, mr, nr) over every tile. OpenMP splits (panel, column tile) pairs
  * statically; each pair runs the panel's row tiles in order, then (with epi.out_range) measures the
- * f32 values it wrote while they are in L1. */
+ * f32 values it wrote while they are in L1. On one thread (or below QK_PARALLEL_MIN_WORK) the same jobs
+ * run in the same order without an OpenMP region (QK_PARALLEL_FOR says why). */
 #define QK_FOR_EACH_TILE(args, MR, NR, weight_bytes, fn)                                         \
     do {                                                                                         \
         const size_t M_ = (args)->M, N_ = (args)->N, mt_ = (M_ + (MR) - 1) / (MR),             \
@@ -18,29 +19,41 @@
         const size_t mb_ = qk_panel_row_tiles(M_, (args)->K, (MR), (weight_bytes));             \
         const size_t panels_ = (mt_ + mb_ - 1) / mb_;                                            \
         const long long jobs_ = (long long)(panels_ * nt_);                                     \
-        const int par_ = mt_ * nt_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK;    \
+        const int par_ = mt_ * nt_ > 1 && M_ * N_ * ((args)->K + 1) >= QK_PARALLEL_MIN_WORK     \
+                         && qk_team_size() > 1;                                                 \
         float* const range_ = (args)->epi.out_range;                                            \
-        _Pragma("omp parallel num_threads(qk_team_size()) if(par_)")                             \
-        {                                                                                        \
-            float lo_ = INFINITY, hi_ = -INFINITY;                                              \
-            _Pragma("omp for schedule(static)")                                                  \
-            for (long long j_ = 0; j_ < jobs_; j_++) {                                           \
-                const size_t n0_ = (size_t)j_ % nt_ * (NR);                                      \
-                const size_t nr_ = N_ - n0_ < (NR) ? N_ - n0_ : (NR);                           \
-                const size_t m_begin_ = (size_t)j_ / nt_ * mb_ * (MR);                          \
-                const size_t m_end_ = m_begin_ + mb_ * (MR) < M_ ? m_begin_ + mb_ * (MR) : M_;  \
-                for (size_t m0_ = m_begin_; m0_ < m_end_; m0_ += (MR)) {                         \
-                    fn((args), m0_, n0_, m_end_ - m0_ < (MR) ? m_end_ - m0_ : (MR), nr_);        \
-                }                                                                                \
+        /* job j_: one panel's row tiles in one column tile, then its output range */           \
+        if (par_) {                                                                              \
+            _Pragma("omp parallel num_threads(qk_team_size())")                                  \
+            {                                                                                    \
+                float lo_ = INFINITY, hi_ = -INFINITY;                                          \
+                _Pragma("omp for schedule(static)")                                              \
+                for (long long j_ = 0; j_ < jobs_; j_++)                                         \
+                    QK_TILE_JOB_(args, MR, NR, fn, j_, nt_, mb_, M_, N_, range_, lo_, hi_);      \
                 if (range_ != NULL) {                                                            \
-                    qk_minmax_rows_f32(m_end_ - m_begin_, nr_, (const float*)(args)->epi.out +  \
-                                       m_begin_ * (args)->epi.ldc + n0_, (args)->epi.ldc, &lo_, &hi_); \
+                    _Pragma("omp critical(qk_out_range)")                                        \
+                    qk_out_range_merge(range_, lo_, hi_);                                        \
                 }                                                                                \
             }                                                                                    \
-            if (range_ != NULL) {                                                                \
-                _Pragma("omp critical(qk_out_range)")                                            \
-                qk_out_range_merge(range_, lo_, hi_);                                            \
-            }                                                                                    \
+        } else {                                                                                 \
+            float lo_ = INFINITY, hi_ = -INFINITY;                                              \
+            for (long long j_ = 0; j_ < jobs_; j_++)                                             \
+                QK_TILE_JOB_(args, MR, NR, fn, j_, nt_, mb_, M_, N_, range_, lo_, hi_);          \
+            if (range_ != NULL) qk_out_range_merge(range_, lo_, hi_);                            \
+        }                                                                                        \
+    } while (0)
+#define QK_TILE_JOB_(args, MR, NR, fn, j_, nt_, mb_, M_, N_, range_, lo_, hi_)                  \
+    do {                                                                                         \
+        const size_t n0_ = (size_t)(j_) % (nt_) * (NR);                                         \
+        const size_t nr_ = (N_) - n0_ < (NR) ? (N_) - n0_ : (NR);                               \
+        const size_t m_begin_ = (size_t)(j_) / (nt_) * (mb_) * (MR);                            \
+        const size_t m_end_ = m_begin_ + (mb_) * (MR) < (M_) ? m_begin_ + (mb_) * (MR) : (M_);  \
+        for (size_t m0_ = m_begin_; m0_ < m_end_; m0_ += (MR)) {                                 \
+            fn((args), m0_, n0_, m_end_ - m0_ < (MR) ? m_end_ - m0_ : (MR), nr_);                \
+        }                                                                                        \
+        if ((range_) != NULL) {                                                                  \
+            qk_minmax_rows_f32(m_end_ - m_begin_, nr_, (const float*)(args)->epi.out +          \
+                               m_begin_ * (args)->epi.ldc + n0_, (args)->epi.ldc, &(lo_), &(hi_)); \
         }                                                                                        \
     } while (0)
 

@@ -24,8 +24,8 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
         const size_t C = (size_t)g->channels;                                                 \
         const int par = (size_t)oh * (size_t)ow * C * (size_t)(g->kernel_h * g->kernel_w)    \
                         >= QK_PARALLEL_MIN_WORK;                                             \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")      \
-        for (int32_t oy = 0; oy < oh; oy++) {                                                 \
+        QK_PARALLEL_FOR(oy_, oh, par, {                                                      \
+            const int32_t oy = (int32_t)oy_;                                                 \
             const int32_t ys = oy * g->stride_h - g->pad_top;                                 \
             const int32_t y0 = ys < 0 ? 0 : ys;                                               \
             const int32_t y1 = ys + g->kernel_h > g->in_h ? g->in_h : ys + g->kernel_h;       \
@@ -36,7 +36,7 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
                 const size_t p = ((size_t)oy * (size_t)ow + (size_t)ox) * C;                 \
                 BODY                                                                          \
             }                                                                                 \
-        }                                                                                     \
+        });                                                                                   \
     } while (0)
 
 /* QK_POOL_PIXELS with an inner loop over channels c; BODY also sees the output index o. */
@@ -107,8 +107,10 @@ int32_t qk_pool_out_w(const qk_pool_geom* g) {
         const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);                           \
         const int par = (size_t)oh * (size_t)ow * (size_t)g->channels                         \
                         * (size_t)(g->kernel_h * g->kernel_w) >= QK_PARALLEL_MIN_WORK;        \
-        _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")       \
-        for (int32_t oy = 0; oy < oh; oy++) ROW(g, in, out, oy);                               \
+        QK_PARALLEL_FOR(oy_, oh, par, {                                                       \
+            const int32_t oy = (int32_t)oy_;                                                  \
+            ROW(g, in, out, oy);                                                              \
+        });                                                                                   \
     } while (0)
 
 #define QK_MAX_U8(a, b) ((b) > (a) ? (b) : (a))
@@ -142,8 +144,10 @@ void qk_maxpool_f32_u8(const qk_pool_geom* g, const float* in, float inv_scale, 
     const int32_t oh = qk_pool_out_h(g), ow = qk_pool_out_w(g);
     const int par = (size_t)oh * (size_t)ow * (size_t)g->channels * (size_t)(g->kernel_h * g->kernel_w) >= QK_PARALLEL_MIN_WORK;
     const qk_quantize_fn quantize = qk_quantize_u8_member(zero);
-    _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(par)")
-    for (int32_t oy = 0; oy < oh; oy++) qk_maxpool_row_f32_u8(g, in, quantize, inv_scale, zero, out, oy);
+    QK_PARALLEL_FOR(oy_, oh, par, {
+        const int32_t oy = (int32_t)oy_;
+        qk_maxpool_row_f32_u8(g, in, quantize, inv_scale, zero, out, oy);
+    });
 }
 
 void qk_avgpool_u8(const qk_pool_geom* g, const uint8_t* in, int32_t zero, uint8_t* out) {

@@ -148,7 +148,7 @@ QK_VECTOR_CLONES void qk_minmax_rows_f32(size_t rows, size_t cols, const float* 
 }
 
 void qk_minmax_f32(size_t n, const float* in, float* out_min, float* out_max) {
-    if (n < QK_PARALLEL_MIN_WORK) {
+    if (n < QK_PARALLEL_MIN_WORK || qk_team_size() == 1) {
         qk_minmax_run(n, in, out_min, out_max);
         return;
     }

@@ -9,18 +9,18 @@
 
 void qk_resize_nearest_f32(const qk_resize_geom* g, const float* in, float* out) {
     const size_t c = (size_t)g->channels, row = (size_t)g->out_w * c;
-    _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(row * (size_t)g->out_h >= QK_PARALLEL_MIN_WORK)")
-    for (int32_t oy = 0; oy < g->out_h; oy++) {
+    QK_PARALLEL_FOR(oy_, g->out_h, row * (size_t)g->out_h >= QK_PARALLEL_MIN_WORK, {
+        const int32_t oy = (int32_t)oy_;
         const float* src = in + (size_t)g->row0[oy] * (size_t)g->in_w * c;
         float* dst = out + (size_t)oy * row;
         for (int32_t ox = 0; ox < g->out_w; ox++) memcpy(dst + (size_t)ox * c, src + (size_t)g->col0[ox] * c, c * sizeof(float));
-    }
+    });
 }
 
 void qk_resize_bilinear_f32(const qk_resize_geom* g, const float* in, float* out) {
     const size_t c = (size_t)g->channels, in_row = (size_t)g->in_w * c, row = (size_t)g->out_w * c;
-    _Pragma("omp parallel for schedule(static) num_threads(qk_team_size()) if(row * (size_t)g->out_h >= QK_PARALLEL_MIN_WORK)")
-    for (int32_t oy = 0; oy < g->out_h; oy++) {
+    QK_PARALLEL_FOR(oy_, g->out_h, row * (size_t)g->out_h >= QK_PARALLEL_MIN_WORK, {
+        const int32_t oy = (int32_t)oy_;
         const float* r0 = in + (size_t)g->row0[oy] * in_row;
         const float* r1 = in + (size_t)g->row1[oy] * in_row;
         const float wy = g->row_w[oy];
@@ -38,7 +38,7 @@ void qk_resize_bilinear_f32(const qk_resize_geom* g, const float* in, float* out
                 o[k] = (1.0f - wy) * top + wy * bottom;
             }
         }
-    }
+    });
 }
 
 /** The source index of shifted coordinate i on an axis of n pixels; -1 for a constant border. */

@@ -17,8 +17,8 @@ void qk_run_tile_bands(size_t M, size_t N, size_t MR, size_t NR, size_t tile_wei
     const size_t bands = (mt + band - 1) / band, band_rows = band * MR;
     const long long jobs = (long long)(blocks * bands);
     const int par = jobs > 1 && work >= QK_PARALLEL_MIN_WORK;
-#pragma omp parallel for schedule(static) num_threads(qk_team_size()) if(par)
-    for (long long j = 0; j < jobs; j++) {
+    QK_PARALLEL_FOR(j_, jobs, par, {
+        const long long j = (long long)j_;
         const size_t b = (size_t)j / bands, m0 = (size_t)j % bands * band_rows;
         const size_t rows = M - m0 < band_rows ? M - m0 : band_rows;
         const size_t t_end = (b + 1) * block < nt ? (b + 1) * block : nt;
@@ -26,5 +26,5 @@ void qk_run_tile_bands(size_t M, size_t N, size_t MR, size_t NR, size_t tile_wei
             const size_t n0 = t * NR;
             call(ctx, m0, n0, rows, N - n0 < NR ? N - n0 : NR);
         }
-    }
+    });
 }

@@ -10,6 +10,22 @@ int qk_team_size(void);
  *  costs a few microseconds to wake. Any value gives identical results. */
 #define QK_PARALLEL_MIN_WORK ((size_t)1 << 15)
 
+/** Runs the statement(s) after `par` for each `i` (long long) in [0, n): a static OpenMP loop over the team
+ *  when `par` holds and the team has more than one thread, else a plain loop. libomp charges 0.5-0.8 us for
+ *  a region that holds a worksharing loop even when it runs one thread or `if(0)` serializes it (measured;
+ *  docs/KERNELS.md "Drivers and threads"): a one-thread ResNet-20 paid that on every kernel call, 7 % of it.
+ *  Every iteration is computed alone, so the split never changes the results. */
+#define QK_PARALLEL_FOR(i, n, par, ...)                                                              \
+    do {                                                                                            \
+        const long long i##_count = (long long)(n);                                                  \
+        if ((par) && qk_team_size() > 1) {                                                          \
+            _Pragma("omp parallel for schedule(static) num_threads(qk_team_size())")                 \
+            for (long long i = 0; i < i##_count; i++) { __VA_ARGS__; }                               \
+        } else {                                                                                    \
+            for (long long i = 0; i < i##_count; i++) { __VA_ARGS__; }                               \
+        }                                                                                           \
+    } while (0)
+
 /* Activation rows per panel: tiles are visited panel by panel (QK_PANEL_BYTES of A, which stays in
  * L1) and, inside a panel, column tile by column tile, so each weight tile is read from L2 once
  * per panel and reused from L1 by every row tile of the panel. Used by qk_qgemm and the fused
@@ -49,10 +65,11 @@ static inline size_t qk_prefetch_rows(size_t rows, size_t weight_bytes) {
 #define QK_ELTWISE_CHUNK ((size_t)8192)
 
 /** Runs STMT with `begin` and `count` bound to consecutive chunks of [0, n) (`chunk` elements each,
- *  the last shorter): one call below QK_PARALLEL_MIN_WORK, else a static OpenMP loop over chunks. */
+ *  the last shorter): one call below QK_PARALLEL_MIN_WORK or on a team of one, else a static OpenMP loop
+ *  over chunks. */
 #define QK_FOR_CHUNKS(n, chunk, begin, count, STMT)                                                   \
     do {                                                                                              \
-        if ((n) < QK_PARALLEL_MIN_WORK) {                                                             \
+        if ((n) < QK_PARALLEL_MIN_WORK || qk_team_size() == 1) {                                      \
             const size_t begin = 0, count = (n);                                                      \
             STMT;                                                                                     \
         } else {                                                                                      \
