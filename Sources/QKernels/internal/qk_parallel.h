@@ -13,7 +13,7 @@ int qk_team_size(void);
 /** Runs the statement(s) after `par` for each `i` (long long) in [0, n): a static OpenMP loop over the team
  *  when `par` holds and the team has more than one thread, else a plain loop. libomp charges 0.5-0.8 us for
  *  a region that holds a worksharing loop even when it runs one thread or `if(0)` serializes it (measured;
- *  docs/KERNELS.md "Drivers and threads"): a one-thread ResNet-20 paid that on every kernel call, 7 % of it.
+ *  docs/KERNELS.md "Drivers and threads"): a one-thread ResNet-20 paid that on every kernel call (about 6 % of its main thread).
  *  Every iteration is computed alone, so the split never changes the results. */
 #define QK_PARALLEL_FOR(i, n, par, ...)                                                              \
     do {                                                                                            \
