@@ -125,7 +125,7 @@ static inline void qk_fill_f32(float* d, float v, size_t n) { for (size_t i = 0;
                             ox = end - 1;                                                         \
                             continue;                                                             \
                         }                                                                         \
-                        const int32_t lo = ix0 < 0 ? -ix0 : 0;                                    \
+                        const int32_t lo = ix0 < 0 ? (-ix0 < kw ? -ix0 : kw) : 0;                 \
                         const int32_t hi = ix0 + kw > g->in_w ? g->in_w - ix0 : kw;               \
                         fill(dst, (pad_value), (size_t)lo * cc);                                  \
                         if (hi > lo) {                                                            \

@@ -44,6 +44,9 @@ let convShapes: [ConvShape] = [
     ConvShape(h: 32, w: 32, c: 8, oc: 20, kh: 3, kw: 3, sh: 1, sw: 1, pads: (1, 1, 1, 1), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 40, w: 40, c: 3, oc: 16, kh: 7, kw: 7, sh: 2, sw: 2, pads: (3, 3, 3, 3), dh: 1, dw: 1, groups: 1),
     ConvShape(h: 31, w: 30, c: 64, oc: 18, kh: 3, kw: 3, sh: 2, sw: 2, pads: (1, 0, 1, 2), dh: 1, dw: 1, groups: 2),
+    // paddings wider than the kernel: whole kernel rows in the border (im2col once wrote past such a row)
+    ConvShape(h: 3, w: 4, c: 3, oc: 5, kh: 1, kw: 1, sh: 1, sw: 1, pads: (2, 3, 2, 4), dh: 1, dw: 1, groups: 1),
+    ConvShape(h: 20, w: 20, c: 5, oc: 6, kh: 2, kw: 2, sh: 1, sw: 1, pads: (3, 4, 3, 5), dh: 1, dw: 1, groups: 1),
 ]
 
 final class ConvTests: XCTestCase {
