@@ -332,6 +332,53 @@ static void qk_conv_row_sums_u8(const qk_conv_geom* g, const uint8_t* in, int32_
     }
 }
 
+static int qk_conv_unpadded(const qk_conv_geom* g) {
+    return g->pad_top == 0 && g->pad_left == 0 && g->pad_bottom == 0 && g->pad_right == 0;
+}
+
+/* Implicit rows pay where the im2col copy is dear next to the GEMM: its cost per multiply-add is 1 / out_c.
+ * Measured on AVX-512 VNNI (Emerald Rapids; docs/KERNELS.md "Implicit conv rows"): 3x3 convs with 32 or 64
+ * outputs ran 10-24 % faster than fused im2col, with 128 or more 2-4 % slower (the im2col panel, reread from
+ * L1 by every column tile, is then cheap and the image's scattered rows are not). */
+#define QK_IMPLICIT_MAX_OUT_C 64
+
+/* The implicit-rows form of a u8 conv (qk_qgemm_args.a_width): taken for one group of at most
+ * QK_IMPLICIT_MAX_OUT_C outputs, no horizontal dilation and kernel rows of a multiple of 32 bytes
+ * (kernel_w * in_c), when the bordered image fits in the im2col workspace. The image is the input itself
+ * when there is no padding, else a copy with a border of the zero point: rows [0, bh) and columns [0, bw)
+ * of it hold input (y - pad_top, x - pad_left). */
+static int qk_conv_implicit_ok(const qk_conv_geom* g, size_t* bh, size_t* bw) {
+    if (g->groups != 1 || g->out_c > QK_IMPLICIT_MAX_OUT_C || g->dilation_w != 1 ||
+        ((size_t)g->kernel_w * (size_t)g->in_c) % 32 != 0) return 0;
+    const int32_t oh = qk_conv_out_h(g), ow = qk_conv_out_w(g);
+    if (oh <= 0 || ow <= 0) return 0;
+    *bh = (size_t)(oh - 1) * (size_t)g->stride_h + (size_t)(g->kernel_h - 1) * (size_t)g->dilation_h + 1;
+    *bw = (size_t)(ow - 1) * (size_t)g->stride_w + (size_t)g->kernel_w;
+    return qk_conv_unpadded(g) || *bh * *bw * (size_t)g->in_c + QK_EXTRA_BYTES <= qk_conv_workspace_bytes(g, 1);
+}
+
+/* Copies the input into a bh x bw image with a border of `zero` (see qk_conv_implicit_ok); rows in
+ * parallel when the image is large. */
+static void qk_conv_border_u8(const qk_conv_geom* g, const uint8_t* in, uint8_t zero, size_t bh, size_t bw,
+                              uint8_t* image) {
+    const size_t C = (size_t)g->in_c, row_bytes = bw * C;
+    const int par = bh * row_bytes >= QK_PARALLEL_MIN_WORK;
+    QK_PARALLEL_FOR(y_, bh, par, {
+        const long long iy = y_ - g->pad_top;
+        uint8_t* dst = image + (size_t)y_ * row_bytes;
+        if (iy < 0 || iy >= g->in_h) {
+            memset(dst, zero, row_bytes);
+        } else {
+            /* columns x in [pad_left, pad_left + in_w) hold input x - pad_left, clipped to bw */
+            const size_t left = (size_t)g->pad_left < bw ? (size_t)g->pad_left : bw;
+            const size_t inside = bw - left < (size_t)g->in_w ? bw - left : (size_t)g->in_w;
+            memset(dst, zero, left * C);
+            memcpy(dst + left * C, in + (size_t)iy * (size_t)g->in_w * C, inside * C);
+            memset(dst + (left + inside) * C, zero, (bw - left - inside) * C);
+        }
+    });
+}
+
 void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const uint8_t* in,
                   const qk_qgemm_args* layer, uint8_t* workspace) {
     assert(g->groups >= 1 && g->in_c % g->groups == 0 && g->out_c % g->groups == 0);
@@ -360,6 +407,22 @@ void qk_conv2d_u8(const qk_qgemm_ukernel_desc* uk, const qk_conv_geom* g, const 
         if (direct) {
             a.a = in + (size_t)gi * (size_t)cg;
             a.lda = (size_t)g->in_c;
+            qk_qgemm(uk, &a);
+            continue;
+        }
+        size_t bh, bw;
+        if (qk_conv_implicit_ok(g, &bh, &bw)) {
+            /* implicit rows: the GEMM reads the (bordered) image in place */
+            const int unpadded = qk_conv_unpadded(g);
+            const size_t C = (size_t)g->in_c, width = unpadded ? (size_t)g->in_w : bw;
+            if (!unpadded) qk_conv_border_u8(g, in, (uint8_t)layer->a_zero, bh, bw, workspace);
+            a.a = unpadded ? in : workspace;
+            a.lda = K;
+            a.a_width = (size_t)qk_conv_out_w(g);
+            a.a_row_step = (size_t)g->stride_h * width * C;
+            a.a_col_step = (size_t)g->stride_w * C;
+            a.a_seg_len = (size_t)g->kernel_w * C;
+            a.a_seg_step = (size_t)g->dilation_h * width * C;
             qk_qgemm(uk, &a);
             continue;
         }

@@ -241,7 +241,8 @@ private func quantizedKernel(_ c: Conv2D, path: ConvPath, geometry: qk_conv_geom
     if halfStep { epilogue.half_rows = UnsafePointer(colsums) }
     let args = qk_qgemm_args(M: 0, N: 0, K: k, a: nil, lda: 0, a_zero: 0, w: weights,
                              w_group_stride: Int(QK_ROW_GROUP) * WeightDescriptor.packedRowBytes(k: k, bits: runBits),
-                             bits: Int32(runBits), lut: runLut, colsum: colsums, prefetch_rows: 0, epi: epilogue)
+                             bits: Int32(runBits), lut: runLut, colsum: colsums, prefetch_rows: 0, epi: epilogue,
+                             a_width: 0, a_row_step: 0, a_col_step: 0, a_seg_len: 0, a_seg_step: 0)
     return .quantizedGemm(memory.store(QuantizedGemmConv(geometry: geometry, args: args, member: member, operands: operands)),
                           workspace: workspace)
 }

@@ -138,10 +138,36 @@ final class ConvTests: XCTestCase {
         XCTAssertEqual(runs[0], runs[2])
     }
 
+    /// Implicit conv rows (kernel rows of whole 32-byte blocks, one group: the GEMM reads the bordered
+    /// image in place, qk_qgemm_args.a_width) on every qgemm member this CPU runs, LUT and shift-add,
+    /// every width: the same values as the naive conv. With paddings wider than the kernel (whole
+    /// kernel rows in the border) and the unpadded strided 1x1 read straight from the input.
+    func testConv2dU8ImplicitRowsEveryMember() {
+        let seed = testSeed(26)
+        var rng = SeededGenerator(seed: seed)
+        let shapes = convShapes.filter { $0.groups == 1 && $0.dw == 1 && ($0.kw * $0.c) % 32 == 0 && $0.oc <= 64 } + [
+            ConvShape(h: 4, w: 5, c: 32, oc: 19, kh: 1, kw: 1, sh: 1, sw: 1, pads: (2, 3, 1, 2), dh: 1, dw: 1, groups: 1),
+            ConvShape(h: 9, w: 9, c: 64, oc: 40, kh: 1, kw: 1, sh: 2, sw: 2, pads: (0, 0, 0, 0), dh: 1, dw: 1, groups: 1),
+            ConvShape(h: 5, w: 4, c: 32, oc: 17, kh: 2, kw: 3, sh: 2, sw: 1, pads: (4, 4, 3, 3), dh: 3, dw: 1, groups: 1),
+        ]
+        XCTAssertGreaterThanOrEqual(shapes.count, 6)
+        for m in 0..<qk_qgemm_ukernel_count {
+            let uk = qk_qgemm_ukernel_at(m)!
+            guard qk_isa_supported(uk.pointee.isa) != 0 else { continue }
+            let name = String(cString: uk.pointee.name)
+            for (si, s) in shapes.enumerated() {
+                let half = uk.pointee.bits == 8 && si % 2 == 1
+                runConvU8(s, bits: Int(uk.pointee.bits), rng: &rng, context: "seed \(seed) \(name) shape #\(si)",
+                          halfStep: half, member: uk)
+            }
+        }
+    }
+
     /// Runs one u8 conv case (u8 residual, ReLU6, ldc > out_c) and checks it; returns the outputs.
     @discardableResult
     func runConvU8(_ s: ConvShape, bits: Int, rng: inout SeededGenerator, context: String,
-                   seedOverride: UInt64? = nil, halfStep: Bool = false) -> [UInt8] {
+                   seedOverride: UInt64? = nil, halfStep: Bool = false,
+                   member: UnsafePointer<qk_qgemm_ukernel_desc>? = nil) -> [UInt8] {
         if let seedOverride { rng = SeededGenerator(seed: seedOverride) }
         var g = s.geom
         let oh = Int(qk_conv_out_h(&g)), ow = Int(qk_conv_out_w(&g)), M = oh * ow
@@ -152,7 +178,11 @@ final class ConvTests: XCTestCase {
         let input = Guarded<UInt8>((0..<Int(s.h * s.w * s.c)).map { _ in UInt8.random(in: 0...255, using: &rng) })
         let maxCode = bits == 8 ? 255 : (1 << bits) - 1
         let codes = (0..<(oc * K)).map { _ in UInt8(Int.random(in: 0...maxCode, using: &rng)) }
-        let lut = (0..<16).map { _ in Int8.random(in: -128...127, using: &rng) }
+        // a shift-add member needs a shift-coded table (every entry 0 or +-2^e)
+        let shiftValues: [Int8] = [0, -128] + (0...6).flatMap { [Int8(1 << $0), -Int8(1 << $0)] }
+        let lut = (0..<16).map { _ in
+            member?.pointee.kind == QK_KIND_SHIFT ? shiftValues.randomElement(using: &rng)! : Int8.random(in: -128...127, using: &rng)
+        }
         func w(_ n: Int, _ k: Int) -> Int64 {
             let c = codes[n * K + k]
             return bits == 8 ? Int64(Int8(bitPattern: c)) : Int64(lut[Int(c)])
@@ -210,7 +240,7 @@ final class ConvTests: XCTestCase {
         layer.epi.output_kind = QK_OUTPUT_U8; layer.epi.out = UnsafeMutableRawPointer(out.ptr)
         layer.epi.ldc = ldc; layer.epi.out_inv_scale = outInv; layer.epi.out_zero = outZero
         if halfStep { layer.epi.half_rows = UnsafePointer(request.ptr) }
-        let uk = qk_qgemm_select(Int32(bits), qk_isa_active())!
+        let uk = member ?? qk_qgemm_select(Int32(bits), qk_isa_active())!
         qk_conv2d_u8(uk, &g, input.ptr, &layer, ws.count == 0 ? nil : ws.ptr)
         XCTAssertTrue(out.unchangedOutside { $0 % ldc < oc }, "\(context): wrote outside")
         // the same layer writing floats measures their range (every path: direct, im2col, fused panels, groups)

@@ -3,7 +3,7 @@
  * runs the generated tail cases of Tests/QKernelsTests (M, N in 1..tile+1, 7, 13; K around the
  * 32-code block; every bit width, zero point, stride, residual, clamp and output kind) and must
  * equal a naive reference exactly (qgemm) or to rounding (fgemm), and its scalar twin exactly,
- * without writing outside its output, and keep int32 sums exact at K = QK_MAX_K; shift-add members
+ * without writing outside its output (qgemm also reading implicit conv rows in place), and keep int32 sums exact at K = QK_MAX_K; shift-add members
  * (QK_KIND_SHIFT) get shift-coded tables. The dwconv (3x3, 5x5) members run generated depthwise cases (C 1..70 with
  * tails, H/W 1..9, strides 1/2, paddings 0..2 per side) against a naive reference, the GEMM path
  * and their scalar twin; the fdwconv (f32, 3x3 and 5x5) members run the same kind of cases against their scalar
@@ -206,6 +206,70 @@ static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
                 qcase_free(&c);
             }
         }
+    }
+}
+
+/* Implicit conv rows (qk_qgemm_args.a_width): rows read in place from a bh x bw x C image (row m = (oy, ox)
+ * at oy * row_step + ox * col_step, K in runs of kw * C bytes, dh image rows apart). Each case's plain rows
+ * are the same bytes gathered (an im2col), so member(implicit) must equal the reference on them, and its
+ * scalar twin (implicit) exactly. */
+static void qcase_run_implicit(const qcase* c, const qk_qgemm_ukernel_desc* uk, const uint8_t* image, size_t ow,
+                               size_t row_step, size_t col_step, size_t seg_len, size_t seg_step, uint8_t* out) {
+    qk_qgemm_args g;
+    memset(&g, 0, sizeof g);
+    g.M = c->M; g.N = c->N; g.K = c->K; g.a = image; g.lda = c->K; g.a_zero = c->za;
+    g.a_width = ow; g.a_row_step = row_step; g.a_col_step = col_step; g.a_seg_len = seg_len; g.a_seg_step = seg_step;
+    g.w = c->packed; g.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(c->K, c->bits); g.bits = c->bits;
+    g.lut = c->bits == 8 ? NULL : c->lut; g.colsum = c->colsum;
+    g.epi.scale = c->scale; g.epi.bias = c->bias ? c->biasv : NULL;
+    g.epi.clamp_lo = c->lo; g.epi.clamp_hi = c->hi;
+    g.epi.residual_kind = (qk_residual_kind)c->residual; g.epi.residual = c->res; g.epi.ldr = c->ldr;
+    g.epi.rscale = c->rscale; g.epi.rzero = c->rzero;
+    g.epi.output_kind = (qk_output_kind)c->output; g.epi.out = out; g.epi.ldc = c->ldc;
+    g.epi.out_inv_scale = c->inv; g.epi.out_zero = c->ozero;
+    g.epi.half_rows = c->half ? c->rows : NULL;
+    qk_qgemm(uk, &g);
+}
+
+static void check_qgemm_implicit(const qk_qgemm_ukernel_desc* uk) {
+    const qk_qgemm_ukernel_desc* twin = qk_qgemm_select_kind(uk->bits, QK_ISA_SCALAR, uk->kind);
+    /* C, kh, kw, stride, dh, oh, ow, N */
+    const int shapes[][8] = {{32, 3, 3, 1, 1, 5, 7, 20}, {64, 3, 3, 2, 1, 3, 9, 33}, {32, 2, 1, 1, 2, 4, 4, 17},
+                             {96, 1, 1, 2, 1, 6, 5, 40}, {32, 3, 3, 1, 2, 2, 11, 9}, {64, 1, 2, 1, 1, 9, 1, 16}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        const size_t C = (size_t)shapes[t][0], kh = (size_t)shapes[t][1], kw = (size_t)shapes[t][2];
+        const size_t st = (size_t)shapes[t][3], dh = (size_t)shapes[t][4], oh = (size_t)shapes[t][5];
+        const size_t ow = (size_t)shapes[t][6], N = (size_t)shapes[t][7];
+        const size_t bh = (oh - 1) * st + (kh - 1) * dh + 1, bw = (ow - 1) * st + kw + (size_t)(t % 2) * 3;
+        const size_t M = oh * ow, K = kh * kw * C;
+        const size_t row_step = st * bw * C, col_step = st * C, seg_len = kw * C, seg_step = dh * bw * C;
+        qcase c = qcase_make(M, N, K, uk->bits, uk->kind == QK_KIND_SHIFT);
+        uint8_t* image = guarded(bh * bw * C + QK_EXTRA_BYTES);
+        for (size_t i = 0; i < bh * bw * C + QK_EXTRA_BYTES; i++) image[i] = (uint8_t)rnd();
+        for (size_t m = 0; m < M; m++) {  /* the plain rows: the same bytes gathered */
+            const uint8_t* row = image + m / ow * row_step + m % ow * col_step;
+            int32_t sum = 0;
+            for (size_t k = 0; k < K; k++) {
+                c.a[m * c.lda + k] = row[k / seg_len * seg_step + k % seg_len];
+                sum += c.a[m * c.lda + k] - c.za;
+            }
+            c.rows[m] = sum;
+        }
+        const size_t bytes = c.M * c.ldc * out_elem(&c);
+        uint8_t *want = guarded(bytes), *got = guarded(bytes), *scalar = guarded(bytes);
+        qcase_reference(&c, want);
+        qcase_run_implicit(&c, uk, image, ow, row_step, col_step, seg_len, seg_step, got);
+        qcase_run_implicit(&c, twin, image, ow, row_step, col_step, seg_len, seg_step, scalar);
+        cases++;
+        const char* what = !guards_ok(got, bytes) ? "wrote outside its output"
+                         : memcmp(got, want, bytes) != 0 ? "differs from the reference"
+                         : memcmp(got, scalar, bytes) != 0 ? "differs from its scalar twin" : NULL;
+        if (what != NULL) {
+            fprintf(stderr, "FAIL %s implicit rows, shape %zu (M=%zu N=%zu K=%zu): %s\n", uk->name, t, M, N, K, what);
+            failures++;
+        }
+        release(want); release(got); release(scalar); release(image);
+        qcase_free(&c);
     }
 }
 
@@ -1011,6 +1075,7 @@ int main(int argc, char** argv) {
         const qk_qgemm_ukernel_desc* uk = qk_qgemm_ukernel_at(i);
         if (!qk_isa_supported(uk->isa)) { printf("skip %s (CPU lacks %s)\n", uk->name, qk_isa_name(uk->isa)); skipped++; continue; }
         check_qgemm_member(uk);
+        check_qgemm_implicit(uk);
         check_qgemm_deep_k(uk);
         ran++;
     }

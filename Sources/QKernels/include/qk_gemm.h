@@ -112,6 +112,13 @@ typedef struct qk_qgemm_args {
                                       the fused conv path: each thread's first panel) and overwrite what the
                                       caller put there. Members may ignore it; results never depend on it. */
     qk_epilogue epi;
+    /* Implicit conv rows (the u8 conv driver; 0 = plain rows a + m * lda): when a_width > 0, row m =
+     * (oy, ox) = (m / a_width, m % a_width) starts at a + oy * a_row_step + ox * a_col_step and its K
+     * bytes are K / a_seg_len runs of a_seg_len bytes, run s at + s * a_seg_step (one kernel row of a
+     * zero-point-bordered NHWC image each); a_seg_len is a multiple of 32 and divides K, lda is unused.
+     * Every member reads such rows (qk_qgemm_rows.h); the values are the im2col rows', the results the
+     * same bits. */
+    size_t a_width, a_row_step, a_col_step, a_seg_len, a_seg_step;
 } qk_qgemm_args;
 
 /** One f32 GEMM: C[M][N] = epilogue(A[M][K] x B[N][K]^T). epi.scale, rscale/rzero, out_inv_scale

@@ -8,6 +8,7 @@
 #if defined(__x86_64__)
 #include <assert.h>
 #include "qk_decode.h"
+#include "qk_qgemm_rows.h"
 #include "qk_x86.h"
 
 #define QK_AVX2_MR 2
@@ -43,12 +44,12 @@ QK_X86_INLINE __m256i qk_avx2_fold(__m256i x, __m256i y) {
 /* The member body: rows [m0, m0+mr) (mr <= 2; a missing second row repeats the first, its result
  * dropped), columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial
  * block of each row is copied into a zeroed buffer). */
-QK_X86_INLINE void qk_qgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                      size_t nr, int bits) {
+QK_X86_INLINE void qk_qgemm_tile_avx2_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                           size_t nr, int bits, int implicit) {
     assert(mr >= 1 && mr <= QK_AVX2_MR && nr >= 1 && nr <= QK_AVX2_NR && n0 % QK_ROW_GROUP == 0);
     const __m256i lut = qk_x86_lut(g->lut);
     const uint8_t* a[QK_AVX2_MR];
-    for (size_t i = 0; i < QK_AVX2_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (size_t i = 0; i < QK_AVX2_MR; i++) a[i] = qk_qgemm_row_as(g, m0 + (i < mr ? i : mr - 1), implicit);
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
     __m256i acc[QK_AVX2_MR][2][2];  /* row, half (channels 8h..), quarter (channels 8h+4q..): pair sums */
     for (int i = 0; i < QK_AVX2_MR; i++)
@@ -61,12 +62,13 @@ QK_X86_INLINE void qk_qgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
             memcpy(tail[i], a[i] + K_full, K - K_full);
         }
     }
-    for (size_t kb = 0; kb < K; kb += 32) {
+    qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
+    for (size_t kb = 0; kb < K; kb += 32, implicit ? qk_qgemm_kwalk_next(g, &kwalk) : (void)0) {
         const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
         for (int s = 0; s < 8; s++) {
             __m256i a16[QK_AVX2_MR];
             for (int i = 0; i < QK_AVX2_MR; i++) {
-                const uint8_t* p = (kb < K_full ? a[i] + kb : tail[i]) + 4 * s;
+                const uint8_t* p = (kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i]) + 4 * s;
                 int32_t a4;
                 memcpy(&a4, p, 4);
                 a16[i] = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128(a4)));
@@ -95,6 +97,13 @@ QK_X86_INLINE void qk_qgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
             }
         }
     }
+}
+
+/* The member body: implicit conv rows (qk_qgemm_rows.h) compiled apart, so plain rows run the loop they
+ * always did. */
+QK_X86_INLINE void qk_qgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr, int bits) {
+    if (g->a_width != 0) qk_qgemm_tile_avx2_rows(g, m0, n0, mr, nr, bits, 1);
+    else qk_qgemm_tile_avx2_rows(g, m0, n0, mr, nr, bits, 0);
 }
 
 #endif /* __x86_64__ */

@@ -12,6 +12,7 @@
 #if defined(__x86_64__)
 #include <assert.h>
 #include "qk_decode.h"
+#include "qk_qgemm_rows.h"
 #include "qk_avx512_epilogue.h"
 #include "qk_ukernels.h"
 #include "qk_x86.h"
@@ -100,14 +101,14 @@ QK_DECODE_INLINE __m512i qk_vnni_substep(const uint8_t* blk, int s, int bits, co
 /* `rows` rows x `G` row groups (1 for a tile of at most 16 columns: a 16-channel layer would otherwise
  * compute a second, discarded group), both constants in every instantiation. */
 QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t nr, int bits,
-                                      int rows, int G, int prefetch) {
+                                      int rows, int G, int prefetch, int implicit) {
     const qk_vnni_tables tables = qk_vnni_tables_make(g->lut, bits);
     const size_t groups = (nr + QK_ROW_GROUP - 1) / QK_ROW_GROUP, block_bytes = QK_GROUP_BLOCK_BYTES(bits);
     /* fewer than ~10 independent vpdpbusd chains leave its latency exposed: then odd sub-steps go to acc2 */
     const int split = rows * G <= 8;
     const uint8_t* a[QK_VNNI_MR] = {0};
     const uint8_t* w[QK_VNNI_GROUPS];
-    for (int i = 0; i < rows; i++) a[i] = g->a + (m0 + (size_t)i) * g->lda;
+    for (int i = 0; i < rows; i++) a[i] = qk_qgemm_row_as(g, m0 + (size_t)i, implicit);
     for (size_t j = 0; j < QK_VNNI_GROUPS; j++)
         w[j] = g->w + (n0 / QK_ROW_GROUP + (j < groups ? j : groups - 1)) * g->w_group_stride;
     __m512i acc[QK_VNNI_MR][QK_VNNI_GROUPS], acc2[QK_VNNI_MR][QK_VNNI_GROUPS];
@@ -140,9 +141,13 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
         for (int i = 0; i < rows; i++)
             _mm256_storeu_si256((__m256i*)tail[i], _mm256_maskz_loadu_epi8(live, a[i] + K_full));
     }
+    /* implicit rows (a constant: plain tiles compile as if it did not exist; the walk's registers made the
+     * compiler spill this loop's accumulators) */
+    qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
     for (size_t kb = 0; kb < K; kb += 32) {
         const uint8_t* p[QK_VNNI_MR];
-        for (int i = 0; i < rows; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
+        for (int i = 0; i < rows; i++) p[i] = kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i];
+        if (implicit) qk_qgemm_kwalk_next(g, &kwalk);
         const uint8_t* blk0 = w[0] + kb / 32 * block_bytes;
         const uint8_t* blk1 = w[1] + kb / 32 * block_bytes;
         if (prefetch) {
@@ -204,19 +209,19 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
     for (int i = 0; i < rows; i++) qk_avx512_epilogue_row(&g->epi, &c0, g->a_zero, m0 + (size_t)i, n0, acc[i][0]);
 }
 
-/* One instantiation per row count, G row groups. */
-#define QK_VNNI_ROWS_CASES(G)                                              \
+/* One instantiation per row count, G row groups, plain or implicit rows (I). */
+#define QK_VNNI_ROWS_CASES(G, I)                                           \
     switch (mr) {                                                          \
-    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1, G, 0); break;        \
-    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2, G, 0); break;        \
-    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3, G, 0); break;        \
-    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4, G, 0); break;        \
-    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5, G, 0); break;        \
-    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6, G, 0); break;        \
-    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7, G, 0); break;        \
+    case 1: qk_vnni_tile_rows(g, m0, n0, nr, bits, 1, G, 0, I); break;     \
+    case 2: qk_vnni_tile_rows(g, m0, n0, nr, bits, 2, G, 0, I); break;     \
+    case 3: qk_vnni_tile_rows(g, m0, n0, nr, bits, 3, G, 0, I); break;     \
+    case 4: qk_vnni_tile_rows(g, m0, n0, nr, bits, 4, G, 0, I); break;     \
+    case 5: qk_vnni_tile_rows(g, m0, n0, nr, bits, 5, G, 0, I); break;     \
+    case 6: qk_vnni_tile_rows(g, m0, n0, nr, bits, 6, G, 0, I); break;     \
+    case 7: qk_vnni_tile_rows(g, m0, n0, nr, bits, 7, G, 0, I); break;     \
     default:                                                               \
-        if (m0 + QK_VNNI_MR <= g->prefetch_rows) qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 1); \
-        else qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 0);              \
+        if (m0 + QK_VNNI_MR <= g->prefetch_rows) qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 1, I); \
+        else qk_vnni_tile_rows(g, m0, n0, nr, bits, 8, G, 0, I);           \
         break;                                                             \
     }
 
@@ -226,10 +231,16 @@ QK_VNNI_INLINE void qk_vnni_tile_rows(const qk_qgemm_args* g, size_t m0, size_t 
 QK_VNNI_INLINE void qk_qgemm_tile_avx512vnni(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
                                              size_t nr, int bits) {
     assert(mr >= 1 && mr <= QK_VNNI_MR && nr >= 1 && nr <= QK_VNNI_NR && n0 % QK_ROW_GROUP == 0);
-    if (nr <= QK_ROW_GROUP) {
-        QK_VNNI_ROWS_CASES(1)
+    if (g->a_width != 0) {
+        if (nr <= QK_ROW_GROUP) {
+            QK_VNNI_ROWS_CASES(1, 1)
+        } else {
+            QK_VNNI_ROWS_CASES(2, 1)
+        }
+    } else if (nr <= QK_ROW_GROUP) {
+        QK_VNNI_ROWS_CASES(1, 0)
     } else {
-        QK_VNNI_ROWS_CASES(2)
+        QK_VNNI_ROWS_CASES(2, 0)
     }
 }
 

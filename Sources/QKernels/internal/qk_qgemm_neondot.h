@@ -19,6 +19,7 @@
 #include <assert.h>
 #include <string.h>
 #include "qk_decode.h"
+#include "qk_qgemm_rows.h"
 #include "qk_epilogue.h"
 
 #define QK_NEONDOT_MR 4
@@ -57,12 +58,12 @@ QK_NEON_INLINE void qk_neon_half(int32x4_t acc[QK_NEONDOT_MR][4], const uint8_t*
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. Activations enter as a - 128 (s8); past K
  * they must contribute 0, so the last partial block of each row is copied into a buffer of 128s. */
-QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                          size_t nr, int bits) {
+QK_NEON_INLINE void qk_qgemm_tile_neondot_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                               size_t nr, int bits, int implicit) {
     assert(mr >= 1 && mr <= QK_NEONDOT_MR && nr >= 1 && nr <= QK_NEONDOT_NR && n0 % QK_ROW_GROUP == 0);
     const int8x16_t lut = g->lut == NULL ? vdupq_n_s8(0) : vld1q_s8(g->lut);
     const uint8_t* a[QK_NEONDOT_MR];
-    for (size_t i = 0; i < QK_NEONDOT_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (size_t i = 0; i < QK_NEONDOT_MR; i++) a[i] = qk_qgemm_row_as(g, m0 + (i < mr ? i : mr - 1), implicit);
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
     int32x4_t acc[QK_NEONDOT_MR][4];
     for (int i = 0; i < QK_NEONDOT_MR; i++)
@@ -75,10 +76,11 @@ QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
             memcpy(tail[i], a[i] + K_full, K - K_full);
         }
     }
-    for (size_t kb = 0; kb < K; kb += 32) {
+    qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
+    for (size_t kb = 0; kb < K; kb += 32, implicit ? qk_qgemm_kwalk_next(g, &kwalk) : (void)0) {
         const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
         const uint8_t* p[QK_NEONDOT_MR];
-        for (int i = 0; i < QK_NEONDOT_MR; i++) p[i] = kb < K_full ? a[i] + kb : tail[i];
+        for (int i = 0; i < QK_NEONDOT_MR; i++) p[i] = kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i];
         qk_neon_half(acc, p, blk, 0, bits, lut);
         qk_neon_half(acc, p, blk, 1, bits, lut);
     }
@@ -89,6 +91,13 @@ QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, siz
         for (int q = 0; q < 4; q++) vst1q_s32(&sums[i][4 * q], acc[i][q]);
     /* acc' = S + (128 - za) * colsum */
     qk_neon_finish_tile(g, sums, m0, n0, mr, nr, 128 - g->a_zero);
+}
+
+/* The member body: implicit conv rows (qk_qgemm_rows.h) compiled apart, so plain rows run the loop they
+ * always did. */
+QK_NEON_INLINE void qk_qgemm_tile_neondot(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr, int bits) {
+    if (g->a_width != 0) qk_qgemm_tile_neondot_rows(g, m0, n0, mr, nr, bits, 1);
+    else qk_qgemm_tile_neondot_rows(g, m0, n0, mr, nr, bits, 0);
 }
 
 #endif /* __aarch64__ */

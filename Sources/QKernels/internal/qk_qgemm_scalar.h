@@ -3,6 +3,7 @@
 #pragma once
 #include <assert.h>
 #include "qk_decode.h"
+#include "qk_qgemm_rows.h"
 #include "qk_epilogue.h"
 
 #define QK_QGEMM_SCALAR_MR 4
@@ -25,7 +26,7 @@ static inline void qk_qgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_
             for (size_t k = 0; k < kc; k++)
                 w[k] = qk_code_weight(qk_packed_code(g->w, g->w_group_stride, n0 + j, kb + k, bits), bits, g->lut);
             for (size_t i = 0; i < mr; i++) {
-                const uint8_t* a = g->a + (m0 + i) * g->lda + kb;
+                const uint8_t* a = qk_qgemm_row(g, m0 + i) + qk_qgemm_k_offset(g, kb);
                 int32_t s = 0;
                 for (size_t k = 0; k < kc; k++) s += (int32_t)a[k] * (int32_t)w[k];
                 acc[i][j] += s;

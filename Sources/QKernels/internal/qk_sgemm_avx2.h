@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <string.h>
 #include "qk_qgemm_avx2.h"
+#include "qk_qgemm_rows.h"
 #include "qk_shift.h"
 
 #define QK_SGEMM_AVX2_MR 2
@@ -19,15 +20,15 @@
 /* The member body: rows [m0, m0+mr) (mr <= 2; a missing second row repeats the first, its result
  * dropped), columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial
  * block of each row is copied into a zeroed buffer); the table must be shift-coded. */
-QK_X86_INLINE void qk_sgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                      size_t nr, int bits) {
+QK_X86_INLINE void qk_sgemm_tile_avx2_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                           size_t nr, int bits, int implicit) {
     assert(mr >= 1 && mr <= QK_SGEMM_AVX2_MR && nr >= 1 && nr <= QK_SGEMM_AVX2_NR &&
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);
     int8_t counts[16], negative[16];
     qk_shift_operands(g->lut, bits, 32, counts, negative);
     const __m256i count_tbl = qk_x86_lut(counts), sign_tbl = qk_x86_lut(negative);
     const uint8_t* a[QK_SGEMM_AVX2_MR];
-    for (size_t i = 0; i < QK_SGEMM_AVX2_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (size_t i = 0; i < QK_SGEMM_AVX2_MR; i++) a[i] = qk_qgemm_row_as(g, m0 + (i < mr ? i : mr - 1), implicit);
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
     const size_t K = g->K, K_full = K / 32 * 32;
     uint8_t tail[QK_SGEMM_AVX2_MR][32];
@@ -41,7 +42,8 @@ QK_X86_INLINE void qk_sgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
         __m256i acc[QK_SGEMM_AVX2_MR][4];  /* row, pair (channels 8h+2p, 8h+2p+1) */
         for (int i = 0; i < QK_SGEMM_AVX2_MR; i++)
             for (int p = 0; p < 4; p++) acc[i][p] = _mm256_setzero_si256();
-        for (size_t kb = 0; kb < K; kb += 32) {
+        qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
+        for (size_t kb = 0; kb < K; kb += 32, implicit ? qk_qgemm_kwalk_next(g, &kwalk) : (void)0) {
             const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
             for (int s = 0; s < 8; s++) {
                 const __m256i count8 = qk_avx2_substep(blk, s, (int)h, bits, count_tbl);
@@ -49,7 +51,7 @@ QK_X86_INLINE void qk_sgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
                 __m256i a32[QK_SGEMM_AVX2_MR], na32[QK_SGEMM_AVX2_MR];
                 for (int i = 0; i < QK_SGEMM_AVX2_MR; i++) {
                     int32_t a4;
-                    memcpy(&a4, (kb < K_full ? a[i] + kb : tail[i]) + 4 * s, 4);
+                    memcpy(&a4, (kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i]) + 4 * s, 4);
                     a32[i] = _mm256_cvtepu8_epi32(_mm_set1_epi32(a4));
                     na32[i] = _mm256_sub_epi32(_mm256_setzero_si256(), a32[i]);
                 }
@@ -81,6 +83,13 @@ QK_X86_INLINE void qk_sgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t 
             }
         }
     }
+}
+
+/* The member body: implicit conv rows (qk_qgemm_rows.h) compiled apart, so plain rows run the loop they
+ * always did. */
+QK_X86_INLINE void qk_sgemm_tile_avx2(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr, int bits) {
+    if (g->a_width != 0) qk_sgemm_tile_avx2_rows(g, m0, n0, mr, nr, bits, 1);
+    else qk_sgemm_tile_avx2_rows(g, m0, n0, mr, nr, bits, 0);
 }
 
 #endif /* __x86_64__ */

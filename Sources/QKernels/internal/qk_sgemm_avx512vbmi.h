@@ -11,6 +11,7 @@
 #include <assert.h>
 #include <string.h>
 #include "qk_qgemm_avx512vnni.h"
+#include "qk_qgemm_rows.h"
 #include "qk_shift.h"
 
 #define QK_SGEMM_AVX512_MR 4
@@ -36,15 +37,15 @@ QK_DECODE_INLINE __m128i qk_sgemm_avx512_quarter(__m512i x, int q) {
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial block of
  * each row is copied into a zeroed buffer); the table must be shift-coded (qk_lut_is_shift). */
-QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                             size_t nr, int bits) {
+QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                                  size_t nr, int bits, int implicit) {
     assert(mr >= 1 && mr <= QK_SGEMM_AVX512_MR && nr >= 1 && nr <= QK_SGEMM_AVX512_NR &&
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);
     int8_t counts[16], negative[16];
     qk_shift_operands(g->lut, bits, 32, counts, negative);
     const qk_vnni_tables count_tbl = qk_vnni_tables_make(counts, bits), sign_tbl = qk_vnni_tables_make(negative, bits);
     const uint8_t* a[QK_SGEMM_AVX512_MR];
-    for (size_t i = 0; i < QK_SGEMM_AVX512_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (size_t i = 0; i < QK_SGEMM_AVX512_MR; i++) a[i] = qk_qgemm_row_as(g, m0 + (i < mr ? i : mr - 1), implicit);
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
     __m512i acc[QK_SGEMM_AVX512_MR][4];  /* row, quarter (channels 4q..4q+3) */
     for (int i = 0; i < QK_SGEMM_AVX512_MR; i++)
@@ -57,7 +58,8 @@ QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0
             memcpy(tail[i], a[i] + K_full, K - K_full);
         }
     }
-    for (size_t kb = 0; kb < K; kb += 32) {
+    qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
+    for (size_t kb = 0; kb < K; kb += 32, implicit ? qk_qgemm_kwalk_next(g, &kwalk) : (void)0) {
         const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
         for (int s = 0; s < 8; s++) {
             const __m512i count8 = qk_vnni_substep(blk, s, bits, &count_tbl);
@@ -65,7 +67,7 @@ QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0
             __m512i a32[QK_SGEMM_AVX512_MR], na32[QK_SGEMM_AVX512_MR];
             for (int i = 0; i < QK_SGEMM_AVX512_MR; i++) {
                 int32_t a4;
-                memcpy(&a4, (kb < K_full ? a[i] + kb : tail[i]) + 4 * s, 4);
+                memcpy(&a4, (kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i]) + 4 * s, 4);
                 a32[i] = _mm512_cvtepu8_epi32(_mm_set1_epi32(a4));
                 na32[i] = _mm512_sub_epi32(_mm512_setzero_si512(), a32[i]);
             }
@@ -85,6 +87,13 @@ QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0
     for (size_t i = 0; i < mr; i++)
         for (size_t q = 0; q < 4 && 4 * q < nr; q++)
             qk_x86_qgemm_epilogue4(g, m0 + i, n0 + 4 * q, nr - 4 * q < 4 ? nr - 4 * q : 4, sums[i][q]);
+}
+
+/* The member body: implicit conv rows (qk_qgemm_rows.h) compiled apart, so plain rows run the loop they
+ * always did. */
+QK_DECODE_INLINE void qk_sgemm_tile_avx512vbmi(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr, int bits) {
+    if (g->a_width != 0) qk_sgemm_tile_avx512vbmi_rows(g, m0, n0, mr, nr, bits, 1);
+    else qk_sgemm_tile_avx512vbmi_rows(g, m0, n0, mr, nr, bits, 0);
 }
 
 #endif /* __x86_64__ */

@@ -13,6 +13,7 @@
 #if defined(__aarch64__)
 #include <assert.h>
 #include "qk_neon_common.h"
+#include "qk_qgemm_rows.h"
 #include "qk_shift.h"
 
 #define QK_SGEMM_NEON_MR 4
@@ -21,15 +22,15 @@
 /* The member body: rows [m0, m0+mr) (mr <= 4; missing rows repeat the last, results dropped),
  * columns [n0, n0+nr), nr <= 16, n0 a multiple of 16. A past K is zero (the last partial block of
  * each row is copied into a zeroed buffer); the table must be shift-coded (qk_lut_is_shift). */
-QK_NEON_BASE_INLINE void qk_sgemm_tile_neon(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
-                                          size_t nr, int bits) {
+QK_NEON_BASE_INLINE void qk_sgemm_tile_neon_rows(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr,
+                                               size_t nr, int bits, int implicit) {
     assert(mr >= 1 && mr <= QK_SGEMM_NEON_MR && nr >= 1 && nr <= QK_SGEMM_NEON_NR &&
            n0 % QK_ROW_GROUP == 0 && g->bits == bits);
     int8_t counts[16], negative[16];
     qk_shift_operands(g->lut, bits, -16, counts, negative);
     const int8x16_t count_tbl = vld1q_s8(counts), sign_tbl = vld1q_s8(negative);
     const uint8_t* a[QK_SGEMM_NEON_MR];
-    for (size_t i = 0; i < QK_SGEMM_NEON_MR; i++) a[i] = g->a + (m0 + (i < mr ? i : mr - 1)) * g->lda;
+    for (size_t i = 0; i < QK_SGEMM_NEON_MR; i++) a[i] = qk_qgemm_row_as(g, m0 + (i < mr ? i : mr - 1), implicit);
     const uint8_t* w = g->w + n0 / QK_ROW_GROUP * g->w_group_stride;
     const size_t K = g->K, K_full = K / 32 * 32;
     uint8_t tail[QK_SGEMM_NEON_MR][32];
@@ -45,13 +46,14 @@ QK_NEON_BASE_INLINE void qk_sgemm_tile_neon(const qk_qgemm_args* g, size_t m0, s
         int32x4_t acc[QK_SGEMM_NEON_MR][2][2];
         for (int i = 0; i < QK_SGEMM_NEON_MR; i++)
             for (int r = 0; r < 2; r++) acc[i][r][0] = acc[i][r][1] = vdupq_n_s32(0);
-        for (size_t kb = 0; kb < K; kb += 32) {
+        qk_qgemm_kwalk kwalk = qk_qgemm_kwalk_start(g);
+        for (size_t kb = 0; kb < K; kb += 32, implicit ? qk_qgemm_kwalk_next(g, &kwalk) : (void)0) {
             const uint8_t* blk = w + kb / 32 * QK_GROUP_BLOCK_BYTES(bits);
             for (int s = 0; s < 8; s++) {
                 int16x8_t a16[QK_SGEMM_NEON_MR], na16[QK_SGEMM_NEON_MR];
                 for (int i = 0; i < QK_SGEMM_NEON_MR; i++) {
                     uint32_t a4;
-                    memcpy(&a4, (kb < K_full ? a[i] + kb : tail[i]) + 4 * s, 4);
+                    memcpy(&a4, (kb < K_full ? a[i] + (implicit ? kwalk.off : kb) : tail[i]) + 4 * s, 4);
                     a16[i] = vreinterpretq_s16_u16(vmovl_u8(vreinterpret_u8_u32(vdup_n_u32(a4))));
                     na16[i] = vnegq_s16(a16[i]);
                 }
@@ -74,6 +76,13 @@ QK_NEON_BASE_INLINE void qk_sgemm_tile_neon(const qk_qgemm_args* g, size_t m0, s
                 vst1q_s32(&sums[i][8 * h + 4 * r], vpaddq_s32(acc[i][r][0], acc[i][r][1]));
     }
     qk_neon_finish_tile(g, sums, m0, n0, mr, nr, -g->a_zero);   /* acc' = acc - za * colsum */
+}
+
+/* The member body: implicit conv rows (qk_qgemm_rows.h) compiled apart, so plain rows run the loop they
+ * always did. */
+QK_NEON_BASE_INLINE void qk_sgemm_tile_neon(const qk_qgemm_args* g, size_t m0, size_t n0, size_t mr, size_t nr, int bits) {
+    if (g->a_width != 0) qk_sgemm_tile_neon_rows(g, m0, n0, mr, nr, bits, 1);
+    else qk_sgemm_tile_neon_rows(g, m0, n0, mr, nr, bits, 0);
 }
 
 #endif /* __aarch64__ */

@@ -4,6 +4,7 @@
 #pragma once
 #include <assert.h>
 #include "qk_decode.h"
+#include "qk_qgemm_rows.h"
 #include "qk_epilogue.h"
 #include "qk_shift.h"
 
@@ -25,7 +26,7 @@ static inline void qk_sgemm_scalar_tile(const qk_qgemm_args* g, size_t m0, size_
             const uint32_t c = qk_packed_code(g->w, g->w_group_stride, n0 + j, k, bits);
             if (!t.nonzero[c]) continue;
             for (size_t i = 0; i < mr; i++) {
-                const int32_t v = (int32_t)g->a[(m0 + i) * g->lda + k] << t.exponent[c];
+                const int32_t v = (int32_t)qk_qgemm_a(g, m0 + i, k) << t.exponent[c];
                 acc[i][j] = t.negative[c] ? acc[i][j] - v : acc[i][j] + v;
             }
         }
