@@ -155,7 +155,8 @@ static void qcase_reference(const qcase* c, uint8_t* out) {
     }
 }
 
-static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* out) {
+/* The case's GEMM arguments, writing to out (plain rows). */
+static qk_qgemm_args qcase_args(const qcase* c, uint8_t* out) {
     qk_qgemm_args g;
     memset(&g, 0, sizeof g);
     g.M = c->M; g.N = c->N; g.K = c->K; g.a = c->a; g.lda = c->lda; g.a_zero = c->za;
@@ -168,6 +169,11 @@ static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* 
     g.epi.output_kind = (qk_output_kind)c->output; g.epi.out = out; g.epi.ldc = c->ldc;
     g.epi.out_inv_scale = c->inv; g.epi.out_zero = c->ozero;
     g.epi.half_rows = c->half ? c->rows : NULL;
+    return g;
+}
+
+static void qcase_run(const qcase* c, const qk_qgemm_ukernel_desc* uk, uint8_t* out) {
+    qk_qgemm_args g = qcase_args(c, out);
     qk_qgemm(uk, &g);
 }
 
@@ -215,19 +221,9 @@ static void check_qgemm_member(const qk_qgemm_ukernel_desc* uk) {
  * scalar twin (implicit) exactly. */
 static void qcase_run_implicit(const qcase* c, const qk_qgemm_ukernel_desc* uk, const uint8_t* image, size_t ow,
                                size_t row_step, size_t col_step, size_t seg_len, size_t seg_step, uint8_t* out) {
-    qk_qgemm_args g;
-    memset(&g, 0, sizeof g);
-    g.M = c->M; g.N = c->N; g.K = c->K; g.a = image; g.lda = c->K; g.a_zero = c->za;
+    qk_qgemm_args g = qcase_args(c, out);
+    g.a = image; g.lda = c->K;
     g.a_width = ow; g.a_row_step = row_step; g.a_col_step = col_step; g.a_seg_len = seg_len; g.a_seg_step = seg_step;
-    g.w = c->packed; g.w_group_stride = QK_ROW_GROUP * qk_packed_row_bytes(c->K, c->bits); g.bits = c->bits;
-    g.lut = c->bits == 8 ? NULL : c->lut; g.colsum = c->colsum;
-    g.epi.scale = c->scale; g.epi.bias = c->bias ? c->biasv : NULL;
-    g.epi.clamp_lo = c->lo; g.epi.clamp_hi = c->hi;
-    g.epi.residual_kind = (qk_residual_kind)c->residual; g.epi.residual = c->res; g.epi.ldr = c->ldr;
-    g.epi.rscale = c->rscale; g.epi.rzero = c->rzero;
-    g.epi.output_kind = (qk_output_kind)c->output; g.epi.out = out; g.epi.ldc = c->ldc;
-    g.epi.out_inv_scale = c->inv; g.epi.out_zero = c->ozero;
-    g.epi.half_rows = c->half ? c->rows : NULL;
     qk_qgemm(uk, &g);
 }
 
